@@ -1,0 +1,28 @@
+//! The FHIR R4 domain of SMR. Pure: no I/O, no async, no database.
+//!
+//! Layout:
+//! - [`resource_types`]: the resource types SMR serves and how each joins a patient's compartment.
+//! - [`outcome`]: `OperationOutcome` issues, the one error shape every layer reports in.
+//! - [`nhs_number`]: NHS number Modulus 11 check.
+//! - [`validate`]: structural validation of incoming resources (elements, cardinality, types,
+//!   required bindings, references, NHS numbers).
+//! - [`datetime`]: FHIR date/dateTime/instant parsing into half-open microsecond ranges.
+//! - [`fhirpath`]: the small FHIRPath subset used by R4 search-parameter expressions.
+//! - [`search_params`]: the R4 search-parameter definitions for the served types.
+//! - [`index`]: the index entries extracted from a resource on every write.
+//! - [`extract`]: resource → index entries, driven by the definitions.
+//! - [`query`]: parsing a FHIR search query string into typed criteria.
+
+pub mod datetime;
+pub mod extract;
+pub mod fhirpath;
+pub mod index;
+pub mod nhs_number;
+pub mod outcome;
+pub mod query;
+pub mod resource_types;
+pub mod search_params;
+pub mod validate;
+
+pub use index::{IndexEntry, IndexValue};
+pub use outcome::{Issue, IssueCode, Severity};

@@ -1,0 +1,1 @@
+//! Parsing a FHIR search query into typed criteria. OWNER: lead.

@@ -1,0 +1,109 @@
+//! The resource types SMR serves, and how each one belongs to a patient.
+//!
+//! Membership of the patient compartment comes from the R4 CompartmentDefinition `patient`
+//! (http://hl7.org/fhir/R4/compartmentdefinition-patient.html). SMR keys every stored row by
+//! one *owning* patient (the distribution key on Citus), taken from the first of the
+//! compartment's search parameters that references a Patient. Resources outside the compartment
+//! (Practitioner, Medication, ...) are keyed by their own `Type/id`, so they spread evenly too.
+
+/// A served resource type with its patient-compartment parameters, in the order SMR tries
+/// them to find the owning patient.
+#[derive(Debug, Clone, Copy)]
+pub struct ServedType {
+    pub name: &'static str,
+    /// Search parameters (reference type) that put an instance in a patient's compartment.
+    pub compartment_params: &'static [&'static str],
+}
+
+/// Every type SMR stores. `Bundle` is accepted only as a transaction/batch request, never stored.
+pub const SERVED_TYPES: &[ServedType] = &[
+    ServedType { name: "AllergyIntolerance", compartment_params: &["patient", "recorder", "asserter"] },
+    ServedType { name: "AuditEvent", compartment_params: &["patient"] },
+    ServedType { name: "Condition", compartment_params: &["patient", "asserter"] },
+    ServedType { name: "Consent", compartment_params: &["patient"] },
+    ServedType { name: "DetectedIssue", compartment_params: &["patient"] },
+    ServedType { name: "Encounter", compartment_params: &["subject"] },
+    ServedType { name: "List", compartment_params: &["subject", "source"] },
+    ServedType { name: "Location", compartment_params: &[] },
+    ServedType { name: "Medication", compartment_params: &[] },
+    ServedType { name: "MedicationAdministration", compartment_params: &["patient", "performer", "subject"] },
+    ServedType { name: "MedicationDispense", compartment_params: &["subject", "patient", "receiver"] },
+    ServedType { name: "MedicationRequest", compartment_params: &["subject"] },
+    ServedType { name: "MedicationStatement", compartment_params: &["subject"] },
+    ServedType { name: "Observation", compartment_params: &["subject", "performer"] },
+    ServedType { name: "Organization", compartment_params: &[] },
+    ServedType { name: "Patient", compartment_params: &["link"] },
+    ServedType { name: "Practitioner", compartment_params: &[] },
+    ServedType { name: "PractitionerRole", compartment_params: &[] },
+    ServedType { name: "Provenance", compartment_params: &["patient"] },
+];
+
+pub fn served(name: &str) -> Option<&'static ServedType> {
+    SERVED_TYPES.iter().find(|t| t.name == name)
+}
+
+pub fn is_served(name: &str) -> bool {
+    served(name).is_some()
+}
+
+/// All R4 resource type names, so a reference's type can be recognised even when SMR does not
+/// serve that type (e.g. `Group/1` as a subject).
+pub fn is_r4_resource_type(name: &str) -> bool {
+    R4_RESOURCE_TYPES.binary_search(&name).is_ok()
+}
+
+// Sorted (binary search). From the R4 resource list: http://hl7.org/fhir/R4/resourcelist.html
+const R4_RESOURCE_TYPES: &[&str] = &[
+    "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
+    "AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct",
+    "BodyStructure", "Bundle", "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry",
+    "ChargeItem", "ChargeItemDefinition", "Claim", "ClaimResponse", "ClinicalImpression",
+    "CodeSystem", "Communication", "CommunicationRequest", "CompartmentDefinition", "Composition",
+    "ConceptMap", "Condition", "Consent", "Contract", "Coverage", "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse", "DetectedIssue", "Device", "DeviceDefinition", "DeviceMetric",
+    "DeviceRequest", "DeviceUseStatement", "DiagnosticReport", "DocumentManifest",
+    "DocumentReference", "EffectEvidenceSynthesis", "Encounter", "Endpoint", "EnrollmentRequest",
+    "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence", "EvidenceVariable",
+    "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag", "Goal",
+    "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingStudy",
+    "Immunization", "ImmunizationEvaluation", "ImmunizationRecommendation",
+    "ImplementationGuide", "InsurancePlan", "Invoice", "Library", "Linkage", "List", "Location",
+    "Measure", "MeasureReport", "Media", "Medication", "MedicationAdministration",
+    "MedicationDispense", "MedicationKnowledge", "MedicationRequest", "MedicationStatement",
+    "MedicinalProduct", "MedicinalProductAuthorization", "MedicinalProductContraindication",
+    "MedicinalProductIndication", "MedicinalProductIngredient", "MedicinalProductInteraction",
+    "MedicinalProductManufactured", "MedicinalProductPackaged", "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect", "MessageDefinition", "MessageHeader",
+    "MolecularSequence", "NamingSystem", "NutritionOrder", "Observation",
+    "ObservationDefinition", "OperationDefinition", "OperationOutcome", "Organization",
+    "OrganizationAffiliation", "Parameters", "Patient", "PaymentNotice", "PaymentReconciliation",
+    "Person", "PlanDefinition", "Practitioner", "PractitionerRole", "Procedure", "Provenance",
+    "Questionnaire", "QuestionnaireResponse", "RelatedPerson", "RequestGroup", "ResearchDefinition",
+    "ResearchElementDefinition", "ResearchStudy", "ResearchSubject", "RiskAssessment",
+    "RiskEvidenceSynthesis", "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen",
+    "SpecimenDefinition", "StructureDefinition", "StructureMap", "Subscription", "Substance",
+    "SubstanceNucleicAcid", "SubstancePolymer", "SubstanceProtein",
+    "SubstanceReferenceInformation", "SubstanceSourceMaterial", "SubstanceSpecification",
+    "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestReport",
+    "TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_type_list_is_sorted_for_binary_search() {
+        assert!(R4_RESOURCE_TYPES.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(R4_RESOURCE_TYPES.len(), 148);
+    }
+
+    #[test]
+    fn every_served_type_is_an_r4_type() {
+        for t in SERVED_TYPES {
+            assert!(is_r4_resource_type(t.name), "{}", t.name);
+        }
+        assert!(!is_served("Bundle"));
+        assert!(is_served("MedicationRequest"));
+    }
+}

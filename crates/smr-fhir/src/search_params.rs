@@ -1,0 +1,1 @@
+//! R4 search-parameter definitions for the served types. OWNER: search helper.
