@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - [`resource_types`]: the resource types SMR serves and how each joins a patient's compartment.
+//! - [`references`]: walking and rewriting `Reference.reference` values.
 //! - [`outcome`]: `OperationOutcome` issues, the one error shape every layer reports in.
 //! - [`nhs_number`]: NHS number Modulus 11 check.
 //! - [`validate`]: structural validation of incoming resources (elements, cardinality, types,
@@ -12,6 +13,7 @@
 //! - [`index`]: the index entries extracted from a resource on every write.
 //! - [`extract`]: resource → index entries, driven by the definitions.
 //! - [`query`]: parsing a FHIR search query string into typed criteria.
+//! - [`text`]: string folding shared by indexing and search.
 
 pub mod datetime;
 pub mod extract;
@@ -20,8 +22,10 @@ pub mod index;
 pub mod nhs_number;
 pub mod outcome;
 pub mod query;
+pub mod references;
 pub mod resource_types;
 pub mod search_params;
+pub mod text;
 pub mod validate;
 
 pub use index::{IndexEntry, IndexValue};

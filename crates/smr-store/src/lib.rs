@@ -1,1 +1,28 @@
-//! Storage.
+//! SMR storage: versioned FHIR resources and their search indexes, on SQLite (embedded, zero
+//! setup) or PostgreSQL (deployments; Citus-ready), through one sqlx `Any` code path.
+//!
+//! Layout:
+//! - [`engine`]: connecting, per-engine pool settings and migrations.
+//! - [`model`]: what goes in and comes out: write operations, stored resources, pages.
+//! - `write`: the one write path (create, update, delete, transactions), indexing in the same
+//!   database transaction as the version it indexes.
+//! - `read`: read, vread, history, `$everything`.
+//! - `search`: FHIR search compiled to SQL over the index tables, with keyset paging.
+//! - `sql`: a tiny SQL builder that numbers bind parameters.
+//!
+//! Invariants: a version row, its `resources` pointer and its index rows change together or not
+//! at all; the index tables only ever describe current, non-deleted versions; the stored body is
+//! the JSON as received plus `id` and `meta.versionId`/`meta.lastUpdated`.
+
+pub mod engine;
+mod error;
+pub mod model;
+mod read;
+mod search;
+mod sql;
+mod write;
+
+pub use engine::{Engine, Store};
+pub use error::StoreError;
+pub use model::*;
+pub use write::EntryError;

@@ -1,0 +1,110 @@
+//! Connecting to a database engine and preparing it: pools, per-engine settings, migrations.
+//!
+//! SQLite gets two pools over one file in WAL mode: a single-connection writer (SQLite allows
+//! one writer at a time; queueing in the pool is cheaper and fairer than SQLITE_BUSY retries)
+//! and a reader pool whose connections see every committed write (read-your-writes).
+//! PostgreSQL gets one pool for both.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+use crate::StoreError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The store: cheap to clone (pools are reference-counted).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) engine: Engine,
+    pub(crate) writer: AnyPool,
+    pub(crate) reader: AnyPool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` — `sqlite://path/to/file.db` or
+    /// `postgres://…` — and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            open_sqlite(url).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            open_postgres(url).await?
+        } else {
+            return Err(StoreError::BadRequest(format!(
+                "unsupported database URL '{url}': use sqlite://FILE or postgres://…"
+            )));
+        };
+        let migrator = match store.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&store.writer).await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
+    // `mode=rwc` creates the file on first start: the embedded store needs no setup.
+    let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+    let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+    let writer = AnyPoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; synchronous=NORMAL is durable across
+                // application crashes (a power cut may lose the last commits, never corrupt).
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA cache_size = -65536").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await?;
+    let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4) as u32;
+    let reader = AnyPoolOptions::new()
+        .max_connections(readers)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA cache_size = -32768").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    Ok(Store { engine: Engine::Sqlite, writer, reader })
+}
+
+async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+    let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?;
+    Ok(Store { engine: Engine::Postgres, writer: pool.clone(), reader: pool })
+}

@@ -1,0 +1,517 @@
+//! FHIR search compiled to SQL over the index tables.
+//!
+//! Each criterion becomes `r.id IN (SELECT x.id FROM idx_<kind> x WHERE x.res_type = … AND
+//! x.param = … AND <value tests OR-ed>)`: ids are unique within a type, and the form lets the
+//! engine drive the query from the (selective) index rather than scan every resource.
+//! Paging is by keyset: the `next` cursor carries the last row's sort values, so a page never
+//! repeats or skips a resource because others were written meanwhile.
+
+use serde_json::{Value, json};
+use smr_fhir::index::SearchParamType;
+use smr_fhir::query::{
+    Criterion, DateTest, Include, NumberTest, Prefix, ReferenceTest, SearchRequest, SortKind, StringMode,
+    SystemTest, Test, TokenTest,
+};
+use smr_fhir::search_params;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::model::{SearchPage, StoredResource};
+use crate::read::{RESOURCE_COLUMNS, read_many, resource_from_row};
+use crate::sql::{Arg, Sql};
+use crate::{Store, StoreError};
+
+/// Upper bound for "starts with" as a range: every string with prefix p sorts in [p, p+MAX).
+const MAX_CHAR: char = '\u{10FFFF}';
+
+impl Store {
+    pub async fn search(&self, req: &SearchRequest) -> Result<SearchPage, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let mut page = SearchPage::default();
+        if req.total == smr_fhir::query::TotalMode::Accurate || req.summary_count {
+            let mut sql = Sql::new("SELECT COUNT(*) FROM resources r WHERE ");
+            push_filter(&mut sql, req)?;
+            let row = sql.into_query().fetch_one(&mut *conn).await?;
+            page.total = Some(row.get::<i64, _>(0));
+        }
+        if req.summary_count {
+            return Ok(page);
+        }
+        let (mut matches, sort_values) = run_page(&mut conn, req, req.count).await?;
+        if matches.len() > req.count {
+            matches.truncate(req.count);
+            page.next_cursor = sort_values.get(req.count - 1).map(|v| v.to_string());
+        }
+        page.included = includes(&mut conn, req, &matches).await?;
+        page.matches = matches;
+        Ok(page)
+    }
+
+    /// Search inside an open write transaction (conditional create), at most `limit` results.
+    pub(crate) async fn search_in(
+        &self,
+        conn: &mut AnyConnection,
+        req: &SearchRequest,
+        limit: usize,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let (mut matches, _) = run_page(conn, req, limit).await?;
+        matches.truncate(limit);
+        Ok(matches)
+    }
+}
+
+/// Runs one page (`count + 1` rows, to know whether there is a next page) and returns the rows
+/// with their sort keys, as JSON arrays ready to become cursors.
+async fn run_page(
+    conn: &mut AnyConnection,
+    req: &SearchRequest,
+    count: usize,
+) -> Result<(Vec<StoredResource>, Vec<Value>), StoreError> {
+    let sort = sort_columns(req);
+    let mut sql = Sql::new("SELECT ");
+    sql.push(RESOURCE_COLUMNS);
+    for (n, _) in sort.iter().enumerate() {
+        sql.push(&format!(", t.s{n}"));
+    }
+    sql.push(" FROM (SELECT r.patient_key, r.res_type, r.id, r.version");
+    for (n, column) in sort.iter().enumerate() {
+        sql.push(", ");
+        column.push_expr(&mut sql);
+        sql.push(&format!(" AS s{n}"));
+    }
+    sql.push(" FROM resources r WHERE ");
+    push_filter(&mut sql, req)?;
+    sql.push(") t JOIN resource_versions v ON v.patient_key = t.patient_key AND v.res_type = t.res_type \
+              AND v.id = t.id AND v.version = t.version");
+    if let Some(cursor) = &req.cursor {
+        sql.push(" WHERE ");
+        push_after_cursor(&mut sql, &sort, cursor)?;
+    }
+    sql.push(" ORDER BY ");
+    for (n, column) in sort.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.push(&format!("t.s{n}{}", if column.descending { " DESC" } else { "" }));
+    }
+    sql.push(" LIMIT ").int(count as i64 + 1);
+    let rows = sql.into_query().fetch_all(&mut *conn).await?;
+    let mut matches = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        matches.push(resource_from_row(row));
+        keys.push(Value::Array(sort.iter().enumerate().map(|(n, c)| c.value(row, 6 + n)).collect()));
+    }
+    Ok((matches, keys))
+}
+
+/// One ORDER BY column: what it sorts on and which SQL type its values have.
+struct SortColumn {
+    kind: SortKind,
+    param: String,
+    descending: bool,
+}
+
+impl SortColumn {
+    /// The per-resource sort value. Multi-valued parameters sort by their lowest value
+    /// ascending and highest descending (R4 search, "_sort"). Missing values coalesce to a
+    /// sentinel so keyset comparisons never meet NULL.
+    fn push_expr(&self, sql: &mut Sql) {
+        let agg = if self.descending { "MAX" } else { "MIN" };
+        let (table, column, sentinel) = match self.kind {
+            SortKind::Id => {
+                sql.push("r.id");
+                return;
+            }
+            SortKind::LastUpdated => {
+                sql.push("r.last_updated");
+                return;
+            }
+            SortKind::String => ("idx_string", "normalized", "''"),
+            SortKind::Token => ("idx_token", "code", "''"),
+            SortKind::Uri => ("idx_uri", "value", "''"),
+            SortKind::Date => ("idx_date", if self.descending { "high" } else { "low" }, "(-9223372036854775807 - 1)"),
+            SortKind::Number => ("idx_number", "value", "-1e308"),
+        };
+        sql.push(&format!("COALESCE((SELECT {agg}(x.{column}) FROM {table} x WHERE x.patient_key = r.patient_key \
+                           AND x.res_type = r.res_type AND x.id = r.id AND x.param = "));
+        sql.text(self.param.clone());
+        sql.push(&format!("), {sentinel})"));
+    }
+
+    fn value(&self, row: &AnyRow, index: usize) -> Value {
+        match self.kind {
+            SortKind::Id | SortKind::String | SortKind::Token | SortKind::Uri => {
+                json!(row.try_get::<String, _>(index).unwrap_or_default())
+            }
+            SortKind::LastUpdated | SortKind::Date => json!(row.try_get::<i64, _>(index).unwrap_or_default()),
+            SortKind::Number => json!(row.try_get::<f64, _>(index).unwrap_or_default()),
+        }
+    }
+
+    fn arg(&self, value: &Value) -> Option<Arg> {
+        match self.kind {
+            SortKind::Id | SortKind::String | SortKind::Token | SortKind::Uri => {
+                value.as_str().map(|s| Arg::Text(s.to_owned()))
+            }
+            SortKind::LastUpdated | SortKind::Date => value.as_i64().map(Arg::Int),
+            SortKind::Number => value.as_f64().map(Arg::Real),
+        }
+    }
+}
+
+/// The requested sort, always ending in `_id` so the order is total (keyset paging needs it).
+fn sort_columns(req: &SearchRequest) -> Vec<SortColumn> {
+    let mut columns: Vec<SortColumn> = req
+        .sort
+        .iter()
+        .map(|k| SortColumn { kind: k.kind, param: k.param.clone(), descending: k.descending })
+        .collect();
+    if !columns.iter().any(|c| c.kind == SortKind::Id) {
+        columns.push(SortColumn { kind: SortKind::Id, param: "_id".into(), descending: false });
+    }
+    columns
+}
+
+/// `(s0, s1, …) > (c0, c1, …)` in the sort's own directions, spelt out as nested OR/AND.
+fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result<(), StoreError> {
+    let bad = || StoreError::BadRequest(format!("invalid search cursor '{cursor}'"));
+    let values: Vec<Value> = serde_json::from_str(cursor).map_err(|_| bad())?;
+    if values.len() != sort.len() {
+        return Err(bad());
+    }
+    let args: Vec<Arg> = sort.iter().zip(&values).map(|(c, v)| c.arg(v)).collect::<Option<_>>().ok_or_else(bad)?;
+    sql.push("(");
+    for n in 0..sort.len() {
+        if n > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(");
+        for (m, arg) in args.iter().enumerate().take(n) {
+            sql.push(&format!("t.s{m} = ")).bind(arg.clone()).push(" AND ");
+        }
+        let op = if sort[n].descending { "<" } else { ">" };
+        sql.push(&format!("t.s{n} {op} ")).bind(args[n].clone()).push(")");
+    }
+    sql.push(")");
+    Ok(())
+}
+
+/// The WHERE clause over `resources r` for the request's type and criteria.
+fn push_filter(sql: &mut Sql, req: &SearchRequest) -> Result<(), StoreError> {
+    sql.push("r.res_type = ").text(req.resource_type.clone()).push(" AND r.deleted = 0");
+    for criterion in &req.criteria {
+        sql.push(" AND ");
+        push_criterion(sql, &req.resource_type, criterion)?;
+    }
+    Ok(())
+}
+
+fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Result<(), StoreError> {
+    let param = criterion.param.as_str();
+    match &criterion.test {
+        Test::Id(ids) => {
+            sql.push("r.id IN (");
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.text(id.clone());
+            }
+            sql.push(")");
+        }
+        Test::LastUpdated(tests) => {
+            sql.push("(");
+            for (n, t) in tests.iter().enumerate() {
+                if n > 0 {
+                    sql.push(" OR ");
+                }
+                // A lastUpdated instant is the one-microsecond range [t, t+1).
+                push_date_test(sql, "r.last_updated", "(r.last_updated + 1)", t);
+            }
+            sql.push(")");
+        }
+        Test::Missing(missing) => {
+            let table = table_for(res_type, param)?;
+            sql.push(if *missing { "NOT EXISTS" } else { "EXISTS" });
+            sql.push(&format!(" (SELECT 1 FROM {table} x WHERE x.patient_key = r.patient_key AND x.res_type = r.res_type AND x.id = r.id AND x.param = "));
+            sql.text(param).push(")");
+        }
+        Test::Token { values, negate } => {
+            sql.push(if *negate { "r.id NOT IN " } else { "r.id IN " });
+            open_subquery(sql, "idx_token", res_type, param);
+            push_any(sql, values, push_token_test);
+            sql.push(")");
+        }
+        Test::TokenText(values) => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_token", res_type, param);
+            push_any(sql, values, |sql, v| push_starts_with(sql, "x.text", v));
+            sql.push(")");
+        }
+        Test::String { values, mode } => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_string", res_type, param);
+            push_any(sql, values, |sql, v| match mode {
+                StringMode::StartsWith => push_starts_with(sql, "x.normalized", v),
+                StringMode::Exact => {
+                    sql.push("x.exact = ").text(v.clone());
+                }
+                StringMode::Contains => {
+                    sql.push("x.normalized LIKE ").text(format!("%{}%", escape_like(v))).push(" ESCAPE '\\'");
+                }
+            });
+            sql.push(")");
+        }
+        Test::Date(tests) => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_date", res_type, param);
+            push_any(sql, tests, |sql, t| push_date_test(sql, "x.low", "x.high", t));
+            sql.push(")");
+        }
+        Test::Reference(values) => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_reference", res_type, param);
+            push_any(sql, values, push_reference_test);
+            sql.push(")");
+        }
+        Test::Number(tests) => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_number", res_type, param);
+            push_any(sql, tests, |sql, t| push_number_test(sql, "x.value", t));
+            sql.push(")");
+        }
+        Test::Quantity(tests) => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_quantity", res_type, param);
+            push_any(sql, tests, |sql, q| {
+                sql.push("(");
+                push_number_test(sql, "x.value", &q.number);
+                if let Some(system) = &q.system {
+                    sql.push(" AND x.system = ").text(system.clone());
+                }
+                if let Some(code) = &q.code {
+                    sql.push(" AND (x.code = ").text(code.clone()).push(" OR x.unit = ").text(code.clone()).push(")");
+                }
+                sql.push(")");
+            });
+            sql.push(")");
+        }
+        Test::Uri { values, below } => {
+            sql.push("r.id IN ");
+            open_subquery(sql, "idx_uri", res_type, param);
+            push_any(sql, values, |sql, v| {
+                if *below {
+                    push_starts_with(sql, "x.value", v);
+                } else {
+                    sql.push("x.value = ").text(v.clone());
+                }
+            });
+            sql.push(")");
+        }
+    }
+    Ok(())
+}
+
+/// The index table a parameter lives in, from its definition.
+fn table_for(res_type: &str, param: &str) -> Result<&'static str, StoreError> {
+    let def = search_params::lookup(res_type, param)
+        .ok_or_else(|| StoreError::BadRequest(format!("unknown search parameter '{param}'")))?;
+    Ok(match def.kind {
+        SearchParamType::Token => "idx_token",
+        SearchParamType::String => "idx_string",
+        SearchParamType::Date => "idx_date",
+        SearchParamType::Reference => "idx_reference",
+        SearchParamType::Number => "idx_number",
+        SearchParamType::Quantity => "idx_quantity",
+        SearchParamType::Uri => "idx_uri",
+        SearchParamType::Composite | SearchParamType::Special => {
+            return Err(StoreError::BadRequest(format!("parameter '{param}' cannot be searched")));
+        }
+    })
+}
+
+fn open_subquery(sql: &mut Sql, table: &str, res_type: &str, param: &str) {
+    sql.push(&format!("(SELECT x.id FROM {table} x WHERE x.res_type = "));
+    sql.text(res_type).push(" AND x.param = ").text(param).push(" AND ");
+}
+
+/// `(a OR b OR …)` over the alternatives of one criterion.
+fn push_any<T>(sql: &mut Sql, values: &[T], mut push: impl FnMut(&mut Sql, &T)) {
+    sql.push("(");
+    for (n, v) in values.iter().enumerate() {
+        if n > 0 {
+            sql.push(" OR ");
+        }
+        push(sql, v);
+    }
+    if values.is_empty() {
+        sql.push("1 = 0");
+    }
+    sql.push(")");
+}
+
+fn push_token_test(sql: &mut Sql, t: &TokenTest) {
+    sql.push("(");
+    match &t.system {
+        SystemTest::Any => {}
+        SystemTest::None => {
+            sql.push("x.system IS NULL AND ");
+        }
+        SystemTest::Is(system) => {
+            sql.push("x.system = ").text(system.clone()).push(" AND ");
+        }
+    }
+    match &t.code {
+        Some(code) => sql.push("x.code = ").text(code.clone()),
+        None => sql.push("1 = 1"),
+    };
+    sql.push(")");
+}
+
+fn push_starts_with(sql: &mut Sql, column: &str, prefix: &str) {
+    let mut upper = prefix.to_owned();
+    upper.push(MAX_CHAR);
+    sql.push(&format!("({column} >= ")).text(prefix).push(&format!(" AND {column} < ")).text(upper).push(")");
+}
+
+fn escape_like(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+fn push_reference_test(sql: &mut Sql, t: &ReferenceTest) {
+    sql.push("(x.target_id = ").text(t.target_id.clone());
+    if let Some(ty) = &t.target_type {
+        sql.push(" AND x.target_type = ").text(ty.clone());
+    }
+    sql.push(")");
+}
+
+/// Date prefixes exactly as R4 search defines them over ranges: the resource's `[low, high)`
+/// against the search value's `[p.low, p.high)`.
+fn push_date_test(sql: &mut Sql, low: &str, high: &str, t: &DateTest) {
+    let contained = |sql: &mut Sql| {
+        sql.push(&format!("({low} >= ")).int(t.low).push(&format!(" AND {high} <= ")).int(t.high).push(")");
+    };
+    match t.prefix {
+        Prefix::Eq => contained(sql),
+        Prefix::Ne => {
+            sql.push("NOT ");
+            contained(sql);
+        }
+        Prefix::Gt => {
+            sql.push(&format!("{high} > ")).int(t.high);
+        }
+        Prefix::Lt => {
+            sql.push(&format!("{low} < ")).int(t.low);
+        }
+        Prefix::Ge => {
+            sql.push(&format!("({high} > ")).int(t.high).push(" OR ");
+            contained(sql);
+            sql.push(")");
+        }
+        Prefix::Le => {
+            sql.push(&format!("({low} < ")).int(t.low).push(" OR ");
+            contained(sql);
+            sql.push(")");
+        }
+        Prefix::Sa => {
+            sql.push(&format!("{low} >= ")).int(t.high);
+        }
+        Prefix::Eb => {
+            sql.push(&format!("{high} <= ")).int(t.low);
+        }
+        Prefix::Ap => {
+            // "Approximately": overlapping the value widened by 10% of its distance from the
+            // value's own width, at least a day either side.
+            let width = (t.high - t.low).max(86_400_000_000);
+            let pad = width / 10 + 86_400_000_000;
+            sql.push(&format!("({low} < ")).int(t.high.saturating_add(pad));
+            sql.push(&format!(" AND {high} > ")).int(t.low.saturating_sub(pad)).push(")");
+        }
+    }
+}
+
+fn push_number_test(sql: &mut Sql, column: &str, t: &NumberTest) {
+    match t.prefix {
+        Prefix::Eq => {
+            sql.push(&format!("({column} >= ")).real(t.low).push(&format!(" AND {column} < ")).real(t.high).push(")");
+        }
+        Prefix::Ne => {
+            sql.push(&format!("({column} < ")).real(t.low).push(&format!(" OR {column} >= ")).real(t.high).push(")");
+        }
+        Prefix::Gt | Prefix::Sa => {
+            sql.push(&format!("{column} > ")).real(t.value);
+        }
+        Prefix::Lt | Prefix::Eb => {
+            sql.push(&format!("{column} < ")).real(t.value);
+        }
+        Prefix::Ge => {
+            sql.push(&format!("{column} >= ")).real(t.value);
+        }
+        Prefix::Le => {
+            sql.push(&format!("{column} <= ")).real(t.value);
+        }
+        Prefix::Ap => {
+            let pad = (t.value.abs() * 0.1).max(t.high - t.low);
+            sql.push(&format!("({column} >= ")).real(t.value - pad);
+            sql.push(&format!(" AND {column} <= ")).real(t.value + pad).push(")");
+        }
+    }
+}
+
+/// `_include` (what the matches refer to) and `_revinclude` (what refers to the matches).
+async fn includes(
+    conn: &mut AnyConnection,
+    req: &SearchRequest,
+    matches: &[StoredResource],
+) -> Result<Vec<StoredResource>, StoreError> {
+    if matches.is_empty() || (req.includes.is_empty() && req.revincludes.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for include in &req.includes {
+        let mut sql = Sql::new("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x WHERE x.res_type = ");
+        sql.text(include.source_type.clone()).push(" AND x.param = ").text(include.param.clone());
+        push_target_filter(&mut sql, include);
+        sql.push(" AND x.id IN (");
+        push_id_list(&mut sql, matches.iter().map(|m| m.id.as_str()));
+        sql.push(")");
+        for row in sql.into_query().fetch_all(&mut *conn).await? {
+            if let (Some(ty), Some(id)) = (row.get::<Option<String>, _>(0), row.get::<Option<String>, _>(1)) {
+                wanted.push((ty, id));
+            }
+        }
+    }
+    for include in &req.revincludes {
+        let mut sql = Sql::new("SELECT DISTINCT x.res_type, x.id FROM idx_reference x WHERE x.res_type = ");
+        sql.text(include.source_type.clone()).push(" AND x.param = ").text(include.param.clone());
+        sql.push(" AND x.target_type = ").text(req.resource_type.clone());
+        sql.push(" AND x.target_id IN (");
+        push_id_list(&mut sql, matches.iter().map(|m| m.id.as_str()));
+        sql.push(")");
+        for row in sql.into_query().fetch_all(&mut *conn).await? {
+            wanted.push((row.get(0), row.get(1)));
+        }
+    }
+    let matched: std::collections::HashSet<(&str, &str)> =
+        matches.iter().map(|m| (m.res_type.as_str(), m.id.as_str())).collect();
+    let mut seen = std::collections::HashSet::new();
+    wanted.retain(|(ty, id)| !matched.contains(&(ty.as_str(), id.as_str())) && seen.insert((ty.clone(), id.clone())));
+    read_many(conn, &wanted).await
+}
+
+fn push_target_filter(sql: &mut Sql, include: &Include) {
+    if let Some(target) = &include.target_type {
+        sql.push(" AND x.target_type = ").text(target.clone());
+    }
+}
+
+fn push_id_list<'a>(sql: &mut Sql, ids: impl Iterator<Item = &'a str>) {
+    for (n, id) in ids.enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.text(id);
+    }
+}

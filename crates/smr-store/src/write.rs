@@ -1,0 +1,760 @@
+//! The one write path. Single creates, updates and deletes are transactions of one entry, so
+//! every write gets the same validation, reference rewriting, versioning and indexing.
+//!
+//! Lost updates are impossible by construction: the `resources` pointer only moves with
+//! `UPDATE … WHERE version = <the version we read>`; if another writer got there first the
+//! update touches no row, and the entry either fails with 412 (it named a version in
+//! `If-Match`) or re-reads and tries again (it did not).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use smr_fhir::index::{IndexEntry, IndexValue};
+use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
+use smr_fhir::{Issue, IssueCode, datetime, extract, references, resource_types, validate};
+use sqlx::{AnyConnection, Row};
+
+use crate::model::{StoredResource, WriteOp, WriteOutcome};
+use crate::sql::Sql;
+use crate::{Store, StoreError};
+
+/// A transaction entry that failed, and why. `entry` is the index in the submitted order.
+#[derive(Debug, thiserror::Error)]
+#[error("entry {entry}: {error}")]
+pub struct EntryError {
+    pub entry: usize,
+    #[source]
+    pub error: StoreError,
+}
+
+/// How many times a write without `If-Match` re-reads after losing a race before giving up.
+const MAX_RETRIES: usize = 16;
+
+/// Identifier systems that may be held by one Patient only.
+const UNIQUE_PATIENT_IDENTIFIERS: &[&str] = &[NHS_NUMBER_SYSTEM];
+
+impl Store {
+    /// Creates a resource with a server-assigned id.
+    pub async fn create(&self, resource: Value) -> Result<StoredResource, StoreError> {
+        let op = WriteOp::Create { resource, full_url: None, if_none_exist: None };
+        match self.write_one(op).await? {
+            WriteOutcome::Created(r) | WriteOutcome::Existing(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Updates (or creates, with the client's id) `resource`; `if_match` is the version the
+    /// client last saw.
+    pub async fn update(&self, resource: Value, if_match: Option<i64>) -> Result<WriteOutcome, StoreError> {
+        self.write_one(WriteOp::Update { resource, full_url: None, if_match }).await
+    }
+
+    pub async fn delete(&self, res_type: &str, id: &str, if_match: Option<i64>) -> Result<WriteOutcome, StoreError> {
+        let op = WriteOp::Delete { res_type: res_type.to_owned(), id: id.to_owned(), if_match };
+        self.write_one(op).await
+    }
+
+    pub async fn write_one(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let mut outcomes = self.transaction(vec![op]).await.map_err(|e| e.error)?;
+        outcomes.pop().ok_or_else(|| StoreError::BadRequest("empty write".into()))
+    }
+
+    /// Runs `ops` all-or-nothing, in FHIR transaction order (deletes, creates, updates), and
+    /// returns their outcomes in the order given.
+    pub async fn transaction(&self, mut ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
+        check_targets_distinct(&ops)?;
+        // Validate before taking the write lock: SQLite has one writer, so time spent holding
+        // it is time every other writer waits.
+        for (i, op) in ops.iter().enumerate() {
+            if let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op {
+                check_resource(resource).map_err(|error| EntryError { entry: i, error })?;
+            }
+        }
+        let at = |entry: usize| move |error: StoreError| EntryError { entry, error };
+        let mut tx = self.writer.begin().await.map_err(|e| at(0)(e.into()))?;
+
+        // Decide every create's id (or the existing match of a conditional create) first, so
+        // references between entries can be rewritten before anything is indexed.
+        let mut ids: Vec<Option<String>> = vec![None; ops.len()];
+        let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
+        let mut placeholders: HashMap<String, String> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            match op {
+                WriteOp::Create { resource, full_url, if_none_exist } => {
+                    let res_type = resource_type_of(resource).map_err(at(i))?;
+                    let existing = match if_none_exist {
+                        Some(search) => {
+                            let found = self
+                                .search_in(&mut tx, search, 2)
+                                .await
+                                .map_err(at(i))?;
+                            if found.len() > 1 {
+                                return Err(at(i)(StoreError::PreconditionFailed(format!(
+                                    "If-None-Exist matched {} or more {res_type} resources",
+                                    found.len()
+                                ))));
+                            }
+                            found.into_iter().next()
+                        }
+                        None => None,
+                    };
+                    let id = match &existing {
+                        Some(r) => r.id.clone(),
+                        None => uuid::Uuid::new_v4().to_string(),
+                    };
+                    if let Some(url) = full_url {
+                        placeholders.insert(url.clone(), format!("{res_type}/{id}"));
+                    }
+                    ids[i] = Some(id);
+                    if let Some(r) = existing {
+                        outcomes[i] = Some(WriteOutcome::Existing(r));
+                    }
+                }
+                WriteOp::Update { resource, full_url: Some(url), .. } => {
+                    if let Some((ty, id)) = type_and_id(resource) {
+                        placeholders.insert(url.clone(), format!("{ty}/{id}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        for phase in [Phase::Delete, Phase::Create, Phase::Update] {
+            for i in 0..ops.len() {
+                if outcomes[i].is_some() || Phase::of(&ops[i]) != phase {
+                    continue;
+                }
+                let outcome = match &mut ops[i] {
+                    WriteOp::Delete { res_type, id, if_match } => {
+                        delete(&mut tx, res_type, id, *if_match).await
+                    }
+                    WriteOp::Create { resource, .. } => {
+                        let id = ids[i].clone().unwrap_or_default();
+                        prepare(resource, &placeholders)
+                            .map_err(at(i))?;
+                        insert_new(&mut tx, resource, &id, "POST").await.map(WriteOutcome::Created)
+                    }
+                    WriteOp::Update { resource, if_match, .. } => {
+                        prepare(resource, &placeholders).map_err(at(i))?;
+                        update(&mut tx, resource, *if_match).await
+                    }
+                };
+                outcomes[i] = Some(outcome.map_err(at(i))?);
+            }
+        }
+        tx.commit().await.map_err(|e| at(0)(e.into()))?;
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(WriteOutcome::Deleted(None))).collect())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Delete,
+    Create,
+    Update,
+}
+
+impl Phase {
+    fn of(op: &WriteOp) -> Phase {
+        match op {
+            WriteOp::Delete { .. } => Phase::Delete,
+            WriteOp::Create { .. } => Phase::Create,
+            WriteOp::Update { .. } => Phase::Update,
+        }
+    }
+}
+
+fn unexpected(outcome: WriteOutcome) -> StoreError {
+    StoreError::BadRequest(format!("unexpected write outcome {outcome:?}"))
+}
+
+/// Two entries writing the same resource would make the result depend on processing order;
+/// FHIR says such a transaction fails, and SMR never merges them silently.
+fn check_targets_distinct(ops: &[WriteOp]) -> Result<(), EntryError> {
+    let mut seen = HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(target) = op.target() {
+            if !seen.insert(target.clone()) {
+                return Err(EntryError {
+                    entry: i,
+                    error: StoreError::BadRequest(format!(
+                        "{}/{} appears in more than one entry of this transaction",
+                        target.0, target.1
+                    )),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resource_type_of(resource: &Value) -> Result<String, StoreError> {
+    let ty = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("resource has no resourceType", "resourceType"))?;
+    if !resource_types::is_served(ty) {
+        return Err(invalid(format!("resource type '{ty}' is not served by SMR"), "resourceType"));
+    }
+    Ok(ty.to_owned())
+}
+
+fn type_and_id(resource: &Value) -> Option<(String, String)> {
+    let ty = resource.get("resourceType")?.as_str()?;
+    let id = resource.get("id")?.as_str()?;
+    Some((ty.to_owned(), id.to_owned()))
+}
+
+fn invalid(message: impl Into<String>, expression: &str) -> StoreError {
+    StoreError::Invalid(vec![Issue::error(IssueCode::Invalid, message).at(expression)])
+}
+
+fn check_resource(resource: &Value) -> Result<(), StoreError> {
+    resource_type_of(resource)?;
+    validate::validate_resource(resource).map_err(StoreError::Invalid)
+}
+
+/// Rewrites placeholders and refuses references that are still placeholders afterwards: a
+/// stored `urn:uuid:` reference could never be resolved by anyone.
+fn prepare(resource: &mut Value, placeholders: &HashMap<String, String>) -> Result<(), StoreError> {
+    if !placeholders.is_empty() {
+        references::rewrite(resource, placeholders);
+    }
+    let ty = resource_type_of(resource)?;
+    let mut dangling = Vec::new();
+    references::find(resource, &ty, &|r| r.starts_with("urn:uuid:") || r.starts_with("urn:oid:"), &mut dangling);
+    if dangling.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(
+            dangling
+                .into_iter()
+                .map(|path| {
+                    Issue::error(
+                        IssueCode::Invalid,
+                        "reference to a urn: placeholder that is not an entry of this transaction",
+                    )
+                    .at(path)
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Microseconds now, and strictly after `previous` so versions of one resource never share
+/// or reverse a timestamp (clocks step backwards; history order must not).
+fn timestamp_after(previous: Option<i64>) -> i64 {
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+    match previous {
+        Some(p) if now <= p => p + 1,
+        _ => now,
+    }
+}
+
+/// Sets `id` and `meta.versionId`/`meta.lastUpdated`, keeping the rest of `meta` as sent.
+fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
+    let Value::Object(obj) = resource else { return };
+    obj.insert("id".into(), Value::String(id.to_owned()));
+    // `id` belongs right after resourceType for readable output; preserve_order keeps inserts
+    // at the end, so move it.
+    if let Some(pos) = obj.get_index_of("id") {
+        obj.move_index(pos, usize::from(obj.contains_key("resourceType")));
+    }
+    let meta = obj.entry("meta").or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    if let Value::Object(meta) = meta {
+        meta.insert("versionId".into(), Value::String(version.to_string()));
+        meta.insert("lastUpdated".into(), Value::String(datetime::format_instant(last_updated)));
+    }
+    if let Some(pos) = obj.get_index_of("meta") {
+        let after_id = usize::from(obj.contains_key("resourceType")) + 1;
+        obj.move_index(pos, after_id.min(obj.len() - 1));
+    }
+}
+
+/// The patient a resource belongs to (see `resource_types`): its distribution key.
+pub(crate) fn owner_key(res_type: &str, id: &str, entries: &[IndexEntry]) -> String {
+    if res_type == "Patient" {
+        return id.to_owned();
+    }
+    if let Some(served) = resource_types::served(res_type) {
+        for param in served.compartment_params {
+            for entry in entries.iter().filter(|e| e.param == *param) {
+                if let IndexValue::Reference { target_type: Some(t), target_id: Some(pid), .. } = &entry.value {
+                    if t == "Patient" {
+                        return pid.clone();
+                    }
+                }
+            }
+        }
+    }
+    format!("{res_type}/{id}")
+}
+
+pub(crate) async fn locate(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT patient_key FROM resource_locator WHERE res_type = $1 AND id = $2")
+        .bind(res_type.to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.get::<String, _>(0)))
+}
+
+struct Current {
+    patient_key: String,
+    version: i64,
+    last_updated: i64,
+    deleted: bool,
+}
+
+async fn current(conn: &mut AnyConnection, res_type: &str, id: &str) -> Result<Option<Current>, StoreError> {
+    let Some(patient_key) = locate(conn, res_type, id).await? else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT version, last_updated, deleted FROM resources \
+         WHERE patient_key = $1 AND res_type = $2 AND id = $3",
+    )
+    .bind(patient_key.clone())
+    .bind(res_type.to_owned())
+    .bind(id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| Current {
+        patient_key,
+        version: r.get(0),
+        last_updated: r.get(1),
+        deleted: r.get::<i64, _>(2) != 0,
+    }))
+}
+
+/// Inserts version 1 of a resource that has never existed.
+async fn insert_new(
+    conn: &mut AnyConnection,
+    resource: &mut Value,
+    id: &str,
+    method: &str,
+) -> Result<StoredResource, StoreError> {
+    let res_type = resource_type_of(resource)?;
+    let last_updated = timestamp_after(None);
+    stamp(resource, id, 1, last_updated);
+    let entries = extract::extract(resource);
+    let key = owner_key(&res_type, id, &entries);
+    sqlx::query("INSERT INTO resource_locator (res_type, id, patient_key) VALUES ($1, $2, $3)")
+        .bind(res_type.clone())
+        .bind(id.to_owned())
+        .bind(key.clone())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| conflict_on_unique(e, format!("{res_type}/{id} already exists")))?;
+    sqlx::query(
+        "INSERT INTO resources (patient_key, res_type, id, version, last_updated, deleted) \
+         VALUES ($1, $2, $3, 1, $4, 0)",
+    )
+    .bind(key.clone())
+    .bind(res_type.clone())
+    .bind(id.to_owned())
+    .bind(last_updated)
+    .execute(&mut *conn)
+    .await?;
+    let stored = StoredResource {
+        res_type,
+        id: id.to_owned(),
+        version: 1,
+        last_updated,
+        deleted: false,
+        body: serde_json::to_string(resource).map_err(|e| StoreError::BadRequest(e.to_string()))?,
+    };
+    insert_version(conn, &key, &stored, method).await?;
+    insert_index(conn, &key, &stored.res_type, id, &entries).await?;
+    claim_identifiers(conn, &stored.res_type, id, &entries).await?;
+    Ok(stored)
+}
+
+async fn update(
+    conn: &mut AnyConnection,
+    resource: &mut Value,
+    if_match: Option<i64>,
+) -> Result<WriteOutcome, StoreError> {
+    let (res_type, id) = type_and_id(resource)
+        .ok_or_else(|| invalid("an update needs the resource id", "id"))?;
+    for _ in 0..MAX_RETRIES {
+        let Some(cur) = current(conn, &res_type, &id).await? else {
+            if let Some(v) = if_match {
+                return Err(StoreError::PreconditionFailed(format!(
+                    "If-Match names version {v} of {res_type}/{id}, which does not exist"
+                )));
+            }
+            return insert_new(conn, resource, &id, "PUT").await.map(WriteOutcome::Created);
+        };
+        if let Some(v) = if_match {
+            if v != cur.version {
+                return Err(stale(&res_type, &id, v, cur.version));
+            }
+        }
+        let version = cur.version + 1;
+        let last_updated = timestamp_after(Some(cur.last_updated));
+        stamp(resource, &id, version, last_updated);
+        let entries = extract::extract(resource);
+        let key = owner_key(&res_type, &id, &entries);
+        if !advance_pointer(conn, &cur, &key, &res_type, &id, version, last_updated, false).await? {
+            if if_match.is_some() {
+                return Err(stale(&res_type, &id, cur.version, cur.version + 1));
+            }
+            continue;
+        }
+        let stored = StoredResource {
+            res_type: res_type.clone(),
+            id: id.clone(),
+            version,
+            last_updated,
+            deleted: false,
+            body: serde_json::to_string(resource).map_err(|e| StoreError::BadRequest(e.to_string()))?,
+        };
+        insert_version(conn, &key, &stored, "PUT").await?;
+        if !cur.deleted {
+            delete_index(conn, &cur.patient_key, &res_type, &id).await?;
+        }
+        insert_index(conn, &key, &res_type, &id, &entries).await?;
+        release_identifiers(conn, &res_type, &id).await?;
+        claim_identifiers(conn, &res_type, &id, &entries).await?;
+        return Ok(if cur.deleted { WriteOutcome::Created(stored) } else { WriteOutcome::Updated(stored) });
+    }
+    Err(StoreError::Conflict(format!("{res_type}/{id} is being updated too often to apply this write; retry")))
+}
+
+async fn delete(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+    if_match: Option<i64>,
+) -> Result<WriteOutcome, StoreError> {
+    for _ in 0..MAX_RETRIES {
+        let Some(cur) = current(conn, res_type, id).await? else {
+            return Ok(WriteOutcome::Deleted(None));
+        };
+        if let Some(v) = if_match {
+            if v != cur.version {
+                return Err(stale(res_type, id, v, cur.version));
+            }
+        }
+        if cur.deleted {
+            return Ok(WriteOutcome::Deleted(None));
+        }
+        let version = cur.version + 1;
+        let last_updated = timestamp_after(Some(cur.last_updated));
+        let key = cur.patient_key.clone();
+        if !advance_pointer(conn, &cur, &key, res_type, id, version, last_updated, true).await? {
+            if if_match.is_some() {
+                return Err(stale(res_type, id, cur.version, cur.version + 1));
+            }
+            continue;
+        }
+        let stored = StoredResource {
+            res_type: res_type.to_owned(),
+            id: id.to_owned(),
+            version,
+            last_updated,
+            deleted: true,
+            body: String::new(),
+        };
+        insert_version(conn, &key, &stored, "DELETE").await?;
+        delete_index(conn, &key, res_type, id).await?;
+        release_identifiers(conn, res_type, id).await?;
+        return Ok(WriteOutcome::Deleted(Some(stored)));
+    }
+    Err(StoreError::Conflict(format!("{res_type}/{id} is being updated too often to delete; retry")))
+}
+
+fn stale(res_type: &str, id: &str, wanted: i64, current: i64) -> StoreError {
+    StoreError::PreconditionFailed(format!(
+        "If-Match names version {wanted} of {res_type}/{id} but the current version is {current}"
+    ))
+}
+
+/// Moves the current-version pointer from `cur.version` to `version`, only if nobody else
+/// moved it first. When the owning patient changed, the row moves to the new key (a delete and
+/// an insert: Citus cannot update a distribution column in place).
+#[allow(clippy::too_many_arguments)]
+async fn advance_pointer(
+    conn: &mut AnyConnection,
+    cur: &Current,
+    key: &str,
+    res_type: &str,
+    id: &str,
+    version: i64,
+    last_updated: i64,
+    deleted: bool,
+) -> Result<bool, StoreError> {
+    let deleted = i64::from(deleted);
+    if key == cur.patient_key {
+        let done = sqlx::query(
+            "UPDATE resources SET version = $1, last_updated = $2, deleted = $3 \
+             WHERE patient_key = $4 AND res_type = $5 AND id = $6 AND version = $7",
+        )
+        .bind(version)
+        .bind(last_updated)
+        .bind(deleted)
+        .bind(key.to_owned())
+        .bind(res_type.to_owned())
+        .bind(id.to_owned())
+        .bind(cur.version)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(done.rows_affected() == 1);
+    }
+    let moved = sqlx::query(
+        "DELETE FROM resources WHERE patient_key = $1 AND res_type = $2 AND id = $3 AND version = $4",
+    )
+    .bind(cur.patient_key.clone())
+    .bind(res_type.to_owned())
+    .bind(id.to_owned())
+    .bind(cur.version)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO resources (patient_key, res_type, id, version, last_updated, deleted) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(key.to_owned())
+    .bind(res_type.to_owned())
+    .bind(id.to_owned())
+    .bind(version)
+    .bind(last_updated)
+    .bind(deleted)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE resource_locator SET patient_key = $1 WHERE res_type = $2 AND id = $3")
+        .bind(key.to_owned())
+        .bind(res_type.to_owned())
+        .bind(id.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+async fn insert_version(
+    conn: &mut AnyConnection,
+    key: &str,
+    stored: &StoredResource,
+    method: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO resource_versions \
+         (patient_key, res_type, id, version, last_updated, deleted, method, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(key.to_owned())
+    .bind(stored.res_type.clone())
+    .bind(stored.id.clone())
+    .bind(stored.version)
+    .bind(stored.last_updated)
+    .bind(i64::from(stored.deleted))
+    .bind(method.to_owned())
+    .bind(stored.body.clone())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| conflict_on_unique(e, format!("{}/{} version {} already exists", stored.res_type, stored.id, stored.version)))?;
+    Ok(())
+}
+
+const INDEX_TABLES: &[&str] =
+    &["idx_token", "idx_string", "idx_date", "idx_reference", "idx_number", "idx_quantity", "idx_uri"];
+
+async fn delete_index(conn: &mut AnyConnection, key: &str, res_type: &str, id: &str) -> Result<(), StoreError> {
+    for table in INDEX_TABLES {
+        let mut sql = Sql::new("DELETE FROM ");
+        sql.push(table).push(" WHERE patient_key = ").text(key);
+        sql.push(" AND res_type = ").text(res_type).push(" AND id = ").text(id);
+        sql.into_query().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row INSERT: few statements per write, far below every engine's bind limit.
+const ROWS_PER_INSERT: usize = 64;
+
+async fn insert_index(
+    conn: &mut AnyConnection,
+    key: &str,
+    res_type: &str,
+    id: &str,
+    entries: &[IndexEntry],
+) -> Result<(), StoreError> {
+    for (table, columns) in [
+        ("idx_token", "system, code, text"),
+        ("idx_string", "normalized, exact"),
+        ("idx_date", "low, high"),
+        ("idx_reference", "target_type, target_id, url"),
+        ("idx_number", "value"),
+        ("idx_quantity", "value, system, code, unit"),
+        ("idx_uri", "value"),
+    ] {
+        let rows: Vec<&IndexEntry> = entries.iter().filter(|e| table_of(&e.value) == table).collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut sql = Sql::new("INSERT INTO ");
+            sql.push(table).push(" (patient_key, res_type, id, param, ").push(columns).push(") VALUES ");
+            for (n, entry) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(").text(key).push(", ").text(res_type).push(", ").text(id);
+                sql.push(", ").text(entry.param.clone());
+                push_values(&mut sql, &entry.value);
+                sql.push(")");
+            }
+            sql.into_query().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+fn table_of(value: &IndexValue) -> &'static str {
+    match value {
+        IndexValue::Token { .. } => "idx_token",
+        IndexValue::String { .. } => "idx_string",
+        IndexValue::Date { .. } => "idx_date",
+        IndexValue::Reference { .. } => "idx_reference",
+        IndexValue::Number { .. } => "idx_number",
+        IndexValue::Quantity { .. } => "idx_quantity",
+        IndexValue::Uri { .. } => "idx_uri",
+    }
+}
+
+fn push_values(sql: &mut Sql, value: &IndexValue) {
+    match value {
+        IndexValue::Token { system, code, text } => {
+            sql.push(", ").opt_text(system.clone()).push(", ").opt_text(code.clone());
+            // Stored folded, so `:text` searches compare like with like.
+            sql.push(", ").opt_text(text.as_deref().map(smr_fhir::text::normalize));
+        }
+        IndexValue::String { normalized, exact } => {
+            sql.push(", ").text(normalized.clone()).push(", ").text(exact.clone());
+        }
+        IndexValue::Date { low, high } => {
+            sql.push(", ").int(*low).push(", ").int(*high);
+        }
+        IndexValue::Reference { target_type, target_id, url } => {
+            sql.push(", ").opt_text(target_type.clone()).push(", ").opt_text(target_id.clone());
+            sql.push(", ").text(url.clone());
+        }
+        IndexValue::Number { value } => {
+            sql.push(", ").real(*value);
+        }
+        IndexValue::Quantity { value, system, code, unit } => {
+            sql.push(", ").real(*value).push(", ").opt_text(system.clone());
+            sql.push(", ").opt_text(code.clone()).push(", ").opt_text(unit.clone());
+        }
+        IndexValue::Uri { value } => {
+            sql.push(", ").text(value.clone());
+        }
+    }
+}
+
+/// Records the resource's unique business identifiers (a Patient's NHS number), failing with a
+/// conflict when another resource already holds one.
+async fn claim_identifiers(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+    entries: &[IndexEntry],
+) -> Result<(), StoreError> {
+    if res_type != "Patient" {
+        return Ok(());
+    }
+    let mut claimed = HashSet::new();
+    for entry in entries.iter().filter(|e| e.param == "identifier") {
+        let IndexValue::Token { system: Some(system), code: Some(value), .. } = &entry.value else {
+            continue;
+        };
+        if !UNIQUE_PATIENT_IDENTIFIERS.contains(&system.as_str()) || !claimed.insert(value.clone()) {
+            continue;
+        }
+        let holder = sqlx::query(
+            "SELECT id FROM unique_identifier WHERE value = $1 AND system = $2 AND res_type = $3",
+        )
+        .bind(value.clone())
+        .bind(system.clone())
+        .bind(res_type.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(holder) = holder {
+            let holder: String = holder.get(0);
+            return Err(StoreError::Conflict(format!(
+                "identifier {system}|{value} already belongs to Patient/{holder}"
+            )));
+        }
+        sqlx::query("INSERT INTO unique_identifier (system, value, res_type, id) VALUES ($1, $2, $3, $4)")
+            .bind(system.clone())
+            .bind(value.clone())
+            .bind(res_type.to_owned())
+            .bind(id.to_owned())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict_on_unique(e, format!("identifier {system}|{value} is already held")))?;
+    }
+    Ok(())
+}
+
+async fn release_identifiers(conn: &mut AnyConnection, res_type: &str, id: &str) -> Result<(), StoreError> {
+    if res_type != "Patient" {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM unique_identifier WHERE res_type = $1 AND id = $2")
+        .bind(res_type.to_owned())
+        .bind(id.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Maps a unique-constraint violation (a concurrent writer won) to a conflict.
+fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+        _ => StoreError::Database(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stamp_puts_id_and_meta_first_and_keeps_other_meta() {
+        let mut r = json!({"resourceType": "Patient", "active": true, "meta": {"profile": ["x"]}});
+        stamp(&mut r, "p1", 3, 0);
+        let keys: Vec<_> = r.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        assert_eq!(keys, vec!["resourceType", "id", "meta", "active"]);
+        assert_eq!(r["meta"]["versionId"], "3");
+        assert_eq!(r["meta"]["profile"][0], "x");
+        let last_updated = r["meta"]["lastUpdated"].as_str().unwrap_or_default();
+        assert!(last_updated.starts_with("1970-01-01T00:00:00"), "{last_updated}");
+    }
+
+    #[test]
+    fn owner_is_the_referenced_patient_or_the_resource_itself() {
+        let entry = |param: &str, ty: &str| IndexEntry {
+            param: param.into(),
+            value: IndexValue::Reference {
+                target_type: Some(ty.into()),
+                target_id: Some("p1".into()),
+                url: format!("{ty}/p1"),
+            },
+        };
+        assert_eq!(owner_key("MedicationRequest", "m", &[entry("subject", "Patient")]), "p1");
+        assert_eq!(owner_key("MedicationRequest", "m", &[entry("subject", "Group")]), "MedicationRequest/m");
+        assert_eq!(owner_key("Patient", "p9", &[]), "p9");
+        assert_eq!(owner_key("Medication", "x", &[entry("subject", "Patient")]), "Medication/x");
+    }
+}
