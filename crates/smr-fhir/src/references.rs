@@ -12,14 +12,14 @@ pub fn rewrite(value: &mut Value, map: &HashMap<String, String>) -> usize {
         Value::Object(obj) => {
             let mut n = 0;
             for (key, child) in obj.iter_mut() {
-                if key == "reference" {
-                    if let Value::String(s) = child {
-                        if let Some(new) = map.get(s.as_str()) {
-                            *s = new.clone();
-                            n += 1;
-                        }
-                        continue;
+                if key == "reference"
+                    && let Value::String(s) = child
+                {
+                    if let Some(new) = map.get(s.as_str()) {
+                        *s = new.clone();
+                        n += 1;
                     }
+                    continue;
                 }
                 n += rewrite(child, map);
             }
@@ -37,13 +37,13 @@ pub fn find(value: &Value, path: &str, pred: &dyn Fn(&str) -> bool, out: &mut Ve
         Value::Object(obj) => {
             for (key, child) in obj {
                 let child_path = format!("{path}.{key}");
-                if key == "reference" {
-                    if let Value::String(s) = child {
-                        if pred(s) {
-                            out.push(child_path);
-                        }
-                        continue;
+                if key == "reference"
+                    && let Value::String(s) = child
+                {
+                    if pred(s) {
+                        out.push(child_path);
                     }
+                    continue;
                 }
                 find(child, &child_path, pred, out);
             }

@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn resource_type_list_is_sorted_for_binary_search() {
         assert!(R4_RESOURCE_TYPES.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(R4_RESOURCE_TYPES.len(), 148);
+        assert_eq!(R4_RESOURCE_TYPES.len(), 146);
     }
 
     #[test]

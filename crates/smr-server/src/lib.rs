@@ -1,1 +1,18 @@
-//! HTTP.
+//! SMR's HTTP API: FHIR R4 REST (`/fhir`) over axum, on top of `smr-store`.
+//!
+//! Layout:
+//! - [`app`]: the router and shared state (store, configuration).
+//! - `error`: every failure becomes an `OperationOutcome` with the right HTTP status.
+//! - `http`: FHIR content negotiation, bodies with a size limit, `Prefer`/`If-Match` headers,
+//!   and responses with `ETag`/`Location`/`Last-Modified`.
+//! - `bundle`: building searchset/history/transaction-response Bundles.
+//! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
+//!   transaction/batch, `$everything`).
+
+pub mod app;
+mod bundle;
+mod error;
+mod http;
+mod routes;
+
+pub use app::{AppState, ServerConfig, router};

@@ -251,27 +251,26 @@ fn timestamp_after(previous: Option<i64>) -> i64 {
     }
 }
 
-/// Sets `id` and `meta.versionId`/`meta.lastUpdated`, keeping the rest of `meta` as sent.
+/// Sets `id` and `meta.versionId`/`meta.lastUpdated`, keeping the rest of `meta` as sent,
+/// and orders `resourceType`, `id`, `meta` first (as FHIR examples do) with every other element
+/// in the order received.
 fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
     let Value::Object(obj) = resource else { return };
-    obj.insert("id".into(), Value::String(id.to_owned()));
-    // `id` belongs right after resourceType for readable output; preserve_order keeps inserts
-    // at the end, so move it.
-    if let Some(pos) = obj.get_index_of("id") {
-        obj.move_index(pos, usize::from(obj.contains_key("resourceType")));
+    let mut meta = match obj.remove("meta") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    meta.insert("versionId".into(), Value::String(version.to_string()));
+    meta.insert("lastUpdated".into(), Value::String(datetime::format_instant(last_updated)));
+    obj.remove("id");
+    let mut ordered = Map::with_capacity(obj.len() + 2);
+    if let Some(ty) = obj.remove("resourceType") {
+        ordered.insert("resourceType".into(), ty);
     }
-    let meta = obj.entry("meta").or_insert_with(|| Value::Object(Map::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(Map::new());
-    }
-    if let Value::Object(meta) = meta {
-        meta.insert("versionId".into(), Value::String(version.to_string()));
-        meta.insert("lastUpdated".into(), Value::String(datetime::format_instant(last_updated)));
-    }
-    if let Some(pos) = obj.get_index_of("meta") {
-        let after_id = usize::from(obj.contains_key("resourceType")) + 1;
-        obj.move_index(pos, after_id.min(obj.len() - 1));
-    }
+    ordered.insert("id".into(), Value::String(id.to_owned()));
+    ordered.insert("meta".into(), Value::Object(meta));
+    ordered.extend(std::mem::take(obj));
+    *obj = ordered;
 }
 
 /// The patient a resource belongs to (see `resource_types`): its distribution key.

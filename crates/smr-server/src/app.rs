@@ -1,0 +1,66 @@
+//! The router and its shared state.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use smr_store::Store;
+
+use crate::routes;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest accepted request body, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Public base URL of the FHIR endpoint (e.g. `https://smr.example.nhs.uk/fhir`). When not
+    /// set, it is derived from each request's `Host` header.
+    pub base_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { max_body_bytes: 8 * 1024 * 1024, base_url: None }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: ServerConfig) -> Self {
+        AppState { store, config: Arc::new(config) }
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let fhir = Router::new()
+        .route("/metadata", get(routes::metadata::capability_statement))
+        .route("/", axum::routing::post(routes::bundle::transaction_or_batch))
+        .route("/_history", get(routes::history::system))
+        .route("/{res_type}", get(routes::search::search_get).post(routes::instance::create))
+        .route("/{res_type}/_search", axum::routing::post(routes::search::search_post))
+        .route("/{res_type}/_history", get(routes::history::type_level))
+        .route(
+            "/{res_type}/{id}",
+            get(routes::instance::read)
+                .put(routes::instance::update)
+                .patch(routes::instance::patch)
+                .delete(routes::instance::delete),
+        )
+        .route("/{res_type}/{id}/_history", get(routes::history::instance))
+        .route("/{res_type}/{id}/_history/{version}", get(routes::instance::vread))
+        .route("/{res_type}/{id}/{operation}", get(routes::everything::operation).post(routes::everything::operation))
+        .fallback(routes::not_found);
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .nest("/fhir", fhir)
+        // Bodies are read by `http::read_body`, which enforces the configured limit and answers
+        // with an OperationOutcome; axum's own default limit would answer in plain text.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,80 @@
+//! Every failure leaves as an `OperationOutcome` with the HTTP status FHIR prescribes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use smr_fhir::outcome::operation_outcome;
+use smr_fhir::{Issue, IssueCode};
+use smr_store::{EntryError, StoreError};
+
+use crate::http::fhir_json_response;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub issues: Vec<Issue>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: IssueCode, message: impl Into<String>) -> Self {
+        ApiError { status, issues: vec![Issue::error(code, message)] }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, IssueCode::Invalid, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, IssueCode::NotFound, message)
+    }
+
+    pub fn issues(status: StatusCode, issues: Vec<Issue>) -> Self {
+        ApiError { status, issues }
+    }
+
+    /// Prefixes every issue's expression, e.g. with `Bundle.entry[3].resource`.
+    pub fn within(mut self, prefix: &str) -> Self {
+        for issue in &mut self.issues {
+            issue.expression = Some(match issue.expression.take() {
+                Some(e) => format!("{prefix}.{}", e.split_once('.').map_or(e.as_str(), |(_, rest)| rest)),
+                None => prefix.to_owned(),
+            });
+        }
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let (status, code) = match &error {
+            StoreError::Invalid(issues) => return ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues.clone()),
+            StoreError::NotFound { .. } => (StatusCode::NOT_FOUND, IssueCode::NotFound),
+            StoreError::Gone { .. } => (StatusCode::GONE, IssueCode::Deleted),
+            StoreError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, IssueCode::Conflict),
+            StoreError::Conflict(_) => (StatusCode::CONFLICT, IssueCode::Duplicate),
+            StoreError::BadRequest(_) => (StatusCode::BAD_REQUEST, IssueCode::Invalid),
+            StoreError::Database(_) | StoreError::Migrate(_) => {
+                tracing::error!(%error, "storage failure");
+                (StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception)
+            }
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+impl From<EntryError> for ApiError {
+    fn from(error: EntryError) -> Self {
+        let entry = error.entry;
+        let mut api = ApiError::from(error.error);
+        for issue in &mut api.issues {
+            issue.diagnostics = format!("Bundle.entry[{entry}]: {}", issue.diagnostics);
+        }
+        api.within(&format!("Bundle.entry[{entry}].resource"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = operation_outcome(&self.issues).to_string();
+        fhir_json_response(self.status, body)
+    }
+}

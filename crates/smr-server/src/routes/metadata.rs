@@ -1,0 +1,119 @@
+//! `GET /fhir/metadata`: a CapabilityStatement that claims only what SMR really does. It is
+//! generated from the same tables the server runs on (served types, search definitions), so it
+//! cannot drift from the implementation.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+use smr_fhir::index::SearchParamType;
+use smr_fhir::resource_types::SERVED_TYPES;
+use smr_fhir::search_params;
+
+use crate::app::AppState;
+use crate::bundle::now_micros;
+use crate::error::ApiError;
+use crate::http::{base_url, check_accept, fhir_json_response};
+
+const DOCUMENTATION: &str = "SMR, the Single Medication Record. Search handling is **strict** by \
+default: an unknown or unsupported search parameter is an error (400), because silently ignoring \
+a filter could show the wrong medicines; send `Prefer: handling=lenient` to have such parameters \
+ignored and reported in an OperationOutcome entry. Paging is by cursor (`next` links stay valid \
+while writes happen). Search supports `_count`, `_sort`, `_include`, `_revinclude`, \
+`_summary=count` and `_total`. Writes are validated; NHS numbers must pass the Modulus 11 check \
+and an NHS number can be held by one Patient only.";
+
+pub async fn capability_statement(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_accept(&headers, None)?;
+    let base = base_url(&state, &headers);
+    Ok(fhir_json_response(StatusCode::OK, statement(&base).to_string()))
+}
+
+const INTERACTIONS: &[&str] = &[
+    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+];
+
+fn statement(base: &str) -> Value {
+    let resources: Vec<Value> = SERVED_TYPES
+        .iter()
+        .map(|t| {
+            let mut search: Vec<Value> = vec![
+                json!({"name": "_id", "type": "token"}),
+                json!({"name": "_lastUpdated", "type": "date"}),
+            ];
+            for def in search_params::params_for(t.name) {
+                let answered_by_columns = def.code == "_id" || def.code == "_lastUpdated";
+                if answered_by_columns || matches!(def.kind, SearchParamType::Composite | SearchParamType::Special) {
+                    continue;
+                }
+                search.push(json!({
+                    "name": def.code,
+                    "definition": format!("http://hl7.org/fhir/SearchParameter/{}-{}", t.name, def.code),
+                    "type": serde_json::to_value(def.kind).unwrap_or(Value::Null),
+                }));
+            }
+            let references: Vec<&str> = search_params::params_for(t.name)
+                .iter()
+                .filter(|d| d.kind == SearchParamType::Reference)
+                .map(|d| d.code.as_str())
+                .collect();
+            let interactions: Vec<Value> = INTERACTIONS.iter().map(|c| json!({"code": c})).collect();
+            let mut resource = json!({
+                "type": t.name,
+                "profile": format!("http://hl7.org/fhir/StructureDefinition/{}", t.name),
+                "interaction": interactions,
+                "versioning": "versioned-update",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": true,
+                "conditionalRead": "not-supported",
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "searchInclude": references.iter().map(|p| format!("{}:{p}", t.name)).collect::<Vec<_>>(),
+                "searchParam": search,
+            });
+            if t.name == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }]);
+            }
+            resource
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": smr_fhir::datetime::format_instant(now_micros()),
+        "publisher": "SMR",
+        "kind": "instance",
+        "software": {"name": "SMR", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "SMR Single Medication Record FHIR server", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": DOCUMENTATION,
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_served_type_with_its_search_parameters() {
+        let cs = statement("http://localhost/fhir");
+        let resources = cs["rest"][0]["resource"].as_array().cloned().unwrap_or_default();
+        assert_eq!(resources.len(), SERVED_TYPES.len());
+        let mr = resources.iter().find(|r| r["type"] == "MedicationRequest").cloned().unwrap_or_default();
+        let names: Vec<&str> = mr["searchParam"].as_array().map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect()).unwrap_or_default();
+        for expected in ["_id", "_lastUpdated", "patient", "subject", "code", "status", "intent", "authoredon", "requester", "medication"] {
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Handlers, one module per kind of interaction.
+
+pub mod bundle;
+pub mod everything;
+pub mod history;
+pub mod instance;
+pub mod metadata;
+pub mod search;
+
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use smr_fhir::{IssueCode, resource_types};
+
+use crate::error::ApiError;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn not_found(uri: Uri) -> Response {
+    ApiError::not_found(format!("no FHIR endpoint at {}", uri.path())).into_response()
+}
+
+/// 404 for a resource type SMR does not serve, so clients learn it from the status alone.
+pub fn served_type(res_type: &str) -> Result<(), ApiError> {
+    if resource_types::is_served(res_type) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            format!("resource type '{res_type}' is not served by SMR"),
+        ))
+    }
+}
