@@ -1,9 +1,12 @@
 //! `smr`: the Single Medication Record command line.
 //!
 //! - `smr serve`: the FHIR API on the embedded store (default) or PostgreSQL.
+//! - `smr pgx …`: pharmacogenomic knowledge base, interpretation and VCF calling (`pgx.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+mod pgx;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -21,6 +24,8 @@ struct Cli {
 enum Command {
     /// Serve the FHIR R4 API (base path /fhir).
     Serve(ServeArgs),
+    /// Pharmacogenomics: knowledge base, interpretation of genotypes, VCF calling.
+    Pgx(pgx::PgxArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Pgx(args) => pgx::run(args),
     }
 }
 
