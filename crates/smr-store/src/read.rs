@@ -73,7 +73,7 @@ impl Store {
             sql.push(" AND (v.last_updated < ").int(c.last_updated);
             sql.push(" OR (v.last_updated = ").int(c.last_updated).push(" AND (v.res_type > ").text(c.res_type.clone());
             sql.push(" OR (v.res_type = ").text(c.res_type).push(" AND (v.id > ").text(c.id.clone());
-            sql.push(" OR (v.id = ").text(c.id).push(" AND v.version < ").int(c.version).push(")))))");
+            sql.push(" OR (v.id = ").text(c.id).push(" AND v.version < ").int(c.version).push("))))))");
         }
         sql.push(" ORDER BY v.last_updated DESC, v.res_type, v.id, v.version DESC LIMIT ");
         sql.int(req.count as i64 + 1);

@@ -256,15 +256,15 @@ fn timestamp_after(previous: Option<i64>) -> i64 {
 /// in the order received.
 fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
     let Value::Object(obj) = resource else { return };
-    let mut meta = match obj.remove("meta") {
+    let mut meta = match obj.shift_remove("meta") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
     meta.insert("versionId".into(), Value::String(version.to_string()));
     meta.insert("lastUpdated".into(), Value::String(datetime::format_instant(last_updated)));
-    obj.remove("id");
+    obj.shift_remove("id");
     let mut ordered = Map::with_capacity(obj.len() + 2);
-    if let Some(ty) = obj.remove("resourceType") {
+    if let Some(ty) = obj.shift_remove("resourceType") {
         ordered.insert("resourceType".into(), ty);
     }
     ordered.insert("id".into(), Value::String(id.to_owned()));

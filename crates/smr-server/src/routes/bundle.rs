@@ -137,7 +137,7 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
         ("POST", [_], None) => {
             let mut resource = need_resource()?;
             if let Some(obj) = resource.as_object_mut() {
-                obj.remove("id");
+                obj.shift_remove("id");
             }
             let if_none_exist = match request.get("ifNoneExist").and_then(Value::as_str) {
                 Some(q) => Some(conditional_search(&res_type, q).map_err(|e| e.within(&format!("Bundle.entry[{i}].request.ifNoneExist")))?),

@@ -27,7 +27,7 @@ pub async fn create(
     check_body_type(&resource, &res_type)?;
     // FHIR create ignores a client-supplied id (the server assigns one).
     if let Some(obj) = resource.as_object_mut() {
-        obj.remove("id");
+        obj.shift_remove("id");
     }
     let if_none_exist = match headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
         Some(q) => Some(conditional_search(&res_type, q)?),

@@ -1,0 +1,284 @@
+//! Test harness: a fresh store per test on each backend, driven through the real router.
+//!
+//! SQLite always (a temporary directory); PostgreSQL when `SMR_TEST_DATABASE_URL` names a
+//! server (a fresh database per test, dropped afterwards). Use [`backend_tests!`] to run one
+//! test body on both.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use smr_server::{AppState, ServerConfig, router};
+use smr_store::Store;
+use sqlx::Connection;
+use tower::ServiceExt;
+
+pub const BASE: &str = "http://smr.test/fhir";
+
+pub struct TestApp {
+    pub router: Router,
+    pub store: Store,
+    cleanup: Option<Cleanup>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Cleanup {
+    DropPostgres { admin_url: String, database: String },
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        self
+    }
+}
+
+pub async fn sqlite_app() -> TestApp {
+    sqlite_app_with(ServerConfig::default()).await
+}
+
+pub async fn sqlite_app_with(config: ServerConfig) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("smr.db").display());
+    let store = Store::open(&url).await.expect("open sqlite store");
+    build(store, config, None, Some(dir))
+}
+
+/// The PostgreSQL server to test against, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("SMR_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+}
+
+pub async fn postgres_app() -> Option<TestApp> {
+    let admin_url = postgres_url()?;
+    let database = format!("smr_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to SMR_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let url = with_database(&admin_url, &database);
+    let store = Store::open(&url).await.expect("open postgres store");
+    Some(build(store, ServerConfig::default(), Some(Cleanup::DropPostgres { admin_url, database }), None))
+}
+
+/// Replaces the database name (path) of a postgres URL.
+fn with_database(url: &str, database: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = head.find("://").map_or(0, |i| i + 3);
+    let host_end = head[scheme_end..].find('/').map_or(head.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{database}", &head[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn build(store: Store, config: ServerConfig, cleanup: Option<Cleanup>, dir: Option<tempfile::TempDir>) -> TestApp {
+    let config = ServerConfig { base_url: Some(BASE.into()), ..config };
+    TestApp { router: router(AppState::new(store.clone(), config)), store, cleanup, _dir: dir }
+}
+
+impl TestApp {
+    /// Closes the store and drops a PostgreSQL test database.
+    pub async fn finish(mut self) {
+        self.store.close().await;
+        if let Some(Cleanup::DropPostgres { admin_url, database }) = self.cleanup.take() {
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+    }
+
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        let mut has_type = false;
+        for (k, v) in headers {
+            has_type |= k.eq_ignore_ascii_case("content-type");
+            builder = builder.header(*k, *v);
+        }
+        if body.is_some() && !has_type {
+            builder = builder.header(header::CONTENT_TYPE, "application/fhir+json");
+        }
+        let request = builder.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
+        let response = self.router.clone().oneshot(request).await.expect("router never fails");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).expect("utf-8 body");
+        if !text.is_empty() && headers.get(header::CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").contains("json")) {
+            check_schema(&text);
+        }
+        Reply { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, &[], None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::POST, path, &[], Some(body.to_string())).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.request(Method::PUT, path, &[], Some(body.to_string())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(Method::DELETE, path, &[], None).await
+    }
+
+    /// Creates and returns the stored resource.
+    pub async fn create(&self, resource: &Value) -> Value {
+        let ty = resource["resourceType"].as_str().expect("resourceType");
+        self.post(&format!("/fhir/{ty}"), resource).await.expect(StatusCode::CREATED).json()
+    }
+}
+
+/// The official R4 JSON Schema, when `../shared` is present: every JSON body SMR returns in
+/// tests is checked against it.
+static SCHEMA: LazyLock<Option<Value>> = LazyLock::new(|| {
+    let path = shared_path("reference/fhir/r4-spec/fhir.schema.json")?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut schema: Value = serde_json::from_str(&text).ok()?;
+    add_fhir_version_4_0_1(&mut schema);
+    Some(schema)
+});
+
+/// The published R4 JSON Schema was generated for 4.0.0: its FHIRVersion enums stop at "4.0.0"
+/// although R4's technical correction, the version every R4 server declares, is "4.0.1".
+/// Without this, no correct R4 CapabilityStatement could pass.
+fn add_fhir_version_4_0_1(value: &mut Value) {
+    match value {
+        Value::Object(obj) => {
+            if let Some(Value::Array(options)) = obj.get_mut("enum") {
+                if options.iter().any(|o| o == "4.0.0") && !options.iter().any(|o| o == "4.0.1") {
+                    options.push(Value::String("4.0.1".into()));
+                }
+            }
+            obj.values_mut().for_each(add_fhir_version_4_0_1);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_fhir_version_4_0_1),
+        _ => {}
+    }
+}
+
+/// One validator per resource type (the schema's top-level `oneOf` narrowed to that type), so a
+/// failure names the offending element instead of "matched none of 146 alternatives".
+static VALIDATORS: LazyLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = LazyLock::new(Default::default);
+
+fn validator_for(res_type: &str) -> Option<Arc<jsonschema::Validator>> {
+    let schema = SCHEMA.as_ref()?;
+    let mut cache = VALIDATORS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = cache.get(res_type) {
+        return Some(v.clone());
+    }
+    let mut narrowed = schema.clone();
+    narrowed["oneOf"] = serde_json::json!([{"$ref": format!("#/definitions/{res_type}")}]);
+    let validator = Arc::new(jsonschema::validator_for(&narrowed).expect("FHIR schema compiles"));
+    cache.insert(res_type.to_owned(), validator.clone());
+    Some(validator)
+}
+
+#[track_caller]
+pub fn check_schema(text: &str) {
+    let value: Value = serde_json::from_str(text).expect("JSON body");
+    check_resource_schema(&value);
+    for entry in value["entry"].as_array().into_iter().flatten() {
+        if let Some(resource) = entry.get("resource") {
+            check_resource_schema(resource);
+        }
+    }
+}
+
+#[track_caller]
+fn check_resource_schema(value: &Value) {
+    let Some(res_type) = value["resourceType"].as_str() else { return };
+    let Some(validator) = validator_for(res_type) else { return };
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .take(5)
+        .map(|e| format!("{:?} at {}", e.kind(), e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{res_type} violates the FHIR R4 JSON Schema: {errors:?}\n{value}");
+}
+
+/// A path under `../shared` (beside the project), or `None` with a notice when it is absent.
+pub fn shared_path(relative: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(relative);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("SKIP: {} not present (../shared is only on the developers' machines)", path.display());
+        None
+    }
+}
+
+/// The router path for an absolute link SMR returned (e.g. a `next` link).
+pub fn route(url: &str) -> String {
+    format!("/fhir{}", url.strip_prefix(BASE).unwrap_or(url))
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+/// Runs an async test body against SQLite, and against PostgreSQL when configured.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident => $body:ident;)*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::support::sqlite_app().await;
+                    super::$body(&app).await;
+                    app.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::support::postgres_app().await else {
+                        eprintln!("SKIP postgres::{}: SMR_TEST_DATABASE_URL is not set", stringify!($name));
+                        return;
+                    };
+                    super::$body(&app).await;
+                    app.finish().await;
+                }
+            )*
+        }
+    };
+}
