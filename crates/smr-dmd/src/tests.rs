@@ -1,0 +1,237 @@
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn data_file_loads_and_every_code_passes_verhoeff() {
+    assert_eq!(check_dictionary(), Ok(()));
+    let mut n = 0;
+    for p in products() {
+        assert!(is_sctid(&p.code), "{} {}", p.code, p.term);
+        n += 1;
+    }
+    for i in ingredients() {
+        if let Some(v) = &i.vtm {
+            assert!(is_sctid(v), "{} {v}", i.name);
+            n += 1;
+        }
+    }
+    assert!(n > 200, "expected the full subset, found {n} codes");
+}
+
+#[test]
+fn verhoeff_known_values() {
+    // Clopidogrel 75mg tablets (VMP) and a UK-extension AMP from the PINCER codelists.
+    assert!(verhoeff_valid("319799004"));
+    assert!(is_sctid("923011000001105"));
+    // One digit changed, and two adjacent digits swapped, both fail.
+    assert!(!verhoeff_valid("319799005"));
+    assert!(!verhoeff_valid("317999004"));
+    assert!(!is_sctid("12345"));
+    assert!(!is_sctid("0319799004"));
+    assert!(!is_sctid("31979900a"));
+    assert!(!verhoeff_valid(""));
+}
+
+#[test]
+fn vmp_code_under_either_system() {
+    for system in DMD_SYSTEMS {
+        let r = identify(&[(Some(system), "319799004")], None);
+        let Identified::ByCode {
+            ingredients,
+            concept,
+            term,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(ingredients[0].name, "clopidogrel");
+        assert_eq!(concept, ConceptKind::Vmp);
+        assert_eq!(term, "Clopidogrel 75mg tablets");
+    }
+}
+
+#[test]
+fn vtm_and_amp_codes() {
+    let r = identify(&[(Some("http://snomed.info/sct"), "108979001")], None);
+    assert!(matches!(
+        &r,
+        Identified::ByCode {
+            concept: ConceptKind::Vtm,
+            ..
+        }
+    ));
+    assert_eq!(r.ingredient_names(), vec!["clopidogrel"]);
+    let r = identify(&[(Some("https://dmd.nhs.uk"), "923011000001105")], None);
+    assert!(matches!(
+        &r,
+        Identified::ByCode {
+            concept: ConceptKind::Amp,
+            ..
+        }
+    ));
+    assert_eq!(r.ingredient_names(), vec!["omeprazole"]);
+}
+
+#[test]
+fn combination_product_by_code_gives_both_ingredients() {
+    // Ibuprofen 200mg / Codeine 12.8mg tablets
+    let r = identify(&[(Some("https://dmd.nhs.uk"), "329683004")], None);
+    assert_eq!(r.ingredient_names(), vec!["codeine", "ibuprofen"]);
+}
+
+#[test]
+fn text_matching_is_word_based_and_case_insensitive() {
+    assert_eq!(
+        identify(&[], Some("CLOPIDOGREL 75mg tablets")).ingredient_names(),
+        vec!["clopidogrel"]
+    );
+    assert_eq!(
+        identify(&[], Some("Escitalopram 10mg tablets")).ingredient_names(),
+        vec!["escitalopram"]
+    );
+    assert_eq!(
+        identify(&[], Some("esomeprazole 20mg")).ingredient_names(),
+        vec!["esomeprazole"]
+    );
+    assert_eq!(
+        identify(&[], Some("Fosphenytoin 750mg/10ml")).ingredient_names(),
+        vec!["fosphenytoin"]
+    );
+    assert_eq!(
+        identify(&[], Some("Amitriptyline 10mg / Perphenazine 2mg tablets")).ingredient_names(),
+        vec!["amitriptyline", "perphenazine"]
+    );
+    assert_eq!(
+        identify(&[], Some("Kivexa tablets")).ingredient_names(),
+        vec!["abacavir", "lamivudine"]
+    );
+    assert_eq!(
+        identify(&[], Some("succinylcholine 100mg/2ml")).ingredient_names(),
+        vec!["suxamethonium"]
+    );
+    assert_eq!(
+        identify(&[], Some("Peginterferon alfa-2a 180microgram")).ingredient_names(),
+        vec!["peginterferon alfa-2a"]
+    );
+    assert_eq!(
+        identify(&[], Some("Plavix")).ingredient_names(),
+        vec!["clopidogrel"]
+    );
+    // A word containing an ingredient name is not a match.
+    assert!(matches!(
+        identify(&[], Some("notwarfarinish")),
+        Identified::Unknown { .. }
+    ));
+}
+
+#[test]
+fn unrecognised_system_is_not_guessed() {
+    let r = identify(
+        &[(
+            Some("http://www.nlm.nih.gov/research/umls/rxnorm"),
+            "319799004",
+        )],
+        None,
+    );
+    let Identified::Unknown { reason } = r else {
+        panic!("{r:?}")
+    };
+    assert!(reason.contains("rxnorm"), "{reason}");
+    let r = identify(&[(None, "319799004")], None);
+    assert!(matches!(r, Identified::Unknown { .. }));
+    // With text, the text is used and the ignored code is reported.
+    let r = identify(
+        &[(Some("urn:oid:1.2.3"), "999")],
+        Some("Warfarin 3mg tablets"),
+    );
+    let Identified::ByText { warnings, .. } = &r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.ingredient_names(), vec!["warfarin"]);
+    assert_eq!(warnings.len(), 1);
+}
+
+#[test]
+fn code_outside_subset_falls_back_to_text_or_unknown() {
+    // Verhoeff-valid code for a medicine outside the subset (verapamil 160mg, dm+d fixture).
+    let r = identify(&[(Some("https://dmd.nhs.uk"), "318248001")], None);
+    let Identified::Unknown { reason } = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        reason.contains("not in the pharmacogenomic subset"),
+        "{reason}"
+    );
+    let r = identify(
+        &[(Some("https://dmd.nhs.uk"), "318248001")],
+        Some("Simvastatin 40mg tablets"),
+    );
+    assert_eq!(r.ingredient_names(), vec!["simvastatin"]);
+    let r = identify(&[(Some("https://dmd.nhs.uk"), "319799005")], None);
+    let Identified::Unknown { reason } = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        reason.contains("not a valid SNOMED CT identifier"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn conflicting_text_is_reported_but_code_wins() {
+    let r = identify(
+        &[(Some("https://dmd.nhs.uk"), "319799004")],
+        Some("warfarin"),
+    );
+    let Identified::ByCode { warnings, .. } = &r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.ingredient_names(), vec!["clopidogrel"]);
+    assert!(warnings.iter().any(|w| w.contains("does not contain")));
+}
+
+#[test]
+fn unknown_text_and_empty_order() {
+    assert!(matches!(
+        identify(&[], Some("Metformin 500mg tablets")),
+        Identified::Unknown { .. }
+    ));
+    assert!(matches!(identify(&[], None), Identified::Unknown { .. }));
+    assert!(matches!(
+        identify(&[], Some("   ")),
+        Identified::Unknown { .. }
+    ));
+}
+
+#[test]
+fn ingredient_lookup_by_alias() {
+    assert_eq!(
+        ingredient(" Thioguanine ").map(|i| i.name.as_str()),
+        Some("tioguanine")
+    );
+    assert_eq!(
+        ingredient("clopidogrel").and_then(|i| i.vtm.as_deref()),
+        Some("108979001")
+    );
+    assert!(ingredient("metformin").is_none());
+    let info = info();
+    assert!(info.is_some_and(|i| i.vmps > 200 && i.amps >= 1));
+}
+
+proptest! {
+    #[test]
+    fn identify_never_panics(
+        system in proptest::option::of("\\PC{0,30}"),
+        code in "\\PC{0,20}",
+        text in proptest::option::of("\\PC{0,80}"),
+    ) {
+        let _ = identify(&[(system.as_deref(), code.as_str())], text.as_deref());
+    }
+
+    #[test]
+    fn digit_codes_never_panic(code in "[0-9]{0,20}") {
+        let _ = is_sctid(&code);
+        let _ = identify(&[(Some("https://dmd.nhs.uk"), code.as_str())], None);
+    }
+}

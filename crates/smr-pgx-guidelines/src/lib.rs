@@ -1,0 +1,1 @@
+//! Pharmacogenomic prescribing recommendations for SMR.
