@@ -1,7 +1,8 @@
 //! String normalisation shared by indexing and search, so both sides fold text the same way.
 
 /// Folds text for the default string search: lower case, accents removed, runs of white space
-/// and punctuation collapsed to one space, trimmed. "Zoë  O'Brien" → "zoe o brien".
+/// and punctuation collapsed to one space, apostrophes dropped, trimmed.
+/// "Zoë  O'Brien" → "zoe obrien".
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
@@ -14,8 +15,9 @@ pub fn normalize(text: &str) -> String {
             for lower in c.to_lowercase() {
                 out.push(fold_accent(lower));
             }
-        } else if is_combining_mark(c) {
-            // Decomposed accents (NFD input) are dropped.
+        } else if is_combining_mark(c) || matches!(c, '\'' | '\u{2019}') {
+            // Decomposed accents (NFD input) are dropped, and so are apostrophes, so that
+            // "O'Brien", "O’Brien" and "OBrien" all fold to "obrien".
         } else {
             pending_space = true;
         }
@@ -56,7 +58,8 @@ mod tests {
 
     #[test]
     fn folds_case_accents_and_punctuation() {
-        assert_eq!(normalize("Zoë  O'Brien"), "zoe o brien");
+        assert_eq!(normalize("Zoë  O'Brien"), "zoe obrien");
+        assert_eq!(normalize("Smith-Jones"), "smith jones");
         assert_eq!(normalize("  Chalmers "), "chalmers");
         assert_eq!(normalize("Zoe\u{0308}"), "zoe");
     }

@@ -34,7 +34,7 @@ impl Store {
             let row = sql.into_query().fetch_one(&mut *conn).await?;
             page.total = Some(row.get::<i64, _>(0));
         }
-        if req.summary_count {
+        if req.summary_count || req.count == 0 {
             return Ok(page);
         }
         let (mut matches, sort_values) = run_page(&mut conn, req, req.count).await?;

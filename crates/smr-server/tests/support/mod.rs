@@ -23,6 +23,7 @@ pub const BASE: &str = "http://smr.test/fhir";
 
 pub struct TestApp {
     pub router: Router,
+    pub client: Client,
     pub store: Store,
     cleanup: Option<Cleanup>,
     _dir: Option<tempfile::TempDir>,
@@ -102,7 +103,21 @@ fn with_database(url: &str, database: &str) -> String {
 
 fn build(store: Store, config: ServerConfig, cleanup: Option<Cleanup>, dir: Option<tempfile::TempDir>) -> TestApp {
     let config = ServerConfig { base_url: Some(BASE.into()), ..config };
-    TestApp { router: router(AppState::new(store.clone(), config)), store, cleanup, _dir: dir }
+    let router = router(AppState::new(store.clone(), config));
+    TestApp { client: Client { router: router.clone() }, router, store, cleanup, _dir: dir }
+}
+
+/// Sends requests through the router, as an HTTP client would.
+#[derive(Clone)]
+pub struct Client {
+    router: Router,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl TestApp {
@@ -116,6 +131,13 @@ impl TestApp {
                     .await;
             }
         }
+    }
+
+}
+
+impl Client {
+    pub fn new(router: Router) -> Self {
+        Client { router }
     }
 
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {
