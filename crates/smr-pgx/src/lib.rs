@@ -15,6 +15,7 @@
 //! Anything not in a table or not readable gives [`Phenotype::Indeterminate`] with a
 //! reason, never a silent normal. The crate is pure: no I/O beyond its own data
 //! files compiled in with `include_str!`.
+//! [`vcf`] calls diplotypes from GRCh38 VCF text (allele definitions in `data/allele-definitions/`).
 //!
 //! ```
 //! use smr_pgx::{interpret, Gene};
@@ -28,6 +29,7 @@ mod interpret;
 mod kb;
 mod outside_call;
 mod score;
+pub mod vcf;
 
 pub use gene::{Gene, UnknownGene};
 pub use interpret::{Interpretation, Phenotype, allele_function, allele_names, interpret};
