@@ -30,31 +30,27 @@ pub fn rewrite(value: &mut Value, map: &HashMap<String, String>) -> usize {
     }
 }
 
-/// The FHIRPath-ish locations of every `reference` that satisfies `pred`, e.g. to report
-/// `urn:uuid:` references a transaction left unresolved.
-pub fn find(value: &Value, path: &str, pred: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
+/// Every `reference` string in `value`, in document order.
+pub fn collect(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(obj) => {
             for (key, child) in obj {
-                let child_path = format!("{path}.{key}");
-                if key == "reference"
-                    && let Value::String(s) = child
-                {
-                    if pred(s) {
-                        out.push(child_path);
-                    }
-                    continue;
+                match (key.as_str(), child) {
+                    ("reference", Value::String(s)) => out.push(s.clone()),
+                    _ => collect(child, out),
                 }
-                find(child, &child_path, pred, out);
             }
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                find(item, &format!("{path}[{i}]"), pred, out);
-            }
-        }
+        Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
         _ => {}
     }
+}
+
+/// A conditional reference (`Practitioner?identifier=…|123`), split into type and query.
+/// Only meaningful inside a transaction, where the server resolves it by search.
+pub fn conditional(reference: &str) -> Option<(&str, &str)> {
+    let (ty, query) = reference.split_once('?')?;
+    crate::resource_types::is_r4_resource_type(ty).then_some((ty, query))
 }
 
 #[cfg(test)]
@@ -76,8 +72,10 @@ mod tests {
         assert_eq!(rewrite(&mut v, &map), 2);
         assert_eq!(v["subject"]["reference"], "Patient/a");
         assert_eq!(v["note"][0]["text"], "urn:uuid:1");
-        let mut left = Vec::new();
-        find(&v, "X", &|s| s.starts_with("urn:uuid:"), &mut left);
-        assert!(left.is_empty());
+        let mut all = Vec::new();
+        collect(&v, &mut all);
+        assert_eq!(all, vec!["Patient/a", "MedicationRequest/b", "Patient/x"]);
+        assert_eq!(conditional("Practitioner?identifier=a|1"), Some(("Practitioner", "identifier=a|1")));
+        assert_eq!(conditional("Patient/1"), None);
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 use smr_fhir::index::{IndexEntry, IndexValue};
 use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
-use smr_fhir::{Issue, IssueCode, datetime, extract, references, resource_types, validate};
+use smr_fhir::{Issue, IssueCode, datetime, extract, query, references, resource_types, validate};
 use sqlx::{AnyConnection, Row};
 
 use crate::model::{StoredResource, WriteOp, WriteOutcome};
@@ -63,11 +63,9 @@ impl Store {
     /// returns their outcomes in the order given.
     pub async fn transaction(&self, mut ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
         check_targets_distinct(&ops)?;
-        // Validate before taking the write lock: SQLite has one writer, so time spent holding
-        // it is time every other writer waits.
         for (i, op) in ops.iter().enumerate() {
             if let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op {
-                check_resource(resource).map_err(|error| EntryError { entry: i, error })?;
+                resource_type_of(resource).map_err(|error| EntryError { entry: i, error })?;
             }
         }
         let at = |entry: usize| move |error: StoreError| EntryError { entry, error };
@@ -118,6 +116,16 @@ impl Store {
                 _ => {}
             }
         }
+        self.resolve_conditional_references(&mut tx, &ops, &mut placeholders).await?;
+        // Validation follows the rewriting, so that what is checked is what will be stored.
+        for (i, op) in ops.iter_mut().enumerate() {
+            if let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op {
+                if !placeholders.is_empty() {
+                    references::rewrite(resource, &placeholders);
+                }
+                validate::validate_resource(resource).map_err(|issues| at(i)(StoreError::Invalid(issues)))?;
+            }
+        }
 
         for phase in [Phase::Delete, Phase::Create, Phase::Update] {
             for i in 0..ops.len() {
@@ -130,20 +138,53 @@ impl Store {
                     }
                     WriteOp::Create { resource, .. } => {
                         let id = ids[i].clone().unwrap_or_default();
-                        prepare(resource, &placeholders)
-                            .map_err(at(i))?;
                         insert_new(&mut tx, resource, &id, "POST").await.map(WriteOutcome::Created)
                     }
-                    WriteOp::Update { resource, if_match, .. } => {
-                        prepare(resource, &placeholders).map_err(at(i))?;
-                        update(&mut tx, resource, *if_match).await
-                    }
+                    WriteOp::Update { resource, if_match, .. } => update(&mut tx, resource, *if_match).await,
                 };
                 outcomes[i] = Some(outcome.map_err(at(i))?);
             }
         }
         tx.commit().await.map_err(|e| at(0)(e.into()))?;
         Ok(outcomes.into_iter().map(|o| o.unwrap_or(WriteOutcome::Deleted(None))).collect())
+    }
+}
+
+impl Store {
+    /// Resolves conditional references (`Practitioner?identifier=…`) by searching inside the
+    /// transaction: exactly one match is required, as FHIR prescribes; anything else fails the
+    /// transaction with the entry named.
+    async fn resolve_conditional_references(
+        &self,
+        tx: &mut AnyConnection,
+        ops: &[WriteOp],
+        placeholders: &mut HashMap<String, String>,
+    ) -> Result<(), EntryError> {
+        for (i, op) in ops.iter().enumerate() {
+            let (WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. }) = op else { continue };
+            let mut refs = Vec::new();
+            references::collect(resource, &mut refs);
+            for reference in refs {
+                let Some((ty, query_text)) = references::conditional(&reference) else { continue };
+                if placeholders.contains_key(&reference) {
+                    continue;
+                }
+                let fail = |message: String| EntryError { entry: i, error: StoreError::PreconditionFailed(message) };
+                let pairs: Vec<(String, String)> = form_urlencoded::parse(query_text.as_bytes()).into_owned().collect();
+                let search = query::parse(ty, &pairs, query::Handling::Strict)
+                    .map_err(|issues| EntryError { entry: i, error: StoreError::Invalid(issues) })?
+                    .request;
+                let found = self.search_in(tx, &search, 2).await.map_err(|error| EntryError { entry: i, error })?;
+                match found.as_slice() {
+                    [one] => {
+                        placeholders.insert(reference.clone(), format!("{ty}/{}", one.id));
+                    }
+                    [] => return Err(fail(format!("conditional reference '{reference}' matches no resource"))),
+                    _ => return Err(fail(format!("conditional reference '{reference}' matches more than one resource"))),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -209,37 +250,6 @@ fn invalid(message: impl Into<String>, expression: &str) -> StoreError {
     StoreError::Invalid(vec![Issue::error(IssueCode::Invalid, message).at(expression)])
 }
 
-fn check_resource(resource: &Value) -> Result<(), StoreError> {
-    resource_type_of(resource)?;
-    validate::validate_resource(resource).map_err(StoreError::Invalid)
-}
-
-/// Rewrites placeholders and refuses references that are still placeholders afterwards: a
-/// stored `urn:uuid:` reference could never be resolved by anyone.
-fn prepare(resource: &mut Value, placeholders: &HashMap<String, String>) -> Result<(), StoreError> {
-    if !placeholders.is_empty() {
-        references::rewrite(resource, placeholders);
-    }
-    let ty = resource_type_of(resource)?;
-    let mut dangling = Vec::new();
-    references::find(resource, &ty, &|r| r.starts_with("urn:uuid:") || r.starts_with("urn:oid:"), &mut dangling);
-    if dangling.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(
-            dangling
-                .into_iter()
-                .map(|path| {
-                    Issue::error(
-                        IssueCode::Invalid,
-                        "reference to a urn: placeholder that is not an entry of this transaction",
-                    )
-                    .at(path)
-                })
-                .collect(),
-        ))
-    }
-}
 
 /// Microseconds now, and strictly after `previous` so versions of one resource never share
 /// or reverse a timestamp (clocks step backwards; history order must not).

@@ -145,7 +145,7 @@ fn patient_strings_tokens_dates() {
     assert_eq!(
         family,
         [&IndexValue::String {
-            normalized: "bronte o hara".into(),
+            normalized: "bronte ohara".into(),
             exact: "Brontë-O'Hara".into()
         }]
     );
