@@ -116,6 +116,9 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
         None => (url, None),
     };
     let segments: Vec<&str> = path.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(entry_error(i, format!("request url '{url}' has an empty segment")));
+    }
     let res_type = segments[0].to_owned();
     if !resource_types::is_served(&res_type) {
         return Err(entry_error(i, format!("resource type '{res_type}' is not served")));
