@@ -12,6 +12,7 @@ backend_tests! {
     transaction_rewrites_placeholders_and_commits_together => transaction_commits;
     failed_transaction_changes_nothing => transaction_all_or_nothing;
     duplicate_entries_for_one_resource_are_rejected => transaction_duplicates;
+    if_match_is_honoured_inside_transactions => transaction_if_match;
     transaction_conditional_create_and_reads => transaction_conditional;
     batch_entries_succeed_or_fail_alone => batch;
     concurrent_if_match_writers_never_lose_an_update => concurrent_writers;
@@ -82,6 +83,20 @@ async fn transaction_duplicates(app: &TestApp) {
     let reply = app.post("/fhir", &bundle("transaction", vec![put, delete])).await.expect(StatusCode::BAD_REQUEST).json();
     assert!(reply["issue"][0]["diagnostics"].as_str().unwrap_or_default().contains("more than one entry"));
     assert_eq!(app.get(&format!("/fhir/Patient/{id}")).await.expect(StatusCode::OK).json()["meta"]["versionId"], "1");
+}
+
+async fn transaction_if_match(app: &TestApp) {
+    let p = app.create(&fixture("patient.json")).await;
+    let id = p["id"].as_str().unwrap_or_default().to_owned();
+    let mut changed = p.clone();
+    changed["gender"] = json!("other");
+    let stale = json!({"resource": changed, "request": {"method": "PUT", "url": format!("Patient/{id}"), "ifMatch": "W/\"7\""}});
+    let tx = bundle("transaction", vec![order_entry(&format!("Patient/{id}")), stale]);
+    app.post("/fhir", &tx).await.expect(StatusCode::PRECONDITION_FAILED);
+    assert_eq!(total(app, "MedicationRequest").await, 0, "the whole transaction was rolled back");
+    let fresh = json!({"resource": changed, "request": {"method": "PUT", "url": format!("Patient/{id}"), "ifMatch": "W/\"1\""}});
+    let reply = app.post("/fhir", &bundle("transaction", vec![fresh])).await.expect(StatusCode::OK).json();
+    assert_eq!(reply["entry"][0]["response"]["etag"], "W/\"2\"");
 }
 
 async fn transaction_conditional(app: &TestApp) {
