@@ -1,0 +1,538 @@
+//! From an order and the patient's results to findings, and from findings to CDS Hooks 2.0
+//! cards (https://cds-hooks.hl7.org/2.0/#card-attributes).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use smr_dmd::Identified;
+use smr_pgx::Gene;
+use smr_pgx_guidelines::{Action, Assessment, Citation, Recommendation, SourceBody, Strength, recommend};
+
+use crate::genotype::GeneResult;
+
+/// Code system for SMR's own codes (override reasons, card topics, identifiers). A
+/// placeholder canonical until SMR publishes its terminology.
+pub const SMR_SYSTEM_BASE: &str = "https://fhir.smr.nhs.uk";
+
+/// CDS Hooks limits `summary` to 140 characters; SMR stays strictly below.
+pub const SUMMARY_MAX: usize = 139;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Indicator {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// A CDS Hooks Coding (`code`, `system`, `display`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coding {
+    pub code: String,
+    pub system: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub topic: Option<Coding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuggestionAction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resource: Option<Value>,
+    #[serde(rename = "resourceId", skip_serializing_if = "Option::is_none", default)]
+    pub resource_id: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    pub label: String,
+    pub uuid: String,
+    #[serde(rename = "isRecommended", skip_serializing_if = "Option::is_none", default)]
+    pub is_recommended: Option<bool>,
+    pub actions: Vec<SuggestionAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Card {
+    pub uuid: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+    pub indicator: Indicator,
+    pub source: Source,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub suggestions: Vec<Suggestion>,
+    #[serde(rename = "selectionBehavior", skip_serializing_if = "Option::is_none", default)]
+    pub selection_behavior: Option<String>,
+    #[serde(rename = "overrideReasons", skip_serializing_if = "Vec::is_empty", default)]
+    pub override_reasons: Vec<Coding>,
+}
+
+/// Pairs where testing before the first prescription is recommended, so a missing result is
+/// itself worth telling the prescriber (other missing results give no card: SMR cannot know
+/// whether a test is warranted, and cards on every order for every untested gene would train
+/// prescribers to ignore the real ones).
+struct PreTest {
+    gene: Gene,
+    drugs: &'static [&'static str],
+    advice: &'static str,
+    source: &'static str,
+    url: &'static str,
+}
+
+const PRE_TEST: &[PreTest] = &[
+    PreTest {
+        gene: Gene::Dpyd,
+        drugs: &["fluorouracil", "capecitabine", "tegafur"],
+        advice: "Test for DPD deficiency (DPYD genotype) before starting a fluoropyrimidine: patients with \
+                 reduced or absent DPD activity are at high risk of severe or fatal toxicity at standard doses.",
+        source: "MHRA Drug Safety Update (October 2020): DPD testing recommended before initiation of \
+                 5-fluorouracil, capecitabine or tegafur; CPIC fluoropyrimidine guideline",
+        url: "https://www.gov.uk/drug-safety-update/5-fluorouracil-intravenous-capecitabine-tegafur-dpd-testing-recommended-before-initiation-to-identify-patients-at-increased-risk-of-severe-and-fatal-toxicity",
+    },
+    PreTest {
+        gene: Gene::HlaB,
+        drugs: &["abacavir"],
+        advice: "Screen for HLA-B*57:01 before starting abacavir: carriers are at high risk of abacavir \
+                 hypersensitivity and must not receive it.",
+        source: "CPIC Guidelines for HLA-B Genotype and Abacavir Dosing (2014 update); abacavir SmPC (screening \
+                 required before initiation)",
+        url: "https://cpicpgx.org/guidelines/guideline-for-abacavir-and-hla-b/",
+    },
+];
+
+/// What SMR found about one ingredient of one order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FindingKind {
+    /// A guideline recommends something other than standard dosing.
+    Recommendation(Box<Recommendation>),
+    /// A relevant gene's result cannot be used.
+    Indeterminate { gene: Gene, reason: String, guideline: Citation },
+    /// No result for a gene that should be tested before this drug.
+    TestFirst { gene: Gene, guideline: Citation },
+    /// The medicine could not be identified, so no check was possible.
+    Unidentified { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub indicator: Indicator,
+    /// Ingredient name (dm+d), when identified.
+    pub drug: Option<String>,
+    /// The medicine as the order names it.
+    pub medicine: String,
+    /// `MedicationRequest/{id}` (or MedicationStatement), when the order has an id.
+    pub order_ref: Option<String>,
+    /// How the order was identified, for the evidence statement.
+    pub identified_by: String,
+    /// `Observation/{id}` of the results used.
+    pub evidence: Vec<String>,
+}
+
+/// The codings and text of an order's medicine (`medicationCodeableConcept`, or a contained
+/// Medication's `code`).
+pub fn order_medicine(order: &Value) -> (Vec<(Option<String>, String)>, Option<String>) {
+    let cc = order.get("medicationCodeableConcept").cloned().or_else(|| {
+        let reference = order.pointer("/medicationReference/reference").and_then(Value::as_str)?;
+        let local = reference.strip_prefix('#')?;
+        order
+            .get("contained")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|c| c.get("id").and_then(Value::as_str) == Some(local))
+            .and_then(|m| m.get("code").cloned())
+    });
+    let display = order.pointer("/medicationReference/display").and_then(Value::as_str).map(str::to_owned);
+    let Some(cc) = cc else { return (Vec::new(), display) };
+    let codings: Vec<(Option<String>, String)> = cc
+        .get("coding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let code = c.get("code").and_then(Value::as_str)?;
+            Some((c.get("system").and_then(Value::as_str).map(str::to_owned), code.to_owned()))
+        })
+        .collect();
+    let text = cc.get("text").and_then(Value::as_str).map(str::to_owned).or_else(|| {
+        cc.get("coding")
+            .and_then(Value::as_array)?
+            .iter()
+            .find_map(|c| c.get("display").and_then(Value::as_str))
+            .map(str::to_owned)
+    });
+    (codings, text.or(display))
+}
+
+fn order_ref(order: &Value) -> Option<String> {
+    let ty = order.get("resourceType").and_then(Value::as_str)?;
+    let id = order.get("id").and_then(Value::as_str)?;
+    Some(format!("{ty}/{id}"))
+}
+
+/// Every finding for one order (MedicationRequest or MedicationStatement).
+pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
+    let (codings, text) = order_medicine(order);
+    let pairs: Vec<(Option<&str>, &str)> = codings.iter().map(|(s, c)| (s.as_deref(), c.as_str())).collect();
+    let identified = smr_dmd::identify(&pairs, text.as_deref());
+    let medicine = text.clone().or_else(|| codings.first().map(|(_, c)| format!("code {c}"))).unwrap_or_else(|| "(unnamed medicine)".into());
+    let order_ref = order_ref(order);
+    let identified_by = match &identified {
+        Identified::ByCode { code, term, .. } => format!("dm+d code {code} ({term})"),
+        Identified::ByText { matched, .. } => format!("its text ('{}')", matched.join("', '")),
+        Identified::Unknown { reason } => {
+            return vec![Finding {
+                kind: FindingKind::Unidentified { reason: reason.clone() },
+                indicator: Indicator::Info,
+                drug: None,
+                medicine,
+                order_ref,
+                identified_by: String::new(),
+                evidence: Vec::new(),
+            }];
+        }
+    };
+    let interpretations: Vec<_> = results.iter().map(GeneResult::interpretation).collect();
+    let mut out = Vec::new();
+    for drug in identified.ingredient_names() {
+        for assessment in recommend(drug, &interpretations) {
+            let (kind, indicator, genes): (FindingKind, Indicator, Vec<Gene>) = match assessment {
+                Assessment::Recommendation(r) => {
+                    let Some(indicator) = indicator_for(&r.action, r.classification) else { continue };
+                    let genes = r.genotypes.iter().map(|g| g.gene).collect();
+                    (FindingKind::Recommendation(Box::new(r)), indicator, genes)
+                }
+                Assessment::Indeterminate { gene, reason, guideline, .. } => {
+                    (FindingKind::Indeterminate { gene, reason, guideline }, Indicator::Info, vec![gene])
+                }
+                Assessment::NoGenotype { genes_needed, guideline, .. } => {
+                    let Some(p) = PRE_TEST.iter().find(|p| genes_needed.contains(&p.gene) && p.drugs.contains(&drug)) else {
+                        continue;
+                    };
+                    (FindingKind::TestFirst { gene: p.gene, guideline }, Indicator::Info, Vec::new())
+                }
+                Assessment::NotPgxRelevant { .. } => continue,
+            };
+            let evidence = results
+                .iter()
+                .filter(|r| genes.contains(&r.gene))
+                .filter_map(|r| r.reference.clone())
+                .collect();
+            out.push(Finding {
+                kind,
+                indicator,
+                drug: Some(drug.to_owned()),
+                medicine: medicine.clone(),
+                order_ref: order_ref.clone(),
+                identified_by: identified_by.clone(),
+                evidence,
+            });
+        }
+    }
+    out
+}
+
+/// Card urgency from the guideline's action and strength. `None` for standard dosing, which
+/// gets no card (a card that says "carry on" on every order is noise).
+pub fn indicator_for(action: &Action, strength: Strength) -> Option<Indicator> {
+    Some(match action {
+        Action::Standard => return None,
+        Action::Avoid | Action::Alternative if strength == Strength::Strong => Indicator::Critical,
+        Action::Avoid | Action::Alternative | Action::DoseChange { .. } => Indicator::Warning,
+        Action::Monitor { .. } => Indicator::Info,
+    })
+}
+
+/// Cuts text to at most `max` characters on a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+fn body(c: &Citation) -> &'static str {
+    match c.source_body {
+        SourceBody::Cpic => "CPIC",
+        SourceBody::Dpwg => "DPWG",
+    }
+}
+
+fn strength_text(s: Strength, c: &Citation) -> String {
+    match s {
+        Strength::Strong => "strong".into(),
+        Strength::Moderate => "moderate".into(),
+        Strength::Optional => "optional".into(),
+        Strength::NoRecommendation => "no recommendation".into(),
+        Strength::Ungraded => format!("not graded ({})", body(c)),
+    }
+}
+
+fn action_phrase(r: &Recommendation) -> String {
+    match &r.action {
+        Action::Avoid => "avoid".into(),
+        Action::Alternative if !r.alternatives.is_empty() => "use an alternative".into(),
+        Action::Alternative => "consider an alternative".into(),
+        Action::DoseChange { percent_of_standard: Some(p), .. } => format!("start at {p}% of standard dose"),
+        Action::DoseChange { .. } => "adjust the dose".into(),
+        Action::Monitor { .. } => "monitor".into(),
+        Action::Standard => "standard dosing".into(),
+    }
+}
+
+fn override_reasons(kind: &FindingKind) -> Vec<Coding> {
+    let system = format!("{SMR_SYSTEM_BASE}/CodeSystem/pgx-override-reason");
+    let c = |code: &str, display: &str| Coding { code: code.into(), system: system.clone(), display: display.into() };
+    match kind {
+        FindingKind::Recommendation(_) => vec![
+            c("previously-tolerated", "Patient has previously tolerated this medicine"),
+            c("benefit-outweighs-risk", "Clinical benefit outweighs the pharmacogenomic risk"),
+            c("genotype-disputed", "Genotype result disputed or awaiting confirmation"),
+            c("will-monitor", "Will monitor response or drug levels closely"),
+        ],
+        FindingKind::TestFirst { .. } => vec![
+            c("test-requested", "Genotype test already requested"),
+            c("result-elsewhere", "Result is recorded in another system"),
+            c("treatment-urgent", "Treatment cannot wait for the result"),
+        ],
+        FindingKind::Indeterminate { .. } | FindingKind::Unidentified { .. } => Vec::new(),
+    }
+}
+
+fn topic(code: &str, display: &str) -> Option<Coding> {
+    Some(Coding { code: code.into(), system: format!("{SMR_SYSTEM_BASE}/CodeSystem/pgx-card-topic"), display: display.into() })
+}
+
+fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn results_markdown(r: &Recommendation, evidence: &[String]) -> String {
+    let mut lines = Vec::new();
+    for g in &r.genotypes {
+        let mut line = format!("- **{} {}**", g.gene, g.phenotype);
+        if !g.diplotype.is_empty() {
+            line.push_str(&format!(", diplotype `{}`", g.diplotype));
+        }
+        if let Some(a) = &g.activity_score {
+            line.push_str(&format!(", activity score {a}"));
+        }
+        lines.push(line);
+    }
+    if !evidence.is_empty() {
+        lines.push(format!("- Result on record: {}", evidence.join(", ")));
+    }
+    lines.join("\n")
+}
+
+fn citation_markdown(c: &Citation) -> String {
+    format!("[{}]({}) — {} {}, {}.", c.name, c.url, body(c), c.version, c.table)
+}
+
+/// The card for one finding.
+pub fn card(f: &Finding, order: Option<&Value>) -> Card {
+    let drug = f.drug.as_deref().map(capitalise).unwrap_or_default();
+    let reasons = override_reasons(&f.kind);
+    let (summary, detail, source, suggestions) = match &f.kind {
+        FindingKind::Recommendation(r) => {
+            let genes: Vec<String> = r.genotypes.iter().map(|g| format!("{} {}", g.gene, g.phenotype)).collect();
+            let summary = format!("{drug}: {} — {} ({})", action_phrase(r), genes.join(", "), body(&r.guideline));
+            let mut detail = format!(
+                "**Pharmacogenomic result**\n\n{}\n\n**Implication:** {}\n\n**Recommendation** (classification: {}): {}\n",
+                results_markdown(r, &f.evidence),
+                r.implication,
+                strength_text(r.classification, &r.guideline),
+                r.recommendation
+            );
+            if !r.alternatives.is_empty() {
+                detail.push_str(&format!("\n**Alternatives named by the guideline:** {}\n", r.alternatives.join(", ")));
+            }
+            detail.push_str(&format!("\n**Source:** {}\n", citation_markdown(&r.guideline)));
+            detail.push_str(&format!(
+                "\n**Evidence:** the order was identified as {} by {}; the genotype was interpreted by SMR with the CPIC \
+                 allele function and phenotype tables and matched to the guideline table above.\n",
+                f.drug.as_deref().unwrap_or_default(),
+                f.identified_by
+            ));
+            for n in &r.notes {
+                detail.push_str(&format!("\n> {n}\n"));
+            }
+            let source = Source {
+                label: format!("{} {} ({})", body(&r.guideline), r.guideline.version, r.guideline.table),
+                url: Some(r.guideline.url.clone()),
+                topic: topic("pgx-recommendation", "Pharmacogenomic prescribing recommendation"),
+            };
+            (summary, detail, source, order.map(|o| suggestions_for(r, o)).unwrap_or_default())
+        }
+        FindingKind::Indeterminate { gene, reason, guideline } => {
+            let summary = format!("{drug}: {gene} result indeterminate — PGx guidance could not be applied");
+            let detail = format!(
+                "SMR holds a {gene} result for this patient, but it cannot be used for {}: {reason}.\n\n\
+                 Consider confirmatory testing or specialist advice before relying on genotype-guided dosing.\n\n\
+                 **Result on record:** {}\n\n**Source:** {}\n\n**Evidence:** the order was identified by {}.\n",
+                f.drug.as_deref().unwrap_or_default(),
+                if f.evidence.is_empty() { "(no reference)".to_owned() } else { f.evidence.join(", ") },
+                citation_markdown(guideline),
+                f.identified_by
+            );
+            let source = Source {
+                label: format!("{} {} ({})", body(guideline), guideline.version, guideline.table),
+                url: Some(guideline.url.clone()),
+                topic: topic("pgx-indeterminate", "Pharmacogenomic result indeterminate"),
+            };
+            (summary, detail, source, Vec::new())
+        }
+        FindingKind::TestFirst { gene, guideline } => {
+            let pre = PRE_TEST.iter().find(|p| p.gene == *gene);
+            let summary = format!("{drug}: no {gene} result on record — testing before prescribing is recommended");
+            let detail = format!(
+                "SMR has no {gene} result for this patient.\n\n{}\n\n**Basis:** {}.\n\n**Guideline table applied once a result is \
+                 available:** {}\n\n**Evidence:** the order was identified by {}; no {gene} genotype or phenotype Observation is \
+                 on record in SMR.\n",
+                pre.map_or("", |p| p.advice),
+                pre.map_or("", |p| p.source),
+                citation_markdown(guideline),
+                f.identified_by
+            );
+            let source = Source {
+                label: format!("{} {} / pre-treatment testing", body(guideline), guideline.version),
+                url: Some(pre.map_or_else(|| guideline.url.clone(), |p| p.url.to_owned())),
+                topic: topic("pgx-test-before-prescribing", "Pharmacogenomic test recommended before prescribing"),
+            };
+            (summary, detail, source, Vec::new())
+        }
+        FindingKind::Unidentified { reason } => {
+            let summary = format!("No PGx check: SMR could not identify '{}'", truncate(&f.medicine, 60));
+            let detail = format!(
+                "SMR could not identify the medicine in this order, so no pharmacogenomic check was possible: {reason}.\n\n\
+                 SMR's drug dictionary holds the dm+d medicines that have CPIC/DPWG pharmacogenomic guidance. If this \
+                 medicine has none, no action is needed; otherwise code the order with its dm+d code.\n"
+            );
+            let source = Source {
+                label: "SMR pharmacogenomic decision support".into(),
+                url: None,
+                topic: topic("pgx-not-checked", "Pharmacogenomic check not possible"),
+            };
+            (summary, detail, source, Vec::new())
+        }
+    };
+    let selection_behavior = (!suggestions.is_empty()).then(|| "at-most-one".to_owned());
+    Card {
+        uuid: new_uuid(),
+        summary: truncate(&summary, SUMMARY_MAX),
+        detail: Some(detail),
+        indicator: f.indicator,
+        source,
+        suggestions,
+        selection_behavior,
+        override_reasons: reasons,
+    }
+}
+
+fn delete_action(order: &Value, drug: &str) -> Option<SuggestionAction> {
+    Some(SuggestionAction {
+        kind: "delete".into(),
+        description: format!("Remove the draft {drug} order"),
+        resource: None,
+        resource_id: Some(vec![order_ref(order)?]),
+    })
+}
+
+/// A new draft order for `alternative`, copying who and for whom from the original but not the
+/// dose: the alternative's dose is the prescriber's to set.
+fn replacement(order: &Value, alternative: &smr_dmd::Ingredient, note: &str) -> Value {
+    let mut med = json!({"text": alternative.name});
+    if let Some(vtm) = &alternative.vtm {
+        med["coding"] = json!([{"system": smr_dmd::DMD_SYSTEMS[0], "code": vtm, "display": alternative.name}]);
+    }
+    let mut mr = json!({
+        "resourceType": order.get("resourceType").and_then(Value::as_str).unwrap_or("MedicationRequest"),
+        "status": "draft",
+        "intent": order.get("intent").and_then(Value::as_str).unwrap_or("proposal"),
+        "medicationCodeableConcept": med,
+        "note": [{"text": note}],
+    });
+    for key in ["subject", "encounter", "requester"] {
+        if let Some(v) = order.get(key) {
+            mr[key] = v.clone();
+        }
+    }
+    mr
+}
+
+fn suggestions_for(r: &Recommendation, order: &Value) -> Vec<Suggestion> {
+    let cite = format!("{} {} {}", body(&r.guideline), r.guideline.version, r.guideline.table);
+    match &r.action {
+        Action::Avoid | Action::Alternative => {
+            // Only named medicines become orders; class descriptions ("non-opioid analgesic")
+            // stay in the card text.
+            let mut out: Vec<Suggestion> = r
+                .alternatives
+                .iter()
+                .filter_map(|a| smr_dmd::ingredient(a))
+                .filter_map(|alt| {
+                    let note = format!("Suggested by SMR in place of {} ({cite}).", r.drug);
+                    let mut actions: Vec<SuggestionAction> = delete_action(order, &r.drug).into_iter().collect();
+                    actions.push(SuggestionAction {
+                        kind: "create".into(),
+                        description: format!("Order {} instead (set the dose)", alt.name),
+                        resource: Some(replacement(order, alt, &note)),
+                        resource_id: None,
+                    });
+                    (actions.len() == 2).then(|| Suggestion {
+                        label: format!("Replace {} with {}", r.drug, alt.name),
+                        uuid: new_uuid(),
+                        is_recommended: None,
+                        actions,
+                    })
+                })
+                .collect();
+            if out.is_empty() {
+                if let Some(del) = delete_action(order, &r.drug) {
+                    out.push(Suggestion { label: format!("Remove {}", r.drug), uuid: new_uuid(), is_recommended: None, actions: vec![del] });
+                }
+            }
+            out
+        }
+        Action::DoseChange { text, .. } => {
+            if order.get("id").is_none() {
+                return Vec::new();
+            }
+            let mut updated = order.clone();
+            let note = json!({"text": format!("Pharmacogenomic dose adjustment ({cite}): {text}")});
+            match updated.get_mut("note").and_then(Value::as_array_mut) {
+                Some(notes) => notes.push(note),
+                None => updated["note"] = json!([note]),
+            }
+            vec![Suggestion {
+                label: format!("Adjust the {} dose", r.drug),
+                uuid: new_uuid(),
+                is_recommended: Some(true),
+                actions: vec![SuggestionAction {
+                    kind: "update".into(),
+                    description: format!("Add the dose adjustment to the order: {text}"),
+                    resource: Some(updated),
+                    resource_id: None,
+                }],
+            }]
+        }
+        Action::Monitor { .. } | Action::Standard => Vec::new(),
+    }
+}

@@ -1,0 +1,390 @@
+//! Genotype and phenotype Observations in the HL7 Genomics Reporting IG shape: reading them
+//! into [`smr_pgx::Interpretation`]s, and building them from outside calls.
+//!
+//! - Genotype: `Observation.code` LOINC 84413-4 "Genotype display name", a `gene-studied`
+//!   component (LOINC 48018-6, HGNC coding `http://www.genenames.org/geneId`), the diplotype in
+//!   `valueCodeableConcept.text` (Genomics Reporting IG `genotype` profile,
+//!   http://hl7.org/fhir/uv/genomics-reporting/STU2/StructureDefinition-genotype.html).
+//! - Phenotype: `Observation.code` LOINC 53040-2 "Genetic variation's effect on drug
+//!   metabolism", the code the IG's therapeutic-implication examples use for the metabolizer
+//!   status (e.g. http://hl7.org/fhir/uv/genomics-reporting/STU2/Observation-TxImp01.html),
+//!   with the same gene component and `derivedFrom` the genotype. SMR stores one per gene
+//!   rather than per drug, because the drug-level implication is computed at prescribing time
+//!   from the current guideline tables.
+
+use serde_json::{Value, json};
+use smr_pgx::{Gene, Interpretation, Phenotype, interpret};
+
+pub const LOINC: &str = "http://loinc.org";
+pub const LOINC_GENOTYPE: &str = "84413-4";
+pub const LOINC_GENE_STUDIED: &str = "48018-6";
+pub const LOINC_PHENOTYPE: &str = "53040-2";
+pub const HGNC_SYSTEM: &str = "http://www.genenames.org/geneId";
+const GENOTYPE_PROFILE: &str = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/genotype";
+
+/// HGNC ids, only for genes whose id was confirmed against published gene tables; the others
+/// are written by symbol alone, because a wrong gene code is worse than none.
+const HGNC_IDS: &[(Gene, &str)] = &[
+    (Gene::Cyp2b6, "HGNC:2615"),
+    (Gene::Cyp2c19, "HGNC:2621"),
+    (Gene::Cyp2c9, "HGNC:2623"),
+    (Gene::Cyp2d6, "HGNC:2625"),
+    (Gene::Cyp3a4, "HGNC:2637"),
+    (Gene::Cyp3a5, "HGNC:2638"),
+    (Gene::Dpyd, "HGNC:3012"),
+    (Gene::HlaB, "HGNC:4932"),
+    (Gene::Nat2, "HGNC:7646"),
+    (Gene::Nudt15, "HGNC:23063"),
+    (Gene::Slco1b1, "HGNC:10959"),
+    (Gene::Tpmt, "HGNC:12014"),
+    (Gene::Ugt1a1, "HGNC:12530"),
+    (Gene::Vkorc1, "HGNC:23663"),
+];
+
+pub fn hgnc_id(gene: Gene) -> Option<&'static str> {
+    HGNC_IDS.iter().find(|(g, _)| *g == gene).map(|(_, id)| *id)
+}
+
+fn gene_by_hgnc(id: &str) -> Option<Gene> {
+    let id = id.trim();
+    let id = id.strip_prefix("HGNC:").unwrap_or(id);
+    HGNC_IDS.iter().find(|(_, h)| h.strip_prefix("HGNC:") == Some(id)).map(|(g, _)| *g)
+}
+
+/// What an Observation says about one gene.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultKind {
+    /// A genotype (diplotype text), interpreted by SMR.
+    Genotype { diplotype: String },
+    /// A phenotype reported without a usable genotype (e.g. a lab's metabolizer status).
+    Phenotype { phenotype: String, activity_score: Option<String> },
+}
+
+/// One pharmacogenomic result on record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneResult {
+    pub gene: Gene,
+    pub kind: ResultKind,
+    /// `Observation/{id}` when the Observation has an id.
+    pub reference: Option<String>,
+    /// `meta.lastUpdated` or `issued`, to prefer the newest result for a gene.
+    pub recorded: Option<String>,
+}
+
+/// Why an Observation with a genotype/phenotype code could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenotypeError {
+    #[error("the Observation does not name a gene SMR knows (component 48018-6 with an HGNC code or symbol)")]
+    NoGene,
+    #[error("the Observation names gene '{0}', which is not in SMR's pharmacogenomic knowledge base")]
+    UnknownGene(String),
+    #[error("the {0} Observation has no result text (valueCodeableConcept.text, valueString or a coding display)")]
+    NoValue(Gene),
+}
+
+fn has_coding(cc: &Value, system: &str, code: &str) -> bool {
+    cc.get("coding").and_then(Value::as_array).is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c.get("system").and_then(Value::as_str) == Some(system) && c.get("code").and_then(Value::as_str) == Some(code)
+        })
+    })
+}
+
+/// Whether an Observation is a genotype or phenotype result SMR reads (by code alone).
+pub fn is_pgx_observation(obs: &Value) -> bool {
+    obs.get("resourceType").and_then(Value::as_str) == Some("Observation")
+        && obs.get("code").is_some_and(|c| has_coding(c, LOINC, LOINC_GENOTYPE) || has_coding(c, LOINC, LOINC_PHENOTYPE))
+}
+
+/// Reads a genotype/phenotype Observation. `Ok(None)` when it is not one, or when its status
+/// says it must not be used (entered-in-error, cancelled).
+pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError> {
+    if !is_pgx_observation(obs) {
+        return Ok(None);
+    }
+    if matches!(obs.get("status").and_then(Value::as_str), Some("entered-in-error" | "cancelled")) {
+        return Ok(None);
+    }
+    let Some(code) = obs.get("code") else { return Ok(None) };
+    let value_text = value_text(obs);
+    let gene = match gene_of(obs)? {
+        Some(g) => g,
+        // The IG examples write the diplotype with its gene ("CYP2C19*2/*2"); use that prefix.
+        None => value_text
+            .as_deref()
+            .and_then(|t| t.split_once('*'))
+            .and_then(|(g, _)| g.trim().parse::<Gene>().ok())
+            .ok_or(GenotypeError::NoGene)?,
+    };
+    let text = value_text.ok_or(GenotypeError::NoValue(gene))?;
+    let kind = if has_coding(code, LOINC, LOINC_GENOTYPE) {
+        ResultKind::Genotype { diplotype: text }
+    } else {
+        ResultKind::Phenotype { phenotype: text, activity_score: activity_score_of(obs) }
+    };
+    let reference = match (obs.get("id").and_then(Value::as_str), obs.get("resourceType").and_then(Value::as_str)) {
+        (Some(id), Some(ty)) => Some(format!("{ty}/{id}")),
+        _ => None,
+    };
+    let recorded = obs
+        .pointer("/meta/lastUpdated")
+        .or_else(|| obs.get("issued"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Some(GeneResult { gene, kind, reference, recorded }))
+}
+
+fn value_text(obs: &Value) -> Option<String> {
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    if let Some(cc) = obs.get("valueCodeableConcept") {
+        if let Some(t) = non_empty(cc.get("text")) {
+            return Some(t);
+        }
+        if let Some(cs) = cc.get("coding").and_then(Value::as_array) {
+            if let Some(t) = cs.iter().find_map(|c| non_empty(c.get("display"))) {
+                return Some(t);
+            }
+        }
+    }
+    non_empty(obs.get("valueString"))
+}
+
+/// The component SMR writes for a reported activity score. No LOINC code for a CPIC activity
+/// score is known to SMR, so the component is identified by its text.
+const ACTIVITY_SCORE_TEXT: &str = "CPIC activity score";
+
+fn activity_score_of(obs: &Value) -> Option<String> {
+    obs.get("component").and_then(Value::as_array)?.iter().find_map(|c| {
+        (c.pointer("/code/text").and_then(Value::as_str) == Some(ACTIVITY_SCORE_TEXT))
+            .then(|| c.get("valueString").and_then(Value::as_str).map(str::to_owned))
+            .flatten()
+    })
+}
+
+fn gene_of(obs: &Value) -> Result<Option<Gene>, GenotypeError> {
+    let Some(components) = obs.get("component").and_then(Value::as_array) else { return Ok(None) };
+    for comp in components {
+        if !comp.get("code").is_some_and(|c| has_coding(c, LOINC, LOINC_GENE_STUDIED)) {
+            continue;
+        }
+        let Some(cc) = comp.get("valueCodeableConcept") else { continue };
+        let codings = cc.get("coding").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        for c in codings {
+            let system = c.get("system").and_then(Value::as_str).unwrap_or_default();
+            if let Some(code) = c.get("code").and_then(Value::as_str) {
+                // Both the IG's `geneId` system and the bare genenames.org one are in use.
+                if system.starts_with("http://www.genenames.org") {
+                    if let Some(g) = gene_by_hgnc(code) {
+                        return Ok(Some(g));
+                    }
+                }
+            }
+        }
+        let names = codings.iter().filter_map(|c| c.get("display")).chain(cc.get("text")).filter_map(Value::as_str);
+        let mut last = None;
+        for n in names {
+            match n.parse::<Gene>() {
+                Ok(g) => return Ok(Some(g)),
+                Err(_) => last = Some(n.to_owned()),
+            }
+        }
+        if let Some(n) = last {
+            return Err(GenotypeError::UnknownGene(n));
+        }
+    }
+    Ok(None)
+}
+
+impl GeneResult {
+    /// The interpretation the guidelines are applied to: SMR's own reading of a genotype, or
+    /// the reported phenotype taken as called.
+    pub fn interpretation(&self) -> Interpretation {
+        match &self.kind {
+            ResultKind::Genotype { diplotype } => interpret(self.gene, diplotype),
+            ResultKind::Phenotype { phenotype, activity_score } => {
+                let called = !phenotype.eq_ignore_ascii_case("indeterminate");
+                Interpretation {
+                    gene: self.gene,
+                    diplotype: String::new(),
+                    phenotype: if called {
+                        Phenotype::Called(phenotype.clone().into())
+                    } else {
+                        Phenotype::Indeterminate { reason: format!("the {} phenotype was reported as indeterminate", self.gene) }
+                    },
+                    activity_score: activity_score.clone(),
+                    lookup_key: activity_score.clone().unwrap_or_else(|| phenotype.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// The results to use: one per gene, a genotype preferred over a bare phenotype (SMR
+/// re-interprets it with the current tables), and the newest of each kind.
+pub fn select_results(mut results: Vec<GeneResult>) -> Vec<GeneResult> {
+    let rank = |r: &GeneResult| matches!(r.kind, ResultKind::Genotype { .. });
+    results.sort_by(|a, b| {
+        a.gene
+            .cmp(&b.gene)
+            .then_with(|| rank(b).cmp(&rank(a)))
+            .then_with(|| b.recorded.cmp(&a.recorded))
+    });
+    results.dedup_by(|later, first| later.gene == first.gene);
+    results
+}
+
+/// Genotype/phenotype results from a FHIR searchset Bundle (or any Bundle), skipping
+/// entries that are not results and collecting the reasons for those that cannot be read.
+pub fn results_from_bundle(bundle: &Value) -> (Vec<GeneResult>, Vec<(Option<String>, GenotypeError)>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for entry in bundle.get("entry").and_then(Value::as_array).into_iter().flatten() {
+        let Some(r) = entry.get("resource") else { continue };
+        match read_observation(r) {
+            Ok(Some(g)) => ok.push(g),
+            Ok(None) => {}
+            Err(e) => bad.push((r.get("id").and_then(Value::as_str).map(|id| format!("Observation/{id}")), e)),
+        }
+    }
+    (ok, bad)
+}
+
+fn gene_component(gene: Gene) -> Value {
+    let mut cc = json!({"text": gene.symbol()});
+    if let Some(id) = hgnc_id(gene) {
+        cc["coding"] = json!([{"system": HGNC_SYSTEM, "code": id, "display": gene.symbol()}]);
+    }
+    json!({
+        "code": {"coding": [{"system": LOINC, "code": LOINC_GENE_STUDIED, "display": "Gene studied [ID]"}]},
+        "valueCodeableConcept": cc,
+    })
+}
+
+fn lab_category() -> Value {
+    json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}])
+}
+
+/// A genotype Observation (IG `genotype` shape) for one gene.
+pub fn genotype_observation(patient_ref: &str, gene: Gene, diplotype: &str, performer: Option<&Value>, issued: &str) -> Value {
+    let mut obs = json!({
+        "resourceType": "Observation",
+        "meta": {"profile": [GENOTYPE_PROFILE]},
+        "status": "final",
+        "category": lab_category(),
+        "code": {"coding": [{"system": LOINC, "code": LOINC_GENOTYPE, "display": "Genotype display name"}], "text": format!("{gene} genotype")},
+        "subject": {"reference": patient_ref},
+        "issued": issued,
+        "valueCodeableConcept": {"text": diplotype},
+        "component": [gene_component(gene)],
+    });
+    if let Some(p) = performer {
+        obs["performer"] = json!([p]);
+    }
+    obs
+}
+
+/// A phenotype Observation (LOINC 53040-2) for one gene, `derivedFrom` the genotype when
+/// there is one. `note` explains where the phenotype came from.
+pub fn phenotype_observation(
+    patient_ref: &str,
+    gene: Gene,
+    phenotype: &str,
+    activity_score: Option<&str>,
+    derived_from: Option<&str>,
+    note: &str,
+    performer: Option<&Value>,
+    issued: &str,
+) -> Value {
+    let mut obs = json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "category": lab_category(),
+        "code": {"coding": [{"system": LOINC, "code": LOINC_PHENOTYPE, "display": "Genetic variation's effect on drug metabolism"}], "text": format!("{gene} phenotype")},
+        "subject": {"reference": patient_ref},
+        "issued": issued,
+        "valueCodeableConcept": {"text": phenotype},
+        "note": [{"text": note}],
+        "component": [gene_component(gene)],
+    });
+    if let (Some(score), Some(cs)) = (activity_score, obs.get_mut("component").and_then(Value::as_array_mut)) {
+        cs.push(json!({"code": {"text": ACTIVITY_SCORE_TEXT}, "valueString": score}));
+    }
+    if let Some(d) = derived_from {
+        obs["derivedFrom"] = json!([{"reference": d}]);
+    }
+    if let Some(p) = performer {
+        obs["performer"] = json!([p]);
+    }
+    obs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(component_gene: Value, value: Value) -> Value {
+        json!({
+            "resourceType": "Observation", "id": "g1", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": LOINC_GENOTYPE}]},
+            "component": [{"code": {"coding": [{"system": LOINC, "code": LOINC_GENE_STUDIED}]}, "valueCodeableConcept": component_gene}],
+            "valueCodeableConcept": value,
+        })
+    }
+
+    #[test]
+    fn reads_hgnc_coded_gene_and_diplotype_text() {
+        let o = obs(json!({"coding": [{"system": HGNC_SYSTEM, "code": "HGNC:2625"}]}), json!({"text": "*1/*2"}));
+        let r = read_observation(&o).ok().flatten();
+        let r = r.as_ref();
+        assert_eq!(r.map(|r| r.gene), Some(Gene::Cyp2d6));
+        assert_eq!(r.map(|r| r.kind.clone()), Some(ResultKind::Genotype { diplotype: "*1/*2".into() }));
+        assert_eq!(r.and_then(|r| r.reference.clone()).as_deref(), Some("Observation/g1"));
+    }
+
+    #[test]
+    fn reads_symbol_and_hla_and_hgvs_notation() {
+        let o = obs(json!({"text": "HLA-B"}), json!({"text": "*57:01 positive"}));
+        let r = read_observation(&o).ok().flatten();
+        assert_eq!(r.as_ref().map(|r| r.gene), Some(Gene::HlaB));
+        let o = obs(json!({"coding": [{"display": "DPYD"}]}), json!({"coding": [{"display": "c.1905+1G>A/Reference"}]}));
+        let r = read_observation(&o).ok().flatten();
+        assert_eq!(r.map(|r| r.interpretation().gene), Some(Gene::Dpyd));
+    }
+
+    #[test]
+    fn gene_from_prefix_and_errors() {
+        let mut o = obs(json!({"text": "CYP2C19"}), json!({"text": "CYP2C19*2/*2"}));
+        o.as_object_mut().map(|m| m.shift_remove("component"));
+        let r = read_observation(&o).ok().flatten();
+        assert_eq!(r.map(|r| r.interpretation().phenotype.as_str().to_owned()).as_deref(), Some("Poor Metabolizer"));
+        let o = obs(json!({"text": "BRCA1"}), json!({"text": "x"}));
+        assert_eq!(read_observation(&o), Err(GenotypeError::UnknownGene("BRCA1".into())));
+        let o = obs(json!({"text": "TPMT"}), json!({"coding": [{"code": "x"}]}));
+        assert_eq!(read_observation(&o), Err(GenotypeError::NoValue(Gene::Tpmt)));
+        let mut o = obs(json!({"text": "TPMT"}), json!({"text": "*1/*1"}));
+        o["status"] = json!("entered-in-error");
+        assert_eq!(read_observation(&o), Ok(None));
+    }
+
+    #[test]
+    fn genotype_preferred_then_newest() {
+        let mk = |kind, recorded: &str| GeneResult { gene: Gene::Cyp2d6, kind, reference: None, recorded: Some(recorded.into()) };
+        let sel = select_results(vec![
+            mk(ResultKind::Phenotype { phenotype: "Poor Metabolizer".into(), activity_score: None }, "2026-03-01"),
+            mk(ResultKind::Genotype { diplotype: "*1/*1".into() }, "2026-01-01"),
+            mk(ResultKind::Genotype { diplotype: "*1/*1x2".into() }, "2026-02-01"),
+        ]);
+        assert_eq!(sel.len(), 1);
+        assert_eq!(sel[0].kind, ResultKind::Genotype { diplotype: "*1/*1x2".into() });
+    }
+
+    #[test]
+    fn built_observations_read_back() {
+        let g = genotype_observation("Patient/p", Gene::Cyp2c19, "*2/*2", None, "2026-01-01T00:00:00Z");
+        let r = read_observation(&g).ok().flatten();
+        assert_eq!(r.map(|r| r.gene), Some(Gene::Cyp2c19));
+        let p = phenotype_observation("Patient/p", Gene::Cyp4f2, "Poor Metabolizer", Some("0.5"), None, "n", None, "2026-01-01T00:00:00Z");
+        let r = read_observation(&p).ok().flatten();
+        assert_eq!(r.map(|r| r.kind), Some(ResultKind::Phenotype { phenotype: "Poor Metabolizer".into(), activity_score: Some("0.5".into()) }));
+    }
+}

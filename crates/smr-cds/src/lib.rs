@@ -1,0 +1,20 @@
+//! Pharmacogenomic decision support for SMR, without I/O.
+//!
+//! - [`genotype`]: genotype/phenotype Observations (HL7 Genomics Reporting IG shape) read into
+//!   [`smr_pgx::Interpretation`]s, and built from PharmCAT outside calls.
+//! - [`cards`]: an order plus the patient's results → findings (via [`smr_dmd::identify`] and
+//!   [`smr_pgx_guidelines::recommend`]) → CDS Hooks 2.0 cards with suggestions.
+//! - [`issue`]: findings on current medicines as FHIR DetectedIssues, and cards from them.
+//! - [`hooks`]: the CDS Hooks services (discovery, request reading, feedback as AuditEvent).
+//!
+//! Every knowledge base used (allele tables, guideline tables, the dm+d subset) is parsed
+//! once per process by its own crate; nothing here parses data per request.
+
+pub mod cards;
+pub mod genotype;
+pub mod hooks;
+pub mod issue;
+
+pub use cards::{Card, Finding, FindingKind, Indicator, assess_order, card};
+pub use genotype::{GeneResult, GenotypeError, ResultKind, read_observation, select_results};
+pub use hooks::{Hook, HookRequest, RequestError, SERVICES, Service};
