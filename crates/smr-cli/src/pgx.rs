@@ -1,4 +1,18 @@
 //! `smr pgx …`: pharmacogenomics from the command line. OWNER: pgx helper.
+//!
+//! - `smr pgx kb`: what the knowledge base holds (genes, guidelines, dm+d subset).
+//! - `smr pgx interpret --outside-calls FILE [--drug NAME]… [--format json|text]`:
+//!   phenotypes for each gene of a PharmCAT outside-call file and the guideline
+//!   recommendations for each drug.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use smr_dmd::Identified;
+use smr_pgx::{Gene, Interpretation, OutsideCall, Phenotype};
+use smr_pgx_guidelines::Action;
 
 /// Pharmacogenomics: knowledge base, interpretation, VCF calling.
 #[derive(Debug, clap::Args)]
@@ -11,15 +25,303 @@ pub struct PgxArgs {
 pub enum PgxCommand {
     /// Print what the knowledge base holds and the versions of its sources.
     Kb,
+    /// Interpret an outside-call file and give guideline recommendations.
+    Interpret(InterpretArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InterpretArgs {
+    /// PharmCAT outside-call TSV: gene, diplotype, phenotype, activity score.
+    #[arg(long)]
+    pub outside_calls: PathBuf,
+    /// Drug to assess (name, brand or product text); repeatable. Without it, every
+    /// drug with guidance for a tested gene is assessed.
+    #[arg(long = "drug")]
+    pub drugs: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Text,
 }
 
 pub fn run(args: PgxArgs) -> anyhow::Result<()> {
     match args.command {
         PgxCommand::Kb => {
-            for entry in smr_pgx::kb_versions() {
-                println!("{entry:?}");
+            print!("{}", kb_text());
+            Ok(())
+        }
+        PgxCommand::Interpret(a) => {
+            let out = interpret(&a)?;
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+                Format::Text => print!("{}", report_text(&out)),
             }
             Ok(())
         }
+    }
+}
+
+fn kb_text() -> String {
+    let mut s = String::new();
+    s.push_str("Genes (genotype → phenotype, smr-pgx)\n");
+    for e in smr_pgx::kb_versions() {
+        s.push_str(&format!(
+            "  {:<8} model {:<15} alleles {:>4}  {} — {}\n",
+            e.gene.symbol(),
+            e.model,
+            e.alleles,
+            e.source,
+            e.version
+        ));
+    }
+    let (title, guidelines) = smr_pgx_guidelines::kb_versions();
+    match title {
+        Some((t, v)) => s.push_str(&format!("\nGuidelines: {t}, data version {v}\n")),
+        None => s.push_str("\nGuidelines: data file could not be loaded\n"),
+    }
+    for g in &guidelines {
+        let genes: Vec<&str> = g.genes.iter().map(|g| g.symbol()).collect();
+        s.push_str(&format!(
+            "  [{:?}] {} ({})\n      genes: {}; drugs: {}\n      {}\n",
+            g.source_body,
+            g.name,
+            g.version,
+            genes.join(", "),
+            g.drugs.join(", "),
+            g.url
+        ));
+    }
+    for n in smr_pgx_guidelines::data_notes() {
+        s.push_str(&format!("  note: {n}\n"));
+    }
+    s.push_str("\nCPIC level A pairs not covered\n");
+    for e in smr_pgx_guidelines::excluded() {
+        s.push_str(&format!(
+            "  {} / {}: {}\n",
+            e.genes.join(", "),
+            e.drugs.join(", "),
+            e.reason
+        ));
+    }
+    match smr_dmd::info() {
+        Some(d) => {
+            s.push_str(&format!(
+                "\nDrug dictionary: {}\n  {} ingredients ({} with VTM code), {} VMPs, {} AMPs\n  release: {}\n",
+                d.title, d.ingredients, d.ingredients_with_vtm, d.vmps, d.amps, d.release
+            ));
+            for n in d.notes {
+                s.push_str(&format!("  note: {n}\n"));
+            }
+        }
+        None => s.push_str("\nDrug dictionary: data file could not be loaded\n"),
+    }
+    s
+}
+
+/// An outside call as an interpretation: the diplotype is interpreted when given;
+/// otherwise the lab's phenotype and activity score are taken as reported.
+fn to_interpretation(call: &OutsideCall) -> Interpretation {
+    if let Some(d) = &call.diplotype {
+        return smr_pgx::interpret(call.gene, d);
+    }
+    let phenotype = match &call.phenotype {
+        Some(p) => Phenotype::Called(Cow::Owned(p.clone())),
+        None => Phenotype::Indeterminate {
+            reason: format!(
+                "only an activity score was given for {}; rules keyed by phenotype cannot be applied",
+                call.gene
+            ),
+        },
+    };
+    let lookup_key = call
+        .activity_score
+        .clone()
+        .unwrap_or_else(|| phenotype.as_str().to_string());
+    Interpretation {
+        gene: call.gene,
+        diplotype: String::new(),
+        phenotype,
+        activity_score: call.activity_score.clone(),
+        lookup_key,
+    }
+}
+
+fn interpret(a: &InterpretArgs) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(&a.outside_calls)
+        .with_context(|| format!("reading {}", a.outside_calls.display()))?;
+    let calls = smr_pgx::parse_outside_calls(&text).map_err(|e| {
+        let lines: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "{} is not a valid outside-call file:\n{}",
+            a.outside_calls.display(),
+            lines.join("\n")
+        )
+    })?;
+    let interps: Vec<Interpretation> = calls.iter().map(to_interpretation).collect();
+    let genes: Vec<Value> = interps
+        .iter()
+        .map(|i| {
+            let mut g = json!({
+                "gene": i.gene.symbol(),
+                "diplotype": (!i.diplotype.is_empty()).then_some(i.diplotype.as_str()),
+                "phenotype": i.phenotype.as_str(),
+                "activity_score": i.activity_score,
+            });
+            if let Phenotype::Indeterminate { reason } = &i.phenotype {
+                g["reason"] = json!(reason);
+            }
+            g
+        })
+        .collect();
+
+    let mut drugs = Vec::new();
+    if a.drugs.is_empty() {
+        let tested: Vec<Gene> = interps.iter().map(|i| i.gene).collect();
+        let mut names: Vec<&str> = tested
+            .iter()
+            .flat_map(|g| smr_pgx_guidelines::drugs_for_gene(*g))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for n in names {
+            drugs.push(drug_entry(n, None, &interps));
+        }
+    } else {
+        for input in &a.drugs {
+            match smr_dmd::identify(&[], Some(input)) {
+                Identified::Unknown { reason } => drugs.push(json!({
+                    "drug": input,
+                    "identified": false,
+                    "reason": reason,
+                    "recommendations": [],
+                })),
+                found => {
+                    for n in found.ingredient_names() {
+                        drugs.push(drug_entry(n, Some(input), &interps));
+                    }
+                }
+            }
+        }
+    }
+    Ok(json!({ "genes": genes, "drugs": drugs }))
+}
+
+fn drug_entry(name: &str, input: Option<&str>, interps: &[Interpretation]) -> Value {
+    let assessments = smr_pgx_guidelines::recommend(name, interps);
+    let mut v = json!({
+        "drug": name,
+        "identified": true,
+        "recommendations": assessments,
+    });
+    if let Some(i) = input
+        && !i.eq_ignore_ascii_case(name)
+    {
+        v["input"] = json!(i);
+    }
+    v
+}
+
+fn report_text(out: &Value) -> String {
+    let mut s = String::from("Genotypes\n");
+    for g in out["genes"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "  {:<8} {:<24} {}{}\n",
+            g["gene"].as_str().unwrap_or(""),
+            g["diplotype"].as_str().unwrap_or("-"),
+            g["phenotype"].as_str().unwrap_or(""),
+            g["activity_score"]
+                .as_str()
+                .map(|a| format!(" (activity score {a})"))
+                .unwrap_or_default()
+        ));
+        if let Some(r) = g["reason"].as_str() {
+            s.push_str(&format!("           {r}\n"));
+        }
+    }
+    s.push_str("\nDrugs\n");
+    for d in out["drugs"].as_array().into_iter().flatten() {
+        let name = d["drug"].as_str().unwrap_or("");
+        if d["identified"] == Value::Bool(false) {
+            s.push_str(&format!(
+                "  {name}: not identified — {}\n",
+                d["reason"].as_str().unwrap_or("")
+            ));
+            continue;
+        }
+        s.push_str(&format!("  {name}\n"));
+        // Rendered from the JSON so text and JSON output cannot disagree.
+        for a in d["recommendations"].as_array().into_iter().flatten() {
+            s.push_str(&assessment_text(a));
+        }
+    }
+    s
+}
+
+fn assessment_text(a: &Value) -> String {
+    let cite = |a: &Value| {
+        format!(
+            "{}, {}",
+            a["guideline"]["name"].as_str().unwrap_or(""),
+            a["guideline"]["table"].as_str().unwrap_or("")
+        )
+    };
+    match a["status"].as_str() {
+        Some("recommendation") => {
+            let action = serde_json::from_value::<Action>(a["action"].clone())
+                .map(|x| action_text(&x))
+                .unwrap_or_default();
+            let alts: Vec<&str> = a["alternatives"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut s = format!(
+                "    {} [{}]: {}\n      {}\n",
+                action,
+                a["classification"].as_str().unwrap_or(""),
+                a["recommendation"].as_str().unwrap_or(""),
+                a["implication"].as_str().unwrap_or("")
+            );
+            if !alts.is_empty() {
+                s.push_str(&format!("      alternatives: {}\n", alts.join(", ")));
+            }
+            s.push_str(&format!("      source: {}\n", cite(a)));
+            s
+        }
+        Some("indeterminate") => format!(
+            "    cannot assess ({}): {}\n      source: {}\n",
+            a["gene"].as_str().unwrap_or(""),
+            a["reason"].as_str().unwrap_or(""),
+            cite(a)
+        ),
+        Some("no_genotype") => {
+            let genes: Vec<&str> = a["genes_needed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            format!(
+                "    not tested: {} (needed by {})\n",
+                genes.join(", "),
+                cite(a)
+            )
+        }
+        _ => "    no pharmacogenomic guidance for this drug\n".to_string(),
+    }
+}
+
+fn action_text(a: &Action) -> String {
+    match a {
+        Action::Avoid => "AVOID".into(),
+        Action::Alternative => "USE ALTERNATIVE".into(),
+        Action::DoseChange { text, .. } => format!("DOSE CHANGE ({text})"),
+        Action::Standard => "STANDARD DOSING".into(),
+        Action::Monitor { text } => format!("MONITOR ({text})"),
     }
 }

@@ -1,0 +1,198 @@
+//! Runs the real `smr` binary: `smr pgx interpret` and `smr pgx kb`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn smr(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_smr")).args(args).output() {
+        Ok(o) => o,
+        Err(e) => panic!("running smr: {e}"),
+    }
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "smr failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(e) => panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)),
+    }
+}
+
+fn drug<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["drugs"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["drug"] == name))
+        .unwrap_or_else(|| panic!("no entry for {name}: {v}"))
+}
+
+#[test]
+fn interpret_fixture_as_json() {
+    let path = fixture("outside-calls.tsv");
+    let v = json_of(&smr(&[
+        "pgx",
+        "interpret",
+        "--outside-calls",
+        &path,
+        "--drug",
+        "clopidogrel",
+        "--drug",
+        "Co-codamol 30mg/500mg tablets",
+        "--drug",
+        "capecitabine",
+        "--drug",
+        "notadrug",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        v["genes"][0],
+        serde_json::json!({"gene":"CYP2C19","diplotype":"*2/*2","phenotype":"Poor Metabolizer","activity_score":null})
+    );
+    assert_eq!(v["genes"][1]["phenotype"], "Ultrarapid Metabolizer");
+    assert_eq!(v["genes"][1]["activity_score"], "3.0");
+    assert_eq!(v["genes"][3]["diplotype"], Value::Null);
+    assert_eq!(v["genes"][3]["phenotype"], "Poor Function");
+
+    let clop = &drug(&v, "clopidogrel")["recommendations"][0];
+    assert_eq!(clop["status"], "recommendation");
+    assert_eq!(clop["action"]["kind"], "alternative");
+    assert_eq!(clop["classification"], "strong");
+    assert_eq!(
+        clop["alternatives"],
+        serde_json::json!(["prasugrel", "ticagrelor"])
+    );
+    assert!(
+        clop["guideline"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://cpicpgx.org/"))
+    );
+
+    // Co-codamol → codeine (CYP2D6 UM: avoid) and paracetamol (no PGx guidance).
+    let codeine = drug(&v, "codeine");
+    assert_eq!(codeine["input"], "Co-codamol 30mg/500mg tablets");
+    assert_eq!(codeine["recommendations"][0]["action"]["kind"], "avoid");
+    assert_eq!(
+        drug(&v, "paracetamol")["recommendations"][0]["status"],
+        "not_pgx_relevant"
+    );
+
+    // DPYD given only as an activity score.
+    let cape = &drug(&v, "capecitabine")["recommendations"][0];
+    assert_eq!(cape["action"]["percent_of_standard"], 50);
+
+    let unknown = drug(&v, "notadrug");
+    assert_eq!(unknown["identified"], false);
+    assert!(unknown["reason"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+#[test]
+fn interpret_without_drugs_covers_tested_genes_and_text_format() {
+    let path = fixture("outside-calls.tsv");
+    let v = json_of(&smr(&[
+        "pgx",
+        "interpret",
+        "--outside-calls",
+        &path,
+        "--format",
+        "json",
+    ]));
+    let abacavir = drug(&v, "abacavir");
+    assert_eq!(abacavir["recommendations"][0]["action"]["kind"], "avoid");
+    assert_eq!(
+        drug(&v, "simvastatin")["recommendations"][0]["action"]["kind"],
+        "alternative"
+    );
+
+    let out = smr(&[
+        "pgx",
+        "interpret",
+        "--outside-calls",
+        &path,
+        "--drug",
+        "clopidogrel",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("USE ALTERNATIVE"), "{text}");
+    assert!(text.contains("CPIC Guideline for CYP2C19"), "{text}");
+}
+
+#[test]
+fn malformed_file_fails_with_line_number() {
+    let out = smr(&[
+        "pgx",
+        "interpret",
+        "--outside-calls",
+        &fixture("outside-calls-bad.tsv"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("NOTAGENE"), "{err}");
+}
+
+#[test]
+fn kb_lists_genes_guidelines_and_dictionary() {
+    let out = smr(&["pgx", "kb"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "CYP2C19",
+        "CPIC Guideline for CYP2C19 Genotype and Clopidogrel Therapy",
+        "Drug dictionary",
+        "not covered",
+    ] {
+        assert!(text.contains(needle), "missing {needle}: {text}");
+    }
+}
+
+#[test]
+fn pharmcat_example_outside_calls_if_present() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/pgx/pharmcat/example/pharmcat.example.outsideCall.tsv"
+    );
+    if !Path::new(path).exists() {
+        eprintln!("skipping: {path} not present");
+        return;
+    }
+    let v = json_of(&smr(&[
+        "pgx",
+        "interpret",
+        "--outside-calls",
+        path,
+        "--drug",
+        "abacavir",
+        "--drug",
+        "gentamicin",
+        "--drug",
+        "codeine",
+        "--format",
+        "json",
+    ]));
+    let genes = v["genes"].as_array().map_or(0, Vec::len);
+    assert!(genes >= 3, "{v}");
+    assert_eq!(
+        drug(&v, "abacavir")["recommendations"][0]["action"]["kind"],
+        "avoid"
+    );
+    assert_eq!(
+        drug(&v, "gentamicin")["recommendations"][0]["action"]["kind"],
+        "avoid"
+    );
+    // CYP2D6 *1/*3: activity score 1.0, intermediate metabolizer.
+    assert_eq!(
+        drug(&v, "codeine")["recommendations"][0]["classification"],
+        "moderate"
+    );
+}
