@@ -188,11 +188,10 @@ pub(crate) async fn read_many(
 ) -> Result<Vec<StoredResource>, StoreError> {
     let mut out = Vec::with_capacity(keys.len());
     for (ty, id) in keys {
-        if let Some(r) = read_current(conn, ty, id).await? {
-            if !r.deleted {
+        if let Some(r) = read_current(conn, ty, id).await?
+            && !r.deleted {
                 out.push(r);
             }
-        }
     }
     Ok(out)
 }

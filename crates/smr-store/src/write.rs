@@ -214,8 +214,8 @@ fn unexpected(outcome: WriteOutcome) -> StoreError {
 fn check_targets_distinct(ops: &[WriteOp]) -> Result<(), EntryError> {
     let mut seen = HashSet::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Some(target) = op.target() {
-            if !seen.insert(target.clone()) {
+        if let Some(target) = op.target()
+            && !seen.insert(target.clone()) {
                 return Err(EntryError {
                     entry: i,
                     error: StoreError::BadRequest(format!(
@@ -224,7 +224,6 @@ fn check_targets_distinct(ops: &[WriteOp]) -> Result<(), EntryError> {
                     )),
                 });
             }
-        }
     }
     Ok(())
 }
@@ -291,11 +290,10 @@ pub(crate) fn owner_key(res_type: &str, id: &str, entries: &[IndexEntry]) -> Str
     if let Some(served) = resource_types::served(res_type) {
         for param in served.compartment_params {
             for entry in entries.iter().filter(|e| e.param == *param) {
-                if let IndexValue::Reference { target_type: Some(t), target_id: Some(pid), .. } = &entry.value {
-                    if t == "Patient" {
+                if let IndexValue::Reference { target_type: Some(t), target_id: Some(pid), .. } = &entry.value
+                    && t == "Patient" {
                         return pid.clone();
                     }
-                }
             }
         }
     }
@@ -402,11 +400,10 @@ async fn update(
             }
             return insert_new(conn, resource, &id, "PUT").await.map(WriteOutcome::Created);
         };
-        if let Some(v) = if_match {
-            if v != cur.version {
+        if let Some(v) = if_match
+            && v != cur.version {
                 return Err(stale(&res_type, &id, v, cur.version));
             }
-        }
         let version = cur.version + 1;
         let last_updated = timestamp_after(Some(cur.last_updated));
         stamp(resource, &id, version, last_updated);
@@ -448,11 +445,10 @@ async fn delete(
         let Some(cur) = current(conn, res_type, id).await? else {
             return Ok(WriteOutcome::Deleted(None));
         };
-        if let Some(v) = if_match {
-            if v != cur.version {
+        if let Some(v) = if_match
+            && v != cur.version {
                 return Err(stale(res_type, id, v, cur.version));
             }
-        }
         if cur.deleted {
             return Ok(WriteOutcome::Deleted(None));
         }
