@@ -53,10 +53,11 @@ fn clopidogrel() {
     assert_eq!(r.alternatives, ["prasugrel", "ticagrelor"]);
     assert!(r.guideline.name.contains("2022 Update"));
     assert!(r.guideline.table.starts_with("Table 2"));
+    // CPIC 2022 Table 2 (ACS/PCI): intermediate metabolizers are graded strong.
     let r = one("clopidogrel", &[g(Gene::Cyp2c19, "*1/*2")]);
     assert_eq!(
         (r.action, r.classification),
-        (Action::Alternative, Strength::Moderate)
+        (Action::Alternative, Strength::Strong)
     );
     let r = one("Clopidogrel", &[g(Gene::Cyp2c19, "*1/*1")]);
     assert_eq!(r.action, Action::Standard);
