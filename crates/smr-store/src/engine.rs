@@ -64,7 +64,11 @@ impl Store {
 
 async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
     // `mode=rwc` creates the file on first start: the embedded store needs no setup.
-    let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+    let url = if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("{url}?mode=rwc")
+    };
     let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
     let writer = AnyPoolOptions::new()
         .max_connections(1)
@@ -83,7 +87,9 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         })
         .connect_with(options.clone())
         .await?;
-    let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4) as u32;
+    let readers = std::thread::available_parallelism()
+        .map_or(4, |n| n.get() * 2)
+        .max(4) as u32;
     let reader = AnyPoolOptions::new()
         .max_connections(readers)
         .acquire_timeout(Duration::from_secs(30))
@@ -96,7 +102,11 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         })
         .connect_with(options)
         .await?;
-    Ok(Store { engine: Engine::Sqlite, writer, reader })
+    Ok(Store {
+        engine: Engine::Sqlite,
+        writer,
+        reader,
+    })
 }
 
 async fn open_postgres(url: &str) -> Result<Store, StoreError> {
@@ -106,5 +116,9 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await?;
-    Ok(Store { engine: Engine::Postgres, writer: pool.clone(), reader: pool })
+    Ok(Store {
+        engine: Engine::Postgres,
+        writer: pool.clone(),
+        reader: pool,
+    })
 }

@@ -8,7 +8,11 @@ pub enum StoreError {
     #[error("{res_type}/{id} not found")]
     NotFound { res_type: String, id: String },
     #[error("{res_type}/{id} was deleted")]
-    Gone { res_type: String, id: String, version: i64 },
+    Gone {
+        res_type: String,
+        id: String,
+        version: i64,
+    },
     /// `If-Match` named a version that is no longer current, or a conditional create matched
     /// more than one resource.
     #[error("precondition failed: {0}")]

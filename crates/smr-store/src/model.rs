@@ -86,7 +86,9 @@ pub enum WriteOutcome {
 impl WriteOutcome {
     pub fn resource(&self) -> Option<&StoredResource> {
         match self {
-            WriteOutcome::Created(r) | WriteOutcome::Updated(r) | WriteOutcome::Existing(r) => Some(r),
+            WriteOutcome::Created(r) | WriteOutcome::Updated(r) | WriteOutcome::Existing(r) => {
+                Some(r)
+            }
             WriteOutcome::Deleted(r) => r.as_ref(),
         }
     }

@@ -12,7 +12,8 @@ use crate::write::locate;
 use crate::{Store, StoreError};
 
 /// Columns every resource-returning query selects, in this order (see [`resource_from_row`]).
-pub(crate) const RESOURCE_COLUMNS: &str = "v.res_type, v.id, v.version, v.last_updated, v.deleted, v.body";
+pub(crate) const RESOURCE_COLUMNS: &str =
+    "v.res_type, v.id, v.version, v.last_updated, v.deleted, v.body";
 
 pub(crate) fn resource_from_row(row: &AnyRow) -> StoredResource {
     StoredResource {
@@ -32,21 +33,45 @@ impl Store {
         let mut conn = self.reader.acquire().await?;
         let found = read_current(&mut conn, res_type, id).await?;
         match found {
-            None => Err(StoreError::NotFound { res_type: res_type.into(), id: id.into() }),
-            Some(r) if r.deleted => Err(StoreError::Gone { res_type: r.res_type, id: r.id, version: r.version }),
+            None => Err(StoreError::NotFound {
+                res_type: res_type.into(),
+                id: id.into(),
+            }),
+            Some(r) if r.deleted => Err(StoreError::Gone {
+                res_type: r.res_type,
+                id: r.id,
+                version: r.version,
+            }),
             Some(r) => Ok(r),
         }
     }
 
-    pub async fn vread(&self, res_type: &str, id: &str, version: i64) -> Result<StoredResource, StoreError> {
+    pub async fn vread(
+        &self,
+        res_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<StoredResource, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let mut sql = Sql::new("SELECT ");
-        sql.push(RESOURCE_COLUMNS).push(" FROM resource_versions v WHERE v.res_type = ").text(res_type);
-        sql.push(" AND v.id = ").text(id).push(" AND v.version = ").int(version);
+        sql.push(RESOURCE_COLUMNS)
+            .push(" FROM resource_versions v WHERE v.res_type = ")
+            .text(res_type);
+        sql.push(" AND v.id = ")
+            .text(id)
+            .push(" AND v.version = ")
+            .int(version);
         let row = sql.into_query().fetch_optional(&mut *conn).await?;
         match row.map(|r| resource_from_row(&r)) {
-            None => Err(StoreError::NotFound { res_type: res_type.into(), id: format!("{id}/_history/{version}") }),
-            Some(r) if r.deleted => Err(StoreError::Gone { res_type: r.res_type, id: r.id, version }),
+            None => Err(StoreError::NotFound {
+                res_type: res_type.into(),
+                id: format!("{id}/_history/{version}"),
+            }),
+            Some(r) if r.deleted => Err(StoreError::Gone {
+                res_type: r.res_type,
+                id: r.id,
+                version,
+            }),
             Some(r) => Ok(r),
         }
     }
@@ -55,10 +80,14 @@ impl Store {
     pub async fn history(&self, req: &HistoryRequest) -> Result<HistoryPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let mut sql = Sql::new("SELECT ");
-        sql.push(RESOURCE_COLUMNS).push(", v.method FROM resource_versions v WHERE 1 = 1");
+        sql.push(RESOURCE_COLUMNS)
+            .push(", v.method FROM resource_versions v WHERE 1 = 1");
         match &req.scope {
             HistoryScope::Instance { res_type, id } => {
-                sql.push(" AND v.res_type = ").text(res_type.as_str()).push(" AND v.id = ").text(id.as_str());
+                sql.push(" AND v.res_type = ")
+                    .text(res_type.as_str())
+                    .push(" AND v.id = ")
+                    .text(id.as_str());
             }
             HistoryScope::Type { res_type } => {
                 sql.push(" AND v.res_type = ").text(res_type.as_str());
@@ -71,24 +100,42 @@ impl Store {
         if let Some(cursor) = &req.cursor {
             let c = HistoryCursor::decode(cursor)?;
             sql.push(" AND (v.last_updated < ").int(c.last_updated);
-            sql.push(" OR (v.last_updated = ").int(c.last_updated).push(" AND (v.res_type > ").text(c.res_type.clone());
-            sql.push(" OR (v.res_type = ").text(c.res_type).push(" AND (v.id > ").text(c.id.clone());
-            sql.push(" OR (v.id = ").text(c.id).push(" AND v.version < ").int(c.version).push("))))))");
+            sql.push(" OR (v.last_updated = ")
+                .int(c.last_updated)
+                .push(" AND (v.res_type > ")
+                .text(c.res_type.clone());
+            sql.push(" OR (v.res_type = ")
+                .text(c.res_type)
+                .push(" AND (v.id > ")
+                .text(c.id.clone());
+            sql.push(" OR (v.id = ")
+                .text(c.id)
+                .push(" AND v.version < ")
+                .int(c.version)
+                .push("))))))");
         }
         sql.push(" ORDER BY v.last_updated DESC, v.res_type, v.id, v.version DESC LIMIT ");
         sql.int(req.count as i64 + 1);
         let rows = sql.into_query().fetch_all(&mut *conn).await?;
         let mut entries: Vec<HistoryEntry> = rows
             .iter()
-            .map(|row| HistoryEntry { resource: resource_from_row(row), method: row.get(6) })
+            .map(|row| HistoryEntry {
+                resource: resource_from_row(row),
+                method: row.get(6),
+            })
             .collect();
         let next_cursor = if entries.len() > req.count {
             entries.truncate(req.count);
-            entries.last().map(|e| HistoryCursor::of(&e.resource).encode())
+            entries
+                .last()
+                .map(|e| HistoryCursor::of(&e.resource).encode())
         } else {
             None
         };
-        Ok(HistoryPage { entries, next_cursor })
+        Ok(HistoryPage {
+            entries,
+            next_cursor,
+        })
     }
 
     /// `Patient/{id}/$everything`: the patient, every resource in their compartment, and the
@@ -147,7 +194,8 @@ impl Store {
         for row in sql.into_query().fetch_all(&mut *conn).await? {
             let (ty, id): (Option<String>, Option<String>) = (row.get(0), row.get(1));
             if let (Some(ty), Some(id)) = (ty, id) {
-                let is_shared = resource_types::served(&ty).is_some_and(|t| t.compartment_params.is_empty());
+                let is_shared =
+                    resource_types::served(&ty).is_some_and(|t| t.compartment_params.is_empty());
                 if is_shared && !seen.contains(&(ty.clone(), id.clone())) {
                     shared.push((ty, id));
                 }
@@ -176,7 +224,11 @@ pub(crate) async fn read_current(
          AND v.res_type = r.res_type AND v.id = r.id AND v.version = r.version \
          WHERE r.patient_key = ",
     );
-    sql.text(key).push(" AND r.res_type = ").text(res_type).push(" AND r.id = ").text(id);
+    sql.text(key)
+        .push(" AND r.res_type = ")
+        .text(res_type)
+        .push(" AND r.id = ")
+        .text(id);
     let row = sql.into_query().fetch_optional(&mut *conn).await?;
     Ok(row.map(|r| resource_from_row(&r)))
 }
@@ -189,9 +241,10 @@ pub(crate) async fn read_many(
     let mut out = Vec::with_capacity(keys.len());
     for (ty, id) in keys {
         if let Some(r) = read_current(conn, ty, id).await?
-            && !r.deleted {
-                out.push(r);
-            }
+            && !r.deleted
+        {
+            out.push(r);
+        }
     }
     Ok(out)
 }
@@ -206,11 +259,19 @@ struct HistoryCursor {
 
 impl HistoryCursor {
     fn of(r: &StoredResource) -> Self {
-        HistoryCursor { last_updated: r.last_updated, res_type: r.res_type.clone(), id: r.id.clone(), version: r.version }
+        HistoryCursor {
+            last_updated: r.last_updated,
+            res_type: r.res_type.clone(),
+            id: r.id.clone(),
+            version: r.version,
+        }
     }
 
     fn encode(&self) -> String {
-        format!("{}.{}.{}.{}", self.last_updated, self.version, self.res_type, self.id)
+        format!(
+            "{}.{}.{}.{}",
+            self.last_updated, self.version, self.res_type, self.id
+        )
     }
 
     fn decode(text: &str) -> Result<Self, StoreError> {
@@ -220,6 +281,11 @@ impl HistoryCursor {
         let version = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
         let res_type = parts.next().ok_or_else(bad)?.to_owned();
         let id = parts.next().ok_or_else(bad)?.to_owned();
-        Ok(HistoryCursor { last_updated, res_type, id, version })
+        Ok(HistoryCursor {
+            last_updated,
+            res_type,
+            id,
+            version,
+        })
     }
 }

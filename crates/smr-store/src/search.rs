@@ -9,8 +9,8 @@
 use serde_json::{Value, json};
 use smr_fhir::index::SearchParamType;
 use smr_fhir::query::{
-    Criterion, DateTest, Include, NumberTest, Prefix, ReferenceTest, SearchRequest, SortKind, StringMode,
-    SystemTest, Test, TokenTest,
+    Criterion, DateTest, Include, NumberTest, Prefix, ReferenceTest, SearchRequest, SortKind,
+    StringMode, SystemTest, Test, TokenTest,
 };
 use smr_fhir::search_params;
 use sqlx::any::AnyRow;
@@ -81,8 +81,10 @@ async fn run_page(
     }
     sql.push(" FROM resources r WHERE ");
     push_filter(&mut sql, req)?;
-    sql.push(") t JOIN resource_versions v ON v.patient_key = t.patient_key AND v.res_type = t.res_type \
-              AND v.id = t.id AND v.version = t.version");
+    sql.push(
+        ") t JOIN resource_versions v ON v.patient_key = t.patient_key AND v.res_type = t.res_type \
+              AND v.id = t.id AND v.version = t.version",
+    );
     if let Some(cursor) = &req.cursor {
         sql.push(" WHERE ");
         push_after_cursor(&mut sql, &sort, cursor)?;
@@ -92,7 +94,10 @@ async fn run_page(
         if n > 0 {
             sql.push(", ");
         }
-        sql.push(&format!("t.s{n}{}", if column.descending { " DESC" } else { "" }));
+        sql.push(&format!(
+            "t.s{n}{}",
+            if column.descending { " DESC" } else { "" }
+        ));
     }
     sql.push(" LIMIT ").int(count as i64 + 1);
     let rows = sql.into_query().fetch_all(&mut *conn).await?;
@@ -100,7 +105,12 @@ async fn run_page(
     let mut keys = Vec::with_capacity(rows.len());
     for row in &rows {
         matches.push(resource_from_row(row));
-        keys.push(Value::Array(sort.iter().enumerate().map(|(n, c)| c.value(row, 6 + n)).collect()));
+        keys.push(Value::Array(
+            sort.iter()
+                .enumerate()
+                .map(|(n, c)| c.value(row, 6 + n))
+                .collect(),
+        ));
     }
     Ok((matches, keys))
 }
@@ -130,11 +140,17 @@ impl SortColumn {
             SortKind::String => ("idx_string", "normalized", "''"),
             SortKind::Token => ("idx_token", "code", "''"),
             SortKind::Uri => ("idx_uri", "value", "''"),
-            SortKind::Date => ("idx_date", if self.descending { "high" } else { "low" }, "(-9223372036854775807 - 1)"),
+            SortKind::Date => (
+                "idx_date",
+                if self.descending { "high" } else { "low" },
+                "(-9223372036854775807 - 1)",
+            ),
             SortKind::Number => ("idx_number", "value", "-1e308"),
         };
-        sql.push(&format!("COALESCE((SELECT {agg}(x.{column}) FROM {table} x WHERE x.patient_key = r.patient_key \
-                           AND x.res_type = r.res_type AND x.id = r.id AND x.param = "));
+        sql.push(&format!(
+            "COALESCE((SELECT {agg}(x.{column}) FROM {table} x WHERE x.patient_key = r.patient_key \
+                           AND x.res_type = r.res_type AND x.id = r.id AND x.param = "
+        ));
         sql.text(self.param.clone());
         sql.push(&format!("), {sentinel})"));
     }
@@ -144,7 +160,9 @@ impl SortColumn {
             SortKind::Id | SortKind::String | SortKind::Token | SortKind::Uri => {
                 json!(row.try_get::<String, _>(index).unwrap_or_default())
             }
-            SortKind::LastUpdated | SortKind::Date => json!(row.try_get::<i64, _>(index).unwrap_or_default()),
+            SortKind::LastUpdated | SortKind::Date => {
+                json!(row.try_get::<i64, _>(index).unwrap_or_default())
+            }
             SortKind::Number => json!(row.try_get::<f64, _>(index).unwrap_or_default()),
         }
     }
@@ -165,10 +183,18 @@ fn sort_columns(req: &SearchRequest) -> Vec<SortColumn> {
     let mut columns: Vec<SortColumn> = req
         .sort
         .iter()
-        .map(|k| SortColumn { kind: k.kind, param: k.param.clone(), descending: k.descending })
+        .map(|k| SortColumn {
+            kind: k.kind,
+            param: k.param.clone(),
+            descending: k.descending,
+        })
         .collect();
     if !columns.iter().any(|c| c.kind == SortKind::Id) {
-        columns.push(SortColumn { kind: SortKind::Id, param: "_id".into(), descending: false });
+        columns.push(SortColumn {
+            kind: SortKind::Id,
+            param: "_id".into(),
+            descending: false,
+        });
     }
     columns
 }
@@ -180,7 +206,12 @@ fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result
     if values.len() != sort.len() {
         return Err(bad());
     }
-    let args: Vec<Arg> = sort.iter().zip(&values).map(|(c, v)| c.arg(v)).collect::<Option<_>>().ok_or_else(bad)?;
+    let args: Vec<Arg> = sort
+        .iter()
+        .zip(&values)
+        .map(|(c, v)| c.arg(v))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
     sql.push("(");
     for n in 0..sort.len() {
         if n > 0 {
@@ -188,10 +219,14 @@ fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result
         }
         sql.push("(");
         for (m, arg) in args.iter().enumerate().take(n) {
-            sql.push(&format!("t.s{m} = ")).bind(arg.clone()).push(" AND ");
+            sql.push(&format!("t.s{m} = "))
+                .bind(arg.clone())
+                .push(" AND ");
         }
         let op = if sort[n].descending { "<" } else { ">" };
-        sql.push(&format!("t.s{n} {op} ")).bind(args[n].clone()).push(")");
+        sql.push(&format!("t.s{n} {op} "))
+            .bind(args[n].clone())
+            .push(")");
     }
     sql.push(")");
     Ok(())
@@ -199,7 +234,9 @@ fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result
 
 /// The WHERE clause over `resources r` for the request's type and criteria.
 fn push_filter(sql: &mut Sql, req: &SearchRequest) -> Result<(), StoreError> {
-    sql.push("r.res_type = ").text(req.resource_type.clone()).push(" AND r.deleted = 0");
+    sql.push("r.res_type = ")
+        .text(req.resource_type.clone())
+        .push(" AND r.deleted = 0");
     for criterion in &req.criteria {
         sql.push(" AND ");
         push_criterion(sql, &req.resource_type, criterion)?;
@@ -238,76 +275,108 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
             sql.text(param).push(")");
         }
         Test::Token { values, negate } => {
-            sql.push(if *negate { "r.id NOT IN " } else { "r.id IN " });
-            open_subquery(sql, "idx_token", res_type, param);
-            push_any(sql, values, push_token_test);
-            sql.push(")");
+            push_index_filter(
+                sql,
+                *negate,
+                "idx_token",
+                res_type,
+                param,
+                values,
+                push_token_test,
+            );
         }
         Test::TokenText(values) => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_token", res_type, param);
-            push_any(sql, values, |sql, v| push_starts_with(sql, "x.text", v));
-            sql.push(")");
+            push_index_filter(
+                sql,
+                false,
+                "idx_token",
+                res_type,
+                param,
+                values,
+                |sql, v| push_starts_with(sql, "x.text", v),
+            );
         }
         Test::String { values, mode } => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_string", res_type, param);
-            push_any(sql, values, |sql, v| match mode {
-                StringMode::StartsWith => push_starts_with(sql, "x.normalized", v),
-                StringMode::Exact => {
-                    sql.push("x.exact = ").text(v.clone());
-                }
-                StringMode::Contains => {
-                    sql.push("x.normalized LIKE ").text(format!("%{}%", escape_like(v))).push(" ESCAPE '\\'");
-                }
-            });
-            sql.push(")");
+            push_index_filter(
+                sql,
+                false,
+                "idx_string",
+                res_type,
+                param,
+                values,
+                |sql, v| match mode {
+                    StringMode::StartsWith => push_starts_with(sql, "x.normalized", v),
+                    StringMode::Exact => {
+                        sql.push("x.exact = ").text(v.clone());
+                    }
+                    StringMode::Contains => {
+                        sql.push("x.normalized LIKE ")
+                            .text(format!("%{}%", escape_like(v)))
+                            .push(" ESCAPE '\\'");
+                    }
+                },
+            );
         }
         Test::Date(tests) => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_date", res_type, param);
-            push_any(sql, tests, |sql, t| push_date_test(sql, "x.low", "x.high", t));
-            sql.push(")");
+            push_index_filter(sql, false, "idx_date", res_type, param, tests, |sql, t| {
+                push_date_test(sql, "x.low", "x.high", t)
+            });
         }
         Test::Reference(values) => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_reference", res_type, param);
-            push_any(sql, values, push_reference_test);
-            sql.push(")");
+            push_index_filter(
+                sql,
+                false,
+                "idx_reference",
+                res_type,
+                param,
+                values,
+                push_reference_test,
+            );
         }
         Test::Number(tests) => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_number", res_type, param);
-            push_any(sql, tests, |sql, t| push_number_test(sql, "x.value", t));
-            sql.push(")");
+            push_index_filter(
+                sql,
+                false,
+                "idx_number",
+                res_type,
+                param,
+                tests,
+                |sql, t| push_number_test(sql, "x.value", t),
+            );
         }
         Test::Quantity(tests) => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_quantity", res_type, param);
-            push_any(sql, tests, |sql, q| {
-                sql.push("(");
-                push_number_test(sql, "x.value", &q.number);
-                if let Some(system) = &q.system {
-                    sql.push(" AND x.system = ").text(system.clone());
-                }
-                if let Some(code) = &q.code {
-                    sql.push(" AND (x.code = ").text(code.clone()).push(" OR x.unit = ").text(code.clone()).push(")");
-                }
-                sql.push(")");
-            });
-            sql.push(")");
+            push_index_filter(
+                sql,
+                false,
+                "idx_quantity",
+                res_type,
+                param,
+                tests,
+                |sql, q| {
+                    sql.push("(");
+                    push_number_test(sql, "x.value", &q.number);
+                    if let Some(system) = &q.system {
+                        sql.push(" AND x.system = ").text(system.clone());
+                    }
+                    if let Some(code) = &q.code {
+                        sql.push(" AND (x.code = ")
+                            .text(code.clone())
+                            .push(" OR x.unit = ")
+                            .text(code.clone())
+                            .push(")");
+                    }
+                    sql.push(")");
+                },
+            );
         }
         Test::Uri { values, below } => {
-            sql.push("r.id IN ");
-            open_subquery(sql, "idx_uri", res_type, param);
-            push_any(sql, values, |sql, v| {
+            push_index_filter(sql, false, "idx_uri", res_type, param, values, |sql, v| {
                 if *below {
                     push_starts_with(sql, "x.value", v);
                 } else {
                     sql.push("x.value = ").text(v.clone());
                 }
             });
-            sql.push(")");
         }
     }
     Ok(())
@@ -326,14 +395,35 @@ fn table_for(res_type: &str, param: &str) -> Result<&'static str, StoreError> {
         SearchParamType::Quantity => "idx_quantity",
         SearchParamType::Uri => "idx_uri",
         SearchParamType::Composite | SearchParamType::Special => {
-            return Err(StoreError::BadRequest(format!("parameter '{param}' cannot be searched")));
+            return Err(StoreError::BadRequest(format!(
+                "parameter '{param}' cannot be searched"
+            )));
         }
     })
 }
 
+/// `r.id [NOT] IN (SELECT x.id FROM <table> x WHERE type, param AND (alternatives))`.
+fn push_index_filter<T>(
+    sql: &mut Sql,
+    negate: bool,
+    table: &str,
+    res_type: &str,
+    param: &str,
+    values: &[T],
+    push: impl FnMut(&mut Sql, &T),
+) {
+    sql.push(if negate { "r.id NOT IN " } else { "r.id IN " });
+    open_subquery(sql, table, res_type, param);
+    push_any(sql, values, push);
+    sql.push(")");
+}
+
 fn open_subquery(sql: &mut Sql, table: &str, res_type: &str, param: &str) {
     sql.push(&format!("(SELECT x.id FROM {table} x WHERE x.res_type = "));
-    sql.text(res_type).push(" AND x.param = ").text(param).push(" AND ");
+    sql.text(res_type)
+        .push(" AND x.param = ")
+        .text(param)
+        .push(" AND ");
 }
 
 /// `(a OR b OR …)` over the alternatives of one criterion.
@@ -372,11 +462,18 @@ fn push_token_test(sql: &mut Sql, t: &TokenTest) {
 fn push_starts_with(sql: &mut Sql, column: &str, prefix: &str) {
     let mut upper = prefix.to_owned();
     upper.push(MAX_CHAR);
-    sql.push(&format!("({column} >= ")).text(prefix).push(&format!(" AND {column} < ")).text(upper).push(")");
+    sql.push(&format!("({column} >= "))
+        .text(prefix)
+        .push(&format!(" AND {column} < "))
+        .text(upper)
+        .push(")");
 }
 
 fn escape_like(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    value
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn push_reference_test(sql: &mut Sql, t: &ReferenceTest) {
@@ -391,7 +488,11 @@ fn push_reference_test(sql: &mut Sql, t: &ReferenceTest) {
 /// against the search value's `[p.low, p.high)`.
 fn push_date_test(sql: &mut Sql, low: &str, high: &str, t: &DateTest) {
     let contained = |sql: &mut Sql| {
-        sql.push(&format!("({low} >= ")).int(t.low).push(&format!(" AND {high} <= ")).int(t.high).push(")");
+        sql.push(&format!("({low} >= "))
+            .int(t.low)
+            .push(&format!(" AND {high} <= "))
+            .int(t.high)
+            .push(")");
     };
     match t.prefix {
         Prefix::Eq => contained(sql),
@@ -426,8 +527,11 @@ fn push_date_test(sql: &mut Sql, low: &str, high: &str, t: &DateTest) {
             // value's own width, at least a day either side.
             let width = (t.high - t.low).max(86_400_000_000);
             let pad = width / 10 + 86_400_000_000;
-            sql.push(&format!("({low} < ")).int(t.high.saturating_add(pad));
-            sql.push(&format!(" AND {high} > ")).int(t.low.saturating_sub(pad)).push(")");
+            sql.push(&format!("({low} < "))
+                .int(t.high.saturating_add(pad));
+            sql.push(&format!(" AND {high} > "))
+                .int(t.low.saturating_sub(pad))
+                .push(")");
         }
     }
 }
@@ -435,10 +539,18 @@ fn push_date_test(sql: &mut Sql, low: &str, high: &str, t: &DateTest) {
 fn push_number_test(sql: &mut Sql, column: &str, t: &NumberTest) {
     match t.prefix {
         Prefix::Eq => {
-            sql.push(&format!("({column} >= ")).real(t.low).push(&format!(" AND {column} < ")).real(t.high).push(")");
+            sql.push(&format!("({column} >= "))
+                .real(t.low)
+                .push(&format!(" AND {column} < "))
+                .real(t.high)
+                .push(")");
         }
         Prefix::Ne => {
-            sql.push(&format!("({column} < ")).real(t.low).push(&format!(" OR {column} >= ")).real(t.high).push(")");
+            sql.push(&format!("({column} < "))
+                .real(t.low)
+                .push(&format!(" OR {column} >= "))
+                .real(t.high)
+                .push(")");
         }
         Prefix::Gt | Prefix::Sa => {
             sql.push(&format!("{column} > ")).real(t.value);
@@ -455,7 +567,9 @@ fn push_number_test(sql: &mut Sql, column: &str, t: &NumberTest) {
         Prefix::Ap => {
             let pad = (t.value.abs() * 0.1).max(t.high - t.low);
             sql.push(&format!("({column} >= ")).real(t.value - pad);
-            sql.push(&format!(" AND {column} <= ")).real(t.value + pad).push(")");
+            sql.push(&format!(" AND {column} <= "))
+                .real(t.value + pad)
+                .push(")");
         }
     }
 }
@@ -471,22 +585,33 @@ async fn includes(
     }
     let mut wanted: Vec<(String, String)> = Vec::new();
     for include in &req.includes {
-        let mut sql = Sql::new("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x WHERE x.res_type = ");
-        sql.text(include.source_type.clone()).push(" AND x.param = ").text(include.param.clone());
+        let mut sql = Sql::new(
+            "SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x WHERE x.res_type = ",
+        );
+        sql.text(include.source_type.clone())
+            .push(" AND x.param = ")
+            .text(include.param.clone());
         push_target_filter(&mut sql, include);
         sql.push(" AND x.id IN (");
         push_id_list(&mut sql, matches.iter().map(|m| m.id.as_str()));
         sql.push(")");
         for row in sql.into_query().fetch_all(&mut *conn).await? {
-            if let (Some(ty), Some(id)) = (row.get::<Option<String>, _>(0), row.get::<Option<String>, _>(1)) {
+            if let (Some(ty), Some(id)) = (
+                row.get::<Option<String>, _>(0),
+                row.get::<Option<String>, _>(1),
+            ) {
                 wanted.push((ty, id));
             }
         }
     }
     for include in &req.revincludes {
-        let mut sql = Sql::new("SELECT DISTINCT x.res_type, x.id FROM idx_reference x WHERE x.res_type = ");
-        sql.text(include.source_type.clone()).push(" AND x.param = ").text(include.param.clone());
-        sql.push(" AND x.target_type = ").text(req.resource_type.clone());
+        let mut sql =
+            Sql::new("SELECT DISTINCT x.res_type, x.id FROM idx_reference x WHERE x.res_type = ");
+        sql.text(include.source_type.clone())
+            .push(" AND x.param = ")
+            .text(include.param.clone());
+        sql.push(" AND x.target_type = ")
+            .text(req.resource_type.clone());
         sql.push(" AND x.target_id IN (");
         push_id_list(&mut sql, matches.iter().map(|m| m.id.as_str()));
         sql.push(")");
@@ -494,10 +619,14 @@ async fn includes(
             wanted.push((row.get(0), row.get(1)));
         }
     }
-    let matched: std::collections::HashSet<(&str, &str)> =
-        matches.iter().map(|m| (m.res_type.as_str(), m.id.as_str())).collect();
+    let matched: std::collections::HashSet<(&str, &str)> = matches
+        .iter()
+        .map(|m| (m.res_type.as_str(), m.id.as_str()))
+        .collect();
     let mut seen = std::collections::HashSet::new();
-    wanted.retain(|(ty, id)| !matched.contains(&(ty.as_str(), id.as_str())) && seen.insert((ty.clone(), id.clone())));
+    wanted.retain(|(ty, id)| {
+        !matched.contains(&(ty.as_str(), id.as_str())) && seen.insert((ty.clone(), id.clone()))
+    });
     read_many(conn, &wanted).await
 }
 

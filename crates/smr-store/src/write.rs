@@ -36,7 +36,11 @@ const UNIQUE_PATIENT_IDENTIFIERS: &[&str] = &[NHS_NUMBER_SYSTEM];
 impl Store {
     /// Creates a resource with a server-assigned id.
     pub async fn create(&self, resource: Value) -> Result<StoredResource, StoreError> {
-        let op = WriteOp::Create { resource, full_url: None, if_none_exist: None };
+        let op = WriteOp::Create {
+            resource,
+            full_url: None,
+            if_none_exist: None,
+        };
         match self.write_one(op).await? {
             WriteOutcome::Created(r) | WriteOutcome::Existing(r) => Ok(r),
             other => Err(unexpected(other)),
@@ -45,23 +49,46 @@ impl Store {
 
     /// Updates (or creates, with the client's id) `resource`; `if_match` is the version the
     /// client last saw.
-    pub async fn update(&self, resource: Value, if_match: Option<i64>) -> Result<WriteOutcome, StoreError> {
-        self.write_one(WriteOp::Update { resource, full_url: None, if_match }).await
+    pub async fn update(
+        &self,
+        resource: Value,
+        if_match: Option<i64>,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.write_one(WriteOp::Update {
+            resource,
+            full_url: None,
+            if_match,
+        })
+        .await
     }
 
-    pub async fn delete(&self, res_type: &str, id: &str, if_match: Option<i64>) -> Result<WriteOutcome, StoreError> {
-        let op = WriteOp::Delete { res_type: res_type.to_owned(), id: id.to_owned(), if_match };
+    pub async fn delete(
+        &self,
+        res_type: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let op = WriteOp::Delete {
+            res_type: res_type.to_owned(),
+            id: id.to_owned(),
+            if_match,
+        };
         self.write_one(op).await
     }
 
     pub async fn write_one(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         let mut outcomes = self.transaction(vec![op]).await.map_err(|e| e.error)?;
-        outcomes.pop().ok_or_else(|| StoreError::BadRequest("empty write".into()))
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::BadRequest("empty write".into()))
     }
 
     /// Runs `ops` all-or-nothing, in FHIR transaction order (deletes, creates, updates), and
     /// returns their outcomes in the order given.
-    pub async fn transaction(&self, mut ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
+    pub async fn transaction(
+        &self,
+        mut ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
         check_targets_distinct(&ops)?;
         for (i, op) in ops.iter().enumerate() {
             if let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op {
@@ -78,14 +105,15 @@ impl Store {
         let mut placeholders: HashMap<String, String> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
-                WriteOp::Create { resource, full_url, if_none_exist } => {
+                WriteOp::Create {
+                    resource,
+                    full_url,
+                    if_none_exist,
+                } => {
                     let res_type = resource_type_of(resource).map_err(at(i))?;
                     let existing = match if_none_exist {
                         Some(search) => {
-                            let found = self
-                                .search_in(&mut tx, search, 2)
-                                .await
-                                .map_err(at(i))?;
+                            let found = self.search_in(&mut tx, search, 2).await.map_err(at(i))?;
                             if found.len() > 1 {
                                 return Err(at(i)(StoreError::PreconditionFailed(format!(
                                     "If-None-Exist matched {} or more {res_type} resources",
@@ -108,7 +136,11 @@ impl Store {
                         outcomes[i] = Some(WriteOutcome::Existing(r));
                     }
                 }
-                WriteOp::Update { resource, full_url: Some(url), .. } => {
+                WriteOp::Update {
+                    resource,
+                    full_url: Some(url),
+                    ..
+                } => {
                     if let Some((ty, id)) = type_and_id(resource) {
                         placeholders.insert(url.clone(), format!("{ty}/{id}"));
                     }
@@ -116,14 +148,16 @@ impl Store {
                 _ => {}
             }
         }
-        self.resolve_conditional_references(&mut tx, &ops, &mut placeholders).await?;
+        self.resolve_conditional_references(&mut tx, &ops, &mut placeholders)
+            .await?;
         // Validation follows the rewriting, so that what is checked is what will be stored.
         for (i, op) in ops.iter_mut().enumerate() {
             if let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op {
                 if !placeholders.is_empty() {
                     references::rewrite(resource, &placeholders);
                 }
-                validate::validate_resource(resource).map_err(|issues| at(i)(StoreError::Invalid(issues)))?;
+                validate::validate_resource(resource)
+                    .map_err(|issues| at(i)(StoreError::Invalid(issues)))?;
             }
         }
 
@@ -133,20 +167,29 @@ impl Store {
                     continue;
                 }
                 let outcome = match &mut ops[i] {
-                    WriteOp::Delete { res_type, id, if_match } => {
-                        delete(&mut tx, res_type, id, *if_match).await
-                    }
+                    WriteOp::Delete {
+                        res_type,
+                        id,
+                        if_match,
+                    } => delete(&mut tx, res_type, id, *if_match).await,
                     WriteOp::Create { resource, .. } => {
                         let id = ids[i].clone().unwrap_or_default();
-                        insert_new(&mut tx, resource, &id, "POST").await.map(WriteOutcome::Created)
+                        insert_new(&mut tx, resource, &id, "POST")
+                            .await
+                            .map(WriteOutcome::Created)
                     }
-                    WriteOp::Update { resource, if_match, .. } => update(&mut tx, resource, *if_match).await,
+                    WriteOp::Update {
+                        resource, if_match, ..
+                    } => update(&mut tx, resource, *if_match).await,
                 };
                 outcomes[i] = Some(outcome.map_err(at(i))?);
             }
         }
         tx.commit().await.map_err(|e| at(0)(e.into()))?;
-        Ok(outcomes.into_iter().map(|o| o.unwrap_or(WriteOutcome::Deleted(None))).collect())
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(WriteOutcome::Deleted(None)))
+            .collect())
     }
 }
 
@@ -161,26 +204,49 @@ impl Store {
         placeholders: &mut HashMap<String, String>,
     ) -> Result<(), EntryError> {
         for (i, op) in ops.iter().enumerate() {
-            let (WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. }) = op else { continue };
+            let (WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. }) = op else {
+                continue;
+            };
             let mut refs = Vec::new();
             references::collect(resource, &mut refs);
             for reference in refs {
-                let Some((ty, query_text)) = references::conditional(&reference) else { continue };
+                let Some((ty, query_text)) = references::conditional(&reference) else {
+                    continue;
+                };
                 if placeholders.contains_key(&reference) {
                     continue;
                 }
-                let fail = |message: String| EntryError { entry: i, error: StoreError::PreconditionFailed(message) };
-                let pairs: Vec<(String, String)> = form_urlencoded::parse(query_text.as_bytes()).into_owned().collect();
+                let fail = |message: String| EntryError {
+                    entry: i,
+                    error: StoreError::PreconditionFailed(message),
+                };
+                let pairs: Vec<(String, String)> = form_urlencoded::parse(query_text.as_bytes())
+                    .into_owned()
+                    .collect();
                 let search = query::parse(ty, &pairs, query::Handling::Strict)
-                    .map_err(|issues| EntryError { entry: i, error: StoreError::Invalid(issues) })?
+                    .map_err(|issues| EntryError {
+                        entry: i,
+                        error: StoreError::Invalid(issues),
+                    })?
                     .request;
-                let found = self.search_in(tx, &search, 2).await.map_err(|error| EntryError { entry: i, error })?;
+                let found = self
+                    .search_in(tx, &search, 2)
+                    .await
+                    .map_err(|error| EntryError { entry: i, error })?;
                 match found.as_slice() {
                     [one] => {
                         placeholders.insert(reference.clone(), format!("{ty}/{}", one.id));
                     }
-                    [] => return Err(fail(format!("conditional reference '{reference}' matches no resource"))),
-                    _ => return Err(fail(format!("conditional reference '{reference}' matches more than one resource"))),
+                    [] => {
+                        return Err(fail(format!(
+                            "conditional reference '{reference}' matches no resource"
+                        )));
+                    }
+                    _ => {
+                        return Err(fail(format!(
+                            "conditional reference '{reference}' matches more than one resource"
+                        )));
+                    }
                 }
             }
         }
@@ -215,15 +281,16 @@ fn check_targets_distinct(ops: &[WriteOp]) -> Result<(), EntryError> {
     let mut seen = HashSet::new();
     for (i, op) in ops.iter().enumerate() {
         if let Some(target) = op.target()
-            && !seen.insert(target.clone()) {
-                return Err(EntryError {
-                    entry: i,
-                    error: StoreError::BadRequest(format!(
-                        "{}/{} appears in more than one entry of this transaction",
-                        target.0, target.1
-                    )),
-                });
-            }
+            && !seen.insert(target.clone())
+        {
+            return Err(EntryError {
+                entry: i,
+                error: StoreError::BadRequest(format!(
+                    "{}/{} appears in more than one entry of this transaction",
+                    target.0, target.1
+                )),
+            });
+        }
     }
     Ok(())
 }
@@ -234,7 +301,10 @@ fn resource_type_of(resource: &Value) -> Result<String, StoreError> {
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("resource has no resourceType", "resourceType"))?;
     if !resource_types::is_served(ty) {
-        return Err(invalid(format!("resource type '{ty}' is not served by SMR"), "resourceType"));
+        return Err(invalid(
+            format!("resource type '{ty}' is not served by SMR"),
+            "resourceType",
+        ));
     }
     Ok(ty.to_owned())
 }
@@ -246,9 +316,10 @@ fn type_and_id(resource: &Value) -> Option<(String, String)> {
 }
 
 fn invalid(message: impl Into<String>, expression: &str) -> StoreError {
-    StoreError::Invalid(vec![Issue::error(IssueCode::Invalid, message).at(expression)])
+    StoreError::Invalid(vec![
+        Issue::error(IssueCode::Invalid, message).at(expression),
+    ])
 }
-
 
 /// Microseconds now, and strictly after `previous` so versions of one resource never share
 /// or reverse a timestamp (clocks step backwards; history order must not).
@@ -270,7 +341,10 @@ fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
         _ => Map::new(),
     };
     meta.insert("versionId".into(), Value::String(version.to_string()));
-    meta.insert("lastUpdated".into(), Value::String(datetime::format_instant(last_updated)));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(datetime::format_instant(last_updated)),
+    );
     obj.shift_remove("id");
     let mut ordered = Map::with_capacity(obj.len() + 2);
     if let Some(ty) = obj.shift_remove("resourceType") {
@@ -290,10 +364,15 @@ pub(crate) fn owner_key(res_type: &str, id: &str, entries: &[IndexEntry]) -> Str
     if let Some(served) = resource_types::served(res_type) {
         for param in served.compartment_params {
             for entry in entries.iter().filter(|e| e.param == *param) {
-                if let IndexValue::Reference { target_type: Some(t), target_id: Some(pid), .. } = &entry.value
-                    && t == "Patient" {
-                        return pid.clone();
-                    }
+                if let IndexValue::Reference {
+                    target_type: Some(t),
+                    target_id: Some(pid),
+                    ..
+                } = &entry.value
+                    && t == "Patient"
+                {
+                    return pid.clone();
+                }
             }
         }
     }
@@ -305,11 +384,12 @@ pub(crate) async fn locate(
     res_type: &str,
     id: &str,
 ) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query("SELECT patient_key FROM resource_locator WHERE res_type = $1 AND id = $2")
-        .bind(res_type.to_owned())
-        .bind(id.to_owned())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT patient_key FROM resource_locator WHERE res_type = $1 AND id = $2")
+            .bind(res_type.to_owned())
+            .bind(id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(row.map(|r| r.get::<String, _>(0)))
 }
 
@@ -320,7 +400,11 @@ struct Current {
     deleted: bool,
 }
 
-async fn current(conn: &mut AnyConnection, res_type: &str, id: &str) -> Result<Option<Current>, StoreError> {
+async fn current(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+) -> Result<Option<Current>, StoreError> {
     let Some(patient_key) = locate(conn, res_type, id).await? else {
         return Ok(None);
     };
@@ -389,8 +473,8 @@ async fn update(
     resource: &mut Value,
     if_match: Option<i64>,
 ) -> Result<WriteOutcome, StoreError> {
-    let (res_type, id) = type_and_id(resource)
-        .ok_or_else(|| invalid("an update needs the resource id", "id"))?;
+    let (res_type, id) =
+        type_and_id(resource).ok_or_else(|| invalid("an update needs the resource id", "id"))?;
     for _ in 0..MAX_RETRIES {
         let Some(cur) = current(conn, &res_type, &id).await? else {
             if let Some(v) = if_match {
@@ -398,18 +482,32 @@ async fn update(
                     "If-Match names version {v} of {res_type}/{id}, which does not exist"
                 )));
             }
-            return insert_new(conn, resource, &id, "PUT").await.map(WriteOutcome::Created);
+            return insert_new(conn, resource, &id, "PUT")
+                .await
+                .map(WriteOutcome::Created);
         };
         if let Some(v) = if_match
-            && v != cur.version {
-                return Err(stale(&res_type, &id, v, cur.version));
-            }
+            && v != cur.version
+        {
+            return Err(stale(&res_type, &id, v, cur.version));
+        }
         let version = cur.version + 1;
         let last_updated = timestamp_after(Some(cur.last_updated));
         stamp(resource, &id, version, last_updated);
         let entries = extract::extract(resource);
         let key = owner_key(&res_type, &id, &entries);
-        if !advance_pointer(conn, &cur, &key, &res_type, &id, version, last_updated, false).await? {
+        if !advance_pointer(
+            conn,
+            &cur,
+            &key,
+            &res_type,
+            &id,
+            version,
+            last_updated,
+            false,
+        )
+        .await?
+        {
             if if_match.is_some() {
                 return Err(stale(&res_type, &id, cur.version, cur.version + 1));
             }
@@ -421,7 +519,8 @@ async fn update(
             version,
             last_updated,
             deleted: false,
-            body: serde_json::to_string(resource).map_err(|e| StoreError::BadRequest(e.to_string()))?,
+            body: serde_json::to_string(resource)
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?,
         };
         insert_version(conn, &key, &stored, "PUT").await?;
         if !cur.deleted {
@@ -430,9 +529,15 @@ async fn update(
         insert_index(conn, &key, &res_type, &id, &entries).await?;
         release_identifiers(conn, &res_type, &id).await?;
         claim_identifiers(conn, &res_type, &id, &entries).await?;
-        return Ok(if cur.deleted { WriteOutcome::Created(stored) } else { WriteOutcome::Updated(stored) });
+        return Ok(if cur.deleted {
+            WriteOutcome::Created(stored)
+        } else {
+            WriteOutcome::Updated(stored)
+        });
     }
-    Err(StoreError::Conflict(format!("{res_type}/{id} is being updated too often to apply this write; retry")))
+    Err(StoreError::Conflict(format!(
+        "{res_type}/{id} is being updated too often to apply this write; retry"
+    )))
 }
 
 async fn delete(
@@ -446,9 +551,10 @@ async fn delete(
             return Ok(WriteOutcome::Deleted(None));
         };
         if let Some(v) = if_match
-            && v != cur.version {
-                return Err(stale(res_type, id, v, cur.version));
-            }
+            && v != cur.version
+        {
+            return Err(stale(res_type, id, v, cur.version));
+        }
         if cur.deleted {
             return Ok(WriteOutcome::Deleted(None));
         }
@@ -474,7 +580,9 @@ async fn delete(
         release_identifiers(conn, res_type, id).await?;
         return Ok(WriteOutcome::Deleted(Some(stored)));
     }
-    Err(StoreError::Conflict(format!("{res_type}/{id} is being updated too often to delete; retry")))
+    Err(StoreError::Conflict(format!(
+        "{res_type}/{id} is being updated too often to delete; retry"
+    )))
 }
 
 fn stale(res_type: &str, id: &str, wanted: i64, current: i64) -> StoreError {
@@ -568,18 +676,41 @@ async fn insert_version(
     .bind(stored.body.clone())
     .execute(&mut *conn)
     .await
-    .map_err(|e| conflict_on_unique(e, format!("{}/{} version {} already exists", stored.res_type, stored.id, stored.version)))?;
+    .map_err(|e| {
+        conflict_on_unique(
+            e,
+            format!(
+                "{}/{} version {} already exists",
+                stored.res_type, stored.id, stored.version
+            ),
+        )
+    })?;
     Ok(())
 }
 
-const INDEX_TABLES: &[&str] =
-    &["idx_token", "idx_string", "idx_date", "idx_reference", "idx_number", "idx_quantity", "idx_uri"];
+const INDEX_TABLES: &[&str] = &[
+    "idx_token",
+    "idx_string",
+    "idx_date",
+    "idx_reference",
+    "idx_number",
+    "idx_quantity",
+    "idx_uri",
+];
 
-async fn delete_index(conn: &mut AnyConnection, key: &str, res_type: &str, id: &str) -> Result<(), StoreError> {
+async fn delete_index(
+    conn: &mut AnyConnection,
+    key: &str,
+    res_type: &str,
+    id: &str,
+) -> Result<(), StoreError> {
     for table in INDEX_TABLES {
         let mut sql = Sql::new("DELETE FROM ");
         sql.push(table).push(" WHERE patient_key = ").text(key);
-        sql.push(" AND res_type = ").text(res_type).push(" AND id = ").text(id);
+        sql.push(" AND res_type = ")
+            .text(res_type)
+            .push(" AND id = ")
+            .text(id);
         sql.into_query().execute(&mut *conn).await?;
     }
     Ok(())
@@ -604,15 +735,26 @@ async fn insert_index(
         ("idx_quantity", "value, system, code, unit"),
         ("idx_uri", "value"),
     ] {
-        let rows: Vec<&IndexEntry> = entries.iter().filter(|e| table_of(&e.value) == table).collect();
+        let rows: Vec<&IndexEntry> = entries
+            .iter()
+            .filter(|e| table_of(&e.value) == table)
+            .collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let mut sql = Sql::new("INSERT INTO ");
-            sql.push(table).push(" (patient_key, res_type, id, param, ").push(columns).push(") VALUES ");
+            sql.push(table)
+                .push(" (patient_key, res_type, id, param, ")
+                .push(columns)
+                .push(") VALUES ");
             for (n, entry) in chunk.iter().enumerate() {
                 if n > 0 {
                     sql.push(", ");
                 }
-                sql.push("(").text(key).push(", ").text(res_type).push(", ").text(id);
+                sql.push("(")
+                    .text(key)
+                    .push(", ")
+                    .text(res_type)
+                    .push(", ")
+                    .text(id);
                 sql.push(", ").text(entry.param.clone());
                 push_values(&mut sql, &entry.value);
                 sql.push(")");
@@ -638,26 +780,51 @@ fn table_of(value: &IndexValue) -> &'static str {
 fn push_values(sql: &mut Sql, value: &IndexValue) {
     match value {
         IndexValue::Token { system, code, text } => {
-            sql.push(", ").opt_text(system.clone()).push(", ").opt_text(code.clone());
+            sql.push(", ")
+                .opt_text(system.clone())
+                .push(", ")
+                .opt_text(code.clone());
             // Stored folded, so `:text` searches compare like with like.
-            sql.push(", ").opt_text(text.as_deref().map(smr_fhir::text::normalize));
+            sql.push(", ")
+                .opt_text(text.as_deref().map(smr_fhir::text::normalize));
         }
         IndexValue::String { normalized, exact } => {
-            sql.push(", ").text(normalized.clone()).push(", ").text(exact.clone());
+            sql.push(", ")
+                .text(normalized.clone())
+                .push(", ")
+                .text(exact.clone());
         }
         IndexValue::Date { low, high } => {
             sql.push(", ").int(*low).push(", ").int(*high);
         }
-        IndexValue::Reference { target_type, target_id, url } => {
-            sql.push(", ").opt_text(target_type.clone()).push(", ").opt_text(target_id.clone());
+        IndexValue::Reference {
+            target_type,
+            target_id,
+            url,
+        } => {
+            sql.push(", ")
+                .opt_text(target_type.clone())
+                .push(", ")
+                .opt_text(target_id.clone());
             sql.push(", ").text(url.clone());
         }
         IndexValue::Number { value } => {
             sql.push(", ").real(*value);
         }
-        IndexValue::Quantity { value, system, code, unit } => {
-            sql.push(", ").real(*value).push(", ").opt_text(system.clone());
-            sql.push(", ").opt_text(code.clone()).push(", ").opt_text(unit.clone());
+        IndexValue::Quantity {
+            value,
+            system,
+            code,
+            unit,
+        } => {
+            sql.push(", ")
+                .real(*value)
+                .push(", ")
+                .opt_text(system.clone());
+            sql.push(", ")
+                .opt_text(code.clone())
+                .push(", ")
+                .opt_text(unit.clone());
         }
         IndexValue::Uri { value } => {
             sql.push(", ").text(value.clone());
@@ -678,10 +845,16 @@ async fn claim_identifiers(
     }
     let mut claimed = HashSet::new();
     for entry in entries.iter().filter(|e| e.param == "identifier") {
-        let IndexValue::Token { system: Some(system), code: Some(value), .. } = &entry.value else {
+        let IndexValue::Token {
+            system: Some(system),
+            code: Some(value),
+            ..
+        } = &entry.value
+        else {
             continue;
         };
-        if !UNIQUE_PATIENT_IDENTIFIERS.contains(&system.as_str()) || !claimed.insert(value.clone()) {
+        if !UNIQUE_PATIENT_IDENTIFIERS.contains(&system.as_str()) || !claimed.insert(value.clone())
+        {
             continue;
         }
         let holder = sqlx::query(
@@ -698,19 +871,27 @@ async fn claim_identifiers(
                 "identifier {system}|{value} already belongs to Patient/{holder}"
             )));
         }
-        sqlx::query("INSERT INTO unique_identifier (system, value, res_type, id) VALUES ($1, $2, $3, $4)")
-            .bind(system.clone())
-            .bind(value.clone())
-            .bind(res_type.to_owned())
-            .bind(id.to_owned())
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| conflict_on_unique(e, format!("identifier {system}|{value} is already held")))?;
+        sqlx::query(
+            "INSERT INTO unique_identifier (system, value, res_type, id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(system.clone())
+        .bind(value.clone())
+        .bind(res_type.to_owned())
+        .bind(id.to_owned())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
+            conflict_on_unique(e, format!("identifier {system}|{value} is already held"))
+        })?;
     }
     Ok(())
 }
 
-async fn release_identifiers(conn: &mut AnyConnection, res_type: &str, id: &str) -> Result<(), StoreError> {
+async fn release_identifiers(
+    conn: &mut AnyConnection,
+    res_type: &str,
+    id: &str,
+) -> Result<(), StoreError> {
     if res_type != "Patient" {
         return Ok(());
     }
@@ -739,12 +920,18 @@ mod tests {
     fn stamp_puts_id_and_meta_first_and_keeps_other_meta() {
         let mut r = json!({"resourceType": "Patient", "active": true, "meta": {"profile": ["x"]}});
         stamp(&mut r, "p1", 3, 0);
-        let keys: Vec<_> = r.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<_> = r
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         assert_eq!(keys, vec!["resourceType", "id", "meta", "active"]);
         assert_eq!(r["meta"]["versionId"], "3");
         assert_eq!(r["meta"]["profile"][0], "x");
         let last_updated = r["meta"]["lastUpdated"].as_str().unwrap_or_default();
-        assert!(last_updated.starts_with("1970-01-01T00:00:00"), "{last_updated}");
+        assert!(
+            last_updated.starts_with("1970-01-01T00:00:00"),
+            "{last_updated}"
+        );
     }
 
     #[test]
@@ -757,9 +944,18 @@ mod tests {
                 url: format!("{ty}/p1"),
             },
         };
-        assert_eq!(owner_key("MedicationRequest", "m", &[entry("subject", "Patient")]), "p1");
-        assert_eq!(owner_key("MedicationRequest", "m", &[entry("subject", "Group")]), "MedicationRequest/m");
+        assert_eq!(
+            owner_key("MedicationRequest", "m", &[entry("subject", "Patient")]),
+            "p1"
+        );
+        assert_eq!(
+            owner_key("MedicationRequest", "m", &[entry("subject", "Group")]),
+            "MedicationRequest/m"
+        );
         assert_eq!(owner_key("Patient", "p9", &[]), "p9");
-        assert_eq!(owner_key("Medication", "x", &[entry("subject", "Patient")]), "Medication/x");
+        assert_eq!(
+            owner_key("Medication", "x", &[entry("subject", "Patient")]),
+            "Medication/x"
+        );
     }
 }
