@@ -1,0 +1,500 @@
+//! A synthetic NHS primary-care population for SMR, as FHIR R4 transaction Bundles.
+//!
+//! [`generate`] turns a [`SynthConfig`] into a [`Population`]: GP practices (ODS-shaped codes
+//! `Y9nnnn`, part of a synthetic ICB `Q9X`/`Q9Y`), their GPs (GMC-shaped numbers `99nnnnn`,
+//! far above any the GMC has issued), and patients with
+//!
+//! - NHS numbers from the never-issued `999` block with valid Modulus 11 check digits,
+//!   distinct within a population (`999 000 xxxx` is left for hand-written examples);
+//! - age and sex like England's, common UK names, addresses in real postcode districts with
+//!   made-up streets, Ofcom drama mobile numbers, the registered practice in
+//!   `generalPractitioner`;
+//! - long-term conditions (SNOMED CT) by age, and the medicines a GP would prescribe for them
+//!   as MedicationRequests: active repeats, stopped ones with a reason, completed acute
+//!   courses, in-hospital loading doses; dm+d VMP codes from smr-dmd where the subset has one,
+//!   text otherwise; more medicines the older and iller the patient;
+//! - sometimes MedicationStatements (over-the-counter medicines), drug allergies for about
+//!   10%, and for about 15% a pharmacogenomic panel (CYP2C19, CYP2D6, CYP2C9, VKORC1 genotype
+//!   Observations).
+//!
+//! Every resource carries `meta.security` HTEST ("test health data",
+//! `http://terminology.hl7.org/CodeSystem/v3-ActReason`) and passes
+//! `smr_fhir::validate::validate_resource`. References are `urn:uuid:` placeholders inside
+//! one transaction Bundle per practice (the ICB is a conditional create, `ifNoneExist` on its
+//! ODS code, in every Bundle), so each Bundle loads on its own through `Store::transaction` or
+//! `POST /fhir`. The crate is pure: no I/O, and the same config always gives the same output.
+
+mod clinical;
+mod people;
+mod pgx;
+mod rng;
+
+use serde_json::{Map, Value, json};
+use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
+use time::{Date, Duration, Month};
+
+use clinical::{Allergy, Drug, Setting, Status};
+use rng::Rng;
+
+pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+pub const GMC_SYSTEM: &str = "https://fhir.hl7.org.uk/Id/gmc-number";
+pub const DMD_SYSTEM: &str = "https://dmd.nhs.uk";
+pub const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
+pub const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+const PRESCRIPTION_ITEM_SYSTEM: &str = "https://fhir.nhs.uk/Id/prescription-order-item-number";
+
+/// At most this many practices (`Y90000`–`Y99999`); beyond it practices just get bigger.
+pub const MAX_PRACTICES: usize = 10_000;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynthConfig {
+    pub patients: usize,
+    pub seed: u64,
+    /// Patients per GP practice (and so per Bundle); at least 1.
+    pub patients_per_practice: usize,
+    /// "Today" for the population: ages and prescription dates are relative to it, so output
+    /// does not change with the clock.
+    pub today: Date,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            patients: 200,
+            seed: 1,
+            patients_per_practice: 50,
+            today: Date::from_calendar_date(2026, Month::November, 1).expect("valid date"),
+        }
+    }
+}
+
+/// The generated population: transaction Bundles, one per practice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Population {
+    pub bundles: Vec<Value>,
+    /// Patients generated (the request, capped at [`max_patients`]).
+    pub patients: usize,
+    /// Resources across all Bundles (each Bundle's ICB counted once per Bundle).
+    pub resources: usize,
+}
+
+impl Population {
+    /// Every resource of every Bundle, in order.
+    pub fn resources(&self) -> impl Iterator<Item = &Value> {
+        self.bundles
+            .iter()
+            .flat_map(|b| b["entry"].as_array().into_iter().flatten())
+            .map(|e| &e["resource"])
+    }
+}
+
+/// The largest population the synthetic NHS-number range can hold distinctly.
+pub fn max_patients() -> usize {
+    static CAP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CAP.get_or_init(people::nhs_capacity)
+}
+
+// Stream salts: each kind of entity draws from its own stream.
+const SALT_PRACTICE: u64 = 1;
+const SALT_PATIENT: u64 = 2;
+
+const ICBS: [(&str, &str); 2] = [
+    ("Q9X", "NHS Synthetic North Integrated Care Board"),
+    ("Q9Y", "NHS Synthetic South Integrated Care Board"),
+];
+
+/// Generates the population. Patients beyond [`max_patients`] are not generated (the
+/// synthetic NHS-number range would run out).
+pub fn generate(config: &SynthConfig) -> Population {
+    let patients = config.patients.min(max_patients());
+    let per = config.patients_per_practice.max(1);
+    let practices = patients.div_ceil(per).clamp(1, MAX_PRACTICES);
+    let mut nhs_numbers = people::NhsNumbers::new(config.seed);
+    let mut bundles = Vec::with_capacity(practices);
+    let mut resources = 0;
+    let mut next_patient = 0;
+    for p in 0..practices {
+        // Contiguous, near-equal shares of the patients.
+        let end = patients * (p + 1) / practices;
+        let mut g = BundleBuilder::new(Rng::stream(config.seed, SALT_PRACTICE, p as u64));
+        let practice = practice(&mut g, p);
+        while next_patient < end {
+            let nhs = nhs_numbers
+                .next()
+                .expect("patients capped at the NHS-number capacity");
+            let mut rng = Rng::stream(config.seed, SALT_PATIENT, next_patient as u64);
+            patient(&mut g, &mut rng, &practice, &nhs, config.today);
+            next_patient += 1;
+        }
+        resources += g.entries.len();
+        bundles.push(g.finish());
+    }
+    Population {
+        bundles,
+        patients,
+        resources,
+    }
+}
+
+/// Collects the entries of one transaction Bundle.
+struct BundleBuilder {
+    rng: Rng,
+    entries: Vec<Value>,
+}
+
+impl BundleBuilder {
+    fn new(rng: Rng) -> Self {
+        BundleBuilder {
+            rng,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adds `resource` (marked as test data) and returns its `urn:uuid:` fullUrl.
+    fn add(&mut self, mut resource: Value, if_none_exist: Option<String>) -> String {
+        let url = format!("urn:uuid:{}", self.rng.uuid());
+        mark_synthetic(&mut resource);
+        let ty = resource["resourceType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut request = json!({"method": "POST", "url": ty});
+        if let Some(q) = if_none_exist {
+            request["ifNoneExist"] = Value::String(q);
+        }
+        self.entries
+            .push(json!({"fullUrl": url, "resource": resource, "request": request}));
+        url
+    }
+
+    fn finish(self) -> Value {
+        json!({
+            "resourceType": "Bundle",
+            "meta": {"security": [htest()]},
+            "type": "transaction",
+            "entry": self.entries,
+        })
+    }
+}
+
+fn htest() -> Value {
+    json!({"system": ACT_REASON_SYSTEM, "code": "HTEST", "display": "test health data"})
+}
+
+fn mark_synthetic(resource: &mut Value) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    let meta = obj
+        .entry("meta")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(meta) = meta.as_object_mut() {
+        let security = meta
+            .entry("security")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(list) = security.as_array_mut() {
+            list.push(htest());
+        }
+    }
+    // `meta` first, after `resourceType`, as FHIR JSON examples order it.
+    if let Some(meta) = obj.shift_remove("meta") {
+        obj.shift_insert(1, "meta".to_owned(), meta);
+    }
+}
+
+struct Practice {
+    url: String,
+    name: String,
+    town: usize,
+    gps: Vec<(String, String)>,
+}
+
+fn practice(g: &mut BundleBuilder, index: usize) -> Practice {
+    let (icb_code, icb_name) = ICBS[index % ICBS.len()];
+    let icb = g.add(
+        json!({
+            "resourceType": "Organization",
+            "identifier": [{"system": ODS_SYSTEM, "value": icb_code}],
+            "active": true,
+            "type": [{"text": "Integrated care board"}],
+            "name": icb_name,
+        }),
+        Some(format!("identifier={ODS_SYSTEM}|{icb_code}")),
+    );
+    let mut rng = g.rng.clone();
+    let town = rng.below(people::TOWNS.len() as u64) as usize;
+    let addr = people::address(&mut rng, town);
+    let street = addr
+        .line
+        .split_once(' ')
+        .map_or(addr.line.as_str(), |(_, s)| s);
+    let name = format!("{street} Surgery (synthetic)");
+    let url = g.add(
+        json!({
+            "resourceType": "Organization",
+            "identifier": [{"system": ODS_SYSTEM, "value": format!("Y9{index:04}")}],
+            "active": true,
+            "type": [{
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov", "display": "Healthcare Provider"}],
+                "text": "GP practice",
+            }],
+            "name": name,
+            "telecom": [{"system": "phone", "value": format!("01632 960{:03}", rng.below(1000)), "use": "work"}],
+            "address": [{"use": "work", "line": [addr.line], "city": addr.city, "postalCode": addr.postcode}],
+            "partOf": {"reference": icb, "display": icb_name},
+        }),
+        None,
+    );
+    let mut gps = Vec::new();
+    for k in 0..rng.range(2, 4) {
+        let (n, female) = people::clinician_name(&mut rng);
+        let display = format!("Dr {} {}", n.given[0], n.family);
+        let gp = g.add(
+            json!({
+                "resourceType": "Practitioner",
+                "identifier": [{"system": GMC_SYSTEM, "value": format!("99{:05}", index * 4 + k as usize)}],
+                "active": true,
+                "name": [{"use": "official", "family": n.family, "given": n.given, "prefix": ["Dr"]}],
+                "gender": if female { "female" } else { "male" },
+            }),
+            None,
+        );
+        gps.push((gp, display));
+    }
+    g.rng = rng;
+    Practice {
+        url,
+        name,
+        town,
+        gps,
+    }
+}
+
+fn date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// A dateTime at a plausible surgery time on `d`.
+fn date_time(rng: &mut Rng, d: Date) -> String {
+    format!(
+        "{}T{:02}:{:02}:00+00:00",
+        date(d),
+        rng.range(8, 17),
+        rng.range(0, 59)
+    )
+}
+
+/// A dateTime between `lo` and `hi` days before `today`.
+fn date_time_ago(rng: &mut Rng, today: Date, lo: i64, hi: i64) -> String {
+    let days = rng.range(lo, hi.max(lo));
+    date_time(rng, days_before(today, days))
+}
+
+fn days_before(today: Date, days: i64) -> Date {
+    today.checked_sub(Duration::days(days)).unwrap_or(today)
+}
+
+fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str, today: Date) {
+    let age = people::age(rng);
+    let female = people::is_female(rng, age);
+    let birth = days_before(
+        today,
+        i64::from(age) * 365 + rng.range(0, 364) + i64::from(age / 4),
+    );
+    let name = people::name(rng, female, birth.year());
+    let addr = people::address(rng, practice.town);
+    let mut human_name = json!({"use": "official", "family": name.family, "given": name.given});
+    if age >= 18 {
+        let prefix = if !female {
+            "Mr"
+        } else {
+            *rng.pick(&["Mrs", "Ms", "Miss"])
+        };
+        human_name["prefix"] = json!([prefix]);
+    }
+    let mut resource = json!({
+        "resourceType": "Patient",
+        "identifier": [{
+            "extension": [{
+                "url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus",
+                "valueCodeableConcept": {"coding": [{
+                    "system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland",
+                    "code": "01",
+                    "display": "Number present and verified",
+                }]},
+            }],
+            "system": NHS_NUMBER_SYSTEM,
+            "value": nhs,
+        }],
+        "name": [human_name],
+        "gender": if female { "female" } else { "male" },
+        "birthDate": date(birth),
+        "address": [{"use": "home", "line": [addr.line], "city": addr.city, "postalCode": addr.postcode}],
+        "generalPractitioner": [{"reference": practice.url, "display": practice.name}],
+        "managingOrganization": {"reference": practice.url, "display": practice.name},
+    });
+    if age >= 16 {
+        resource["telecom"] =
+            json!([{"system": "phone", "value": people::mobile(rng), "use": "mobile"}]);
+    }
+    let patient_url = g.add(resource, None);
+    let subject = json!({"reference": patient_url});
+    let (gp_url, gp_name) = rng.pick(&practice.gps).clone();
+    let gp = json!({"reference": gp_url, "display": gp_name});
+
+    let record = clinical::record(rng, age, female);
+    let mut condition_urls = Vec::new();
+    for &(c, onset_days) in &record.conditions {
+        let (code, display) = c.snomed();
+        let onset = days_before(today, onset_days);
+        let url = g.add(
+            json!({
+                "resourceType": "Condition",
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item", "display": "Problem List Item"}]}],
+                "code": {"coding": [{"system": SNOMED_SYSTEM, "code": code, "display": display}], "text": display},
+                "subject": subject,
+                "onsetDateTime": date(onset),
+                "recordedDate": date_time(rng, onset),
+                "recorder": gp,
+            }),
+            None,
+        );
+        condition_urls.push((c, url));
+    }
+    for allergy in &record.allergies {
+        g.add(allergy_resource(rng, *allergy, &subject, &gp, today), None);
+    }
+    for rx in &record.prescriptions {
+        let authored = days_before(today, rx.days_ago);
+        let mut mr = json!({
+            "resourceType": "MedicationRequest",
+            "identifier": [{"system": PRESCRIPTION_ITEM_SYSTEM, "value": rng.uuid()}],
+            "status": match rx.status {
+                Status::Active => "active",
+                Status::Completed => "completed",
+                Status::Stopped => "stopped",
+            },
+            "intent": "order",
+            "category": [{"coding": [match rx.setting {
+                Setting::Community => json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "community", "display": "Community"}),
+                Setting::Inpatient => json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "inpatient", "display": "Inpatient"}),
+            }]}],
+            "medicationCodeableConcept": medication(rx.drug),
+            "subject": subject,
+            "authoredOn": date_time(rng, authored),
+            "requester": match rx.setting {
+                Setting::Community => gp.clone(),
+                Setting::Inpatient => json!({"display": "Synthetic General Hospital NHS Trust"}),
+            },
+            "courseOfTherapyType": {"coding": [if rx.repeat {
+                json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "continuous", "display": "Continuous long term therapy"})
+            } else {
+                json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "acute", "display": "Short course (acute) therapy"})
+            }]},
+            "dosageInstruction": [{"text": rx.dose}],
+        });
+        if let Some(why) = rx.status_reason {
+            mr["statusReason"] = json!({"text": why});
+        }
+        if let Some(url) = rx
+            .reason
+            .and_then(|c| condition_urls.iter().find(|(x, _)| *x == c))
+            .map(|(_, u)| u)
+        {
+            mr["reasonReference"] = json!([{"reference": url}]);
+        }
+        g.add(mr, None);
+    }
+    for s in &record.reported {
+        let since = days_before(today, s.days_ago);
+        g.add(
+            json!({
+                "resourceType": "MedicationStatement",
+                "status": "active",
+                "medicationCodeableConcept": medication(s.drug),
+                "subject": subject,
+                "effectivePeriod": {"start": date(since)},
+                "dateAsserted": date_time_ago(rng, today, 0, s.days_ago.min(365)),
+                "informationSource": subject,
+                "dosage": [{"text": s.dose}],
+            }),
+            None,
+        );
+    }
+    if age >= 18 && rng.chance(0.15) {
+        let issued = date_time_ago(rng, today, 30, 1500);
+        let lab = json!({"display": "Synthetic Genomic Laboratory Hub"});
+        for (gene, _) in pgx::PANEL {
+            let diplotype = pgx::diplotype(rng, gene);
+            let obs = smr_cds::genotype::genotype_observation(
+                &patient_url,
+                gene,
+                &diplotype,
+                Some(&lab),
+                &issued,
+            );
+            g.add(obs, None);
+        }
+    }
+}
+
+/// `medicationCodeableConcept`: the dm+d VMP code and smr-dmd's term when the subset has the
+/// code, text alone otherwise.
+fn medication(drug: Drug) -> Value {
+    let product = drug
+        .code
+        .and_then(|code| smr_dmd::products().iter().find(|p| p.code == code));
+    match product {
+        Some(p) => {
+            json!({"coding": [{"system": DMD_SYSTEM, "code": p.code, "display": p.term}], "text": p.term})
+        }
+        None => json!({"text": drug.name}),
+    }
+}
+
+fn allergy_resource(
+    rng: &mut Rng,
+    allergy: Allergy,
+    subject: &Value,
+    gp: &Value,
+    today: Date,
+) -> Value {
+    let (code, text) = allergy.code();
+    let mut cc = json!({"text": text});
+    if let Some(code) = code {
+        cc["coding"] = json!([{"system": SNOMED_SYSTEM, "code": code, "display": text}]);
+    }
+    let (kind, manifestation, severity) = match allergy {
+        Allergy::Penicillin if rng.chance(0.05) => (
+            "allergy",
+            json!({"coding": [{"system": SNOMED_SYSTEM, "code": "39579001", "display": "Anaphylaxis"}], "text": "Anaphylaxis"}),
+            "severe",
+        ),
+        Allergy::Penicillin => ("allergy", json!({"text": "Rash"}), "mild"),
+        Allergy::Nsaid => ("allergy", json!({"text": "Wheeze"}), "moderate"),
+        Allergy::Codeine => (
+            "intolerance",
+            json!({"text": "Nausea and vomiting"}),
+            "mild",
+        ),
+    };
+    json!({
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed"}]},
+        "type": kind,
+        "category": ["medication"],
+        "criticality": if severity == "severe" { "high" } else { "low" },
+        "code": cc,
+        "patient": subject,
+        "recordedDate": date_time_ago(rng, today, 100, 7000),
+        "recorder": gp,
+        "reaction": [{"manifestation": [manifestation], "severity": severity}],
+    })
+}
+
+#[cfg(test)]
+mod tests;
