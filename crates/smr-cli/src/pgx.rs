@@ -4,6 +4,8 @@
 //! - `smr pgx interpret --outside-calls FILE [--drug NAME]… [--format json|text]`:
 //!   phenotypes for each gene of a PharmCAT outside-call file and the guideline
 //!   recommendations for each drug.
+//! - `smr pgx call --vcf FILE [--definitions DIR] [--format json|text]`: named-allele
+//!   calling from a GRCh38 VCF, with each call's phenotype and what the data could not show.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -27,6 +29,21 @@ pub enum PgxCommand {
     Kb,
     /// Interpret an outside-call file and give guideline recommendations.
     Interpret(InterpretArgs),
+    /// Call diplotypes from a GRCh38 VCF (SNV/indel-defined genes).
+    Call(CallArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// Single- or multi-sample VCF 4.x on GRCh38.
+    #[arg(long)]
+    pub vcf: PathBuf,
+    /// Directory of allele definition files in SMR's format (`GENE.tsv`) to use instead of
+    /// the built-in ones.
+    #[arg(long)]
+    pub definitions: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,6 +69,14 @@ pub fn run(args: PgxArgs) -> anyhow::Result<()> {
     match args.command {
         PgxCommand::Kb => {
             print!("{}", kb_text());
+            Ok(())
+        }
+        PgxCommand::Call(a) => {
+            let out = call(&a)?;
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+                Format::Text => print!("{}", call_text(&out)),
+            }
             Ok(())
         }
         PgxCommand::Interpret(a) => {
@@ -324,4 +349,93 @@ fn action_text(a: &Action) -> String {
         Action::Standard => "STANDARD DOSING".into(),
         Action::Monitor { text } => format!("MONITOR ({text})"),
     }
+}
+
+/// Calls every sample of the VCF and adds each call's phenotype.
+fn call(args: &CallArgs) -> anyhow::Result<Value> {
+    let vcf = std::fs::read_to_string(&args.vcf)
+        .with_context(|| format!("reading {}", args.vcf.display()))?;
+    let owned;
+    let definitions = match &args.definitions {
+        Some(dir) => {
+            let mut texts = Vec::new();
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "tsv"))
+                .collect();
+            paths.sort();
+            for path in &paths {
+                texts.push(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                );
+            }
+            anyhow::ensure!(!texts.is_empty(), "no GENE.tsv definition files in {}", dir.display());
+            owned = smr_pgx::vcf::DefinitionSet::parse(texts.iter().map(String::as_str))
+                .context("reading allele definitions")?;
+            &owned
+        }
+        None => smr_pgx::vcf::DefinitionSet::builtin().context("built-in allele definitions")?,
+    };
+    let samples = smr_pgx::vcf::call_vcf(&vcf, definitions)
+        .with_context(|| format!("calling {}", args.vcf.display()))?;
+    let samples: Vec<Value> = samples
+        .iter()
+        .map(|sample| {
+            let genes: Vec<Value> = sample
+                .genes
+                .iter()
+                .map(|call| {
+                    let mut v = serde_json::to_value(call).unwrap_or(Value::Null);
+                    let (phenotype, score, reason) = match call.interpret_top() {
+                        Some(i) => match &i.phenotype {
+                            Phenotype::Indeterminate { reason } => {
+                                (Value::Null, i.activity_score.clone(), Some(reason.clone()))
+                            }
+                            p => (json!(p.as_str()), i.activity_score.clone(), None),
+                        },
+                        None => (Value::Null, None, Some("no call: see notes".to_owned())),
+                    };
+                    v["phenotype"] = phenotype;
+                    v["activity_score"] = json!(score);
+                    if let Some(reason) = reason {
+                        v["indeterminate_reason"] = json!(reason);
+                    }
+                    v
+                })
+                .collect();
+            json!({"sample": sample.sample, "genes": genes})
+        })
+        .collect();
+    Ok(json!({"samples": samples}))
+}
+
+fn call_text(out: &Value) -> String {
+    let mut s = String::new();
+    for sample in out["samples"].as_array().into_iter().flatten() {
+        s.push_str(&format!("Sample {}\n", sample["sample"].as_str().unwrap_or("?")));
+        for g in sample["genes"].as_array().into_iter().flatten() {
+            let diplotypes: Vec<&str> = g["diplotypes"]
+                .as_array()
+                .map(|d| d.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let call = if diplotypes.is_empty() { "no call".to_owned() } else { diplotypes.join(" or ") };
+            let phenotype = g["phenotype"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| g["indeterminate_reason"].as_str().map(|r| format!("indeterminate ({r})")))
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  {:<8} {:<28} {}  [{}/{} positions{}]\n",
+                g["gene"].as_str().unwrap_or("?"),
+                call,
+                phenotype,
+                g["matched_positions"],
+                g["total_positions"],
+                if g["partial"] == true { ", partial" } else { "" },
+            ));
+        }
+    }
+    s
 }
