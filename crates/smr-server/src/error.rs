@@ -52,7 +52,7 @@ impl From<StoreError> for ApiError {
             StoreError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, IssueCode::Conflict),
             StoreError::Conflict(_) => (StatusCode::CONFLICT, IssueCode::Duplicate),
             StoreError::BadRequest(_) => (StatusCode::BAD_REQUEST, IssueCode::Invalid),
-            StoreError::Database(_) | StoreError::Migrate(_) => {
+            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Internal(_) => {
                 tracing::error!(%error, "storage failure");
                 (StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception)
             }

@@ -16,6 +16,7 @@ backend_tests! {
     transaction_conditional_create_and_reads => transaction_conditional;
     batch_entries_succeed_or_fail_alone => batch;
     concurrent_if_match_writers_never_lose_an_update => concurrent_writers;
+    concurrent_writes_fail_alone => concurrent_failures_isolated;
 }
 
 fn patient_entry(full_url: &str, nhs: &str) -> Value {
@@ -194,4 +195,33 @@ async fn concurrent_writers(app: &TestApp) {
         .collect();
     let expected: Vec<i64> = (1..=1 + successes as i64).rev().collect();
     assert_eq!(versions, expected, "history is complete and ordered");
+}
+
+/// Writes arriving together (on SQLite they share one group commit) succeed or fail alone: an
+/// invalid one among them changes nothing for the others.
+async fn concurrent_failures_isolated(app: &TestApp) {
+    let p = app.create(&fixture("patient.json")).await;
+    let patient = format!("Patient/{}", p["id"].as_str().unwrap_or_default());
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let client = app.client.clone();
+        let mut mr = fixture("medication-request.json");
+        mr["subject"]["reference"] = json!(patient);
+        mr["identifier"][0]["value"] = json!(format!("order-{n}"));
+        if n % 5 == 0 {
+            mr["status"] = json!("not-a-status");
+        }
+        tasks.push(tokio::spawn(async move { client.post("/fhir/MedicationRequest", &mr).await.status }));
+    }
+    let mut created = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            StatusCode::CREATED => created += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, refused), (32, 8));
+    assert_eq!(total(app, "MedicationRequest").await, 32);
 }

@@ -22,6 +22,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The store could not complete the operation (e.g. a commit failed); not the client's fault.
+    #[error("internal storage error: {0}")]
+    Internal(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]

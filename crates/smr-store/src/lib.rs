@@ -8,6 +8,7 @@
 //!   database transaction as the version it indexes.
 //! - `read`: read, vread, history, `$everything`.
 //! - `search`: FHIR search compiled to SQL over the index tables, with keyset paging.
+//! - `group_commit`: SQLite's single writer, committing many callers' transactions together.
 //! - `sql`: a tiny SQL builder that numbers bind parameters.
 //!
 //! Invariants: a version row, its `resources` pointer and its index rows change together or not
@@ -16,6 +17,7 @@
 
 pub mod engine;
 mod error;
+mod group_commit;
 pub mod model;
 mod read;
 mod search;
