@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use smr_dmd::Identified;
 use smr_pgx::Gene;
-use smr_pgx_guidelines::{Action, Assessment, Citation, Recommendation, SourceBody, Strength, recommend};
+use smr_pgx_guidelines::{
+    Action, Assessment, Citation, Recommendation, SourceBody, Strength, recommend,
+};
 
 use crate::genotype::GeneResult;
 
@@ -48,7 +50,11 @@ pub struct SuggestionAction {
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub resource: Option<Value>,
-    #[serde(rename = "resourceId", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "resourceId",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub resource_id: Option<Vec<String>>,
 }
 
@@ -56,7 +62,11 @@ pub struct SuggestionAction {
 pub struct Suggestion {
     pub label: String,
     pub uuid: String,
-    #[serde(rename = "isRecommended", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "isRecommended",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub is_recommended: Option<bool>,
     pub actions: Vec<SuggestionAction>,
 }
@@ -71,9 +81,17 @@ pub struct Card {
     pub source: Source,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub suggestions: Vec<Suggestion>,
-    #[serde(rename = "selectionBehavior", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "selectionBehavior",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub selection_behavior: Option<String>,
-    #[serde(rename = "overrideReasons", skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(
+        rename = "overrideReasons",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
     pub override_reasons: Vec<Coding>,
 }
 
@@ -116,7 +134,11 @@ pub enum FindingKind {
     /// A guideline recommends something other than standard dosing.
     Recommendation(Box<Recommendation>),
     /// A relevant gene's result cannot be used.
-    Indeterminate { gene: Gene, reason: String, guideline: Citation },
+    Indeterminate {
+        gene: Gene,
+        reason: String,
+        guideline: Citation,
+    },
     /// No result for a gene that should be tested before this drug.
     TestFirst { gene: Gene, guideline: Citation },
     /// The medicine could not be identified, so no check was possible.
@@ -143,7 +165,9 @@ pub struct Finding {
 /// Medication's `code`).
 pub fn order_medicine(order: &Value) -> (Vec<(Option<String>, String)>, Option<String>) {
     let cc = order.get("medicationCodeableConcept").cloned().or_else(|| {
-        let reference = order.pointer("/medicationReference/reference").and_then(Value::as_str)?;
+        let reference = order
+            .pointer("/medicationReference/reference")
+            .and_then(Value::as_str)?;
         let local = reference.strip_prefix('#')?;
         order
             .get("contained")
@@ -152,8 +176,13 @@ pub fn order_medicine(order: &Value) -> (Vec<(Option<String>, String)>, Option<S
             .find(|c| c.get("id").and_then(Value::as_str) == Some(local))
             .and_then(|m| m.get("code").cloned())
     });
-    let display = order.pointer("/medicationReference/display").and_then(Value::as_str).map(str::to_owned);
-    let Some(cc) = cc else { return (Vec::new(), display) };
+    let display = order
+        .pointer("/medicationReference/display")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let Some(cc) = cc else {
+        return (Vec::new(), display);
+    };
     let codings: Vec<(Option<String>, String)> = cc
         .get("coding")
         .and_then(Value::as_array)
@@ -161,16 +190,23 @@ pub fn order_medicine(order: &Value) -> (Vec<(Option<String>, String)>, Option<S
         .flatten()
         .filter_map(|c| {
             let code = c.get("code").and_then(Value::as_str)?;
-            Some((c.get("system").and_then(Value::as_str).map(str::to_owned), code.to_owned()))
+            Some((
+                c.get("system").and_then(Value::as_str).map(str::to_owned),
+                code.to_owned(),
+            ))
         })
         .collect();
-    let text = cc.get("text").and_then(Value::as_str).map(str::to_owned).or_else(|| {
-        cc.get("coding")
-            .and_then(Value::as_array)?
-            .iter()
-            .find_map(|c| c.get("display").and_then(Value::as_str))
-            .map(str::to_owned)
-    });
+    let text = cc
+        .get("text")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| {
+            cc.get("coding")
+                .and_then(Value::as_array)?
+                .iter()
+                .find_map(|c| c.get("display").and_then(Value::as_str))
+                .map(str::to_owned)
+        });
     (codings, text.or(display))
 }
 
@@ -183,16 +219,24 @@ fn order_ref(order: &Value) -> Option<String> {
 /// Every finding for one order (MedicationRequest or MedicationStatement).
 pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
     let (codings, text) = order_medicine(order);
-    let pairs: Vec<(Option<&str>, &str)> = codings.iter().map(|(s, c)| (s.as_deref(), c.as_str())).collect();
+    let pairs: Vec<(Option<&str>, &str)> = codings
+        .iter()
+        .map(|(s, c)| (s.as_deref(), c.as_str()))
+        .collect();
     let identified = smr_dmd::identify(&pairs, text.as_deref());
-    let medicine = text.clone().or_else(|| codings.first().map(|(_, c)| format!("code {c}"))).unwrap_or_else(|| "(unnamed medicine)".into());
+    let medicine = text
+        .clone()
+        .or_else(|| codings.first().map(|(_, c)| format!("code {c}")))
+        .unwrap_or_else(|| "(unnamed medicine)".into());
     let order_ref = order_ref(order);
     let identified_by = match &identified {
         Identified::ByCode { code, term, .. } => format!("dm+d code {code} ({term})"),
         Identified::ByText { matched, .. } => format!("its text ('{}')", matched.join("', '")),
         Identified::Unknown { reason } => {
             return vec![Finding {
-                kind: FindingKind::Unidentified { reason: reason.clone() },
+                kind: FindingKind::Unidentified {
+                    reason: reason.clone(),
+                },
                 indicator: Indicator::Info,
                 drug: None,
                 medicine,
@@ -208,18 +252,45 @@ pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
         for assessment in recommend(drug, &interpretations) {
             let (kind, indicator, genes): (FindingKind, Indicator, Vec<Gene>) = match assessment {
                 Assessment::Recommendation(r) => {
-                    let Some(indicator) = indicator_for(&r.action, r.classification) else { continue };
+                    let Some(indicator) = indicator_for(&r.action, r.classification) else {
+                        continue;
+                    };
                     let genes = r.genotypes.iter().map(|g| g.gene).collect();
                     (FindingKind::Recommendation(Box::new(r)), indicator, genes)
                 }
-                Assessment::Indeterminate { gene, reason, guideline, .. } => {
-                    (FindingKind::Indeterminate { gene, reason, guideline }, Indicator::Info, vec![gene])
-                }
-                Assessment::NoGenotype { genes_needed, guideline, .. } => {
-                    let Some(p) = PRE_TEST.iter().find(|p| genes_needed.contains(&p.gene) && p.drugs.contains(&drug)) else {
+                Assessment::Indeterminate {
+                    gene,
+                    reason,
+                    guideline,
+                    ..
+                } => (
+                    FindingKind::Indeterminate {
+                        gene,
+                        reason,
+                        guideline,
+                    },
+                    Indicator::Info,
+                    vec![gene],
+                ),
+                Assessment::NoGenotype {
+                    genes_needed,
+                    guideline,
+                    ..
+                } => {
+                    let Some(p) = PRE_TEST
+                        .iter()
+                        .find(|p| genes_needed.contains(&p.gene) && p.drugs.contains(&drug))
+                    else {
                         continue;
                     };
-                    (FindingKind::TestFirst { gene: p.gene, guideline }, Indicator::Info, Vec::new())
+                    (
+                        FindingKind::TestFirst {
+                            gene: p.gene,
+                            guideline,
+                        },
+                        Indicator::Info,
+                        Vec::new(),
+                    )
                 }
                 Assessment::NotPgxRelevant { .. } => continue,
             };
@@ -265,7 +336,8 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 fn body(c: &Citation) -> &'static str {
@@ -290,7 +362,10 @@ fn action_phrase(r: &Recommendation) -> String {
         Action::Avoid => "avoid".into(),
         Action::Alternative if !r.alternatives.is_empty() => "use an alternative".into(),
         Action::Alternative => "consider an alternative".into(),
-        Action::DoseChange { percent_of_standard: Some(p), .. } => format!("start at {p}% of standard dose"),
+        Action::DoseChange {
+            percent_of_standard: Some(p),
+            ..
+        } => format!("start at {p}% of standard dose"),
         Action::DoseChange { .. } => "adjust the dose".into(),
         Action::Monitor { .. } => "monitor".into(),
         Action::Standard => "standard dosing".into(),
@@ -299,13 +374,29 @@ fn action_phrase(r: &Recommendation) -> String {
 
 fn override_reasons(kind: &FindingKind) -> Vec<Coding> {
     let system = format!("{SMR_SYSTEM_BASE}/CodeSystem/pgx-override-reason");
-    let c = |code: &str, display: &str| Coding { code: code.into(), system: system.clone(), display: display.into() };
+    let c = |code: &str, display: &str| Coding {
+        code: code.into(),
+        system: system.clone(),
+        display: display.into(),
+    };
     match kind {
         FindingKind::Recommendation(_) => vec![
-            c("previously-tolerated", "Patient has previously tolerated this medicine"),
-            c("benefit-outweighs-risk", "Clinical benefit outweighs the pharmacogenomic risk"),
-            c("genotype-disputed", "Genotype result disputed or awaiting confirmation"),
-            c("will-monitor", "Will monitor response or drug levels closely"),
+            c(
+                "previously-tolerated",
+                "Patient has previously tolerated this medicine",
+            ),
+            c(
+                "benefit-outweighs-risk",
+                "Clinical benefit outweighs the pharmacogenomic risk",
+            ),
+            c(
+                "genotype-disputed",
+                "Genotype result disputed or awaiting confirmation",
+            ),
+            c(
+                "will-monitor",
+                "Will monitor response or drug levels closely",
+            ),
         ],
         FindingKind::TestFirst { .. } => vec![
             c("test-requested", "Genotype test already requested"),
@@ -317,7 +408,11 @@ fn override_reasons(kind: &FindingKind) -> Vec<Coding> {
 }
 
 fn topic(code: &str, display: &str) -> Option<Coding> {
-    Some(Coding { code: code.into(), system: format!("{SMR_SYSTEM_BASE}/CodeSystem/pgx-card-topic"), display: display.into() })
+    Some(Coding {
+        code: code.into(),
+        system: format!("{SMR_SYSTEM_BASE}/CodeSystem/pgx-card-topic"),
+        display: display.into(),
+    })
 }
 
 fn new_uuid() -> String {
@@ -343,7 +438,14 @@ fn results_markdown(r: &Recommendation, evidence: &[String]) -> String {
 }
 
 fn citation_markdown(c: &Citation) -> String {
-    format!("[{}]({}) — {} {}, {}.", c.name, c.url, body(c), c.version, c.table)
+    format!(
+        "[{}]({}) — {} {}, {}.",
+        c.name,
+        c.url,
+        body(c),
+        c.version,
+        c.table
+    )
 }
 
 /// The card for one finding.
@@ -352,8 +454,17 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
     let reasons = override_reasons(&f.kind);
     let (summary, detail, source, suggestions) = match &f.kind {
         FindingKind::Recommendation(r) => {
-            let genes: Vec<String> = r.genotypes.iter().map(|g| format!("{} {}", g.gene, g.phenotype)).collect();
-            let summary = format!("{drug}: {} — {} ({})", action_phrase(r), genes.join(", "), body(&r.guideline));
+            let genes: Vec<String> = r
+                .genotypes
+                .iter()
+                .map(|g| format!("{} {}", g.gene, g.phenotype))
+                .collect();
+            let summary = format!(
+                "{drug}: {} — {} ({})",
+                action_phrase(r),
+                genes.join(", "),
+                body(&r.guideline)
+            );
             let mut detail = format!(
                 "**Pharmacogenomic result**\n\n{}\n\n**Implication:** {}\n\n**Recommendation** (classification: {}): {}\n",
                 results_markdown(r, &f.evidence),
@@ -362,9 +473,15 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
                 r.recommendation
             );
             if !r.alternatives.is_empty() {
-                detail.push_str(&format!("\n**Alternatives named by the guideline:** {}\n", r.alternatives.join(", ")));
+                detail.push_str(&format!(
+                    "\n**Alternatives named by the guideline:** {}\n",
+                    r.alternatives.join(", ")
+                ));
             }
-            detail.push_str(&format!("\n**Source:** {}\n", citation_markdown(&r.guideline)));
+            detail.push_str(&format!(
+                "\n**Source:** {}\n",
+                citation_markdown(&r.guideline)
+            ));
             detail.push_str(&format!(
                 "\n**Evidence:** the order was identified as {} by {}; the genotype was interpreted by SMR with the CPIC \
                  allele function and phenotype tables and matched to the guideline table above.\n",
@@ -375,25 +492,52 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
                 detail.push_str(&format!("\n> {n}\n"));
             }
             let source = Source {
-                label: format!("{} {} ({})", body(&r.guideline), r.guideline.version, r.guideline.table),
+                label: format!(
+                    "{} {} ({})",
+                    body(&r.guideline),
+                    r.guideline.version,
+                    r.guideline.table
+                ),
                 url: Some(r.guideline.url.clone()),
-                topic: topic("pgx-recommendation", "Pharmacogenomic prescribing recommendation"),
+                topic: topic(
+                    "pgx-recommendation",
+                    "Pharmacogenomic prescribing recommendation",
+                ),
             };
-            (summary, detail, source, order.map(|o| suggestions_for(r, o)).unwrap_or_default())
+            (
+                summary,
+                detail,
+                source,
+                order.map(|o| suggestions_for(r, o)).unwrap_or_default(),
+            )
         }
-        FindingKind::Indeterminate { gene, reason, guideline } => {
-            let summary = format!("{drug}: {gene} result indeterminate — PGx guidance could not be applied");
+        FindingKind::Indeterminate {
+            gene,
+            reason,
+            guideline,
+        } => {
+            let summary =
+                format!("{drug}: {gene} result indeterminate — PGx guidance could not be applied");
             let detail = format!(
                 "SMR holds a {gene} result for this patient, but it cannot be used for {}: {reason}.\n\n\
                  Consider confirmatory testing or specialist advice before relying on genotype-guided dosing.\n\n\
                  **Result on record:** {}\n\n**Source:** {}\n\n**Evidence:** the order was identified by {}.\n",
                 f.drug.as_deref().unwrap_or_default(),
-                if f.evidence.is_empty() { "(no reference)".to_owned() } else { f.evidence.join(", ") },
+                if f.evidence.is_empty() {
+                    "(no reference)".to_owned()
+                } else {
+                    f.evidence.join(", ")
+                },
                 citation_markdown(guideline),
                 f.identified_by
             );
             let source = Source {
-                label: format!("{} {} ({})", body(guideline), guideline.version, guideline.table),
+                label: format!(
+                    "{} {} ({})",
+                    body(guideline),
+                    guideline.version,
+                    guideline.table
+                ),
                 url: Some(guideline.url.clone()),
                 topic: topic("pgx-indeterminate", "Pharmacogenomic result indeterminate"),
             };
@@ -401,7 +545,9 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
         }
         FindingKind::TestFirst { gene, guideline } => {
             let pre = PRE_TEST.iter().find(|p| p.gene == *gene);
-            let summary = format!("{drug}: no {gene} result on record — testing before prescribing is recommended");
+            let summary = format!(
+                "{drug}: no {gene} result on record — testing before prescribing is recommended"
+            );
             let detail = format!(
                 "SMR has no {gene} result for this patient.\n\n{}\n\n**Basis:** {}.\n\n**Guideline table applied once a result is \
                  available:** {}\n\n**Evidence:** the order was identified by {}; no {gene} genotype or phenotype Observation is \
@@ -412,14 +558,24 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
                 f.identified_by
             );
             let source = Source {
-                label: format!("{} {} / pre-treatment testing", body(guideline), guideline.version),
+                label: format!(
+                    "{} {} / pre-treatment testing",
+                    body(guideline),
+                    guideline.version
+                ),
                 url: Some(pre.map_or_else(|| guideline.url.clone(), |p| p.url.to_owned())),
-                topic: topic("pgx-test-before-prescribing", "Pharmacogenomic test recommended before prescribing"),
+                topic: topic(
+                    "pgx-test-before-prescribing",
+                    "Pharmacogenomic test recommended before prescribing",
+                ),
             };
             (summary, detail, source, Vec::new())
         }
         FindingKind::Unidentified { reason } => {
-            let summary = format!("No PGx check: SMR could not identify '{}'", truncate(&f.medicine, 60));
+            let summary = format!(
+                "No PGx check: SMR could not identify '{}'",
+                truncate(&f.medicine, 60)
+            );
             let detail = format!(
                 "SMR could not identify the medicine in this order, so no pharmacogenomic check was possible: {reason}.\n\n\
                  SMR's drug dictionary holds the dm+d medicines that have CPIC/DPWG pharmacogenomic guidance. If this \
@@ -460,7 +616,8 @@ fn delete_action(order: &Value, drug: &str) -> Option<SuggestionAction> {
 fn replacement(order: &Value, alternative: &smr_dmd::Ingredient, note: &str) -> Value {
     let mut med = json!({"text": alternative.name});
     if let Some(vtm) = &alternative.vtm {
-        med["coding"] = json!([{"system": smr_dmd::DMD_SYSTEMS[0], "code": vtm, "display": alternative.name}]);
+        med["coding"] =
+            json!([{"system": smr_dmd::DMD_SYSTEMS[0], "code": vtm, "display": alternative.name}]);
     }
     let mut mr = json!({
         "resourceType": order.get("resourceType").and_then(Value::as_str).unwrap_or("MedicationRequest"),
@@ -478,7 +635,12 @@ fn replacement(order: &Value, alternative: &smr_dmd::Ingredient, note: &str) -> 
 }
 
 fn suggestions_for(r: &Recommendation, order: &Value) -> Vec<Suggestion> {
-    let cite = format!("{} {} {}", body(&r.guideline), r.guideline.version, r.guideline.table);
+    let cite = format!(
+        "{} {} {}",
+        body(&r.guideline),
+        r.guideline.version,
+        r.guideline.table
+    );
     match &r.action {
         Action::Avoid | Action::Alternative => {
             // Only named medicines become orders; class descriptions ("non-opioid analgesic")
@@ -489,7 +651,8 @@ fn suggestions_for(r: &Recommendation, order: &Value) -> Vec<Suggestion> {
                 .filter_map(|a| smr_dmd::ingredient(a))
                 .filter_map(|alt| {
                     let note = format!("Suggested by SMR in place of {} ({cite}).", r.drug);
-                    let mut actions: Vec<SuggestionAction> = delete_action(order, &r.drug).into_iter().collect();
+                    let mut actions: Vec<SuggestionAction> =
+                        delete_action(order, &r.drug).into_iter().collect();
                     actions.push(SuggestionAction {
                         kind: "create".into(),
                         description: format!("Order {} instead (set the dose)", alt.name),
@@ -504,10 +667,15 @@ fn suggestions_for(r: &Recommendation, order: &Value) -> Vec<Suggestion> {
                     })
                 })
                 .collect();
-            if out.is_empty() {
-                if let Some(del) = delete_action(order, &r.drug) {
-                    out.push(Suggestion { label: format!("Remove {}", r.drug), uuid: new_uuid(), is_recommended: None, actions: vec![del] });
-                }
+            if out.is_empty()
+                && let Some(del) = delete_action(order, &r.drug)
+            {
+                out.push(Suggestion {
+                    label: format!("Remove {}", r.drug),
+                    uuid: new_uuid(),
+                    is_recommended: None,
+                    actions: vec![del],
+                });
             }
             out
         }

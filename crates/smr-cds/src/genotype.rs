@@ -20,7 +20,8 @@ pub const LOINC_GENOTYPE: &str = "84413-4";
 pub const LOINC_GENE_STUDIED: &str = "48018-6";
 pub const LOINC_PHENOTYPE: &str = "53040-2";
 pub const HGNC_SYSTEM: &str = "http://www.genenames.org/geneId";
-const GENOTYPE_PROFILE: &str = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/genotype";
+const GENOTYPE_PROFILE: &str =
+    "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/genotype";
 
 /// HGNC ids, only for genes whose id was confirmed against published gene tables; the others
 /// are written by symbol alone, because a wrong gene code is worse than none.
@@ -48,7 +49,10 @@ pub fn hgnc_id(gene: Gene) -> Option<&'static str> {
 fn gene_by_hgnc(id: &str) -> Option<Gene> {
     let id = id.trim();
     let id = id.strip_prefix("HGNC:").unwrap_or(id);
-    HGNC_IDS.iter().find(|(_, h)| h.strip_prefix("HGNC:") == Some(id)).map(|(g, _)| *g)
+    HGNC_IDS
+        .iter()
+        .find(|(_, h)| h.strip_prefix("HGNC:") == Some(id))
+        .map(|(g, _)| *g)
 }
 
 /// What an Observation says about one gene.
@@ -57,7 +61,10 @@ pub enum ResultKind {
     /// A genotype (diplotype text), interpreted by SMR.
     Genotype { diplotype: String },
     /// A phenotype reported without a usable genotype (e.g. a lab's metabolizer status).
-    Phenotype { phenotype: String, activity_score: Option<String> },
+    Phenotype {
+        phenotype: String,
+        activity_score: Option<String>,
+    },
 }
 
 /// One pharmacogenomic result on record.
@@ -74,26 +81,37 @@ pub struct GeneResult {
 /// Why an Observation with a genotype/phenotype code could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenotypeError {
-    #[error("the Observation does not name a gene SMR knows (component 48018-6 with an HGNC code or symbol)")]
+    #[error(
+        "the Observation does not name a gene SMR knows (component 48018-6 with an HGNC code or symbol)"
+    )]
     NoGene,
-    #[error("the Observation names gene '{0}', which is not in SMR's pharmacogenomic knowledge base")]
+    #[error(
+        "the Observation names gene '{0}', which is not in SMR's pharmacogenomic knowledge base"
+    )]
     UnknownGene(String),
-    #[error("the {0} Observation has no result text (valueCodeableConcept.text, valueString or a coding display)")]
+    #[error(
+        "the {0} Observation has no result text (valueCodeableConcept.text, valueString or a coding display)"
+    )]
     NoValue(Gene),
 }
 
 fn has_coding(cc: &Value, system: &str, code: &str) -> bool {
-    cc.get("coding").and_then(Value::as_array).is_some_and(|cs| {
-        cs.iter().any(|c| {
-            c.get("system").and_then(Value::as_str) == Some(system) && c.get("code").and_then(Value::as_str) == Some(code)
+    cc.get("coding")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("system").and_then(Value::as_str) == Some(system)
+                    && c.get("code").and_then(Value::as_str) == Some(code)
+            })
         })
-    })
 }
 
 /// Whether an Observation is a genotype or phenotype result SMR reads (by code alone).
 pub fn is_pgx_observation(obs: &Value) -> bool {
     obs.get("resourceType").and_then(Value::as_str) == Some("Observation")
-        && obs.get("code").is_some_and(|c| has_coding(c, LOINC, LOINC_GENOTYPE) || has_coding(c, LOINC, LOINC_PHENOTYPE))
+        && obs.get("code").is_some_and(|c| {
+            has_coding(c, LOINC, LOINC_GENOTYPE) || has_coding(c, LOINC, LOINC_PHENOTYPE)
+        })
 }
 
 /// Reads a genotype/phenotype Observation. `Ok(None)` when it is not one, or when its status
@@ -102,10 +120,15 @@ pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError
     if !is_pgx_observation(obs) {
         return Ok(None);
     }
-    if matches!(obs.get("status").and_then(Value::as_str), Some("entered-in-error" | "cancelled")) {
+    if matches!(
+        obs.get("status").and_then(Value::as_str),
+        Some("entered-in-error" | "cancelled")
+    ) {
         return Ok(None);
     }
-    let Some(code) = obs.get("code") else { return Ok(None) };
+    let Some(code) = obs.get("code") else {
+        return Ok(None);
+    };
     let value_text = value_text(obs);
     let gene = match gene_of(obs)? {
         Some(g) => g,
@@ -120,9 +143,15 @@ pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError
     let kind = if has_coding(code, LOINC, LOINC_GENOTYPE) {
         ResultKind::Genotype { diplotype: text }
     } else {
-        ResultKind::Phenotype { phenotype: text, activity_score: activity_score_of(obs) }
+        ResultKind::Phenotype {
+            phenotype: text,
+            activity_score: activity_score_of(obs),
+        }
     };
-    let reference = match (obs.get("id").and_then(Value::as_str), obs.get("resourceType").and_then(Value::as_str)) {
+    let reference = match (
+        obs.get("id").and_then(Value::as_str),
+        obs.get("resourceType").and_then(Value::as_str),
+    ) {
         (Some(id), Some(ty)) => Some(format!("{ty}/{id}")),
         _ => None,
     };
@@ -131,19 +160,29 @@ pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError
         .or_else(|| obs.get("issued"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    Ok(Some(GeneResult { gene, kind, reference, recorded }))
+    Ok(Some(GeneResult {
+        gene,
+        kind,
+        reference,
+        recorded,
+    }))
 }
 
 fn value_text(obs: &Value) -> Option<String> {
-    let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let non_empty = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     if let Some(cc) = obs.get("valueCodeableConcept") {
         if let Some(t) = non_empty(cc.get("text")) {
             return Some(t);
         }
-        if let Some(cs) = cc.get("coding").and_then(Value::as_array) {
-            if let Some(t) = cs.iter().find_map(|c| non_empty(c.get("display"))) {
-                return Some(t);
-            }
+        if let Some(cs) = cc.get("coding").and_then(Value::as_array)
+            && let Some(t) = cs.iter().find_map(|c| non_empty(c.get("display")))
+        {
+            return Some(t);
         }
     }
     non_empty(obs.get("valueString"))
@@ -154,33 +193,54 @@ fn value_text(obs: &Value) -> Option<String> {
 const ACTIVITY_SCORE_TEXT: &str = "CPIC activity score";
 
 fn activity_score_of(obs: &Value) -> Option<String> {
-    obs.get("component").and_then(Value::as_array)?.iter().find_map(|c| {
-        (c.pointer("/code/text").and_then(Value::as_str) == Some(ACTIVITY_SCORE_TEXT))
-            .then(|| c.get("valueString").and_then(Value::as_str).map(str::to_owned))
-            .flatten()
-    })
+    obs.get("component")
+        .and_then(Value::as_array)?
+        .iter()
+        .find_map(|c| {
+            (c.pointer("/code/text").and_then(Value::as_str) == Some(ACTIVITY_SCORE_TEXT))
+                .then(|| {
+                    c.get("valueString")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .flatten()
+        })
 }
 
 fn gene_of(obs: &Value) -> Result<Option<Gene>, GenotypeError> {
-    let Some(components) = obs.get("component").and_then(Value::as_array) else { return Ok(None) };
+    let Some(components) = obs.get("component").and_then(Value::as_array) else {
+        return Ok(None);
+    };
     for comp in components {
-        if !comp.get("code").is_some_and(|c| has_coding(c, LOINC, LOINC_GENE_STUDIED)) {
+        if !comp
+            .get("code")
+            .is_some_and(|c| has_coding(c, LOINC, LOINC_GENE_STUDIED))
+        {
             continue;
         }
-        let Some(cc) = comp.get("valueCodeableConcept") else { continue };
-        let codings = cc.get("coding").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let Some(cc) = comp.get("valueCodeableConcept") else {
+            continue;
+        };
+        let codings = cc
+            .get("coding")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         for c in codings {
             let system = c.get("system").and_then(Value::as_str).unwrap_or_default();
-            if let Some(code) = c.get("code").and_then(Value::as_str) {
-                // Both the IG's `geneId` system and the bare genenames.org one are in use.
-                if system.starts_with("http://www.genenames.org") {
-                    if let Some(g) = gene_by_hgnc(code) {
-                        return Ok(Some(g));
-                    }
-                }
+            // Both the IG's `geneId` system and the bare genenames.org one are in use.
+            if let Some(code) = c.get("code").and_then(Value::as_str)
+                && system.starts_with("http://www.genenames.org")
+                && let Some(g) = gene_by_hgnc(code)
+            {
+                return Ok(Some(g));
             }
         }
-        let names = codings.iter().filter_map(|c| c.get("display")).chain(cc.get("text")).filter_map(Value::as_str);
+        let names = codings
+            .iter()
+            .filter_map(|c| c.get("display"))
+            .chain(cc.get("text"))
+            .filter_map(Value::as_str);
         let mut last = None;
         for n in names {
             match n.parse::<Gene>() {
@@ -201,7 +261,10 @@ impl GeneResult {
     pub fn interpretation(&self) -> Interpretation {
         match &self.kind {
             ResultKind::Genotype { diplotype } => interpret(self.gene, diplotype),
-            ResultKind::Phenotype { phenotype, activity_score } => {
+            ResultKind::Phenotype {
+                phenotype,
+                activity_score,
+            } => {
                 let called = !phenotype.eq_ignore_ascii_case("indeterminate");
                 Interpretation {
                     gene: self.gene,
@@ -209,7 +272,12 @@ impl GeneResult {
                     phenotype: if called {
                         Phenotype::Called(phenotype.clone().into())
                     } else {
-                        Phenotype::Indeterminate { reason: format!("the {} phenotype was reported as indeterminate", self.gene) }
+                        Phenotype::Indeterminate {
+                            reason: format!(
+                                "the {} phenotype was reported as indeterminate",
+                                self.gene
+                            ),
+                        }
                     },
                     activity_score: activity_score.clone(),
                     lookup_key: activity_score.clone().unwrap_or_else(|| phenotype.clone()),
@@ -235,15 +303,29 @@ pub fn select_results(mut results: Vec<GeneResult>) -> Vec<GeneResult> {
 
 /// Genotype/phenotype results from a FHIR searchset Bundle (or any Bundle), skipping
 /// entries that are not results and collecting the reasons for those that cannot be read.
-pub fn results_from_bundle(bundle: &Value) -> (Vec<GeneResult>, Vec<(Option<String>, GenotypeError)>) {
+pub fn results_from_bundle(
+    bundle: &Value,
+) -> (Vec<GeneResult>, Vec<(Option<String>, GenotypeError)>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
-    for entry in bundle.get("entry").and_then(Value::as_array).into_iter().flatten() {
-        let Some(r) = entry.get("resource") else { continue };
+    for entry in bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(r) = entry.get("resource") else {
+            continue;
+        };
         match read_observation(r) {
             Ok(Some(g)) => ok.push(g),
             Ok(None) => {}
-            Err(e) => bad.push((r.get("id").and_then(Value::as_str).map(|id| format!("Observation/{id}")), e)),
+            Err(e) => bad.push((
+                r.get("id")
+                    .and_then(Value::as_str)
+                    .map(|id| format!("Observation/{id}")),
+                e,
+            )),
         }
     }
     (ok, bad)
@@ -265,7 +347,33 @@ fn lab_category() -> Value {
 }
 
 /// A genotype Observation (IG `genotype` shape) for one gene.
-pub fn genotype_observation(patient_ref: &str, gene: Gene, diplotype: &str, performer: Option<&Value>, issued: &str) -> Value {
+/// Who a result is about, who reported it, and when: shared by the Observations of one import.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultContext<'a> {
+    /// `Patient/{id}`.
+    pub patient_ref: &'a str,
+    /// `Observation.performer` (an Organization reference), when known.
+    pub performer: Option<&'a Value>,
+    /// `Observation.issued` (FHIR instant).
+    pub issued: &'a str,
+}
+
+/// How a phenotype Observation came about.
+#[derive(Debug, Clone, Copy)]
+pub struct PhenotypeSource<'a> {
+    pub activity_score: Option<&'a str>,
+    /// Reference (or `urn:uuid:` placeholder) of the genotype it was derived from.
+    pub derived_from: Option<&'a str>,
+    /// Where the phenotype came from, for `Observation.note`.
+    pub note: &'a str,
+}
+
+pub fn genotype_observation(ctx: ResultContext<'_>, gene: Gene, diplotype: &str) -> Value {
+    let ResultContext {
+        patient_ref,
+        performer,
+        issued,
+    } = ctx;
     let mut obs = json!({
         "resourceType": "Observation",
         "meta": {"profile": [GENOTYPE_PROFILE]},
@@ -286,15 +394,21 @@ pub fn genotype_observation(patient_ref: &str, gene: Gene, diplotype: &str, perf
 /// A phenotype Observation (LOINC 53040-2) for one gene, `derivedFrom` the genotype when
 /// there is one. `note` explains where the phenotype came from.
 pub fn phenotype_observation(
-    patient_ref: &str,
+    ctx: ResultContext<'_>,
     gene: Gene,
     phenotype: &str,
-    activity_score: Option<&str>,
-    derived_from: Option<&str>,
-    note: &str,
-    performer: Option<&Value>,
-    issued: &str,
+    source: PhenotypeSource<'_>,
 ) -> Value {
+    let ResultContext {
+        patient_ref,
+        performer,
+        issued,
+    } = ctx;
+    let PhenotypeSource {
+        activity_score,
+        derived_from,
+        note,
+    } = source;
     let mut obs = json!({
         "resourceType": "Observation",
         "status": "final",
@@ -306,7 +420,10 @@ pub fn phenotype_observation(
         "note": [{"text": note}],
         "component": [gene_component(gene)],
     });
-    if let (Some(score), Some(cs)) = (activity_score, obs.get_mut("component").and_then(Value::as_array_mut)) {
+    if let (Some(score), Some(cs)) = (
+        activity_score,
+        obs.get_mut("component").and_then(Value::as_array_mut),
+    ) {
         cs.push(json!({"code": {"text": ACTIVITY_SCORE_TEXT}, "valueString": score}));
     }
     if let Some(d) = derived_from {
@@ -333,12 +450,23 @@ mod tests {
 
     #[test]
     fn reads_hgnc_coded_gene_and_diplotype_text() {
-        let o = obs(json!({"coding": [{"system": HGNC_SYSTEM, "code": "HGNC:2625"}]}), json!({"text": "*1/*2"}));
+        let o = obs(
+            json!({"coding": [{"system": HGNC_SYSTEM, "code": "HGNC:2625"}]}),
+            json!({"text": "*1/*2"}),
+        );
         let r = read_observation(&o).ok().flatten();
         let r = r.as_ref();
         assert_eq!(r.map(|r| r.gene), Some(Gene::Cyp2d6));
-        assert_eq!(r.map(|r| r.kind.clone()), Some(ResultKind::Genotype { diplotype: "*1/*2".into() }));
-        assert_eq!(r.and_then(|r| r.reference.clone()).as_deref(), Some("Observation/g1"));
+        assert_eq!(
+            r.map(|r| r.kind.clone()),
+            Some(ResultKind::Genotype {
+                diplotype: "*1/*2".into()
+            })
+        );
+        assert_eq!(
+            r.and_then(|r| r.reference.clone()).as_deref(),
+            Some("Observation/g1")
+        );
     }
 
     #[test]
@@ -346,7 +474,10 @@ mod tests {
         let o = obs(json!({"text": "HLA-B"}), json!({"text": "*57:01 positive"}));
         let r = read_observation(&o).ok().flatten();
         assert_eq!(r.as_ref().map(|r| r.gene), Some(Gene::HlaB));
-        let o = obs(json!({"coding": [{"display": "DPYD"}]}), json!({"coding": [{"display": "c.1905+1G>A/Reference"}]}));
+        let o = obs(
+            json!({"coding": [{"display": "DPYD"}]}),
+            json!({"coding": [{"display": "c.1905+1G>A/Reference"}]}),
+        );
         let r = read_observation(&o).ok().flatten();
         assert_eq!(r.map(|r| r.interpretation().gene), Some(Gene::Dpyd));
     }
@@ -356,11 +487,21 @@ mod tests {
         let mut o = obs(json!({"text": "CYP2C19"}), json!({"text": "CYP2C19*2/*2"}));
         o.as_object_mut().map(|m| m.shift_remove("component"));
         let r = read_observation(&o).ok().flatten();
-        assert_eq!(r.map(|r| r.interpretation().phenotype.as_str().to_owned()).as_deref(), Some("Poor Metabolizer"));
+        assert_eq!(
+            r.map(|r| r.interpretation().phenotype.as_str().to_owned())
+                .as_deref(),
+            Some("Poor Metabolizer")
+        );
         let o = obs(json!({"text": "BRCA1"}), json!({"text": "x"}));
-        assert_eq!(read_observation(&o), Err(GenotypeError::UnknownGene("BRCA1".into())));
+        assert_eq!(
+            read_observation(&o),
+            Err(GenotypeError::UnknownGene("BRCA1".into()))
+        );
         let o = obs(json!({"text": "TPMT"}), json!({"coding": [{"code": "x"}]}));
-        assert_eq!(read_observation(&o), Err(GenotypeError::NoValue(Gene::Tpmt)));
+        assert_eq!(
+            read_observation(&o),
+            Err(GenotypeError::NoValue(Gene::Tpmt))
+        );
         let mut o = obs(json!({"text": "TPMT"}), json!({"text": "*1/*1"}));
         o["status"] = json!("entered-in-error");
         assert_eq!(read_observation(&o), Ok(None));
@@ -368,23 +509,65 @@ mod tests {
 
     #[test]
     fn genotype_preferred_then_newest() {
-        let mk = |kind, recorded: &str| GeneResult { gene: Gene::Cyp2d6, kind, reference: None, recorded: Some(recorded.into()) };
+        let mk = |kind, recorded: &str| GeneResult {
+            gene: Gene::Cyp2d6,
+            kind,
+            reference: None,
+            recorded: Some(recorded.into()),
+        };
         let sel = select_results(vec![
-            mk(ResultKind::Phenotype { phenotype: "Poor Metabolizer".into(), activity_score: None }, "2026-03-01"),
-            mk(ResultKind::Genotype { diplotype: "*1/*1".into() }, "2026-01-01"),
-            mk(ResultKind::Genotype { diplotype: "*1/*1x2".into() }, "2026-02-01"),
+            mk(
+                ResultKind::Phenotype {
+                    phenotype: "Poor Metabolizer".into(),
+                    activity_score: None,
+                },
+                "2026-03-01",
+            ),
+            mk(
+                ResultKind::Genotype {
+                    diplotype: "*1/*1".into(),
+                },
+                "2026-01-01",
+            ),
+            mk(
+                ResultKind::Genotype {
+                    diplotype: "*1/*1x2".into(),
+                },
+                "2026-02-01",
+            ),
         ]);
         assert_eq!(sel.len(), 1);
-        assert_eq!(sel[0].kind, ResultKind::Genotype { diplotype: "*1/*1x2".into() });
+        assert_eq!(
+            sel[0].kind,
+            ResultKind::Genotype {
+                diplotype: "*1/*1x2".into()
+            }
+        );
     }
 
     #[test]
     fn built_observations_read_back() {
-        let g = genotype_observation("Patient/p", Gene::Cyp2c19, "*2/*2", None, "2026-01-01T00:00:00Z");
+        let ctx = ResultContext {
+            patient_ref: "Patient/p",
+            performer: None,
+            issued: "2026-01-01T00:00:00Z",
+        };
+        let g = genotype_observation(ctx, Gene::Cyp2c19, "*2/*2");
         let r = read_observation(&g).ok().flatten();
         assert_eq!(r.map(|r| r.gene), Some(Gene::Cyp2c19));
-        let p = phenotype_observation("Patient/p", Gene::Cyp4f2, "Poor Metabolizer", Some("0.5"), None, "n", None, "2026-01-01T00:00:00Z");
+        let source = PhenotypeSource {
+            activity_score: Some("0.5"),
+            derived_from: None,
+            note: "n",
+        };
+        let p = phenotype_observation(ctx, Gene::Cyp4f2, "Poor Metabolizer", source);
         let r = read_observation(&p).ok().flatten();
-        assert_eq!(r.map(|r| r.kind), Some(ResultKind::Phenotype { phenotype: "Poor Metabolizer".into(), activity_score: Some("0.5".into()) }));
+        assert_eq!(
+            r.map(|r| r.kind),
+            Some(ResultKind::Phenotype {
+                phenotype: "Poor Metabolizer".into(),
+                activity_score: Some("0.5".into())
+            })
+        );
     }
 }

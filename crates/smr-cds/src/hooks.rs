@@ -58,7 +58,9 @@ pub fn service(id: &str) -> Option<&'static Service> {
 
 /// The search (relative to the FHIR base) that fetches the results SMR reads.
 pub fn genotype_query(patient_id: &str) -> String {
-    format!("Observation?patient={patient_id}&code={LOINC}|{LOINC_GENOTYPE},{LOINC}|{LOINC_PHENOTYPE}")
+    format!(
+        "Observation?patient={patient_id}&code={LOINC}|{LOINC_GENOTYPE},{LOINC}|{LOINC_PHENOTYPE}"
+    )
 }
 
 pub fn medications_query(patient_id: &str) -> String {
@@ -66,7 +68,11 @@ pub fn medications_query(patient_id: &str) -> String {
 }
 
 pub fn issues_query(patient_id: &str) -> String {
-    format!("DetectedIssue?patient={patient_id}&code={}|{}", crate::issue::ACT_CODE_SYSTEM, crate::issue::GENETIC_ALERT)
+    format!(
+        "DetectedIssue?patient={patient_id}&code={}|{}",
+        crate::issue::ACT_CODE_SYSTEM,
+        crate::issue::GENETIC_ALERT
+    )
 }
 
 fn prefetch_templates(hook: Hook) -> Value {
@@ -124,22 +130,42 @@ impl<'a> HookRequest<'a> {
     }
 }
 
-pub fn parse_request<'a>(service: &Service, body: &'a Value) -> Result<HookRequest<'a>, RequestError> {
+pub fn parse_request<'a>(
+    service: &Service,
+    body: &'a Value,
+) -> Result<HookRequest<'a>, RequestError> {
     let obj = body.as_object().ok_or(RequestError::NotObject)?;
-    let hook = obj.get("hook").and_then(Value::as_str).ok_or(RequestError::Missing("hook"))?;
+    let hook = obj
+        .get("hook")
+        .and_then(Value::as_str)
+        .ok_or(RequestError::Missing("hook"))?;
     if hook != service.hook.name() {
-        return Err(RequestError::WrongHook { expected: service.hook.name(), got: hook.to_owned() });
+        return Err(RequestError::WrongHook {
+            expected: service.hook.name(),
+            got: hook.to_owned(),
+        });
     }
-    obj.get("hookInstance").and_then(Value::as_str).ok_or(RequestError::Missing("hookInstance"))?;
-    let context = obj.get("context").filter(|c| c.is_object()).ok_or(RequestError::Missing("context"))?;
+    obj.get("hookInstance")
+        .and_then(Value::as_str)
+        .ok_or(RequestError::Missing("hookInstance"))?;
+    let context = obj
+        .get("context")
+        .filter(|c| c.is_object())
+        .ok_or(RequestError::Missing("context"))?;
     let patient_id = context
         .get("patientId")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or(RequestError::Missing("context.patientId"))?;
     // A patient id goes into searches; keep it to FHIR id syntax.
-    if patient_id.len() > 64 || !patient_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-        return Err(RequestError::Invalid(format!("context.patientId '{patient_id}' is not a FHIR id")));
+    if patient_id.len() > 64
+        || !patient_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err(RequestError::Invalid(format!(
+            "context.patientId '{patient_id}' is not a FHIR id"
+        )));
     }
     let prefetch = match obj.get("prefetch") {
         None | Some(Value::Null) => None,
@@ -147,19 +173,33 @@ pub fn parse_request<'a>(service: &Service, body: &'a Value) -> Result<HookReque
         Some(_) => return Err(RequestError::Invalid("prefetch must be an object".into())),
     };
     if service.hook != Hook::PatientView {
-        let orders = context.get("draftOrders").ok_or(RequestError::Missing("context.draftOrders"))?;
+        let orders = context
+            .get("draftOrders")
+            .ok_or(RequestError::Missing("context.draftOrders"))?;
         if orders.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-            return Err(RequestError::Invalid("context.draftOrders must be a FHIR Bundle".into()));
+            return Err(RequestError::Invalid(
+                "context.draftOrders must be a FHIR Bundle".into(),
+            ));
         }
     }
-    Ok(HookRequest { patient_id, context, prefetch })
+    Ok(HookRequest {
+        patient_id,
+        context,
+        prefetch,
+    })
 }
 
 /// The draft medication orders to check: for order-select only the `selections` (all when
 /// none are given), for order-sign all of them.
-pub fn orders_to_check<'a>(hook: Hook, context: &'a Value) -> Vec<&'a Value> {
+pub fn orders_to_check(hook: Hook, context: &Value) -> Vec<&Value> {
     let selections: Vec<&str> = match hook {
-        Hook::OrderSelect => context.get("selections").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect(),
+        Hook::OrderSelect => context
+            .get("selections")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect(),
         _ => Vec::new(),
     };
     context
@@ -168,47 +208,87 @@ pub fn orders_to_check<'a>(hook: Hook, context: &'a Value) -> Vec<&'a Value> {
         .into_iter()
         .flatten()
         .filter_map(|e| e.get("resource"))
-        .filter(|r| matches!(r.get("resourceType").and_then(Value::as_str), Some("MedicationRequest")))
+        .filter(|r| {
+            matches!(
+                r.get("resourceType").and_then(Value::as_str),
+                Some("MedicationRequest")
+            )
+        })
         .filter(|r| {
             selections.is_empty()
-                || r.get("id").and_then(Value::as_str).is_some_and(|id| selections.contains(&format!("MedicationRequest/{id}").as_str()))
+                || r.get("id").and_then(Value::as_str).is_some_and(|id| {
+                    selections.contains(&format!("MedicationRequest/{id}").as_str())
+                })
         })
         .collect()
 }
 
 /// Cards for draft orders, most urgent first.
 pub fn order_cards(orders: &[&Value], results: &[GeneResult]) -> Vec<Card> {
-    let mut cards: Vec<Card> =
-        orders.iter().flat_map(|o| assess_order(o, results).into_iter().map(move |f| card(&f, Some(o)))).collect();
-    cards.sort_by(|a, b| b.indicator.cmp(&a.indicator));
+    let mut cards: Vec<Card> = orders
+        .iter()
+        .flat_map(|o| {
+            assess_order(o, results)
+                .into_iter()
+                .map(move |f| card(&f, Some(o)))
+        })
+        .collect();
+    cards.sort_by_key(|c| std::cmp::Reverse(c.indicator));
     cards
 }
 
 /// One CDS Hooks feedback item as an AuditEvent (see the server's documentation for why).
 /// `recorded` is used when the item has no valid `outcomeTimestamp`.
-pub fn feedback_audit_event(service_id: &str, item: &Value, recorded: &str) -> Result<Value, RequestError> {
-    let card = item.get("card").and_then(Value::as_str).filter(|c| !c.is_empty()).ok_or(RequestError::Missing("feedback.card"))?;
-    let outcome = item.get("outcome").and_then(Value::as_str).ok_or(RequestError::Missing("feedback.outcome"))?;
+pub fn feedback_audit_event(
+    service_id: &str,
+    item: &Value,
+    recorded: &str,
+) -> Result<Value, RequestError> {
+    let card = item
+        .get("card")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .ok_or(RequestError::Missing("feedback.card"))?;
+    let outcome = item
+        .get("outcome")
+        .and_then(Value::as_str)
+        .ok_or(RequestError::Missing("feedback.outcome"))?;
     if !matches!(outcome, "accepted" | "overridden") {
-        return Err(RequestError::Invalid(format!("feedback.outcome must be accepted or overridden, got '{outcome}'")));
+        return Err(RequestError::Invalid(format!(
+            "feedback.outcome must be accepted or overridden, got '{outcome}'"
+        )));
     }
     // outcomeTimestamp is required by CDS Hooks 2.0, but a client that omits it should not
     // lose the feedback: the time SMR received it is the next best thing.
-    let when = item.get("outcomeTimestamp").and_then(Value::as_str).unwrap_or(recorded);
+    let when = item
+        .get("outcomeTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or(recorded);
     let system = format!("{SMR_SYSTEM_BASE}/CodeSystem/cds-feedback");
     let mut details = vec![json!({"type": "outcome", "valueString": outcome})];
     if let Some(accepted) = item.get("acceptedSuggestions").and_then(Value::as_array) {
-        let ids: Vec<&str> = accepted.iter().filter_map(|s| s.get("id").and_then(Value::as_str)).collect();
+        let ids: Vec<&str> = accepted
+            .iter()
+            .filter_map(|s| s.get("id").and_then(Value::as_str))
+            .collect();
         if !ids.is_empty() {
             details.push(json!({"type": "acceptedSuggestions", "valueString": ids.join(" ")}));
         }
     }
     if let Some(reason) = item.get("overrideReason") {
         if let Some(code) = reason.pointer("/reason/code").and_then(Value::as_str) {
-            let system = reason.pointer("/reason/system").and_then(Value::as_str).unwrap_or_default();
-            details.push(json!({"type": "overrideReason", "valueString": format!("{system}|{code}")}));
+            let system = reason
+                .pointer("/reason/system")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            details
+                .push(json!({"type": "overrideReason", "valueString": format!("{system}|{code}")}));
         }
-        if let Some(comment) = reason.get("userComment").and_then(Value::as_str).filter(|c| !c.is_empty()) {
+        if let Some(comment) = reason
+            .get("userComment")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+        {
             details.push(json!({"type": "userComment", "valueString": comment}));
         }
     }

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::cards::{Card, Coding, Finding, FindingKind, Indicator, SMR_SYSTEM_BASE, SUMMARY_MAX, Source, card, truncate};
+use crate::cards::{
+    Card, Coding, Finding, FindingKind, Indicator, SMR_SYSTEM_BASE, SUMMARY_MAX, Source, card,
+    truncate,
+};
 
 /// v3 ActCode `GEN` "Genetic Alert": proposed therapy may be inappropriate or contraindicated
 /// due to patient genetic indicators (a DetectedIssueCategory code, the binding suggested for
@@ -26,7 +29,9 @@ fn severity(indicator: Indicator) -> &'static str {
 
 /// FNV-1a, for a short stable identifier from the facts an issue rests on.
 fn fnv64(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The identifier value: the same order, drug, guideline table and results give the same
@@ -35,12 +40,29 @@ pub fn identifier_value(f: &Finding) -> Option<String> {
     let order = f.order_ref.as_deref()?;
     let key = match &f.kind {
         FindingKind::Recommendation(r) => {
-            let results: Vec<String> =
-                r.genotypes.iter().map(|g| format!("{}={}={}", g.gene, g.diplotype, g.phenotype)).collect();
-            format!("{order}|{}|{}|{}|{}", r.drug, r.guideline.name, r.guideline.table, results.join(";"))
+            let results: Vec<String> = r
+                .genotypes
+                .iter()
+                .map(|g| format!("{}={}={}", g.gene, g.diplotype, g.phenotype))
+                .collect();
+            format!(
+                "{order}|{}|{}|{}|{}",
+                r.drug,
+                r.guideline.name,
+                r.guideline.table,
+                results.join(";")
+            )
         }
-        FindingKind::Indeterminate { gene, reason, guideline } => {
-            format!("{order}|{}|{}|{gene}|{reason}", f.drug.as_deref().unwrap_or_default(), guideline.table)
+        FindingKind::Indeterminate {
+            gene,
+            reason,
+            guideline,
+        } => {
+            format!(
+                "{order}|{}|{}|{gene}|{reason}",
+                f.drug.as_deref().unwrap_or_default(),
+                guideline.table
+            )
         }
         FindingKind::TestFirst { .. } | FindingKind::Unidentified { .. } => return None,
     };
@@ -56,12 +78,23 @@ pub fn detected_issue(f: &Finding, patient_ref: &str, identified: &str) -> Optio
     let c = card(f, None);
     let (detail, reference) = match &f.kind {
         FindingKind::Recommendation(r) => (
-            format!("{} {} Recommendation ({}): {}", r.drug, r.implication, c.source.label, r.recommendation),
+            format!(
+                "{} {} Recommendation ({}): {}",
+                r.drug, r.implication, c.source.label, r.recommendation
+            ),
             r.guideline.url.clone(),
         ),
-        FindingKind::Indeterminate { gene, reason, guideline } => {
-            (format!("{gene} result cannot be used for {}: {reason}", f.drug.as_deref().unwrap_or_default()), guideline.url.clone())
-        }
+        FindingKind::Indeterminate {
+            gene,
+            reason,
+            guideline,
+        } => (
+            format!(
+                "{gene} result cannot be used for {}: {reason}",
+                f.drug.as_deref().unwrap_or_default()
+            ),
+            guideline.url.clone(),
+        ),
         FindingKind::TestFirst { .. } | FindingKind::Unidentified { .. } => return None,
     };
     let mut implicated = vec![json!({"reference": order})];
@@ -91,20 +124,35 @@ pub fn detected_issue(f: &Finding, patient_ref: &str, identified: &str) -> Optio
 /// Whether a DetectedIssue is an open pharmacogenomic one SMR raised: a genetic alert, not
 /// withdrawn, and not yet mitigated.
 pub fn is_open_pgx_issue(issue: &Value) -> bool {
-    let code_ok = issue.pointer("/code/coding").and_then(Value::as_array).is_some_and(|cs| {
-        cs.iter().any(|c| {
-            c.get("system").and_then(Value::as_str) == Some(ACT_CODE_SYSTEM)
-                && c.get("code").and_then(Value::as_str) == Some(GENETIC_ALERT)
-        })
-    });
-    let status_ok = matches!(issue.get("status").and_then(Value::as_str), Some("preliminary" | "final" | "amended" | "corrected"));
-    let mitigated = issue.get("mitigation").and_then(Value::as_array).is_some_and(|m| !m.is_empty());
+    let code_ok = issue
+        .pointer("/code/coding")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("system").and_then(Value::as_str) == Some(ACT_CODE_SYSTEM)
+                    && c.get("code").and_then(Value::as_str) == Some(GENETIC_ALERT)
+            })
+        });
+    let status_ok = matches!(
+        issue.get("status").and_then(Value::as_str),
+        Some("preliminary" | "final" | "amended" | "corrected")
+    );
+    let mitigated = issue
+        .get("mitigation")
+        .and_then(Value::as_array)
+        .is_some_and(|m| !m.is_empty());
     code_ok && status_ok && !mitigated
 }
 
 /// A `patient-view` card for a stored DetectedIssue.
 pub fn card_from_issue(issue: &Value) -> Card {
-    let s = |p: &str| issue.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let s = |p: &str| {
+        issue
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let indicator = match s("/severity").as_str() {
         "high" => Indicator::Critical,
         "moderate" => Indicator::Warning,
@@ -119,7 +167,11 @@ pub fn card_from_issue(issue: &Value) -> Card {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|r| r.get("reference").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|r| {
+            r.get("reference")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     let id = s("/id");
     let reference = s("/reference");
@@ -128,7 +180,11 @@ pub fn card_from_issue(issue: &Value) -> Card {
          result was recorded while this medicine was active (identified {}).\n",
         s("/detail"),
         implicated.join(", "),
-        if reference.is_empty() { "(none given)".to_owned() } else { format!("<{reference}>") },
+        if reference.is_empty() {
+            "(none given)".to_owned()
+        } else {
+            format!("<{reference}>")
+        },
         s("/identifiedDateTime"),
     );
     let system = format!("{SMR_SYSTEM_BASE}/CodeSystem/pgx-card-topic");
@@ -140,7 +196,11 @@ pub fn card_from_issue(issue: &Value) -> Card {
         source: Source {
             label: "SMR pharmacogenomic re-check".into(),
             url: (!reference.is_empty()).then_some(reference),
-            topic: Some(Coding { code: "pgx-detected-issue".into(), system, display: "Open pharmacogenomic issue".into() }),
+            topic: Some(Coding {
+                code: "pgx-detected-issue".into(),
+                system,
+                display: "Open pharmacogenomic issue".into(),
+            }),
         },
         suggestions: Vec::new(),
         selection_behavior: None,

@@ -54,10 +54,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/{res_type}/{id}/_history", get(routes::history::instance))
         .route("/{res_type}/{id}/_history/{version}", get(routes::instance::vread))
+        .route("/Patient/{id}/$pgx-outside-calls", axum::routing::post(crate::pgx_intake::outside_calls))
         .route("/{res_type}/{id}/{operation}", get(routes::everything::operation).post(routes::everything::operation))
         .fallback(routes::not_found);
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/cds-services", get(routes::cds::discovery))
+        .route("/cds-services/events", get(routes::cds::events))
+        .route("/cds-services/{id}", axum::routing::post(routes::cds::invoke))
+        .route("/cds-services/{id}/feedback", axum::routing::post(routes::cds::feedback))
         .nest("/fhir", fhir)
         // Bodies are read by `http::read_body`, which enforces the configured limit and answers
         // with an OperationOutcome; axum's own default limit would answer in plain text.

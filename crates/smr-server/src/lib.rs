@@ -13,6 +13,7 @@ pub mod app;
 mod bundle;
 mod error;
 mod http;
+mod pgx_intake;
 mod routes;
 
 pub use app::{AppState, ServerConfig, router};

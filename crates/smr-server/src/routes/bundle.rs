@@ -61,6 +61,7 @@ async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Value>)
         }
     }
     let outcomes = state.store.transaction(ops).await?;
+    crate::pgx_intake::after_write(state, &outcomes).await;
     // Reads run after the writes commit, so they see them (FHIR transaction processing order).
     let base = base_url(state, headers);
     let mut read_results = Vec::new();
@@ -90,6 +91,7 @@ async fn batch(state: &AppState, headers: &HeaderMap, entries: Vec<Value>) -> Re
             Err(e) => Err(e),
             Ok(Entry::Write(op)) => match state.store.write_one(op).await {
                 Ok(outcome) => {
+                    crate::pgx_intake::after_write(state, std::slice::from_ref(&outcome)).await;
                     write_entry(&mut bundle, &base, &outcome);
                     continue;
                 }

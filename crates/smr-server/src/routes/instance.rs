@@ -36,7 +36,9 @@ pub async fn create(
     let op = WriteOp::Create { resource, full_url: None, if_none_exist };
     let base = base_url(&state, &headers);
     let ret = prefer_return(&headers);
-    Ok(match state.store.write_one(op).await? {
+    let outcome = state.store.write_one(op).await?;
+    crate::pgx_intake::after_write(&state, std::slice::from_ref(&outcome)).await;
+    Ok(match outcome {
         WriteOutcome::Created(r) => resource_response(StatusCode::CREATED, &r, &base, ret, true),
         WriteOutcome::Existing(r) => resource_response(StatusCode::OK, &r, &base, ret, true),
         other => return Err(unexpected(other)),
@@ -94,6 +96,7 @@ pub async fn update(
     }
     let if_match = http::if_match(&headers)?;
     let outcome = state.store.update(resource, if_match).await?;
+    crate::pgx_intake::after_write(&state, std::slice::from_ref(&outcome)).await;
     write_response(&state, &headers, outcome)
 }
 
@@ -136,7 +139,10 @@ pub async fn patch(
             ));
         }
         match state.store.update(resource, Some(current.version)).await {
-            Ok(outcome) => return write_response(&state, &headers, outcome),
+            Ok(outcome) => {
+                crate::pgx_intake::after_write(&state, std::slice::from_ref(&outcome)).await;
+                return write_response(&state, &headers, outcome);
+            }
             Err(StoreError::PreconditionFailed(_)) if if_match.is_none() => continue,
             Err(e) => return Err(e.into()),
         }

@@ -1,6 +1,7 @@
 //! Handlers, one module per kind of interaction.
 
 pub mod bundle;
+pub mod cds;
 pub mod everything;
 pub mod history;
 pub mod instance;

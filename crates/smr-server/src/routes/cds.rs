@@ -1,0 +1,244 @@
+//! CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/) under `/cds-services`.
+//!
+//! - `GET /cds-services`: discovery (`{"services": [...]}`): `smr-pgx-order-select`
+//!   (order-select), `smr-pgx-order-sign` (order-sign), `smr-pgx-patient-view` (patient-view).
+//! - `POST /cds-services/{id}`: a hook request → `{"cards": [...]}`. Prefetched items are used
+//!   when the client sends them (`null` or absent → SMR searches its own store). Malformed
+//!   requests → 400 `{"error": "..."}`; unknown service → 404.
+//! - `POST /cds-services/{id}/feedback`: `{"feedback": [...]}` → one AuditEvent per item, all
+//!   in one transaction, → 200 `{"stored": ["AuditEvent/…"]}`. AuditEvent because feedback is
+//!   a record of what a user did with an alert (accepted/overridden, when, why), which is what
+//!   AuditEvent is for, SMR serves and validates it, and it does not touch the clinical record
+//!   (a DetectedIssue mitigation would assert something clinical, and order-select cards have no
+//!   DetectedIssue to mitigate).
+//! - `GET /cds-services/events[?patient={id}]`: Server-Sent Events, one `detected-issue` event
+//!   (`data: {"issue":"DetectedIssue/…","patient":"Patient/…"}`) per DetectedIssue the
+//!   re-check creates.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{Request, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde_json::{Value, json};
+use smr_cds::hooks::{self, Hook, RequestError};
+use smr_cds::{Card, genotype};
+use smr_store::WriteOp;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::pgx_intake::{self, patient_results, search_all};
+
+/// A CDS Hooks error: a JSON object, not an OperationOutcome (CDS clients are not FHIR clients).
+pub struct CdsError {
+    status: StatusCode,
+    message: String,
+}
+
+impl CdsError {
+    fn bad(message: impl Into<String>) -> Self {
+        CdsError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RequestError> for CdsError {
+    fn from(e: RequestError) -> Self {
+        CdsError::bad(e.to_string())
+    }
+}
+
+impl From<ApiError> for CdsError {
+    fn from(e: ApiError) -> Self {
+        let message = e
+            .issues
+            .iter()
+            .map(|i| i.diagnostics.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        // Store-side validation of what the client sent is the client's error.
+        let status = if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            e.status
+        };
+        CdsError { status, message }
+    }
+}
+
+impl From<smr_store::StoreError> for CdsError {
+    fn from(e: smr_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for CdsError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+pub async fn discovery() -> Json<Value> {
+    Json(hooks::discovery())
+}
+
+async fn read_json(state: &AppState, request: Request<Body>) -> Result<Value, CdsError> {
+    let limit = state.config.max_body_bytes;
+    let bytes = to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| CdsError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!("request body exceeds the limit of {limit} bytes"),
+        })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| CdsError::bad(format!("body is not valid JSON: {e}")))
+}
+
+fn service(id: &str) -> Result<&'static hooks::Service, CdsError> {
+    hooks::service(id).ok_or_else(|| CdsError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no CDS service '{id}'"),
+    })
+}
+
+fn bundle_of<'a>(value: &'a Value, key: &str) -> Result<&'a Value, CdsError> {
+    if value.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        Ok(value)
+    } else {
+        Err(CdsError::bad(format!(
+            "prefetch.{key} must be a FHIR Bundle"
+        )))
+    }
+}
+
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request<Body>,
+) -> Result<Json<Value>, CdsError> {
+    let service = service(&id)?;
+    let body = read_json(&state, request).await?;
+    let req = hooks::parse_request(service, &body)?;
+    let cards: Vec<Card> = match service.hook {
+        Hook::OrderSelect | Hook::OrderSign => {
+            let results = match req.prefetched("genotypes") {
+                Some(b) => {
+                    let (ok, bad) = genotype::results_from_bundle(bundle_of(b, "genotypes")?);
+                    for (r, e) in bad {
+                        tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
+                    }
+                    genotype::select_results(ok)
+                }
+                None => patient_results(&state.store, req.patient_id).await?,
+            };
+            let orders = hooks::orders_to_check(service.hook, req.context);
+            hooks::order_cards(&orders, &results)
+        }
+        Hook::PatientView => {
+            let issues: Vec<Value> = match req.prefetched("issues") {
+                Some(b) => bundle_of(b, "issues")?
+                    .get("entry")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.get("resource").cloned())
+                    .collect(),
+                None => search_all(&state.store, &hooks::issues_query(req.patient_id))
+                    .await?
+                    .iter()
+                    .filter_map(|r| serde_json::from_str(&r.body).ok())
+                    .collect(),
+            };
+            let mut cards: Vec<Card> = issues
+                .iter()
+                .filter(|i| i.get("resourceType").and_then(Value::as_str) == Some("DetectedIssue"))
+                .filter(|i| smr_cds::issue::is_open_pgx_issue(i))
+                .map(smr_cds::issue::card_from_issue)
+                .collect();
+            cards.sort_by_key(|c| std::cmp::Reverse(c.indicator));
+            cards
+        }
+    };
+    Ok(Json(json!({"cards": cards})))
+}
+
+pub async fn feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request<Body>,
+) -> Result<Json<Value>, CdsError> {
+    let service = service(&id)?;
+    let body = read_json(&state, request).await?;
+    let items = body
+        .get("feedback")
+        .and_then(Value::as_array)
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| CdsError::bad("'feedback' must be a non-empty array"))?;
+    let now = smr_fhir::datetime::format_instant(crate::bundle::now_micros());
+    let ops = items
+        .iter()
+        .map(|item| {
+            let resource = hooks::feedback_audit_event(service.id, item, &now)?;
+            Ok(WriteOp::Create {
+                resource,
+                full_url: None,
+                if_none_exist: None,
+            })
+        })
+        .collect::<Result<Vec<_>, CdsError>>()?;
+    let outcomes = state.store.transaction(ops).await.map_err(ApiError::from)?;
+    let stored: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.resource())
+        .map(|r| r.reference())
+        .collect();
+    Ok(Json(json!({"stored": stored})))
+}
+
+#[derive(serde::Deserialize)]
+pub struct EventsQuery {
+    patient: Option<String>,
+}
+
+pub async fn events(
+    Query(q): Query<EventsQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = pgx_intake::subscribe();
+    let patient = q.patient.map(|p| {
+        if p.starts_with("Patient/") {
+            p
+        } else {
+            format!("Patient/{p}")
+        }
+    });
+    let stream = futures_util::stream::unfold((rx, patient), |(mut rx, patient)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if patient.as_ref().is_some_and(|p| *p != e.patient) => continue,
+                Ok(e) => {
+                    let data = json!({"issue": e.issue, "patient": e.patient}).to_string();
+                    return Some((
+                        Ok(Event::default().event("detected-issue").data(data)),
+                        (rx, patient),
+                    ));
+                }
+                // A lagging subscriber is told how many events it missed, then carries on.
+                Err(RecvError::Lagged(n)) => {
+                    return Some((
+                        Ok(Event::default().event("lagged").data(n.to_string())),
+                        (rx, patient),
+                    ));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
