@@ -429,13 +429,12 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
         let lab = json!({"display": "Synthetic Genomic Laboratory Hub"});
         for (gene, _) in pgx::PANEL {
             let diplotype = pgx::diplotype(rng, gene);
-            let obs = smr_cds::genotype::genotype_observation(
-                &patient_url,
-                gene,
-                &diplotype,
-                Some(&lab),
-                &issued,
-            );
+            let ctx = smr_cds::genotype::ResultContext {
+                patient_ref: &patient_url,
+                performer: Some(&lab),
+                issued: &issued,
+            };
+            let obs = smr_cds::genotype::genotype_observation(ctx, gene, &diplotype);
             g.add(obs, None);
         }
     }
