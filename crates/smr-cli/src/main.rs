@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 mod pgx;
+mod synth;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     Serve(ServeArgs),
     /// Pharmacogenomics: knowledge base, interpretation of genotypes, VCF calling.
     Pgx(pgx::PgxArgs),
+    /// Write a synthetic population (NHS numbers 999…) as NDJSON transaction Bundles.
+    Synth(synth::SynthArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +48,11 @@ struct ServeArgs {
     /// Public base URL of the FHIR endpoint, used in links (default: from the Host header).
     #[arg(long)]
     base_url: Option<String>,
+    /// Synthetic patients to load on start, only into a store with no Patient (0 disables).
+    /// Default: 200 on the embedded store; none with --database-url unless given explicitly.
+    /// All NHS numbers are in the never-issued 999 range and resources are marked HTEST.
+    #[arg(long, env = "SMR_SYNTHETIC_PATIENTS")]
+    synthetic_patients: Option<usize>,
 }
 
 #[tokio::main]
@@ -57,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Pgx(args) => pgx::run(args),
+        Command::Synth(args) => synth::run(args),
     }
 }
 
@@ -71,6 +80,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store = Store::open(&url).await.with_context(|| format!("opening store {}", redact(&url)))?;
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
+    let synthetic = synth::serve_patients(args.synthetic_patients, args.database_url.is_some());
+    synth::load_if_empty(&store, synthetic, synth::SERVE_SEED).await?;
     let config = ServerConfig { max_body_bytes: args.max_body_bytes, base_url: args.base_url };
     let app = smr_server::router(AppState::new(store.clone(), config));
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1,0 +1,283 @@
+//! Synthetic population: `smr synth` writes it as NDJSON transaction Bundles, and `smr serve`
+//! loads it into an empty store on first start ([`load_if_empty`]), so the README's one
+//! command gives a server with patients, medicines and genotypes to try.
+//!
+//! Generation is `smr-synth` (pure, deterministic from a seed); this module only does I/O.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+use smr_fhir::query::{self, Handling, SearchRequest};
+use smr_store::{Store, WriteOp};
+use smr_synth::{Population, SynthConfig};
+
+/// The seed `smr serve` uses, so every fresh store gets the same population.
+pub const SERVE_SEED: u64 = 1;
+/// Patients `smr serve` loads into an empty embedded store unless told otherwise.
+pub const SERVE_DEFAULT_PATIENTS: usize = 200;
+
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Number of patients.
+    #[arg(long, default_value_t = SERVE_DEFAULT_PATIENTS)]
+    patients: usize,
+    /// Seed: the same seed always gives the same population.
+    #[arg(long, default_value_t = SERVE_SEED)]
+    seed: u64,
+    /// Patients per GP practice (one transaction Bundle per practice).
+    #[arg(long, default_value_t = SynthConfig::default().patients_per_practice)]
+    patients_per_practice: usize,
+    /// Where to write the Bundles, one per line (NDJSON); `-` is standard output.
+    #[arg(long, default_value = "-")]
+    out: PathBuf,
+}
+
+/// `smr synth`: writes the population as NDJSON, one transaction Bundle per line, each ready
+/// for `POST /fhir`.
+pub fn run(args: SynthArgs) -> anyhow::Result<()> {
+    let population = generate(args.patients, args.seed, args.patients_per_practice)?;
+    let mut out: Box<dyn Write> = if args.out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        let file = std::fs::File::create(&args.out)
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        Box::new(file)
+    };
+    let mut out = std::io::BufWriter::new(&mut out);
+    for bundle in &population.bundles {
+        serde_json::to_writer(&mut out, bundle)?;
+        out.write_all(b"\n")?;
+    }
+    // Nothing is logged here: with `--out -` standard output is the data.
+    out.flush().context("writing the Bundles")
+}
+
+fn generate(
+    patients: usize,
+    seed: u64,
+    patients_per_practice: usize,
+) -> anyhow::Result<Population> {
+    let max = smr_synth::max_patients();
+    if patients > max {
+        bail!(
+            "at most {max} synthetic patients fit in the never-issued NHS-number range, asked for {patients}"
+        );
+    }
+    Ok(smr_synth::generate(&SynthConfig {
+        patients,
+        seed,
+        patients_per_practice,
+        ..SynthConfig::default()
+    }))
+}
+
+/// How many synthetic patients `smr serve` should load: the `--synthetic-patients` value when
+/// given; otherwise [`SERVE_DEFAULT_PATIENTS`] on the embedded store and none on PostgreSQL,
+/// where a database is only ever filled with test data on request.
+pub fn serve_patients(flag: Option<usize>, database_url_given: bool) -> usize {
+    match flag {
+        Some(n) => n,
+        None if database_url_given => 0,
+        None => SERVE_DEFAULT_PATIENTS,
+    }
+}
+
+/// Loads `patients` synthetic patients (seed `seed`) when the store holds no Patient at all.
+/// Returns the number of resources written, or `None` when nothing was loaded (zero asked
+/// for, or the store already has patients). Each practice's Bundle is one transaction.
+pub async fn load_if_empty(
+    store: &Store,
+    patients: usize,
+    seed: u64,
+) -> anyhow::Result<Option<usize>> {
+    if patients == 0 {
+        return Ok(None);
+    }
+    let mut count = SearchRequest::new("Patient");
+    count.summary_count = true;
+    let existing = store
+        .search(&count)
+        .await
+        .context("counting patients")?
+        .total
+        .unwrap_or(0);
+    if existing > 0 {
+        tracing::info!(
+            patients = existing,
+            "store has patients: no synthetic population loaded"
+        );
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let population = generate(patients, seed, SynthConfig::default().patients_per_practice)?;
+    tracing::info!(
+        patients = population.patients,
+        resources = population.resources,
+        bundles = population.bundles.len(),
+        seed,
+        "loading synthetic population (NHS numbers 999…, marked HTEST) into the empty store"
+    );
+    let bar = if std::io::stdout().is_terminal() {
+        let bar = ProgressBar::with_draw_target(
+            Some(population.resources as u64),
+            ProgressDrawTarget::stdout(),
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:40}] {pos}/{len} resources ({per_sec}, {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message("synthetic population");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut written = 0;
+    for (i, bundle) in population.bundles.into_iter().enumerate() {
+        let ops = write_ops(bundle).with_context(|| format!("synthetic Bundle {i}"))?;
+        let n = ops.len();
+        store
+            .transaction(ops)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading synthetic Bundle {i}: {e}"))?;
+        written += n;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        patients = population.patients,
+        resources = written,
+        seconds = format!("{secs:.2}"),
+        resources_per_second = format!("{:.0}", written as f64 / secs.max(1e-9)),
+        "synthetic population loaded"
+    );
+    Ok(Some(written))
+}
+
+/// The entries of a transaction Bundle as store writes. Synthetic Bundles hold only `POST`s,
+/// some with `ifNoneExist`.
+fn write_ops(bundle: Value) -> anyhow::Result<Vec<WriteOp>> {
+    let Value::Object(mut bundle) = bundle else {
+        bail!("a Bundle must be a JSON object")
+    };
+    let Some(Value::Array(entries)) = bundle.remove("entry") else {
+        bail!("the Bundle has no entries")
+    };
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut entry)| {
+            let request = entry.get("request").cloned().unwrap_or(Value::Null);
+            let resource = entry
+                .get_mut("resource")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
+            let ty = resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if request.get("method").and_then(Value::as_str) != Some("POST")
+                || request.get("url").and_then(Value::as_str) != Some(ty.as_str())
+            {
+                bail!("entry {i}: only POST of the entry's own resource type is expected");
+            }
+            let if_none_exist = match request.get("ifNoneExist").and_then(Value::as_str) {
+                Some(q) => {
+                    let pairs: Vec<(String, String)> =
+                        form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+                    let parsed = query::parse(&ty, &pairs, Handling::Strict).map_err(|issues| {
+                        anyhow::anyhow!("entry {i}: ifNoneExist '{q}': {issues:?}")
+                    })?;
+                    Some(parsed.request)
+                }
+                None => None,
+            };
+            let full_url = entry
+                .get("fullUrl")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Ok(WriteOp::Create {
+                resource,
+                full_url,
+                if_none_exist,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_loads_by_default_only_on_the_embedded_store() {
+        assert_eq!(serve_patients(None, false), 200);
+        assert_eq!(serve_patients(None, true), 0);
+        assert_eq!(serve_patients(Some(50), true), 50);
+        assert_eq!(serve_patients(Some(0), false), 0);
+    }
+
+    #[test]
+    fn bundles_become_creates() {
+        let p = smr_synth::generate(&SynthConfig {
+            patients: 3,
+            ..SynthConfig::default()
+        });
+        let ops = write_ops(p.bundles[0].clone()).unwrap();
+        assert_eq!(ops.len(), p.resources);
+        assert!(
+            matches!(&ops[0], WriteOp::Create { if_none_exist: Some(s), .. } if s.resource_type == "Organization")
+        );
+        assert!(ops.iter().skip(1).all(|op| matches!(
+            op,
+            WriteOp::Create {
+                if_none_exist: None,
+                full_url: Some(_),
+                ..
+            }
+        )));
+    }
+
+    #[tokio::test]
+    async fn loads_once_into_an_empty_store() {
+        let dir = std::env::temp_dir().join(format!("smr-synth-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.join("smr.db").display()))
+            .await
+            .unwrap();
+        // 120 patients: three practices, two of them in ICB Q9X.
+        let first = load_if_empty(&store, 120, 5).await.unwrap();
+        assert!(first.is_some_and(|n| n > 120));
+        assert_eq!(
+            load_if_empty(&store, 120, 5).await.unwrap(),
+            None,
+            "second start loads nothing"
+        );
+        let mut count = SearchRequest::new("Patient");
+        count.summary_count = true;
+        assert_eq!(store.search(&count).await.unwrap().total, Some(120));
+        // One ICB per ODS code, however many Bundles named it.
+        let mut icb = query::parse(
+            "Organization",
+            &[(
+                "identifier".into(),
+                format!("{}|Q9X", smr_synth::ODS_SYSTEM),
+            )],
+            Handling::Strict,
+        )
+        .unwrap()
+        .request;
+        icb.summary_count = true;
+        assert_eq!(store.search(&icb).await.unwrap().total, Some(1));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
