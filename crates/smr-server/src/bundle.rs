@@ -51,10 +51,19 @@ impl BundleWriter {
         self.text.push_str(&text);
     }
 
-    pub fn search_entry(&mut self, base: &str, r: &StoredResource, mode: &str) {
-        let fields = json!({"fullUrl": full_url(base, r), "search": {"mode": mode}});
-        // `search` after `resource` reads better; order does not matter to FHIR.
-        self.entry(fields, Some(&r.body));
+    /// A search entry, written directly as text: this runs once per result of every search.
+    pub fn search_entry(&mut self, base: &str, r: &StoredResource, mode: &'static str) {
+        self.open_entry();
+        self.text.push_str("{\"fullUrl\":");
+        // The base URL can come from a Host header: escape it as JSON like any other value.
+        self.text.push_str(&Value::String(full_url(base, r)).to_string());
+        if !r.body.is_empty() {
+            self.text.push_str(",\"resource\":");
+            self.text.push_str(&r.body);
+        }
+        self.text.push_str(",\"search\":{\"mode\":\"");
+        self.text.push_str(mode);
+        self.text.push_str("\"}}");
     }
 
     pub fn history_entry(&mut self, base: &str, e: &HistoryEntry) {

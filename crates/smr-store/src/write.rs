@@ -16,7 +16,46 @@ use sqlx::{AnyConnection, Row};
 
 use crate::model::{StoredResource, WriteOp, WriteOutcome};
 use crate::sql::Sql;
-use crate::{Store, StoreError};
+use crate::{Engine, Store, StoreError};
+
+/// Statements that go to the database together. On SQLite they are sent as one
+/// multi-statement text in one round trip (its driver binds `$N` across the statements of one
+/// text, and each round trip to the connection's worker thread costs more than the insert
+/// itself); PostgreSQL prepares one statement at a time, so there they run one by one.
+struct Script {
+    engine: Engine,
+    current: Sql,
+    ready: Vec<Sql>,
+}
+
+impl Script {
+    fn new(engine: Engine) -> Self {
+        Script { engine, current: Sql::default(), ready: Vec::new() }
+    }
+
+    /// Starts the next statement and returns the builder to write it with.
+    fn statement(&mut self) -> &mut Sql {
+        if !self.current.text.is_empty() {
+            match self.engine {
+                Engine::Sqlite => {
+                    self.current.push("; ");
+                }
+                Engine::Postgres => self.ready.push(std::mem::take(&mut self.current)),
+            }
+        }
+        &mut self.current
+    }
+
+    async fn run(mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        if !self.current.text.is_empty() {
+            self.ready.push(self.current);
+        }
+        for sql in self.ready {
+            sql.into_query().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
 
 /// A transaction entry that failed, and why. `entry` is the index in the submitted order.
 #[derive(Debug, thiserror::Error)]
@@ -189,16 +228,16 @@ impl Store {
                         res_type,
                         id,
                         if_match,
-                    } => delete(&mut *tx, res_type, id, *if_match).await,
+                    } => delete(self.engine, &mut *tx, res_type, id, *if_match).await,
                     WriteOp::Create { resource, .. } => {
                         let id = ids[i].clone().unwrap_or_default();
-                        insert_new(&mut *tx, resource, &id, "POST")
+                        insert_new(self.engine, &mut *tx, resource, &id, "POST")
                             .await
                             .map(WriteOutcome::Created)
                     }
                     WriteOp::Update {
                         resource, if_match, ..
-                    } => update(&mut *tx, resource, *if_match).await,
+                    } => update(self.engine, &mut *tx, resource, *if_match).await,
                 };
                 outcomes[i] = Some(outcome.map_err(at(i))?);
             }
@@ -444,6 +483,7 @@ async fn current(
 
 /// Inserts version 1 of a resource that has never existed.
 async fn insert_new(
+    engine: Engine,
     conn: &mut AnyConnection,
     resource: &mut Value,
     id: &str,
@@ -454,38 +494,47 @@ async fn insert_new(
     stamp(resource, id, 1, last_updated);
     let entries = extract::extract(resource);
     let key = owner_key(&res_type, id, &entries);
-    sqlx::query("INSERT INTO resource_locator (res_type, id, patient_key) VALUES ($1, $2, $3)")
-        .bind(res_type.clone())
-        .bind(id.to_owned())
-        .bind(key.clone())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| conflict_on_unique(e, format!("{res_type}/{id} already exists")))?;
-    sqlx::query(
-        "INSERT INTO resources (patient_key, res_type, id, version, last_updated, deleted) \
-         VALUES ($1, $2, $3, 1, $4, 0)",
-    )
-    .bind(key.clone())
-    .bind(res_type.clone())
-    .bind(id.to_owned())
-    .bind(last_updated)
-    .execute(&mut *conn)
-    .await?;
     let stored = StoredResource {
-        res_type,
+        res_type: res_type.clone(),
         id: id.to_owned(),
         version: 1,
         last_updated,
         deleted: false,
         body: serde_json::to_string(resource).map_err(|e| StoreError::BadRequest(e.to_string()))?,
     };
-    insert_version(conn, &key, &stored, method).await?;
-    insert_index(conn, &key, &stored.res_type, id, &entries).await?;
-    claim_identifiers(conn, &stored.res_type, id, &entries).await?;
+    let mut script = Script::new(engine);
+    script
+        .statement()
+        .push("INSERT INTO resource_locator (res_type, id, patient_key) VALUES (")
+        .text(res_type.as_str())
+        .push(", ")
+        .text(id)
+        .push(", ")
+        .text(key.as_str())
+        .push(")");
+    script
+        .statement()
+        .push("INSERT INTO resources (patient_key, res_type, id, version, last_updated, deleted) VALUES (")
+        .text(key.as_str())
+        .push(", ")
+        .text(res_type.as_str())
+        .push(", ")
+        .text(id)
+        .push(", 1, ")
+        .int(last_updated)
+        .push(", 0)");
+    push_version(&mut script, &key, &stored, method);
+    push_index(&mut script, &key, &res_type, id, &entries);
+    script
+        .run(conn)
+        .await
+        .map_err(|e| conflict_on_unique(e, format!("{res_type}/{id} already exists")))?;
+    claim_identifiers(conn, &res_type, id, &entries).await?;
     Ok(stored)
 }
 
 async fn update(
+    engine: Engine,
     conn: &mut AnyConnection,
     resource: &mut Value,
     if_match: Option<i64>,
@@ -499,7 +548,7 @@ async fn update(
                     "If-Match names version {v} of {res_type}/{id}, which does not exist"
                 )));
             }
-            return insert_new(conn, resource, &id, "PUT")
+            return insert_new(engine, conn, resource, &id, "PUT")
                 .await
                 .map(WriteOutcome::Created);
         };
@@ -539,11 +588,13 @@ async fn update(
             body: serde_json::to_string(resource)
                 .map_err(|e| StoreError::BadRequest(e.to_string()))?,
         };
-        insert_version(conn, &key, &stored, "PUT").await?;
+        let mut script = Script::new(engine);
+        push_version(&mut script, &key, &stored, "PUT");
         if !cur.deleted {
-            delete_index(conn, &cur.patient_key, &res_type, &id).await?;
+            push_delete_index(&mut script, &cur.patient_key, &res_type, &id);
         }
-        insert_index(conn, &key, &res_type, &id, &entries).await?;
+        push_index(&mut script, &key, &res_type, &id, &entries);
+        script.run(conn).await?;
         release_identifiers(conn, &res_type, &id).await?;
         claim_identifiers(conn, &res_type, &id, &entries).await?;
         return Ok(if cur.deleted {
@@ -558,6 +609,7 @@ async fn update(
 }
 
 async fn delete(
+    engine: Engine,
     conn: &mut AnyConnection,
     res_type: &str,
     id: &str,
@@ -592,8 +644,10 @@ async fn delete(
             deleted: true,
             body: String::new(),
         };
-        insert_version(conn, &key, &stored, "DELETE").await?;
-        delete_index(conn, &key, res_type, id).await?;
+        let mut script = Script::new(engine);
+        push_version(&mut script, &key, &stored, "DELETE");
+        push_delete_index(&mut script, &key, res_type, id);
+        script.run(conn).await?;
         release_identifiers(conn, res_type, id).await?;
         return Ok(WriteOutcome::Deleted(Some(stored)));
     }
@@ -672,37 +726,29 @@ async fn advance_pointer(
     Ok(true)
 }
 
-async fn insert_version(
-    conn: &mut AnyConnection,
-    key: &str,
-    stored: &StoredResource,
-    method: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO resource_versions \
-         (patient_key, res_type, id, version, last_updated, deleted, method, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(key.to_owned())
-    .bind(stored.res_type.clone())
-    .bind(stored.id.clone())
-    .bind(stored.version)
-    .bind(stored.last_updated)
-    .bind(i64::from(stored.deleted))
-    .bind(method.to_owned())
-    .bind(stored.body.clone())
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| {
-        conflict_on_unique(
-            e,
-            format!(
-                "{}/{} version {} already exists",
-                stored.res_type, stored.id, stored.version
-            ),
+fn push_version(script: &mut Script, key: &str, stored: &StoredResource, method: &str) {
+    script
+        .statement()
+        .push(
+            "INSERT INTO resource_versions \
+             (patient_key, res_type, id, version, last_updated, deleted, method, body) VALUES (",
         )
-    })?;
-    Ok(())
+        .text(key)
+        .push(", ")
+        .text(stored.res_type.as_str())
+        .push(", ")
+        .text(stored.id.as_str())
+        .push(", ")
+        .int(stored.version)
+        .push(", ")
+        .int(stored.last_updated)
+        .push(", ")
+        .int(i64::from(stored.deleted))
+        .push(", ")
+        .text(method)
+        .push(", ")
+        .text(stored.body.as_str())
+        .push(")");
 }
 
 const INDEX_TABLES: &[&str] = &[
@@ -715,34 +761,18 @@ const INDEX_TABLES: &[&str] = &[
     "idx_uri",
 ];
 
-async fn delete_index(
-    conn: &mut AnyConnection,
-    key: &str,
-    res_type: &str,
-    id: &str,
-) -> Result<(), StoreError> {
+fn push_delete_index(script: &mut Script, key: &str, res_type: &str, id: &str) {
     for table in INDEX_TABLES {
-        let mut sql = Sql::new("DELETE FROM ");
-        sql.push(table).push(" WHERE patient_key = ").text(key);
-        sql.push(" AND res_type = ")
-            .text(res_type)
-            .push(" AND id = ")
-            .text(id);
-        sql.into_query().execute(&mut *conn).await?;
+        let sql = script.statement();
+        sql.push("DELETE FROM ").push(table).push(" WHERE patient_key = ").text(key);
+        sql.push(" AND res_type = ").text(res_type).push(" AND id = ").text(id);
     }
-    Ok(())
 }
 
 /// Rows per multi-row INSERT: few statements per write, far below every engine's bind limit.
 const ROWS_PER_INSERT: usize = 64;
 
-async fn insert_index(
-    conn: &mut AnyConnection,
-    key: &str,
-    res_type: &str,
-    id: &str,
-    entries: &[IndexEntry],
-) -> Result<(), StoreError> {
+fn push_index(script: &mut Script, key: &str, res_type: &str, id: &str, entries: &[IndexEntry]) {
     for (table, columns) in [
         ("idx_token", "system, code, text"),
         ("idx_string", "normalized, exact"),
@@ -752,34 +782,22 @@ async fn insert_index(
         ("idx_quantity", "value, system, code, unit"),
         ("idx_uri", "value"),
     ] {
-        let rows: Vec<&IndexEntry> = entries
-            .iter()
-            .filter(|e| table_of(&e.value) == table)
-            .collect();
+        let rows: Vec<&IndexEntry> = entries.iter().filter(|e| table_of(&e.value) == table).collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut sql = Sql::new("INSERT INTO ");
-            sql.push(table)
-                .push(" (patient_key, res_type, id, param, ")
-                .push(columns)
-                .push(") VALUES ");
+            let sql = script.statement();
+            sql.push("INSERT INTO ").push(table).push(" (patient_key, res_type, id, param, ");
+            sql.push(columns).push(") VALUES ");
             for (n, entry) in chunk.iter().enumerate() {
                 if n > 0 {
                     sql.push(", ");
                 }
-                sql.push("(")
-                    .text(key)
-                    .push(", ")
-                    .text(res_type)
-                    .push(", ")
-                    .text(id);
+                sql.push("(").text(key).push(", ").text(res_type).push(", ").text(id);
                 sql.push(", ").text(entry.param.clone());
-                push_values(&mut sql, &entry.value);
+                push_values(sql, &entry.value);
                 sql.push(")");
             }
-            sql.into_query().execute(&mut *conn).await?;
         }
     }
-    Ok(())
 }
 
 fn table_of(value: &IndexValue) -> &'static str {
