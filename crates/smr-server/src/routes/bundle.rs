@@ -17,7 +17,7 @@ use crate::http::{self, BodyKind, base_url, fhir_json_response, parse_etag};
 
 /// One parsed Bundle entry.
 enum Entry {
-    Write(WriteOp),
+    Write(Box<WriteOp>),
     Read { res_type: String, id: String },
     Search { res_type: String, query: String },
 }
@@ -52,7 +52,7 @@ async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Value>)
         match entry {
             Entry::Write(op) => {
                 op_of_entry.push(Some(ops.len()));
-                ops.push(op);
+                ops.push(*op);
             }
             other => {
                 op_of_entry.push(None);
@@ -89,7 +89,7 @@ async fn batch(state: &AppState, headers: &HeaderMap, entries: Vec<Value>) -> Re
     for (i, raw) in entries.into_iter().enumerate() {
         let result = match parse_entry(i, raw) {
             Err(e) => Err(e),
-            Ok(Entry::Write(op)) => match state.store.write_one(op).await {
+            Ok(Entry::Write(op)) => match state.store.write_one(*op).await {
                 Ok(outcome) => {
                     crate::pgx_intake::after_write(state, std::slice::from_ref(&outcome)).await;
                     write_entry(&mut bundle, &base, &outcome);
@@ -148,7 +148,7 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
                 Some(q) => Some(conditional_search(&res_type, q).map_err(|e| e.within(&format!("Bundle.entry[{i}].request.ifNoneExist")))?),
                 None => None,
             };
-            Ok(Entry::Write(WriteOp::Create { resource, full_url, if_none_exist }))
+            Ok(Entry::Write(Box::new(WriteOp::Create { resource, full_url, if_none_exist })))
         }
         ("PUT", [_, id], None) => {
             let mut resource = need_resource()?;
@@ -163,10 +163,10 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
                     }
                 }
             }
-            Ok(Entry::Write(WriteOp::Update { resource, full_url, if_match }))
+            Ok(Entry::Write(Box::new(WriteOp::Update { resource, full_url, if_match })))
         }
         ("DELETE", [_, id], None) => {
-            Ok(Entry::Write(WriteOp::Delete { res_type, id: (*id).to_owned(), if_match }))
+            Ok(Entry::Write(Box::new(WriteOp::Delete { res_type, id: (*id).to_owned(), if_match })))
         }
         ("GET", [_, id], None) => Ok(Entry::Read { res_type, id: (*id).to_owned() }),
         ("GET", [_], q) => Ok(Entry::Search { res_type, query: q.unwrap_or_default().to_owned() }),

@@ -54,10 +54,10 @@ pub async fn read(
     check_accept(&headers, None)?;
     let r = state.store.read(&res_type, &id).await?;
     // A client holding the current version gets 304 instead of the body again.
-    if let Some(tag) = headers.get("if-none-match").and_then(|v| v.to_str().ok()) {
-        if http::parse_etag(tag) == Some(r.version) {
-            return Ok(StatusCode::NOT_MODIFIED.into_response());
-        }
+    if let Some(tag) = headers.get("if-none-match").and_then(|v| v.to_str().ok())
+        && http::parse_etag(tag) == Some(r.version)
+    {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
     Ok(resource_response(StatusCode::OK, &r, &base_url(&state, &headers), Return::Representation, false))
 }
@@ -115,14 +115,14 @@ pub async fn patch(
     let if_match = http::if_match(&headers)?;
     for _ in 0..PATCH_RETRIES {
         let current = state.store.read(&res_type, &id).await?;
-        if let Some(v) = if_match {
-            if v != current.version {
-                return Err(StoreError::PreconditionFailed(format!(
-                    "If-Match names version {v} but the current version is {}",
-                    current.version
-                ))
-                .into());
-            }
+        if let Some(v) = if_match
+            && v != current.version
+        {
+            return Err(StoreError::PreconditionFailed(format!(
+                "If-Match names version {v} but the current version is {}",
+                current.version
+            ))
+            .into());
         }
         let mut resource: Value = serde_json::from_str(&current.body)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, e.to_string()))?;

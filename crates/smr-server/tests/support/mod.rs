@@ -45,7 +45,10 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     #[track_caller]
@@ -68,13 +71,17 @@ pub async fn sqlite_app_with(config: ServerConfig) -> TestApp {
 
 /// The PostgreSQL server to test against, if any.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("SMR_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("SMR_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 pub async fn postgres_app() -> Option<TestApp> {
     let admin_url = postgres_url()?;
     let database = format!("smr_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to SMR_TEST_DATABASE_URL");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to SMR_TEST_DATABASE_URL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
         .execute(&mut admin)
         .await
@@ -82,7 +89,15 @@ pub async fn postgres_app() -> Option<TestApp> {
     admin.close().await.ok();
     let url = with_database(&admin_url, &database);
     let store = Store::open(&url).await.expect("open postgres store");
-    Some(build(store, ServerConfig::default(), Some(Cleanup::DropPostgres { admin_url, database }), None))
+    Some(build(
+        store,
+        ServerConfig::default(),
+        Some(Cleanup::DropPostgres {
+            admin_url,
+            database,
+        }),
+        None,
+    ))
 }
 
 /// Replaces the database name (path) of a postgres URL.
@@ -92,7 +107,9 @@ fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let scheme_end = head.find("://").map_or(0, |i| i + 3);
-    let host_end = head[scheme_end..].find('/').map_or(head.len(), |i| scheme_end + i);
+    let host_end = head[scheme_end..]
+        .find('/')
+        .map_or(head.len(), |i| scheme_end + i);
     let mut out = format!("{}/{database}", &head[..host_end]);
     if let Some(q) = query {
         out.push('?');
@@ -101,10 +118,26 @@ fn with_database(url: &str, database: &str) -> String {
     out
 }
 
-fn build(store: Store, config: ServerConfig, cleanup: Option<Cleanup>, dir: Option<tempfile::TempDir>) -> TestApp {
-    let config = ServerConfig { base_url: Some(BASE.into()), ..config };
+fn build(
+    store: Store,
+    config: ServerConfig,
+    cleanup: Option<Cleanup>,
+    dir: Option<tempfile::TempDir>,
+) -> TestApp {
+    let config = ServerConfig {
+        base_url: Some(BASE.into()),
+        ..config
+    };
     let router = router(AppState::new(store.clone(), config));
-    TestApp { client: Client { router: router.clone() }, router, store, cleanup, _dir: dir }
+    TestApp {
+        client: Client {
+            router: router.clone(),
+        },
+        router,
+        store,
+        cleanup,
+        _dir: dir,
+    }
 }
 
 /// Sends requests through the router, as an HTTP client would.
@@ -124,15 +157,20 @@ impl TestApp {
     /// Closes the store and drops a PostgreSQL test database.
     pub async fn finish(mut self) {
         self.store.close().await;
-        if let Some(Cleanup::DropPostgres { admin_url, database }) = self.cleanup.take() {
+        if let Some(Cleanup::DropPostgres {
+            admin_url,
+            database,
+        }) = self.cleanup.take()
+        {
             if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
-                    .execute(&mut admin)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await;
             }
         }
     }
-
 }
 
 impl Client {
@@ -140,7 +178,13 @@ impl Client {
         Client { router }
     }
 
-    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
         let mut builder = Request::builder().method(method).uri(path);
         let mut has_type = false;
         for (k, v) in headers {
@@ -150,16 +194,36 @@ impl Client {
         if body.is_some() && !has_type {
             builder = builder.header(header::CONTENT_TYPE, "application/fhir+json");
         }
-        let request = builder.body(body.map(Body::from).unwrap_or_else(Body::empty)).expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("router never fails");
+        let request = builder
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router never fails");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let text = String::from_utf8(bytes.to_vec()).expect("utf-8 body");
-        if !text.is_empty() && headers.get(header::CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap_or("").contains("json")) {
+        if !text.is_empty()
+            && headers
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.to_str().unwrap_or("").contains("json"))
+        {
             check_schema(&text);
         }
-        Reply { status, headers, text }
+        Reply {
+            status,
+            headers,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -167,11 +231,13 @@ impl Client {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.request(Method::POST, path, &[], Some(body.to_string())).await
+        self.request(Method::POST, path, &[], Some(body.to_string()))
+            .await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Reply {
-        self.request(Method::PUT, path, &[], Some(body.to_string())).await
+        self.request(Method::PUT, path, &[], Some(body.to_string()))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
@@ -181,7 +247,10 @@ impl Client {
     /// Creates and returns the stored resource.
     pub async fn create(&self, resource: &Value) -> Value {
         let ty = resource["resourceType"].as_str().expect("resourceType");
-        self.post(&format!("/fhir/{ty}"), resource).await.expect(StatusCode::CREATED).json()
+        self.post(&format!("/fhir/{ty}"), resource)
+            .await
+            .expect(StatusCode::CREATED)
+            .json()
     }
 }
 
@@ -215,7 +284,8 @@ fn add_fhir_version_4_0_1(value: &mut Value) {
 
 /// One validator per resource type (the schema's top-level `oneOf` narrowed to that type), so a
 /// failure names the offending element instead of "matched none of 146 alternatives".
-static VALIDATORS: LazyLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = LazyLock::new(Default::default);
+static VALIDATORS: LazyLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> =
+    LazyLock::new(Default::default);
 
 fn validator_for(res_type: &str) -> Option<Arc<jsonschema::Validator>> {
     let schema = SCHEMA.as_ref()?;
@@ -243,23 +313,35 @@ pub fn check_schema(text: &str) {
 
 #[track_caller]
 fn check_resource_schema(value: &Value) {
-    let Some(res_type) = value["resourceType"].as_str() else { return };
-    let Some(validator) = validator_for(res_type) else { return };
+    let Some(res_type) = value["resourceType"].as_str() else {
+        return;
+    };
+    let Some(validator) = validator_for(res_type) else {
+        return;
+    };
     let errors: Vec<String> = validator
         .iter_errors(value)
         .take(5)
         .map(|e| format!("{:?} at {}", e.kind(), e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "{res_type} violates the FHIR R4 JSON Schema: {errors:?}\n{value}");
+    assert!(
+        errors.is_empty(),
+        "{res_type} violates the FHIR R4 JSON Schema: {errors:?}\n{value}"
+    );
 }
 
 /// A path under `../shared` (beside the project), or `None` with a notice when it is absent.
 pub fn shared_path(relative: &str) -> Option<std::path::PathBuf> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(relative);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(relative);
     if path.exists() {
         Some(path)
     } else {
-        eprintln!("SKIP: {} not present (../shared is only on the developers' machines)", path.display());
+        eprintln!(
+            "SKIP: {} not present (../shared is only on the developers' machines)",
+            path.display()
+        );
         None
     }
 }
@@ -270,7 +352,9 @@ pub fn route(url: &str) -> String {
 }
 
 pub fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture JSON")
 }
