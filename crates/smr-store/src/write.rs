@@ -18,6 +18,14 @@ use crate::model::{StoredResource, WriteOp, WriteOutcome};
 use crate::sql::Sql;
 use crate::{Engine, Store, StoreError};
 
+/// A write whose only SQL is the one script of `insert_new`: one create, not conditional, not a
+/// Patient (whose NHS-number claim runs after the script). Group commit can then fold its
+/// savepoint into that script.
+pub(crate) fn is_single_plain_create(ops: &[WriteOp]) -> bool {
+    matches!(ops, [WriteOp::Create { resource, if_none_exist: None, .. }]
+        if resource.get("resourceType").and_then(Value::as_str) != Some("Patient"))
+}
+
 /// Statements that go to the database together. On SQLite they are sent as one
 /// multi-statement text in one round trip (its driver binds `$N` across the statements of one
 /// text, and each round trip to the connection's worker thread costs more than the insert
@@ -26,11 +34,23 @@ struct Script {
     engine: Engine,
     current: Sql,
     ready: Vec<Sql>,
+    /// SQLite group commit: a savepoint opened by the script's first statement and released
+    /// by its last, so a single create costs one round trip (see `group_commit`).
+    savepoint: Option<String>,
 }
 
 impl Script {
     fn new(engine: Engine) -> Self {
-        Script { engine, current: Sql::default(), ready: Vec::new() }
+        Script { engine, current: Sql::default(), ready: Vec::new(), savepoint: None }
+    }
+
+    fn within_savepoint(engine: Engine, savepoint: Option<&str>) -> Self {
+        let mut script = Script::new(engine);
+        if let (Engine::Sqlite, Some(name)) = (engine, savepoint) {
+            script.current.push(&format!("SAVEPOINT {name}"));
+            script.savepoint = Some(name.to_owned());
+        }
+        script
     }
 
     /// Starts the next statement and returns the builder to write it with.
@@ -47,6 +67,9 @@ impl Script {
     }
 
     async fn run(mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        if let Some(name) = self.savepoint.take() {
+            self.statement().push(&format!("RELEASE {name}"));
+        }
         if !self.current.text.is_empty() {
             self.ready.push(self.current);
         }
@@ -150,7 +173,27 @@ impl Store {
     pub(crate) async fn execute(
         &self,
         tx: &mut AnyConnection,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
+        self.execute_with(tx, ops, None).await
+    }
+
+    /// [`Store::execute`] for a single plain create whose one script opens and releases
+    /// `savepoint` itself (see [`is_single_plain_create`]).
+    pub(crate) async fn execute_in_savepoint(
+        &self,
+        tx: &mut AnyConnection,
+        ops: Vec<WriteOp>,
+        savepoint: &str,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
+        self.execute_with(tx, ops, Some(savepoint)).await
+    }
+
+    async fn execute_with(
+        &self,
+        tx: &mut AnyConnection,
         mut ops: Vec<WriteOp>,
+        savepoint: Option<&str>,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
         let at = |entry: usize| move |error: StoreError| EntryError { entry, error };
         // Decide every create's id (or the existing match of a conditional create) first, so
@@ -231,7 +274,7 @@ impl Store {
                     } => delete(self.engine, &mut *tx, res_type, id, *if_match).await,
                     WriteOp::Create { resource, .. } => {
                         let id = ids[i].clone().unwrap_or_default();
-                        insert_new(self.engine, &mut *tx, resource, &id, "POST")
+                        insert_new(self.engine, savepoint, &mut *tx, resource, &id, "POST")
                             .await
                             .map(WriteOutcome::Created)
                     }
@@ -484,6 +527,7 @@ async fn current(
 /// Inserts version 1 of a resource that has never existed.
 async fn insert_new(
     engine: Engine,
+    savepoint: Option<&str>,
     conn: &mut AnyConnection,
     resource: &mut Value,
     id: &str,
@@ -502,7 +546,7 @@ async fn insert_new(
         deleted: false,
         body: serde_json::to_string(resource).map_err(|e| StoreError::BadRequest(e.to_string()))?,
     };
-    let mut script = Script::new(engine);
+    let mut script = Script::within_savepoint(engine, savepoint);
     script
         .statement()
         .push("INSERT INTO resource_locator (res_type, id, patient_key) VALUES (")
@@ -548,7 +592,7 @@ async fn update(
                     "If-Match names version {v} of {res_type}/{id}, which does not exist"
                 )));
             }
-            return insert_new(engine, conn, resource, &id, "PUT")
+            return insert_new(engine, None, conn, resource, &id, "PUT")
                 .await
                 .map(WriteOutcome::Created);
         };
