@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{res_type}/{id}/_history", get(routes::history::instance))
         .route("/{res_type}/{id}/_history/{version}", get(routes::instance::vread))
         .route("/Patient/{id}/$pgx-outside-calls", axum::routing::post(crate::pgx_intake::outside_calls))
+        .route("/Patient/{id}/$pgx-vcf", axum::routing::post(crate::pgx_intake::vcf))
         .route("/{res_type}/{id}/{operation}", get(routes::everything::operation).post(routes::everything::operation))
         .fallback(routes::not_found);
     Router::new()

@@ -391,6 +391,109 @@ pub async fn outside_calls(
     if calls.is_empty() {
         return Err(bad_request_json("the outside-call file has no calls"));
     }
+    store_calls(&state, &parts.headers, &id, &calls, performer, "PharmCAT outside-call file", Vec::new()).await
+}
+
+/// `POST /fhir/Patient/{id}/$pgx-vcf`: a single-sample GRCh38 VCF (`text/x-vcf`, `text/plain`
+/// or `text/vcf`; optional `?performer=`), called with SMR's built-in allele definitions and
+/// stored like outside calls. Only complete, unambiguous calls are stored: a gene with missing
+/// defining positions, several equally good diplotypes, or no call is not guessed at — it is
+/// reported in an OperationOutcome entry of the response, with the reason, and nothing is
+/// stored for it.
+pub async fn vcf(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request<Body>,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let limit = state.config.max_body_bytes;
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            IssueCode::TooLong,
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    })?;
+    let media = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_else(|| "text/plain".into());
+    if !matches!(media.as_str(), "text/x-vcf" | "text/vcf" | "text/plain") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueCode::NotSupported,
+            format!("Content-Type '{media}' is not supported here; send text/x-vcf"),
+        ));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad_request_json("the VCF is not UTF-8 text"))?;
+    let performer = match parts.uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "performer").map(|(_, v)| v.into_owned())
+    }) {
+        Some(p) => Some(performer_reference(&p)?),
+        None => None,
+    };
+    let definitions = smr_pgx::vcf::DefinitionSet::builtin().map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, e.to_string())
+    })?;
+    let samples = smr_pgx::vcf::call_vcf(text, definitions)
+        .map_err(|e| bad_request_json(format!("the VCF cannot be read: {e}")))?;
+    let [sample] = samples.as_slice() else {
+        return Err(bad_request_json(format!(
+            "the VCF has {} samples; $pgx-vcf takes one patient's VCF (one sample)",
+            samples.len()
+        )));
+    };
+    let mut calls = Vec::new();
+    let mut not_stored = Vec::new();
+    for call in &sample.genes {
+        let reason = if call.is_no_call() {
+            Some(format!("no call ({})", call.notes.join("; ")))
+        } else if call.ambiguous {
+            Some(format!("several diplotypes fit equally well: {}", call.diplotypes.join(", ")))
+        } else if call.partial {
+            let missing: Vec<String> =
+                call.missing_positions.iter().map(|m| format!("{}:{}", m.chromosome, m.position)).collect();
+            Some(format!("defining positions missing from the VCF: {}", missing.join(", ")))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => not_stored.push(
+                Issue::error(IssueCode::Informational, format!("{}: not stored — {reason}", call.gene))
+                    .at(format!("{}", call.gene)),
+            ),
+            None => calls.push(OutsideCall {
+                line: 0,
+                gene: call.gene,
+                diplotype: call.diplotypes.first().cloned(),
+                phenotype: None,
+                activity_score: None,
+            }),
+        }
+    }
+    if calls.is_empty() {
+        let mut error = ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, not_stored);
+        error.issues.insert(0, Issue::error(IssueCode::Processing, "no gene could be called completely from this VCF; nothing stored"));
+        return Err(error);
+    }
+    let label = format!("GRCh38 VCF sample {} called by SMR (PharmCAT allele definitions)", sample.sample);
+    store_calls(&state, &parts.headers, &id, &calls, performer, &label, not_stored).await
+}
+
+/// Stores calls for a patient as genotype and phenotype Observations plus one Provenance, in
+/// one transaction, then runs the re-check. `not_stored` become warnings in the response.
+async fn store_calls(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    calls: &[OutsideCall],
+    performer: Option<Value>,
+    source_label: &str,
+    not_stored: Vec<Issue>,
+) -> Result<Response, ApiError> {
     // 404 before anything is written if the patient is not there.
     state.store.read("Patient", &id).await?;
     let patient_ref = format!("Patient/{id}");
@@ -409,7 +512,7 @@ pub async fn outside_calls(
         performer: obs_performer,
         issued: &issued,
     };
-    for call in &calls {
+    for call in calls {
         call_ops(call, ctx, &mut ops, &mut targets);
     }
     let who = performer
@@ -425,19 +528,27 @@ pub async fn outside_calls(
                 "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "performer", "display": "Performer"}]},
                 "who": who,
             }],
-            "entity": [{"role": "source", "what": {"display": "PharmCAT outside-call file"}}],
+            "entity": [{"role": "source", "what": {"display": source_label}}],
         }),
         &urn(),
     ));
     let outcomes = state.store.transaction(ops).await?;
-    after_write(&state, &outcomes).await;
-    let base = base_url(&state, &parts.headers);
+    after_write(state, &outcomes).await;
+    let base = base_url(state, headers);
     let mut bundle = BundleWriter::new("transaction-response", None, &[]);
     for o in &outcomes {
         if let Some(r) = o.resource() {
             let location = format!("{}/{}/_history/{}", r.res_type, r.id, r.version);
             bundle.entry(json!({"fullUrl": full_url(&base, r), "response": {"status": "201 Created", "location": location, "etag": r.etag()}}), Some(&r.body));
         }
+    }
+    if !not_stored.is_empty() {
+        let warnings: Vec<Issue> = not_stored
+            .into_iter()
+            .map(|i| Issue { severity: smr_fhir::Severity::Warning, ..i })
+            .collect();
+        let outcome = smr_fhir::outcome::operation_outcome(&warnings).to_string();
+        bundle.entry(json!({"response": {"status": "200 OK", "outcome": serde_json::from_str::<Value>(&outcome).unwrap_or_default()}}), None);
     }
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
 }
