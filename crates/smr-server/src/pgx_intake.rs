@@ -70,6 +70,8 @@ pub(crate) async fn search_all(
     let mut parsed = query::parse(res_type, &pairs, Handling::Strict)
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
     parsed.request.count = query::MAX_COUNT;
+    // Only the matches are used: skip the COUNT query an accurate total would cost.
+    parsed.request.total = query::TotalMode::None;
     Ok(store.search(&parsed.request).await?.matches)
 }
 

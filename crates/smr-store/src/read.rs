@@ -114,8 +114,11 @@ impl Store {
                 .int(c.version)
                 .push("))))))");
         }
-        sql.push(" ORDER BY v.last_updated DESC, v.res_type, v.id, v.version DESC LIMIT ");
-        sql.int(req.count as i64 + 1);
+        // LIMIT as a literal (SMR's own number): a bound LIMIT makes SQLite re-prepare.
+        sql.push(&format!(
+            " ORDER BY v.last_updated DESC, v.res_type, v.id, v.version DESC LIMIT {}",
+            req.count + 1
+        ));
         let rows = sql.into_query().fetch_all(&mut *conn).await?;
         let mut entries: Vec<HistoryEntry> = rows
             .iter()

