@@ -1,12 +1,31 @@
 //! From an order and the patient's results to findings, and from findings to CDS Hooks 2.0
 //! cards (https://cds-hooks.hl7.org/2.0/#card-attributes).
+//!
+//! # Guidelines whose transcription is not verified
+//!
+//! Each guideline in `smr-pgx-guidelines` records whether SMR's transcription of it was
+//! checked against the published source ([`Verification`]). A card resting on a guideline that
+//! is not [`Verification::Verified`] says so: its `detail` opens with [`UNVERIFIED_CAVEAT`],
+//! a recommendation card's `summary` ends "(CPIC, transcription unverified)" (or "partly
+//! verified") so the caveat is seen even where only the summary is shown, and the prescriber
+//! can override with "the published guideline differs from SMR's transcription".
+//!
+//! The indicator is deliberately **not** lowered: a card is `critical` when the guideline as
+//! transcribed implies it (strong advice to avoid or use an alternative), verified or not.
+//! The unverified pairs include contraindications whose harm is severe and irreversible
+//! (HLA-B*57:01 and abacavir, CYP2D6 ultrarapid metabolizers and codeine, RYR1 and volatile
+//! anaesthetics, MT-RNR1 and aminoglycosides, G6PD and rasburicase), so downgrading would
+//! trade a possible over-alert for a likely under-alert. The card is therefore never critical
+//! *on the transcription alone*: it carries the caveat and the link to the published table, and
+//! the prescriber is told to confirm there before acting. When a guideline's transcription is
+//! verified the caveat disappears with no code change.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use smr_dmd::Identified;
 use smr_pgx::Gene;
 use smr_pgx_guidelines::{
-    Action, Assessment, Citation, Recommendation, SourceBody, Strength, recommend,
+    Action, Assessment, Citation, Recommendation, SourceBody, Strength, Verification, recommend,
 };
 
 use crate::genotype::GeneResult;
@@ -17,6 +36,23 @@ pub const SMR_SYSTEM_BASE: &str = "https://fhir.smr.nhs.uk";
 
 /// CDS Hooks limits `summary` to 140 characters; SMR stays strictly below.
 pub const SUMMARY_MAX: usize = 139;
+
+/// Said on every card (and DetectedIssue) resting on a guideline whose transcription is not
+/// verified against the published source.
+pub const UNVERIFIED_CAVEAT: &str = "SMR's transcription of this guideline table has not yet been checked against the \
+     published source: confirm with the linked guideline before acting.";
+
+/// The caveat paragraph for a guideline that is not verified (`None` when it is).
+pub fn verification_caveat(c: &Citation) -> Option<String> {
+    match &c.verification {
+        Verification::Verified { .. } => None,
+        v => Some(format!(
+            "**Transcription {}:** {UNVERIFIED_CAVEAT} (Verification record: {})",
+            v.label(),
+            v.detail()
+        )),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,8 +158,8 @@ const PRE_TEST: &[PreTest] = &[
         drugs: &["abacavir"],
         advice: "Screen for HLA-B*57:01 before starting abacavir: carriers are at high risk of abacavir \
                  hypersensitivity and must not receive it.",
-        source: "CPIC Guidelines for HLA-B Genotype and Abacavir Dosing (2014 update); abacavir SmPC (screening \
-                 required before initiation)",
+        source: "CPIC Guidelines for HLA-B Genotype and Abacavir Dosing (2012; literature review 2014, \
+                 recommendations unchanged); abacavir SmPC (screening required before initiation)",
         url: "https://cpicpgx.org/guidelines/guideline-for-abacavir-and-hla-b/",
     },
 ];
@@ -314,7 +350,9 @@ pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
 }
 
 /// Card urgency from the guideline's action and strength. `None` for standard dosing, which
-/// gets no card (a card that says "carry on" on every order is noise).
+/// gets no card (a card that says "carry on" on every order is noise). The guideline's
+/// verification does not change it; an unverified one adds a caveat to the card instead (see
+/// the module documentation for why).
 pub fn indicator_for(action: &Action, strength: Strength) -> Option<Indicator> {
     Some(match action {
         Action::Standard => return None,
@@ -380,24 +418,33 @@ fn override_reasons(kind: &FindingKind) -> Vec<Coding> {
         display: display.into(),
     };
     match kind {
-        FindingKind::Recommendation(_) => vec![
-            c(
-                "previously-tolerated",
-                "Patient has previously tolerated this medicine",
-            ),
-            c(
-                "benefit-outweighs-risk",
-                "Clinical benefit outweighs the pharmacogenomic risk",
-            ),
-            c(
-                "genotype-disputed",
-                "Genotype result disputed or awaiting confirmation",
-            ),
-            c(
-                "will-monitor",
-                "Will monitor response or drug levels closely",
-            ),
-        ],
+        FindingKind::Recommendation(r) => {
+            let mut out = vec![
+                c(
+                    "previously-tolerated",
+                    "Patient has previously tolerated this medicine",
+                ),
+                c(
+                    "benefit-outweighs-risk",
+                    "Clinical benefit outweighs the pharmacogenomic risk",
+                ),
+                c(
+                    "genotype-disputed",
+                    "Genotype result disputed or awaiting confirmation",
+                ),
+                c(
+                    "will-monitor",
+                    "Will monitor response or drug levels closely",
+                ),
+            ];
+            if !r.guideline.verification.is_verified() {
+                out.push(c(
+                    "transcription-differs",
+                    "The published guideline differs from SMR's transcription",
+                ));
+            }
+            out
+        }
         FindingKind::TestFirst { .. } => vec![
             c("test-requested", "Genotype test already requested"),
             c("result-elsewhere", "Result is recorded in another system"),
@@ -459,19 +506,29 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
                 .iter()
                 .map(|g| format!("{} {}", g.gene, g.phenotype))
                 .collect();
+            // The source (and any verification caveat) survives truncation; the results
+            // are cut instead.
+            let tail = match &r.guideline.verification {
+                Verification::Verified { .. } => format!(" ({})", body(&r.guideline)),
+                v => format!(" ({}, transcription {})", body(&r.guideline), v.label()),
+            };
             let summary = format!(
-                "{drug}: {} — {} ({})",
-                action_phrase(r),
-                genes.join(", "),
-                body(&r.guideline)
+                "{}{tail}",
+                truncate(
+                    &format!("{drug}: {} — {}", action_phrase(r), genes.join(", ")),
+                    SUMMARY_MAX.saturating_sub(tail.chars().count())
+                )
             );
-            let mut detail = format!(
+            let mut detail = verification_caveat(&r.guideline)
+                .map(|c| format!("{c}\n\n"))
+                .unwrap_or_default();
+            detail.push_str(&format!(
                 "**Pharmacogenomic result**\n\n{}\n\n**Implication:** {}\n\n**Recommendation** (classification: {}): {}\n",
                 results_markdown(r, &f.evidence),
                 r.implication,
                 strength_text(r.classification, &r.guideline),
                 r.recommendation
-            );
+            ));
             if !r.alternatives.is_empty() {
                 detail.push_str(&format!(
                     "\n**Alternatives named by the guideline:** {}\n",
@@ -518,7 +575,10 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
         } => {
             let summary =
                 format!("{drug}: {gene} result indeterminate — PGx guidance could not be applied");
-            let detail = format!(
+            let mut detail = verification_caveat(guideline)
+                .map(|c| format!("{c}\n\n"))
+                .unwrap_or_default();
+            detail.push_str(&format!(
                 "SMR holds a {gene} result for this patient, but it cannot be used for {}: {reason}.\n\n\
                  Consider confirmatory testing or specialist advice before relying on genotype-guided dosing.\n\n\
                  **Result on record:** {}\n\n**Source:** {}\n\n**Evidence:** the order was identified by {}.\n",
@@ -530,7 +590,7 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
                 },
                 citation_markdown(guideline),
                 f.identified_by
-            );
+            ));
             let source = Source {
                 label: format!(
                     "{} {} ({})",
@@ -548,15 +608,21 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
             let summary = format!(
                 "{drug}: no {gene} result on record — testing before prescribing is recommended"
             );
-            let detail = format!(
+            let mut detail = format!(
                 "SMR has no {gene} result for this patient.\n\n{}\n\n**Basis:** {}.\n\n**Guideline table applied once a result is \
-                 available:** {}\n\n**Evidence:** the order was identified by {}; no {gene} genotype or phenotype Observation is \
-                 on record in SMR.\n",
+                 available:** {}\n\n",
                 pre.map_or("", |p| p.advice),
                 pre.map_or("", |p| p.source),
                 citation_markdown(guideline),
-                f.identified_by
             );
+            if let Some(c) = verification_caveat(guideline) {
+                detail.push_str(&format!("{c}\n\n"));
+            }
+            detail.push_str(&format!(
+                "**Evidence:** the order was identified by {}; no {gene} genotype or phenotype Observation is \
+                 on record in SMR.\n",
+                f.identified_by
+            ));
             let source = Source {
                 label: format!(
                     "{} {} / pre-treatment testing",
@@ -702,5 +768,142 @@ fn suggestions_for(r: &Recommendation, order: &Value) -> Vec<Suggestion> {
             }]
         }
         Action::Monitor { .. } | Action::Standard => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genotype::{GeneResult, ResultKind};
+
+    fn result(gene: Gene, diplotype: &str) -> GeneResult {
+        GeneResult {
+            gene,
+            kind: ResultKind::Genotype {
+                diplotype: diplotype.into(),
+            },
+            reference: Some(format!("Observation/{gene}")),
+            recorded: None,
+        }
+    }
+
+    fn order(text: &str) -> Value {
+        json!({"resourceType": "MedicationRequest", "id": "draft-1", "status": "draft",
+               "intent": "order", "medicationCodeableConcept": {"text": text}})
+    }
+
+    /// The clopidogrel finding for a CYP2C19 poor metabolizer, with its guideline's
+    /// verification replaced by `v` (the data file's status may change; the card logic may not).
+    fn clopidogrel(v: Verification) -> Finding {
+        let mut f = assess_order(
+            &order("Clopidogrel 75mg tablets"),
+            &[result(Gene::Cyp2c19, "*2/*2")],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        let mut f = f.remove(0);
+        let FindingKind::Recommendation(r) = &mut f.kind else {
+            panic!("{f:?}")
+        };
+        r.guideline.verification = v;
+        f
+    }
+
+    fn unverified() -> Verification {
+        Verification::parse(Some("UNVERIFIED (2026-11-29): transcribed from memory."))
+    }
+
+    #[test]
+    fn unverified_guideline_cards_carry_the_caveat_and_keep_the_indicator() {
+        let verified = Verification::parse(Some("verified 2026-11-29 against CPIC Table 2"));
+        let partly = Verification::parse(Some("PARTLY VERIFIED 2026-11-29: some rows only."));
+        for (v, caveat) in [(verified, false), (partly, true), (unverified(), true)] {
+            let f = clopidogrel(v.clone());
+            // Strong "use an alternative": critical whether or not the transcription is verified.
+            assert_eq!(f.indicator, Indicator::Critical, "{v:?}");
+            let c = card(&f, Some(&order("Clopidogrel 75mg tablets")));
+            assert_eq!(c.indicator, Indicator::Critical);
+            let detail = c.detail.as_deref().unwrap();
+            assert_eq!(detail.contains(UNVERIFIED_CAVEAT), caveat, "{detail}");
+            assert!(c.summary.chars().count() < 140, "{}", c.summary);
+            assert_eq!(c.summary.contains("transcription"), caveat, "{}", c.summary);
+            assert_eq!(
+                c.override_reasons
+                    .iter()
+                    .any(|r| r.code == "transcription-differs"),
+                caveat
+            );
+            if caveat {
+                // First thing in the detail, with the verification record.
+                assert!(detail.starts_with("**Transcription"), "{detail}");
+                assert!(detail.contains(&v.detail()), "{detail}");
+                assert!(
+                    c.summary
+                        .ends_with(&format!("(CPIC, transcription {})", v.label()))
+                );
+            }
+            // A DetectedIssue (and so the patient-view card built from it) keeps the caveat.
+            let issue = crate::issue::detected_issue(&f, "Patient/p", "2026-01-01").unwrap();
+            assert_eq!(
+                issue["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(UNVERIFIED_CAVEAT),
+                caveat
+            );
+            assert_eq!(issue["severity"], "high");
+            let shown = crate::issue::card_from_issue(&issue);
+            assert_eq!(shown.detail.unwrap().contains(UNVERIFIED_CAVEAT), caveat);
+        }
+    }
+
+    #[test]
+    fn summary_keeps_the_caveat_when_cut() {
+        let mut f = clopidogrel(unverified());
+        let FindingKind::Recommendation(r) = &mut f.kind else {
+            panic!()
+        };
+        let g = r.genotypes[0].clone();
+        r.genotypes = (0..10)
+            .map(|_| smr_pgx_guidelines::GenotypeUsed {
+                phenotype: "Likely Intermediate Metabolizer (very long phenotype)".into(),
+                ..g.clone()
+            })
+            .collect();
+        let c = card(&f, None);
+        assert!(c.summary.chars().count() <= SUMMARY_MAX, "{}", c.summary);
+        assert!(
+            c.summary.ends_with("(CPIC, transcription unverified)"),
+            "{}",
+            c.summary
+        );
+        assert!(c.summary.contains('…'), "{}", c.summary);
+    }
+
+    #[test]
+    fn indeterminate_and_test_first_cards_carry_the_caveat() {
+        let mut f = assess_order(
+            &order("Clopidogrel 75mg tablets"),
+            &[result(Gene::Cyp2c19, "*1/*999")],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        let FindingKind::Indeterminate { guideline, .. } = &mut f[0].kind else {
+            panic!("{f:?}")
+        };
+        guideline.verification = unverified();
+        let c = card(&f[0], None);
+        assert!(c.detail.unwrap().contains(UNVERIFIED_CAVEAT));
+        assert!(c.summary.chars().count() < 140);
+
+        let mut f = assess_order(&order("Abacavir 300mg tablets"), &[]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        let FindingKind::TestFirst { guideline, .. } = &mut f[0].kind else {
+            panic!("{f:?}")
+        };
+        guideline.verification = unverified();
+        let detail = card(&f[0], None).detail.unwrap();
+        assert!(detail.contains(UNVERIFIED_CAVEAT), "{detail}");
+        // The abacavir guideline is the 2012 one, reviewed (not updated) in 2014.
+        assert!(!detail.contains("2014 update"), "{detail}");
+        assert!(detail.contains("2012"), "{detail}");
     }
 }

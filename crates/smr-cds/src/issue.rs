@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::cards::{
     Card, Coding, Finding, FindingKind, Indicator, SMR_SYSTEM_BASE, SUMMARY_MAX, Source, card,
-    truncate,
+    truncate, verification_caveat,
 };
 
 /// v3 ActCode `GEN` "Genetic Alert": proposed therapy may be inappropriate or contraindicated
@@ -76,13 +76,16 @@ pub fn detected_issue(f: &Finding, patient_ref: &str, identified: &str) -> Optio
     let order = f.order_ref.clone()?;
     let value = identifier_value(f)?;
     let c = card(f, None);
-    let (detail, reference) = match &f.kind {
+    // The patient-view card is built from the stored issue, so an unverified guideline's
+    // caveat is stored with it.
+    let (mut detail, reference, caveat) = match &f.kind {
         FindingKind::Recommendation(r) => (
             format!(
                 "{} {} Recommendation ({}): {}",
                 r.drug, r.implication, c.source.label, r.recommendation
             ),
             r.guideline.url.clone(),
+            verification_caveat(&r.guideline),
         ),
         FindingKind::Indeterminate {
             gene,
@@ -94,9 +97,13 @@ pub fn detected_issue(f: &Finding, patient_ref: &str, identified: &str) -> Optio
                 f.drug.as_deref().unwrap_or_default()
             ),
             guideline.url.clone(),
+            verification_caveat(guideline),
         ),
         FindingKind::TestFirst { .. } | FindingKind::Unidentified { .. } => return None,
     };
+    if let Some(caveat) = caveat {
+        detail.push_str(&format!("\n\n{caveat}"));
+    }
     let mut implicated = vec![json!({"reference": order})];
     implicated.extend(f.evidence.iter().map(|e| json!({"reference": e})));
     let mut issue = json!({

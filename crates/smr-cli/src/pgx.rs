@@ -105,19 +105,35 @@ fn kb_text() -> String {
     }
     let (title, guidelines) = smr_pgx_guidelines::kb_versions();
     match title {
-        Some((t, v)) => s.push_str(&format!("\nGuidelines: {t}, data version {v}\n")),
+        Some((t, v)) => {
+            let count = |label: &str| {
+                guidelines
+                    .iter()
+                    .filter(|g| g.verification.label() == label)
+                    .count()
+            };
+            s.push_str(&format!(
+                "\nGuidelines: {t}, data version {v}\n  transcription checked against the published source: \
+                 {} verified, {} partly verified, {} unverified\n",
+                count("verified"),
+                count("partly verified"),
+                count("unverified")
+            ));
+        }
         None => s.push_str("\nGuidelines: data file could not be loaded\n"),
     }
     for g in &guidelines {
         let genes: Vec<&str> = g.genes.iter().map(|g| g.symbol()).collect();
         s.push_str(&format!(
-            "  [{:?}] {} ({})\n      genes: {}; drugs: {}\n      {}\n",
+            "  [{:?}] {:<15} {} ({})\n      genes: {}; drugs: {}\n      {}\n      verification: {}\n",
             g.source_body,
+            g.verification.label().to_uppercase(),
             g.name,
             g.version,
             genes.join(", "),
             g.drugs.join(", "),
-            g.url
+            g.url,
+            g.verification.detail()
         ));
     }
     for n in smr_pgx_guidelines::data_notes() {
@@ -236,7 +252,18 @@ fn interpret(a: &InterpretArgs) -> anyhow::Result<Value> {
 }
 
 fn drug_entry(name: &str, input: Option<&str>, interps: &[Interpretation]) -> Value {
-    let assessments = smr_pgx_guidelines::recommend(name, interps);
+    // Each assessment citing a guideline also carries that guideline's verification at the
+    // top level, where a reader of the recommendation cannot miss it.
+    let assessments: Vec<Value> = smr_pgx_guidelines::recommend(name, interps)
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+            if let Some(verification) = v.pointer("/guideline/verification").cloned() {
+                v["verification"] = verification;
+            }
+            v
+        })
+        .collect();
     let mut v = json!({
         "drug": name,
         "identified": true,
@@ -286,6 +313,25 @@ fn report_text(out: &Value) -> String {
     s
 }
 
+/// The caveat line for an assessment whose guideline transcription is not verified (empty
+/// when it is verified or cites no guideline).
+fn verification_text(a: &Value) -> String {
+    let v = &a["verification"];
+    match v["status"].as_str() {
+        None | Some("verified") => String::new(),
+        Some(status) => format!(
+            "      CAUTION: guideline transcription {}: SMR's transcription of this guideline table has not yet \
+             been checked against the published source; confirm with the guideline before acting. ({})\n",
+            if status == "partly" {
+                "partly verified"
+            } else {
+                status
+            },
+            v["note"].as_str().unwrap_or("")
+        ),
+    }
+}
+
 fn assessment_text(a: &Value) -> String {
     let cite = |a: &Value| {
         format!(
@@ -294,6 +340,7 @@ fn assessment_text(a: &Value) -> String {
             a["guideline"]["table"].as_str().unwrap_or("")
         )
     };
+    let caveat = verification_text(a);
     match a["status"].as_str() {
         Some("recommendation") => {
             let action = serde_json::from_value::<Action>(a["action"].clone())
@@ -305,8 +352,9 @@ fn assessment_text(a: &Value) -> String {
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
+            // The caveat comes straight after the recommendation it qualifies.
             let mut s = format!(
-                "    {} [{}]: {}\n      {}\n",
+                "    {} [{}]: {}\n{caveat}      {}\n",
                 action,
                 a["classification"].as_str().unwrap_or(""),
                 a["recommendation"].as_str().unwrap_or(""),
@@ -319,7 +367,7 @@ fn assessment_text(a: &Value) -> String {
             s
         }
         Some("indeterminate") => format!(
-            "    cannot assess ({}): {}\n      source: {}\n",
+            "    cannot assess ({}): {}\n      source: {}\n{caveat}",
             a["gene"].as_str().unwrap_or(""),
             a["reason"].as_str().unwrap_or(""),
             cite(a)
@@ -371,7 +419,11 @@ fn call(args: &CallArgs) -> anyhow::Result<Value> {
                         .with_context(|| format!("reading {}", path.display()))?,
                 );
             }
-            anyhow::ensure!(!texts.is_empty(), "no GENE.tsv definition files in {}", dir.display());
+            anyhow::ensure!(
+                !texts.is_empty(),
+                "no GENE.tsv definition files in {}",
+                dir.display()
+            );
             owned = smr_pgx::vcf::DefinitionSet::parse(texts.iter().map(String::as_str))
                 .context("reading allele definitions")?;
             &owned
@@ -414,17 +466,28 @@ fn call(args: &CallArgs) -> anyhow::Result<Value> {
 fn call_text(out: &Value) -> String {
     let mut s = String::new();
     for sample in out["samples"].as_array().into_iter().flatten() {
-        s.push_str(&format!("Sample {}\n", sample["sample"].as_str().unwrap_or("?")));
+        s.push_str(&format!(
+            "Sample {}\n",
+            sample["sample"].as_str().unwrap_or("?")
+        ));
         for g in sample["genes"].as_array().into_iter().flatten() {
             let diplotypes: Vec<&str> = g["diplotypes"]
                 .as_array()
                 .map(|d| d.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let call = if diplotypes.is_empty() { "no call".to_owned() } else { diplotypes.join(" or ") };
+            let call = if diplotypes.is_empty() {
+                "no call".to_owned()
+            } else {
+                diplotypes.join(" or ")
+            };
             let phenotype = g["phenotype"]
                 .as_str()
                 .map(str::to_owned)
-                .or_else(|| g["indeterminate_reason"].as_str().map(|r| format!("indeterminate ({r})")))
+                .or_else(|| {
+                    g["indeterminate_reason"]
+                        .as_str()
+                        .map(|r| format!("indeterminate ({r})"))
+                })
                 .unwrap_or_default();
             s.push_str(&format!(
                 "  {:<8} {:<28} {}  [{}/{} positions{}]\n",
@@ -433,7 +496,11 @@ fn call_text(out: &Value) -> String {
                 phenotype,
                 g["matched_positions"],
                 g["total_positions"],
-                if g["partial"] == true { ", partial" } else { "" },
+                if g["partial"] == true {
+                    ", partial"
+                } else {
+                    ""
+                },
             ));
         }
     }

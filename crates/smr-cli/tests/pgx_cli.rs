@@ -90,6 +90,23 @@ fn interpret_fixture_as_json() {
     let cape = &drug(&v, "capecitabine")["recommendations"][0];
     assert_eq!(cape["action"]["percent_of_standard"], 50);
 
+    // Every assessment citing a guideline says whether its transcription was verified.
+    assert!(
+        ["verified", "partly", "unverified"]
+            .contains(&clop["verification"]["status"].as_str().unwrap_or("")),
+        "{clop}"
+    );
+    assert_eq!(clop["verification"], clop["guideline"]["verification"]);
+    for d in v["drugs"].as_array().into_iter().flatten() {
+        for a in d["recommendations"].as_array().into_iter().flatten() {
+            assert_eq!(
+                a.get("guideline").is_some(),
+                a.get("verification").is_some(),
+                "{a}"
+            );
+        }
+    }
+
     let unknown = drug(&v, "notadrug");
     assert_eq!(unknown["identified"], false);
     assert!(unknown["reason"].as_str().is_some_and(|r| !r.is_empty()));
@@ -125,6 +142,35 @@ fn interpret_without_drugs_covers_tested_genes_and_text_format() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("USE ALTERNATIVE"), "{text}");
     assert!(text.contains("CPIC Guideline for CYP2C19"), "{text}");
+
+    // Text output: one caveat line per recommendation or indeterminate result from a
+    // guideline whose transcription is not verified (the data file says which).
+    let out = smr(&["pgx", "interpret", "--outside-calls", &path]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let unverified = v["drugs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d["recommendations"].as_array().into_iter().flatten())
+        .filter(|a| {
+            matches!(
+                a["status"].as_str(),
+                Some("recommendation" | "indeterminate")
+            )
+        })
+        .filter(|a| a["verification"]["status"] != "verified")
+        .count();
+    assert_eq!(
+        text.matches("CAUTION: guideline transcription").count(),
+        unverified,
+        "{text}"
+    );
+    assert_eq!(
+        text.contains("has not yet been checked against the published source"),
+        unverified > 0,
+        "{text}"
+    );
 }
 
 #[test]
@@ -151,9 +197,19 @@ fn kb_lists_genes_guidelines_and_dictionary() {
         "CPIC Guideline for CYP2C19 Genotype and Clopidogrel Therapy",
         "Drug dictionary",
         "not covered",
+        "transcription checked against the published source",
+        "verification: ",
     ] {
         assert!(text.contains(needle), "missing {needle}: {text}");
     }
+    // A verification column on every guideline line.
+    let guidelines = smr_pgx_guidelines_count(&text);
+    assert!(guidelines > 0);
+    assert_eq!(
+        text.matches("\n      verification: ").count(),
+        guidelines,
+        "{text}"
+    );
 }
 
 #[test]
@@ -195,4 +251,20 @@ fn pharmcat_example_outside_calls_if_present() {
         drug(&v, "codeine")["recommendations"][0]["classification"],
         "moderate"
     );
+}
+
+/// Guideline lines in `smr pgx kb` output ("  [Cpic] VERIFIED …", "  [Dpwg] UNVERIFIED …").
+fn smr_pgx_guidelines_count(text: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with("  [Cpic] ") || l.starts_with("  [Dpwg] "))
+        .inspect(|l| {
+            let status = l[9..].trim_start();
+            assert!(
+                ["VERIFIED ", "PARTLY VERIFIED ", "UNVERIFIED "]
+                    .iter()
+                    .any(|p| status.starts_with(p)),
+                "{l}"
+            );
+        })
+        .count()
 }

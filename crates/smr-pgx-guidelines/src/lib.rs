@@ -13,6 +13,10 @@
 //! the first rule that cannot be ruled out decides: an indeterminate or missing
 //! genotype never falls through to "standard dosing".
 //!
+//! Every [`Citation`] (so every [`Assessment`] that cites a guideline) carries the
+//! guideline's [`Verification`]: whether SMR's transcription was checked against the
+//! published source. Only [`Verification::Verified`] may be shown without a caveat.
+//!
 //! ```
 //! use smr_pgx::{interpret, Gene};
 //! use smr_pgx_guidelines::{recommend, Action, Assessment};
@@ -80,6 +84,107 @@ pub struct Citation {
     pub version: String,
     pub table: String,
     pub url: String,
+    /// Whether SMR's transcription of this guideline was checked against the published
+    /// source. Anything but [`Verification::Verified`] must be shown to clinicians as such.
+    pub verification: Verification,
+}
+
+/// Whether SMR's transcription of a guideline's tables has been checked against the
+/// published source, read from the guideline's `verified` field in the data file:
+///
+/// - `"verified <date> against <source>"` → [`Verification::Verified`];
+/// - `"PARTLY VERIFIED …"` → [`Verification::Partly`];
+/// - `"UNVERIFIED …"`, a missing or empty field, or any text not in one of these forms →
+///   [`Verification::Unverified`] (nothing counts as verified unless it says so, naming
+///   the source it was checked against).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Verification {
+    /// Every rule was checked against `against` (on `date`, as the data file gives it).
+    Verified { date: String, against: String },
+    /// Some rules or details were checked; `note` (the whole field) says which.
+    Partly { note: String },
+    /// Not checked against a source; `note` is the field's text, or why it is missing.
+    Unverified { note: String },
+}
+
+impl Verification {
+    /// Parses the data file's `verified` text (`None` when the field is absent).
+    pub fn parse(text: Option<&str>) -> Verification {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Verification::Unverified {
+                note: "the guideline has no verification record".into(),
+            };
+        };
+        // ASCII case folding keeps byte offsets, so they index `text` too.
+        let starts = |prefix: &str| {
+            text.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        };
+        let unverified = || Verification::Unverified {
+            note: text.to_owned(),
+        };
+        if starts("partly verified") {
+            return Verification::Partly {
+                note: text.to_owned(),
+            };
+        }
+        // "verified <date> against <source>"; "verified" alone, or without a source, is
+        // not a verification record.
+        if !starts("verified ") {
+            return unverified();
+        }
+        let rest = text["verified ".len()..].trim_start();
+        let Some(at) = rest.to_ascii_lowercase().find(" against ") else {
+            return unverified();
+        };
+        let date = rest[..at].trim();
+        let against = rest[at + " against ".len()..].trim();
+        if date.is_empty() || against.is_empty() {
+            return unverified();
+        }
+        Verification::Verified {
+            date: date.to_owned(),
+            against: against.to_owned(),
+        }
+    }
+
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Verification::Verified { .. })
+    }
+
+    /// A short label: "verified", "partly verified" or "unverified".
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verification::Verified { .. } => "verified",
+            Verification::Partly { .. } => "partly verified",
+            Verification::Unverified { .. } => "unverified",
+        }
+    }
+
+    /// What was checked, in a sentence: the source for a verified guideline, otherwise
+    /// the note.
+    pub fn detail(&self) -> String {
+        match self {
+            Verification::Verified { date, against } => {
+                format!("verified {date} against {against}")
+            }
+            Verification::Partly { note } | Verification::Unverified { note } => note.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Verification {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        Ok(Verification::parse(text.as_deref()))
+    }
+}
+
+impl Default for Verification {
+    fn default() -> Self {
+        Verification::parse(None)
+    }
 }
 
 /// One gene's result as used by a recommendation.
@@ -157,6 +262,9 @@ struct Guideline {
     tables: Vec<Table>,
     #[serde(default)]
     notes: Vec<String>,
+    /// Absent = unverified.
+    #[serde(default, rename = "verified")]
+    verification: Verification,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +413,7 @@ pub struct GuidelineInfo {
     pub url: &'static str,
     pub drugs: Vec<&'static str>,
     pub genes: Vec<Gene>,
+    pub verification: &'static Verification,
 }
 
 /// Title, version and notes of the guideline data, every guideline loaded, and the
@@ -324,6 +433,7 @@ pub fn kb_versions() -> (Option<(&'static str, &'static str)>, Vec<GuidelineInfo
             url: &g.url,
             drugs: g.drugs.iter().map(String::as_str).collect(),
             genes: genes_of(g.tables.iter()),
+            verification: &g.verification,
         })
         .collect();
     (Some((f.title.as_str(), f.version.as_str())), infos)
@@ -461,6 +571,7 @@ fn citation(g: &Guideline, t: &Table) -> Citation {
         version: g.version.clone(),
         table: t.table.clone(),
         url: g.url.clone(),
+        verification: g.verification.clone(),
     }
 }
 

@@ -570,3 +570,99 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn verification_is_parsed_from_the_text_prefix() {
+    assert_eq!(
+        Verification::parse(Some(
+            "verified 2026-11-29 against CPIC clopidogrel 2022 Table 2 (PMC9287492)"
+        )),
+        Verification::Verified {
+            date: "2026-11-29".into(),
+            against: "CPIC clopidogrel 2022 Table 2 (PMC9287492)".into(),
+        }
+    );
+    let partly = "PARTLY VERIFIED 2026-11-29: NUDT15 rows only; TPMT rows not read.";
+    assert_eq!(
+        Verification::parse(Some(partly)),
+        Verification::Partly {
+            note: partly.into()
+        }
+    );
+    let un = "UNVERIFIED (2026-11-29): transcribed from memory.";
+    assert_eq!(
+        Verification::parse(Some(un)),
+        Verification::Unverified { note: un.into() }
+    );
+    // Fail safe: absent, empty, "verified" without a source, or anything else is unverified.
+    for text in [
+        None,
+        Some(""),
+        Some("   "),
+        Some("verified"),
+        Some("verified 2026-11-29"),
+        Some("verified 2026-11-29 against "),
+        Some("not verified against anything"),
+        Some("unverified, but verified against X later?"),
+        Some("verifiedly against X"),
+    ] {
+        let v = Verification::parse(text);
+        assert!(
+            matches!(v, Verification::Unverified { .. }),
+            "{text:?} → {v:?}"
+        );
+        assert!(!v.is_verified());
+        assert_eq!(v.label(), "unverified");
+    }
+    assert_eq!(Verification::default(), Verification::parse(None));
+    // Serialized with a status tag, for the CLI and any API consumer.
+    assert_eq!(
+        serde_json::to_value(Verification::parse(Some(un))).unwrap(),
+        serde_json::json!({"status": "unverified", "note": un})
+    );
+}
+
+#[test]
+fn every_citation_carries_its_guidelines_verification() {
+    let raw: serde_json::Value = serde_json::from_str(DATA).unwrap();
+    let (_, infos) = kb_versions();
+    for (g, info) in raw["guidelines"].as_array().unwrap().iter().zip(&infos) {
+        assert_eq!(g["id"], info.id);
+        let text = g.get("verified").and_then(|v| v.as_str());
+        let expected = Verification::parse(text);
+        assert_eq!(info.verification, &expected, "{}", info.id);
+        // Only the exact "verified <date> against <source>" form counts as verified.
+        assert_eq!(
+            expected.is_verified(),
+            text.is_some_and(|t| t.trim_start().starts_with("verified ") && t.contains(" against ")),
+            "{}",
+            info.id
+        );
+    }
+    // Every assessment that cites a guideline carries that guideline's verification.
+    let none: [Interpretation; 0] = [];
+    let all: Vec<Interpretation> = Gene::ALL.iter().map(|g| interpret(*g, "*1/*1")).collect();
+    for drug in drugs() {
+        for genotypes in [&none[..], &all[..]] {
+            for a in recommend(drug, genotypes) {
+                let c = match &a {
+                    Assessment::Recommendation(r) => &r.guideline,
+                    Assessment::Indeterminate { guideline, .. }
+                    | Assessment::NoGenotype { guideline, .. } => guideline,
+                    Assessment::NotPgxRelevant { .. } => panic!("{drug}: not relevant"),
+                };
+                let info = infos
+                    .iter()
+                    .find(|i| i.name == c.name && i.url == c.url && i.drugs.contains(&drug))
+                    .unwrap_or_else(|| panic!("{drug}: no guideline {}", c.name));
+                assert_eq!(&c.verification, info.verification, "{drug}");
+                let json = serde_json::to_value(&a).unwrap();
+                assert_eq!(
+                    json["guideline"]["verification"]["status"],
+                    serde_json::to_value(info.verification).unwrap()["status"],
+                    "{drug}"
+                );
+            }
+        }
+    }
+}
