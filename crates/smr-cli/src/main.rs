@@ -15,7 +15,11 @@ use smr_server::{AppState, ServerConfig};
 use smr_store::Store;
 
 #[derive(Debug, Parser)]
-#[command(name = "smr", version, about = "SMR: a Single Medication Record (FHIR R4)")]
+#[command(
+    name = "smr",
+    version,
+    about = "SMR: a Single Medication Record (FHIR R4)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,17 +82,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             format!("sqlite://{}", args.data_dir.join("smr.db").display())
         }
     };
-    let store = Store::open(&url).await.with_context(|| format!("opening store {}", redact(&url)))?;
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("opening store {}", redact(&url)))?;
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
     let synthetic = synth::serve_patients(args.synthetic_patients, args.database_url.is_some());
     synth::load_if_empty(&store, synthetic, synth::SERVE_SEED).await?;
-    let config = ServerConfig { max_body_bytes: args.max_body_bytes, base_url: args.base_url };
+    let config = ServerConfig {
+        max_body_bytes: args.max_body_bytes,
+        base_url: args.base_url,
+    };
     let app = smr_server::router(AppState::new(store.clone(), config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("SMR FHIR API on http://{}/fhir", listener.local_addr()?);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     store.close().await;
     Ok(())
 }

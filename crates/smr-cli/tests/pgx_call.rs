@@ -11,7 +11,11 @@ fn smr_call(vcf: &Path) -> Value {
         .arg(vcf)
         .output()
         .expect("run smr");
-    assert!(out.status.success(), "smr pgx call failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "smr pgx call failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
@@ -24,7 +28,8 @@ fn gene<'a>(out: &'a Value, symbol: &str) -> &'a Value {
 
 #[test]
 fn calls_cyp2c19_star2_star17_with_its_phenotype() {
-    let vcf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smr-pgx/tests/fixtures/vcf/cyp2c19_s2_s17.vcf");
+    let vcf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../smr-pgx/tests/fixtures/vcf/cyp2c19_s2_s17.vcf");
     let out = smr_call(&vcf);
     let call = gene(&out, "CYP2C19");
     assert_eq!(call["diplotypes"][0], "*2/*17");
@@ -33,18 +38,27 @@ fn calls_cyp2c19_star2_star17_with_its_phenotype() {
 
 #[test]
 fn missing_positions_are_reported_not_hidden() {
-    let vcf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smr-pgx/tests/fixtures/vcf/cyp2c19_missing.vcf");
+    let vcf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../smr-pgx/tests/fixtures/vcf/cyp2c19_missing.vcf");
     let out = smr_call(&vcf);
     let call = gene(&out, "CYP2C19");
     assert_eq!(call["partial"], true);
-    assert!(call["missing_positions"].as_array().is_some_and(|m| !m.is_empty()));
+    assert!(
+        call["missing_positions"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    );
 }
 
 #[test]
 fn pharmcat_example_vcf_is_called_for_every_defined_gene() {
-    let vcf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/pgx/pharmcat/example/pharmcat.example.vcf");
+    let vcf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/pgx/pharmcat/example/pharmcat.example.vcf");
     if !vcf.exists() {
-        eprintln!("SKIP: {} absent (../shared is only on developers' machines)", vcf.display());
+        eprintln!(
+            "SKIP: {} absent (../shared is only on developers' machines)",
+            vcf.display()
+        );
         return;
     }
     let out = smr_call(&vcf);
@@ -59,7 +73,11 @@ fn a_malformed_vcf_fails_with_a_message() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let bad = dir.join("bad.vcf");
     std::fs::write(&bad, "chr10\t94762706\trs1\tA\tG\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_smr")).args(["pgx", "call", "--vcf"]).arg(&bad).output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_smr"))
+        .args(["pgx", "call", "--vcf"])
+        .arg(&bad)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(!out.stderr.is_empty());
     let _ = std::fs::remove_dir_all(&dir);

@@ -56,10 +56,16 @@ pub enum IndexValue {
     },
     /// `normalized` is lower-cased with accents and punctuation folded, for the default
     /// starts-with match; `exact` is the value as written, for `:exact`.
-    String { normalized: String, exact: String },
+    String {
+        normalized: String,
+        exact: String,
+    },
     /// Half-open range `[low, high)` in microseconds since the Unix epoch (UTC).
     /// A `Period` without an end has `high = i64::MAX`; without a start `low = i64::MIN`.
-    Date { low: i64, high: i64 },
+    Date {
+        low: i64,
+        high: i64,
+    },
     /// A reference to another resource. `target_type`/`target_id` are set when the reference
     /// is a relative or absolute `Type/id` (with `_history` stripped); `url` is the literal
     /// `reference` text, for canonical/absolute matches.
@@ -69,12 +75,16 @@ pub enum IndexValue {
         url: String,
     },
     /// Number, with its text kept so precision-based equality can be implemented.
-    Number { value: f64 },
+    Number {
+        value: f64,
+    },
     Quantity {
         value: f64,
         system: Option<String>,
         code: Option<String>,
         unit: Option<String>,
     },
-    Uri { value: String },
+    Uri {
+        value: String,
+    },
 }

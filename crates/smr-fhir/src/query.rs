@@ -99,14 +99,23 @@ pub enum Test {
     LastUpdated(Vec<DateTest>),
     /// `param:missing=true|false`.
     Missing(bool),
-    Token { values: Vec<TokenTest>, negate: bool },
+    Token {
+        values: Vec<TokenTest>,
+        negate: bool,
+    },
     TokenText(Vec<String>),
-    String { values: Vec<String>, mode: StringMode },
+    String {
+        values: Vec<String>,
+        mode: StringMode,
+    },
     Date(Vec<DateTest>),
     Reference(Vec<ReferenceTest>),
     Number(Vec<NumberTest>),
     Quantity(Vec<QuantityTest>),
-    Uri { values: Vec<String>, below: bool },
+    Uri {
+        values: Vec<String>,
+        below: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +208,14 @@ pub struct QuantityTest {
 
 /// Parameters that shape the result rather than filter it, understood by the server.
 const RESULT_PARAMS: &[&str] = &[
-    "_count", "_sort", "_include", "_revinclude", "_summary", "_total", "_cursor", "_format",
+    "_count",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_total",
+    "_cursor",
+    "_format",
     "_pretty",
 ];
 
@@ -260,10 +276,16 @@ fn parse_pair(
         let missing = parse_bool(key, value)?;
         if name == "_id" || name == "_lastUpdated" {
             // Every stored resource has an id and a lastUpdated.
-            return Err(not_supported(key, ":missing is not meaningful on this parameter"));
+            return Err(not_supported(
+                key,
+                ":missing is not meaningful on this parameter",
+            ));
         }
         lookup_param(resource_type, name)?;
-        request.criteria.push(Criterion { param: name.to_owned(), test: Test::Missing(missing) });
+        request.criteria.push(Criterion {
+            param: name.to_owned(),
+            test: Test::Missing(missing),
+        });
         return Ok(());
     }
     let test = match name {
@@ -273,14 +295,21 @@ fn parse_pair(
         }
         "_lastUpdated" => {
             no_modifier(key, modifier)?;
-            Test::LastUpdated(split_or(value).map(|v| parse_date_test(key, v)).collect::<Result<_, _>>()?)
+            Test::LastUpdated(
+                split_or(value)
+                    .map(|v| parse_date_test(key, v))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         _ => {
             let kind = lookup_param(resource_type, name)?;
             parse_typed(key, kind, modifier, value)?
         }
     };
-    request.criteria.push(Criterion { param: name.to_owned(), test });
+    request.criteria.push(Criterion {
+        param: name.to_owned(),
+        test,
+    });
     Ok(())
 }
 
@@ -293,8 +322,14 @@ fn parse_typed(
     let values = || split_or(value).map(unescape);
     Ok(match kind {
         SearchParamType::Token => match modifier {
-            None => Test::Token { values: values().map(|v| parse_token(&v)).collect(), negate: false },
-            Some("not") => Test::Token { values: values().map(|v| parse_token(&v)).collect(), negate: true },
+            None => Test::Token {
+                values: values().map(|v| parse_token(&v)).collect(),
+                negate: false,
+            },
+            Some("not") => Test::Token {
+                values: values().map(|v| parse_token(&v)).collect(),
+                negate: true,
+            },
             Some("text") => Test::TokenText(values().map(|v| crate::text::normalize(&v)).collect()),
             Some(m) => return Err(unsupported_modifier(key, m)),
         },
@@ -306,13 +341,23 @@ fn parse_typed(
                 Some(m) => return Err(unsupported_modifier(key, m)),
             };
             let values = values()
-                .map(|v| if mode == StringMode::Exact { v } else { crate::text::normalize(&v) })
+                .map(|v| {
+                    if mode == StringMode::Exact {
+                        v
+                    } else {
+                        crate::text::normalize(&v)
+                    }
+                })
                 .collect();
             Test::String { values, mode }
         }
         SearchParamType::Date => {
             no_modifier(key, modifier)?;
-            Test::Date(split_or(value).map(|v| parse_date_test(key, v)).collect::<Result<_, _>>()?)
+            Test::Date(
+                split_or(value)
+                    .map(|v| parse_date_test(key, v))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         SearchParamType::Reference => {
             let type_modifier = match modifier {
@@ -328,11 +373,19 @@ fn parse_typed(
         }
         SearchParamType::Number => {
             no_modifier(key, modifier)?;
-            Test::Number(split_or(value).map(|v| parse_number_test(key, v)).collect::<Result<_, _>>()?)
+            Test::Number(
+                split_or(value)
+                    .map(|v| parse_number_test(key, v))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         SearchParamType::Quantity => {
             no_modifier(key, modifier)?;
-            Test::Quantity(split_or(value).map(|v| parse_quantity(key, v)).collect::<Result<_, _>>()?)
+            Test::Quantity(
+                split_or(value)
+                    .map(|v| parse_quantity(key, v))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         SearchParamType::Uri => {
             let below = match modifier {
@@ -340,10 +393,16 @@ fn parse_typed(
                 Some("below") => true,
                 Some(m) => return Err(unsupported_modifier(key, m)),
             };
-            Test::Uri { values: values().collect(), below }
+            Test::Uri {
+                values: values().collect(),
+                below,
+            }
         }
         SearchParamType::Composite | SearchParamType::Special => {
-            return Err(not_supported(key, "composite and special parameters are not supported"));
+            return Err(not_supported(
+                key,
+                "composite and special parameters are not supported",
+            ));
         }
     })
 }
@@ -356,9 +415,12 @@ fn parse_result_param(
 ) -> Result<(), Issue> {
     match key {
         "_count" => {
-            let n: usize = value
-                .parse()
-                .map_err(|_| invalid(key, format!("_count must be a non-negative integer, got '{value}'")))?;
+            let n: usize = value.parse().map_err(|_| {
+                invalid(
+                    key,
+                    format!("_count must be a non-negative integer, got '{value}'"),
+                )
+            })?;
             request.count = n.min(MAX_COUNT);
         }
         "_sort" => {
@@ -379,14 +441,21 @@ fn parse_result_param(
                         _ => return Err(not_supported(key, format!("cannot sort by '{name}'"))),
                     },
                 };
-                request.sort.push(SortKey { param: name.to_owned(), kind, descending });
+                request.sort.push(SortKey {
+                    param: name.to_owned(),
+                    kind,
+                    descending,
+                });
             }
         }
         "_include" | "_revinclude" => {
             let include = parse_include(key, value)?;
             if key == "_include" {
                 if include.source_type != resource_type {
-                    return Err(invalid(key, format!("_include source must be {resource_type}")));
+                    return Err(invalid(
+                        key,
+                        format!("_include source must be {resource_type}"),
+                    ));
                 }
                 request.includes.push(include);
             } else {
@@ -396,13 +465,23 @@ fn parse_result_param(
         "_summary" => match value {
             "count" => request.summary_count = true,
             "false" => {}
-            other => return Err(not_supported(key, format!("_summary={other} is not supported (count, false are)"))),
+            other => {
+                return Err(not_supported(
+                    key,
+                    format!("_summary={other} is not supported (count, false are)"),
+                ));
+            }
         },
         "_total" => {
             request.total = match value {
                 "none" => TotalMode::None,
                 "accurate" | "estimate" => TotalMode::Accurate,
-                other => return Err(invalid(key, format!("_total must be none, estimate or accurate, got '{other}'"))),
+                other => {
+                    return Err(invalid(
+                        key,
+                        format!("_total must be none, estimate or accurate, got '{other}'"),
+                    ));
+                }
             }
         }
         "_cursor" => request.cursor = Some(value.to_owned()),
@@ -416,7 +495,10 @@ fn parse_result_param(
 fn parse_include(key: &str, value: &str) -> Result<Include, Issue> {
     let mut parts = value.split(':');
     let (Some(source), Some(param)) = (parts.next(), parts.next()) else {
-        return Err(invalid(key, format!("expected Type:param[:Target], got '{value}'")));
+        return Err(invalid(
+            key,
+            format!("expected Type:param[:Target], got '{value}'"),
+        ));
     };
     if param == "*" {
         return Err(not_supported(key, "wildcard includes are not supported"));
@@ -424,16 +506,28 @@ fn parse_include(key: &str, value: &str) -> Result<Include, Issue> {
     let def = search_params::lookup(source, param)
         .ok_or_else(|| not_supported(key, format!("unknown search parameter {source}:{param}")))?;
     if def.kind != SearchParamType::Reference {
-        return Err(invalid(key, format!("{source}:{param} is not a reference parameter")));
+        return Err(invalid(
+            key,
+            format!("{source}:{param} is not a reference parameter"),
+        ));
     }
     let target_type = parts.next().map(str::to_owned);
-    Ok(Include { source_type: source.to_owned(), param: param.to_owned(), target_type })
+    Ok(Include {
+        source_type: source.to_owned(),
+        param: param.to_owned(),
+        target_type,
+    })
 }
 
 fn lookup_param(resource_type: &str, name: &str) -> Result<SearchParamType, Issue> {
     search_params::lookup(resource_type, name)
         .map(|d| d.kind)
-        .ok_or_else(|| not_supported(name, format!("unknown search parameter '{name}' for {resource_type}")))
+        .ok_or_else(|| {
+            not_supported(
+                name,
+                format!("unknown search parameter '{name}' for {resource_type}"),
+            )
+        })
 }
 
 /// Splits on unescaped commas (`\,` is a literal comma).
@@ -475,12 +569,22 @@ fn unescape(value: &str) -> String {
 
 fn parse_token(value: &str) -> TokenTest {
     match value.split_once('|') {
-        None => TokenTest { system: SystemTest::Any, code: Some(value.to_owned()) },
-        Some(("", code)) => TokenTest { system: SystemTest::None, code: Some(code.to_owned()) },
-        Some((system, "")) => TokenTest { system: SystemTest::Is(system.to_owned()), code: None },
-        Some((system, code)) => {
-            TokenTest { system: SystemTest::Is(system.to_owned()), code: Some(code.to_owned()) }
-        }
+        None => TokenTest {
+            system: SystemTest::Any,
+            code: Some(value.to_owned()),
+        },
+        Some(("", code)) => TokenTest {
+            system: SystemTest::None,
+            code: Some(code.to_owned()),
+        },
+        Some((system, "")) => TokenTest {
+            system: SystemTest::Is(system.to_owned()),
+            code: None,
+        },
+        Some((system, code)) => TokenTest {
+            system: SystemTest::Is(system.to_owned()),
+            code: Some(code.to_owned()),
+        },
     }
 }
 
@@ -490,14 +594,24 @@ fn parse_date_test(key: &str, value: &str) -> Result<DateTest, Issue> {
     Ok(DateTest { prefix, low, high })
 }
 
-fn parse_reference(key: &str, value: &str, type_modifier: Option<&str>) -> Result<ReferenceTest, Issue> {
+fn parse_reference(
+    key: &str,
+    value: &str,
+    type_modifier: Option<&str>,
+) -> Result<ReferenceTest, Issue> {
     let trimmed = value.split("/_history/").next().unwrap_or(value);
     let segments: Vec<&str> = trimmed.rsplitn(3, '/').collect();
     let (target_type, target_id) = match segments.as_slice() {
         [id] => (type_modifier.map(str::to_owned), (*id).to_owned()),
         [id, ty, ..] if crate::resource_types::is_r4_resource_type(ty) => {
             if type_modifier.is_some_and(|m| m != *ty) {
-                return Err(invalid(key, format!("reference '{value}' contradicts the :{} modifier", type_modifier.unwrap_or_default())));
+                return Err(invalid(
+                    key,
+                    format!(
+                        "reference '{value}' contradicts the :{} modifier",
+                        type_modifier.unwrap_or_default()
+                    ),
+                ));
             }
             (Some((*ty).to_owned()), (*id).to_owned())
         }
@@ -506,7 +620,10 @@ fn parse_reference(key: &str, value: &str, type_modifier: Option<&str>) -> Resul
     if target_id.is_empty() {
         return Err(invalid(key, format!("reference '{value}' has no id")));
     }
-    Ok(ReferenceTest { target_type, target_id })
+    Ok(ReferenceTest {
+        target_type,
+        target_id,
+    })
 }
 
 fn parse_number_test(key: &str, value: &str) -> Result<NumberTest, Issue> {
@@ -523,7 +640,12 @@ fn parse_number_test(key: &str, value: &str) -> Result<NumberTest, Issue> {
         .map(|(_, frac)| frac.chars().take_while(char::is_ascii_digit).count())
         .unwrap_or(0);
     let half = 0.5 * 10f64.powi(-(decimals as i32));
-    Ok(NumberTest { prefix, value: number, low: number - half, high: number + half })
+    Ok(NumberTest {
+        prefix,
+        value: number,
+        low: number - half,
+        high: number + half,
+    })
 }
 
 fn parse_quantity(key: &str, value: &str) -> Result<QuantityTest, Issue> {
@@ -532,14 +654,21 @@ fn parse_quantity(key: &str, value: &str) -> Result<QuantityTest, Issue> {
     let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
     let system = non_empty(parts.next());
     let code = non_empty(parts.next());
-    Ok(QuantityTest { number, system, code })
+    Ok(QuantityTest {
+        number,
+        system,
+        code,
+    })
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, Issue> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(invalid(key, format!("expected true or false, got '{value}'"))),
+        _ => Err(invalid(
+            key,
+            format!("expected true or false, got '{value}'"),
+        )),
     }
 }
 
@@ -592,9 +721,16 @@ mod tests {
     #[test]
     fn reference_forms() {
         let r = parse_reference("subject", "Patient/1", None).expect("ref");
-        assert_eq!((r.target_type.as_deref(), r.target_id.as_str()), (Some("Patient"), "1"));
-        let r = parse_reference("subject", "http://x.org/fhir/Patient/1/_history/2", None).expect("ref");
-        assert_eq!((r.target_type.as_deref(), r.target_id.as_str()), (Some("Patient"), "1"));
+        assert_eq!(
+            (r.target_type.as_deref(), r.target_id.as_str()),
+            (Some("Patient"), "1")
+        );
+        let r = parse_reference("subject", "http://x.org/fhir/Patient/1/_history/2", None)
+            .expect("ref");
+        assert_eq!(
+            (r.target_type.as_deref(), r.target_id.as_str()),
+            (Some("Patient"), "1")
+        );
         let r = parse_reference("subject", "1", Some("Group")).expect("ref");
         assert_eq!(r.target_type.as_deref(), Some("Group"));
         assert!(parse_reference("subject", "Patient/1", Some("Group")).is_err());

@@ -75,7 +75,10 @@ mod tests {
         let mut all = Vec::new();
         collect(&v, &mut all);
         assert_eq!(all, vec!["Patient/a", "MedicationRequest/b", "Patient/x"]);
-        assert_eq!(conditional("Practitioner?identifier=a|1"), Some(("Practitioner", "identifier=a|1")));
+        assert_eq!(
+            conditional("Practitioner?identifier=a|1"),
+            Some(("Practitioner", "identifier=a|1"))
+        );
         assert_eq!(conditional("Patient/1"), None);
     }
 }

@@ -20,7 +20,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { max_body_bytes: 8 * 1024 * 1024, base_url: None }
+        ServerConfig {
+            max_body_bytes: 8 * 1024 * 1024,
+            base_url: None,
+        }
     }
 }
 
@@ -32,7 +35,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, config: ServerConfig) -> Self {
-        AppState { store, config: Arc::new(config) }
+        AppState {
+            store,
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -40,10 +46,19 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let fhir = Router::new()
         .route("/metadata", get(routes::metadata::capability_statement))
-        .route("/", axum::routing::post(routes::bundle::transaction_or_batch))
+        .route(
+            "/",
+            axum::routing::post(routes::bundle::transaction_or_batch),
+        )
         .route("/_history", get(routes::history::system))
-        .route("/{res_type}", get(routes::search::search_get).post(routes::instance::create))
-        .route("/{res_type}/_search", axum::routing::post(routes::search::search_post))
+        .route(
+            "/{res_type}",
+            get(routes::search::search_get).post(routes::instance::create),
+        )
+        .route(
+            "/{res_type}/_search",
+            axum::routing::post(routes::search::search_post),
+        )
         .route("/{res_type}/_history", get(routes::history::type_level))
         .route(
             "/{res_type}/{id}",
@@ -53,17 +68,35 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::instance::delete),
         )
         .route("/{res_type}/{id}/_history", get(routes::history::instance))
-        .route("/{res_type}/{id}/_history/{version}", get(routes::instance::vread))
-        .route("/Patient/{id}/$pgx-outside-calls", axum::routing::post(crate::pgx_intake::outside_calls))
-        .route("/Patient/{id}/$pgx-vcf", axum::routing::post(crate::pgx_intake::vcf))
-        .route("/{res_type}/{id}/{operation}", get(routes::everything::operation).post(routes::everything::operation))
+        .route(
+            "/{res_type}/{id}/_history/{version}",
+            get(routes::instance::vread),
+        )
+        .route(
+            "/Patient/{id}/$pgx-outside-calls",
+            axum::routing::post(crate::pgx_intake::outside_calls),
+        )
+        .route(
+            "/Patient/{id}/$pgx-vcf",
+            axum::routing::post(crate::pgx_intake::vcf),
+        )
+        .route(
+            "/{res_type}/{id}/{operation}",
+            get(routes::everything::operation).post(routes::everything::operation),
+        )
         .fallback(routes::not_found);
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/cds-services", get(routes::cds::discovery))
         .route("/cds-services/events", get(routes::cds::events))
-        .route("/cds-services/{id}", axum::routing::post(routes::cds::invoke))
-        .route("/cds-services/{id}/feedback", axum::routing::post(routes::cds::feedback))
+        .route(
+            "/cds-services/{id}",
+            axum::routing::post(routes::cds::invoke),
+        )
+        .route(
+            "/cds-services/{id}/feedback",
+            axum::routing::post(routes::cds::feedback),
+        )
         .nest("/fhir", fhir)
         // Bodies are read by `http::read_body`, which enforces the configured limit and answers
         // with an OperationOutcome; axum's own default limit would answer in plain text.

@@ -23,7 +23,12 @@ impl BundleWriter {
             head["total"] = json!(total);
         }
         if !links.is_empty() {
-            head["link"] = Value::Array(links.iter().map(|(rel, url)| json!({"relation": rel, "url": url})).collect());
+            head["link"] = Value::Array(
+                links
+                    .iter()
+                    .map(|(rel, url)| json!({"relation": rel, "url": url}))
+                    .collect(),
+            );
         }
         let mut text = head.to_string();
         text.pop(); // reopen the object to append entries
@@ -31,7 +36,11 @@ impl BundleWriter {
     }
 
     fn open_entry(&mut self) {
-        self.text.push_str(if self.entries == 0 { ",\"entry\":[" } else { "," });
+        self.text.push_str(if self.entries == 0 {
+            ",\"entry\":["
+        } else {
+            ","
+        });
         self.entries += 1;
     }
 
@@ -56,7 +65,8 @@ impl BundleWriter {
         self.open_entry();
         self.text.push_str("{\"fullUrl\":");
         // The base URL can come from a Host header: escape it as JSON like any other value.
-        self.text.push_str(&Value::String(full_url(base, r)).to_string());
+        self.text
+            .push_str(&Value::String(full_url(base, r)).to_string());
         if !r.body.is_empty() {
             self.text.push_str(",\"resource\":");
             self.text.push_str(&r.body);
@@ -68,7 +78,11 @@ impl BundleWriter {
 
     pub fn history_entry(&mut self, base: &str, e: &HistoryEntry) {
         let r = &e.resource;
-        let url = if e.method == "POST" { r.res_type.clone() } else { format!("{}/{}", r.res_type, r.id) };
+        let url = if e.method == "POST" {
+            r.res_type.clone()
+        } else {
+            format!("{}/{}", r.res_type, r.id)
+        };
         let status = match (e.method.as_str(), r.deleted) {
             (_, true) => "204 No Content",
             ("POST", _) => "201 Created",
@@ -110,7 +124,12 @@ mod tests {
 
     #[test]
     fn writes_valid_json_with_and_without_entries() {
-        let empty = BundleWriter::new("searchset", Some(0), &[("self", "http://x/fhir/Patient".into())]).finish();
+        let empty = BundleWriter::new(
+            "searchset",
+            Some(0),
+            &[("self", "http://x/fhir/Patient".into())],
+        )
+        .finish();
         let v: Value = serde_json::from_str(&empty).unwrap_or_default();
         assert_eq!(v["total"], 0);
         assert!(v.get("entry").is_none());

@@ -16,7 +16,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: IssueCode, message: impl Into<String>) -> Self {
-        ApiError { status, issues: vec![Issue::error(code, message)] }
+        ApiError {
+            status,
+            issues: vec![Issue::error(code, message)],
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -35,7 +38,10 @@ impl ApiError {
     pub fn within(mut self, prefix: &str) -> Self {
         for issue in &mut self.issues {
             issue.expression = Some(match issue.expression.take() {
-                Some(e) => format!("{prefix}.{}", e.split_once('.').map_or(e.as_str(), |(_, rest)| rest)),
+                Some(e) => format!(
+                    "{prefix}.{}",
+                    e.split_once('.').map_or(e.as_str(), |(_, rest)| rest)
+                ),
                 None => prefix.to_owned(),
             });
         }
@@ -46,10 +52,14 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let (status, code) = match &error {
-            StoreError::Invalid(issues) => return ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues.clone()),
+            StoreError::Invalid(issues) => {
+                return ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, issues.clone());
+            }
             StoreError::NotFound { .. } => (StatusCode::NOT_FOUND, IssueCode::NotFound),
             StoreError::Gone { .. } => (StatusCode::GONE, IssueCode::Deleted),
-            StoreError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, IssueCode::Conflict),
+            StoreError::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, IssueCode::Conflict)
+            }
             StoreError::Conflict(_) => (StatusCode::CONFLICT, IssueCode::Duplicate),
             StoreError::BadRequest(_) => (StatusCode::BAD_REQUEST, IssueCode::Invalid),
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Internal(_) => {

@@ -16,7 +16,9 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
 pub fn fhir_json_response(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
 }
 
@@ -57,11 +59,15 @@ fn prefer_value(headers: &HeaderMap, key: &str) -> Option<String> {
 
 /// `If-Match: W/"3"` → 3.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let text = value.to_str().unwrap_or_default().trim();
-    parse_etag(text)
-        .map(Some)
-        .ok_or_else(|| ApiError::bad_request(format!("If-Match must be a version ETag like W/\"3\", got '{text}'")))
+    parse_etag(text).map(Some).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "If-Match must be a version ETag like W/\"3\", got '{text}'"
+        ))
+    })
 }
 
 pub fn parse_etag(text: &str) -> Option<i64> {
@@ -99,16 +105,29 @@ pub async fn read_body(
 
 /// Parses JSON text, 400 with the parser's message when it is not JSON.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueCode::Structure, format!("body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Structure,
+            format!("body is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// Reads a FHIR JSON resource body (an object).
-pub async fn read_json(state: &AppState, request: Request<Body>, kind: BodyKind) -> Result<(HeaderMap, Value), ApiError> {
+pub async fn read_json(
+    state: &AppState,
+    request: Request<Body>,
+    kind: BodyKind,
+) -> Result<(HeaderMap, Value), ApiError> {
     let (headers, bytes) = read_body(state, request, kind).await?;
     let value = parse_json(&bytes)?;
     if !value.is_object() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, IssueCode::Structure, "body must be a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Structure,
+            "body must be a JSON object",
+        ));
     }
     Ok((headers, value))
 }
@@ -117,14 +136,29 @@ fn check_content_type(headers: &HeaderMap, kind: BodyKind) -> Result<(), ApiErro
     // A missing Content-Type on a resource is read as FHIR JSON, the only format served; a
     // wrong one is not. A patch must say it is one.
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return if kind == BodyKind::Resource { Ok(()) } else { Err(unsupported("(none)", kind)) };
+        return if kind == BodyKind::Resource {
+            Ok(())
+        } else {
+            Err(unsupported("(none)", kind))
+        };
     };
-    let media = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let accepted: &[&str] = match kind {
         BodyKind::Resource => &["application/fhir+json", "application/json"],
         BodyKind::JsonPatch => &["application/json-patch+json"],
     };
-    if accepted.contains(&media.as_str()) { Ok(()) } else { Err(unsupported(&media, kind)) }
+    if accepted.contains(&media.as_str()) {
+        Ok(())
+    } else {
+        Err(unsupported(&media, kind))
+    }
 }
 
 fn unsupported(media: &str, kind: BodyKind) -> ApiError {
@@ -142,8 +176,16 @@ fn unsupported(media: &str, kind: BodyKind) -> ApiError {
 /// 406 unless the client accepts JSON (FHIR JSON is the only format SMR produces).
 pub fn check_accept(headers: &HeaderMap, format: Option<&str>) -> Result<(), ApiError> {
     let json_ok = |m: &str| {
-        let m = m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        matches!(m.as_str(), "json" | "application/json" | "application/fhir+json" | "*/*" | "application/*" | "")
+        let m = m
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        matches!(
+            m.as_str(),
+            "json" | "application/json" | "application/fhir+json" | "*/*" | "application/*" | ""
+        )
     };
     if let Some(f) = format {
         if !json_ok(f) {
@@ -151,8 +193,14 @@ pub fn check_accept(headers: &HeaderMap, format: Option<&str>) -> Result<(), Api
         }
         return Ok(());
     }
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(()) };
-    if accept.split(',').any(json_ok) { Ok(()) } else { Err(not_acceptable(accept)) }
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    if accept.split(',').any(json_ok) {
+        Ok(())
+    } else {
+        Err(not_acceptable(accept))
+    }
 }
 
 fn not_acceptable(asked: &str) -> ApiError {
@@ -168,8 +216,14 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(base) = &state.config.base_url {
         return base.trim_end_matches('/').to_owned();
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
     format!("{scheme}://{host}/fhir")
 }
 
@@ -186,7 +240,13 @@ pub fn http_date(micros: i64) -> String {
 
 /// The response to a successful write or read of one resource: body per `Prefer`, and
 /// `ETag`, `Last-Modified`, and (for creates) `Location`.
-pub fn resource_response(status: StatusCode, stored: &StoredResource, base: &str, ret: Return, location: bool) -> Response {
+pub fn resource_response(
+    status: StatusCode,
+    stored: &StoredResource,
+    base: &str,
+    ret: Return,
+    location: bool,
+) -> Response {
     let body = match ret {
         Return::Representation => stored.body.clone(),
         Return::Minimal => String::new(),
@@ -196,7 +256,11 @@ pub fn resource_response(status: StatusCode, stored: &StoredResource, base: &str
         ))
         .to_string(),
     };
-    let mut response = if body.is_empty() { status.into_response() } else { fhir_json_response(status, body) };
+    let mut response = if body.is_empty() {
+        status.into_response()
+    } else {
+        fhir_json_response(status, body)
+    };
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&stored.etag()) {
         headers.insert(header::ETAG, v);
@@ -205,7 +269,10 @@ pub fn resource_response(status: StatusCode, stored: &StoredResource, base: &str
         headers.insert(header::LAST_MODIFIED, v);
     }
     if location {
-        let url = format!("{base}/{}/{}/_history/{}", stored.res_type, stored.id, stored.version);
+        let url = format!(
+            "{base}/{}/{}/_history/{}",
+            stored.res_type, stored.id, stored.version
+        );
         if let Ok(v) = HeaderValue::from_str(&url) {
             headers.insert(header::LOCATION, v);
         }
@@ -215,7 +282,9 @@ pub fn resource_response(status: StatusCode, stored: &StoredResource, base: &str
 
 /// Decoded query pairs of a request URI.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -237,7 +306,10 @@ mod tests {
     #[test]
     fn prefer_header() {
         let mut h = HeaderMap::new();
-        h.insert("prefer", HeaderValue::from_static("return=minimal, handling=lenient"));
+        h.insert(
+            "prefer",
+            HeaderValue::from_static("return=minimal, handling=lenient"),
+        );
         assert_eq!(prefer_return(&h), Return::Minimal);
         assert_eq!(prefer_handling(&h), Handling::Lenient);
     }

@@ -393,7 +393,16 @@ pub async fn outside_calls(
     if calls.is_empty() {
         return Err(bad_request_json("the outside-call file has no calls"));
     }
-    store_calls(&state, &parts.headers, &id, &calls, performer, "PharmCAT outside-call file", Vec::new()).await
+    store_calls(
+        &state,
+        &parts.headers,
+        &id,
+        &calls,
+        performer,
+        "PharmCAT outside-call file",
+        Vec::new(),
+    )
+    .await
 }
 
 /// `POST /fhir/Patient/{id}/$pgx-vcf`: a single-sample GRCh38 VCF (`text/x-vcf`, `text/plain`
@@ -430,15 +439,22 @@ pub async fn vcf(
             format!("Content-Type '{media}' is not supported here; send text/x-vcf"),
         ));
     }
-    let text = std::str::from_utf8(&bytes).map_err(|_| bad_request_json("the VCF is not UTF-8 text"))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| bad_request_json("the VCF is not UTF-8 text"))?;
     let performer = match parts.uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "performer").map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "performer")
+            .map(|(_, v)| v.into_owned())
     }) {
         Some(p) => Some(performer_reference(&p)?),
         None => None,
     };
     let definitions = smr_pgx::vcf::DefinitionSet::builtin().map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, e.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            IssueCode::Exception,
+            e.to_string(),
+        )
     })?;
     let samples = smr_pgx::vcf::call_vcf(text, definitions)
         .map_err(|e| bad_request_json(format!("the VCF cannot be read: {e}")))?;
@@ -454,18 +470,30 @@ pub async fn vcf(
         let reason = if call.is_no_call() {
             Some(format!("no call ({})", call.notes.join("; ")))
         } else if call.ambiguous {
-            Some(format!("several diplotypes fit equally well: {}", call.diplotypes.join(", ")))
+            Some(format!(
+                "several diplotypes fit equally well: {}",
+                call.diplotypes.join(", ")
+            ))
         } else if call.partial {
-            let missing: Vec<String> =
-                call.missing_positions.iter().map(|m| format!("{}:{}", m.chromosome, m.position)).collect();
-            Some(format!("defining positions missing from the VCF: {}", missing.join(", ")))
+            let missing: Vec<String> = call
+                .missing_positions
+                .iter()
+                .map(|m| format!("{}:{}", m.chromosome, m.position))
+                .collect();
+            Some(format!(
+                "defining positions missing from the VCF: {}",
+                missing.join(", ")
+            ))
         } else {
             None
         };
         match reason {
             Some(reason) => not_stored.push(
-                Issue::error(IssueCode::Informational, format!("{}: not stored — {reason}", call.gene))
-                    .at(format!("{}", call.gene)),
+                Issue::error(
+                    IssueCode::Informational,
+                    format!("{}: not stored — {reason}", call.gene),
+                )
+                .at(format!("{}", call.gene)),
             ),
             None => calls.push(OutsideCall {
                 line: 0,
@@ -478,11 +506,29 @@ pub async fn vcf(
     }
     if calls.is_empty() {
         let mut error = ApiError::issues(StatusCode::UNPROCESSABLE_ENTITY, not_stored);
-        error.issues.insert(0, Issue::error(IssueCode::Processing, "no gene could be called completely from this VCF; nothing stored"));
+        error.issues.insert(
+            0,
+            Issue::error(
+                IssueCode::Processing,
+                "no gene could be called completely from this VCF; nothing stored",
+            ),
+        );
         return Err(error);
     }
-    let label = format!("GRCh38 VCF sample {} called by SMR (PharmCAT allele definitions)", sample.sample);
-    store_calls(&state, &parts.headers, &id, &calls, performer, &label, not_stored).await
+    let label = format!(
+        "GRCh38 VCF sample {} called by SMR (PharmCAT allele definitions)",
+        sample.sample
+    );
+    store_calls(
+        &state,
+        &parts.headers,
+        &id,
+        &calls,
+        performer,
+        &label,
+        not_stored,
+    )
+    .await
 }
 
 /// Stores calls for a patient as genotype and phenotype Observations plus one Provenance, in
@@ -497,7 +543,7 @@ async fn store_calls(
     not_stored: Vec<Issue>,
 ) -> Result<Response, ApiError> {
     // 404 before anything is written if the patient is not there.
-    state.store.read("Patient", &id).await?;
+    state.store.read("Patient", id).await?;
     let patient_ref = format!("Patient/{id}");
     let issued = now();
     let mut ops = Vec::new();
@@ -547,7 +593,10 @@ async fn store_calls(
     if !not_stored.is_empty() {
         let warnings: Vec<Issue> = not_stored
             .into_iter()
-            .map(|i| Issue { severity: smr_fhir::Severity::Warning, ..i })
+            .map(|i| Issue {
+                severity: smr_fhir::Severity::Warning,
+                ..i
+            })
             .collect();
         let outcome = smr_fhir::outcome::operation_outcome(&warnings).to_string();
         bundle.entry(json!({"response": {"status": "200 OK", "outcome": serde_json::from_str::<Value>(&outcome).unwrap_or_default()}}), None);

@@ -50,20 +50,21 @@ fn same(sent: &Value, stored: &Value) -> Result<(), String> {
             }
             for (k, va) in a {
                 let vb = &b[k];
-                if let (true, Value::String(s), Value::String(t)) = (k == "reference", va, vb) {
-                    if let Some((ty, _)) = smr_fhir::references::conditional(s) {
-                        if t.starts_with(&format!("{ty}/")) {
-                            continue;
-                        }
-                    }
+                if let (true, Value::String(s), Value::String(t)) = (k == "reference", va, vb)
+                    && let Some((ty, _)) = smr_fhir::references::conditional(s)
+                    && t.starts_with(&format!("{ty}/"))
+                {
+                    continue;
                 }
                 same(va, vb).map_err(|e| format!("{k}.{e}"))?;
             }
             Ok(())
         }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            a.iter().zip(b).enumerate().try_for_each(|(i, (x, y))| same(x, y).map_err(|e| format!("[{i}]{e}")))
-        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .try_for_each(|(i, (x, y))| same(x, y).map_err(|e| format!("[{i}]{e}"))),
         (Value::Number(a), Value::Number(b)) if a.to_string() == b.to_string() => Ok(()),
         _ if sent == stored => Ok(()),
         _ => Err(format!(": {sent} != {stored}")),
@@ -76,36 +77,74 @@ fn read_json(path: &std::path::Path) -> Value {
 }
 
 async fn r4_examples(app: &TestApp) {
-    let Some(dir) = shared_path("reference/fhir/r4-examples") else { return };
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let Some(dir) = shared_path("reference/fhir/r4-examples") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     files.sort();
     let mut checked = 0;
-    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
         let sent = read_json(path);
         let ty = sent["resourceType"].as_str().unwrap_or_default().to_owned();
         if !resource_types::is_served(&ty) {
             continue;
         }
         let created = app.post(&format!("/fhir/{ty}"), &sent).await;
-        assert_eq!(created.status, StatusCode::CREATED, "{}: {}", path.display(), created.text);
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{}: {}",
+            path.display(),
+            created.text
+        );
         let id = created.json()["id"].as_str().expect("id").to_owned();
-        let read = app.get(&format!("/fhir/{ty}/{id}")).await.expect(StatusCode::OK).json();
-        if let Err(diff) = same(&without_server_fields(sent.clone()), &without_server_fields(read)) {
+        let read = app
+            .get(&format!("/fhir/{ty}/{id}"))
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        if let Err(diff) = same(
+            &without_server_fields(sent.clone()),
+            &without_server_fields(read),
+        ) {
             panic!("{} changed in storage at {diff}", path.display());
         }
-        let found = app.get(&format!("/fhir/{ty}?_id={id}")).await.expect(StatusCode::OK).json();
+        let found = app
+            .get(&format!("/fhir/{ty}?_id={id}"))
+            .await
+            .expect(StatusCode::OK)
+            .json();
         assert_eq!(found["total"], 1, "{}", path.display());
         checked += 1;
     }
-    assert!(checked >= 19, "every served type's official example is checked ({checked})");
+    assert!(
+        checked >= 19,
+        "every served type's official example is checked ({checked})"
+    );
 }
 
 async fn eps_messages(app: &TestApp) {
-    let Some(dir) = shared_path("reference/fhir/nhs-eps-examples") else { return };
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let Some(dir) = shared_path("reference/fhir/nhs-eps-examples") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     files.sort();
     let mut compared = 0;
-    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+    {
         let message = read_json(path);
         // A message Bundle becomes a transaction of its entries SMR serves. Resources keep their
         // ids (PUT); a Patient is matched on NHS number, since the same patient recurs across
@@ -113,7 +152,10 @@ async fn eps_messages(app: &TestApp) {
         let mut entries = Vec::new();
         for entry in message["entry"].as_array().expect("entries") {
             let resource = entry["resource"].clone();
-            let ty = resource["resourceType"].as_str().unwrap_or_default().to_owned();
+            let ty = resource["resourceType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if !resource_types::is_served(&ty) {
                 continue;
             }
@@ -124,16 +166,26 @@ async fn eps_messages(app: &TestApp) {
                 None => full_url.trim_start_matches("urn:uuid:").to_owned(),
             };
             let request = if ty == "Patient" {
-                let nhs = resource["identifier"][0]["value"].as_str().unwrap_or_default();
+                let nhs = resource["identifier"][0]["value"]
+                    .as_str()
+                    .unwrap_or_default();
                 json!({"method": "POST", "url": "Patient", "ifNoneExist": format!("identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}")})
             } else {
                 json!({"method": "PUT", "url": format!("{ty}/{id}")})
             };
-            entries.push(json!({"fullUrl": entry["fullUrl"], "resource": resource, "request": request}));
+            entries.push(
+                json!({"fullUrl": entry["fullUrl"], "resource": resource, "request": request}),
+            );
         }
         let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
         let reply = app.post("/fhir", &tx).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}: {}", path.display(), reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{}: {}",
+            path.display(),
+            reply.text
+        );
         let reply = reply.json();
         let results = reply["entry"].as_array().expect("response entries");
 
@@ -147,15 +199,24 @@ async fn eps_messages(app: &TestApp) {
             }
         }
         for (sent, got) in entries.iter().zip(results) {
-            if got["response"]["status"] == "200 OK" && sent["resource"]["resourceType"] == "Patient" {
+            if got["response"]["status"] == "200 OK"
+                && sent["resource"]["resourceType"] == "Patient"
+            {
                 continue; // matched an existing patient: nothing new was stored to compare
             }
             let mut expected = sent["resource"].clone();
             smr_fhir::references::rewrite(&mut expected, &rewritten);
             let location = got["response"]["location"].as_str().unwrap_or_default();
             let path_of = location.split("/_history").next().unwrap_or_default();
-            let stored = app.get(&format!("/fhir/{path_of}")).await.expect(StatusCode::OK).json();
-            if let Err(diff) = same(&without_server_fields(expected), &without_server_fields(stored)) {
+            let stored = app
+                .get(&format!("/fhir/{path_of}"))
+                .await
+                .expect(StatusCode::OK)
+                .json();
+            if let Err(diff) = same(
+                &without_server_fields(expected),
+                &without_server_fields(stored),
+            ) {
                 panic!("{}: {path_of} changed in storage at {diff}", path.display());
             }
             compared += 1;
@@ -163,9 +224,19 @@ async fn eps_messages(app: &TestApp) {
     }
     assert!(compared > 100, "EPS resources compared: {compared}");
     // Searchable as a pharmacist would: prescriptions for a patient by NHS number.
-    let patients = app.get("/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9449305552").await.json();
-    let pid = patients["entry"][0]["resource"]["id"].as_str().expect("EPS patient").to_owned();
-    let orders = app.get(&format!("/fhir/MedicationRequest?patient={pid}&_count=200")).await.expect(StatusCode::OK).json();
+    let patients = app
+        .get("/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9449305552")
+        .await
+        .json();
+    let pid = patients["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("EPS patient")
+        .to_owned();
+    let orders = app
+        .get(&format!("/fhir/MedicationRequest?patient={pid}&_count=200"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
     assert!(orders["total"].as_i64().unwrap_or(0) > 0);
 }
 
@@ -175,24 +246,44 @@ async fn eps_messages(app: &TestApp) {
 /// conditional reference, so the test first registers those Locations by identifier, as the
 /// rest of the export would have. Immunization is not served by SMR and is left out.
 async fn bulk_sample(app: &TestApp) {
-    let Some(dir) = shared_path("reference/fhir/bulk-10-patients") else { return };
+    let Some(dir) = shared_path("reference/fhir/bulk-10-patients") else {
+        return;
+    };
     let load = |ty: &str| -> Vec<Value> {
         let text = std::fs::read_to_string(dir.join(format!("{ty}.000.ndjson"))).expect("ndjson");
-        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("line")).collect()
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("line"))
+            .collect()
     };
     let mut locations = std::collections::BTreeSet::new();
     for encounter in load("Encounter") {
         let mut refs = Vec::new();
         smr_fhir::references::collect(&encounter, &mut refs);
-        locations.extend(refs.into_iter().filter(|r| r.starts_with("Location?identifier=")));
+        locations.extend(
+            refs.into_iter()
+                .filter(|r| r.starts_with("Location?identifier=")),
+        );
     }
     for reference in &locations {
-        let (system, value) = reference.trim_start_matches("Location?identifier=").split_once('|').expect("system|value");
+        let (system, value) = reference
+            .trim_start_matches("Location?identifier=")
+            .split_once('|')
+            .expect("system|value");
         app.create(&json!({"resourceType": "Location", "identifier": [{"system": system, "value": value}], "name": format!("Location {value}")})).await;
     }
 
     let mut sent_by_id: BTreeMap<(String, String), Value> = BTreeMap::new();
-    for ty in ["Organization", "Practitioner", "PractitionerRole", "Patient", "Encounter", "Condition", "AllergyIntolerance", "MedicationRequest"] {
+    for ty in [
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+        "Patient",
+        "Encounter",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationRequest",
+    ] {
         let resources = load(ty);
         for chunk in resources.chunks(250) {
             let entries: Vec<Value> = chunk
@@ -202,16 +293,39 @@ async fn bulk_sample(app: &TestApp) {
                     json!({"resource": r, "request": {"method": "PUT", "url": format!("{ty}/{id}")}})
                 })
                 .collect();
-            let reply = app.post("/fhir", &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})).await;
-            assert_eq!(reply.status, StatusCode::OK, "{ty}: {}", reply.text.chars().take(2000).collect::<String>());
+            let reply = app
+                .post(
+                    "/fhir",
+                    &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{ty}: {}",
+                reply.text.chars().take(2000).collect::<String>()
+            );
         }
         for r in resources {
-            sent_by_id.insert((ty.to_owned(), r["id"].as_str().unwrap_or_default().to_owned()), r);
+            sent_by_id.insert(
+                (
+                    ty.to_owned(),
+                    r["id"].as_str().unwrap_or_default().to_owned(),
+                ),
+                r,
+            );
         }
     }
     for ((ty, id), sent) in &sent_by_id {
-        let stored = app.get(&format!("/fhir/{ty}/{id}")).await.expect(StatusCode::OK).json();
-        if let Err(diff) = same(&without_server_fields(sent.clone()), &without_server_fields(stored)) {
+        let stored = app
+            .get(&format!("/fhir/{ty}/{id}"))
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        if let Err(diff) = same(
+            &without_server_fields(sent.clone()),
+            &without_server_fields(stored),
+        ) {
             panic!("{ty}/{id} changed in storage at {diff}");
         }
     }
@@ -219,13 +333,26 @@ async fn bulk_sample(app: &TestApp) {
     let mut per_patient: HashMap<String, i64> = HashMap::new();
     for ((ty, _), r) in &sent_by_id {
         if ty == "MedicationRequest" {
-            let patient = r["subject"]["reference"].as_str().unwrap_or_default().trim_start_matches("Patient/").to_owned();
+            let patient = r["subject"]["reference"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("Patient/")
+                .to_owned();
             *per_patient.entry(patient).or_default() += 1;
         }
     }
     for (patient, expected) in &per_patient {
-        let found = app.get(&format!("/fhir/MedicationRequest?patient={patient}&_summary=count")).await.json();
-        assert_eq!(found["total"].as_i64(), Some(*expected), "orders of Patient/{patient}");
+        let found = app
+            .get(&format!(
+                "/fhir/MedicationRequest?patient={patient}&_summary=count"
+            ))
+            .await
+            .json();
+        assert_eq!(
+            found["total"].as_i64(),
+            Some(*expected),
+            "orders of Patient/{patient}"
+        );
     }
     assert_eq!(per_patient.values().sum::<i64>(), 1745);
 }

@@ -111,7 +111,12 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         })
         .connect_with(options)
         .await?;
-    let mut store = Store { engine: Engine::Sqlite, writer, reader, queue: None };
+    let mut store = Store {
+        engine: Engine::Sqlite,
+        writer,
+        reader,
+        queue: None,
+    };
     store.queue = Some(WriteQueue::start(store.clone()));
     Ok(store)
 }
@@ -123,5 +128,10 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await?;
-    Ok(Store { engine: Engine::Postgres, writer: pool.clone(), reader: pool, queue: None })
+    Ok(Store {
+        engine: Engine::Postgres,
+        writer: pool.clone(),
+        reader: pool,
+        queue: None,
+    })
 }

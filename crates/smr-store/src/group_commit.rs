@@ -47,8 +47,14 @@ impl WriteQueue {
 
     pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
         let (reply, answer) = oneshot::channel();
-        let gone = || EntryError { entry: 0, error: StoreError::Internal("the store's writer has stopped".into()) };
-        self.jobs.send(Job { ops, reply }).await.map_err(|_| gone())?;
+        let gone = || EntryError {
+            entry: 0,
+            error: StoreError::Internal("the store's writer has stopped".into()),
+        };
+        self.jobs
+            .send(Job { ops, reply })
+            .await
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -67,7 +73,8 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
 }
 
 async fn commit_batch(store: &Store, batch: Vec<Job>) {
-    let mut replies: Vec<(Reply, Result<Vec<WriteOutcome>, EntryError>)> = Vec::with_capacity(batch.len());
+    let mut replies: Vec<(Reply, Result<Vec<WriteOutcome>, EntryError>)> =
+        Vec::with_capacity(batch.len());
     let committed: Result<(), sqlx::Error> = async {
         let mut tx = store.writer.begin().await?;
         for (n, job) in batch.into_iter().enumerate() {
@@ -81,7 +88,9 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
                         // The script may have stopped part-way with its savepoint open, or may
                         // never have run (an error before any SQL): undo what ran, if anything.
                         let undo = format!("ROLLBACK TO {name}; RELEASE {name}");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(undo)).execute(&mut *tx).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(undo))
+                            .execute(&mut *tx)
+                            .await;
                         replies.push((job.reply, Err(e)));
                     }
                 }
@@ -113,7 +122,10 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
             tracing::error!(error = %e, "group commit failed; every write in the batch is rolled back");
             let message = format!("the write could not be committed: {e}");
             for (reply, _) in replies {
-                let _ = reply.send(Err(EntryError { entry: 0, error: StoreError::Internal(message.clone()) }));
+                let _ = reply.send(Err(EntryError {
+                    entry: 0,
+                    error: StoreError::Internal(message.clone()),
+                }));
             }
         }
     }

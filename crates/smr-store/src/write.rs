@@ -41,7 +41,12 @@ struct Script {
 
 impl Script {
     fn new(engine: Engine) -> Self {
-        Script { engine, current: Sql::default(), ready: Vec::new(), savepoint: None }
+        Script {
+            engine,
+            current: Sql::default(),
+            ready: Vec::new(),
+            savepoint: None,
+        }
     }
 
     fn within_savepoint(engine: Engine, savepoint: Option<&str>) -> Self {
@@ -159,7 +164,10 @@ impl Store {
             // transactions together (group commit).
             Some(queue) => queue.submit(ops).await,
             None => {
-                let at0 = |e: sqlx::Error| EntryError { entry: 0, error: e.into() };
+                let at0 = |e: sqlx::Error| EntryError {
+                    entry: 0,
+                    error: e.into(),
+                };
                 let mut tx = self.writer.begin().await.map_err(at0)?;
                 let outcomes = self.execute(&mut tx, ops).await?;
                 tx.commit().await.map_err(at0)?;
@@ -808,8 +816,14 @@ const INDEX_TABLES: &[&str] = &[
 fn push_delete_index(script: &mut Script, key: &str, res_type: &str, id: &str) {
     for table in INDEX_TABLES {
         let sql = script.statement();
-        sql.push("DELETE FROM ").push(table).push(" WHERE patient_key = ").text(key);
-        sql.push(" AND res_type = ").text(res_type).push(" AND id = ").text(id);
+        sql.push("DELETE FROM ")
+            .push(table)
+            .push(" WHERE patient_key = ")
+            .text(key);
+        sql.push(" AND res_type = ")
+            .text(res_type)
+            .push(" AND id = ")
+            .text(id);
     }
 }
 
@@ -826,16 +840,26 @@ fn push_index(script: &mut Script, key: &str, res_type: &str, id: &str, entries:
         ("idx_quantity", "value, system, code, unit"),
         ("idx_uri", "value"),
     ] {
-        let rows: Vec<&IndexEntry> = entries.iter().filter(|e| table_of(&e.value) == table).collect();
+        let rows: Vec<&IndexEntry> = entries
+            .iter()
+            .filter(|e| table_of(&e.value) == table)
+            .collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = script.statement();
-            sql.push("INSERT INTO ").push(table).push(" (patient_key, res_type, id, param, ");
+            sql.push("INSERT INTO ")
+                .push(table)
+                .push(" (patient_key, res_type, id, param, ");
             sql.push(columns).push(") VALUES ");
             for (n, entry) in chunk.iter().enumerate() {
                 if n > 0 {
                     sql.push(", ");
                 }
-                sql.push("(").text(key).push(", ").text(res_type).push(", ").text(id);
+                sql.push("(")
+                    .text(key)
+                    .push(", ")
+                    .text(res_type)
+                    .push(", ")
+                    .text(id);
                 sql.push(", ").text(entry.param.clone());
                 push_values(sql, &entry.value);
                 sql.push(")");

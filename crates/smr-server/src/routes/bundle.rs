@@ -22,13 +22,27 @@ enum Entry {
     Search { res_type: String, query: String },
 }
 
-pub async fn transaction_or_batch(State(state): State<AppState>, request: Request<Body>) -> Result<Response, ApiError> {
+pub async fn transaction_or_batch(
+    State(state): State<AppState>,
+    request: Request<Body>,
+) -> Result<Response, ApiError> {
     let (headers, bundle) = http::read_json(&state, request, BodyKind::Resource).await?;
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(ApiError::bad_request("POST to the base URL takes a transaction or batch Bundle").within("resourceType"));
+        return Err(ApiError::bad_request(
+            "POST to the base URL takes a transaction or batch Bundle",
+        )
+        .within("resourceType"));
     }
-    let kind = bundle.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let entries = bundle.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+    let kind = bundle
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let entries = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     match kind.as_str() {
         "transaction" => transaction(&state, &headers, entries).await,
         "batch" => batch(&state, &headers, entries).await,
@@ -39,7 +53,11 @@ pub async fn transaction_or_batch(State(state): State<AppState>, request: Reques
     }
 }
 
-async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Value>) -> Result<Response, ApiError> {
+async fn transaction(
+    state: &AppState,
+    headers: &HeaderMap,
+    entries: Vec<Value>,
+) -> Result<Response, ApiError> {
     let parsed: Vec<Entry> = entries
         .into_iter()
         .enumerate()
@@ -83,7 +101,11 @@ async fn transaction(state: &AppState, headers: &HeaderMap, entries: Vec<Value>)
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
 }
 
-async fn batch(state: &AppState, headers: &HeaderMap, entries: Vec<Value>) -> Result<Response, ApiError> {
+async fn batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    entries: Vec<Value>,
+) -> Result<Response, ApiError> {
     let base = base_url(state, headers);
     let mut bundle = BundleWriter::new("batch-response", None, &[]);
     for (i, raw) in entries.into_iter().enumerate() {
@@ -105,13 +127,22 @@ async fn batch(state: &AppState, headers: &HeaderMap, entries: Vec<Value>) -> Re
 }
 
 fn entry_error(i: usize, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(format!("Bundle.entry[{i}]: {}", message.into())).within(&format!("Bundle.entry[{i}].request"))
+    ApiError::bad_request(format!("Bundle.entry[{i}]: {}", message.into()))
+        .within(&format!("Bundle.entry[{i}].request"))
 }
 
 fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
-    let request = entry.get("request").ok_or_else(|| entry_error(i, "entry has no request"))?;
-    let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
-    let url = request.get("url").and_then(Value::as_str).ok_or_else(|| entry_error(i, "request has no url"))?;
+    let request = entry
+        .get("request")
+        .ok_or_else(|| entry_error(i, "entry has no request"))?;
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| entry_error(i, "request has no url"))?;
     let url = url.trim_start_matches('/');
     let (path, query_text) = match url.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -119,20 +150,33 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
     };
     let segments: Vec<&str> = path.split('/').collect();
     if segments.iter().any(|s| s.is_empty()) {
-        return Err(entry_error(i, format!("request url '{url}' has an empty segment")));
+        return Err(entry_error(
+            i,
+            format!("request url '{url}' has an empty segment"),
+        ));
     }
     let res_type = segments[0].to_owned();
     if !resource_types::is_served(&res_type) {
-        return Err(entry_error(i, format!("resource type '{res_type}' is not served")));
+        return Err(entry_error(
+            i,
+            format!("resource type '{res_type}' is not served"),
+        ));
     }
     let if_match = match request.get("ifMatch").and_then(Value::as_str) {
-        Some(tag) => Some(parse_etag(tag).ok_or_else(|| entry_error(i, format!("bad ifMatch '{tag}'")))?),
+        Some(tag) => {
+            Some(parse_etag(tag).ok_or_else(|| entry_error(i, format!("bad ifMatch '{tag}'")))?)
+        }
         None => None,
     };
-    let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
+    let full_url = entry
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let resource = entry.get("resource").cloned();
     let need_resource = || {
-        let r = resource.clone().ok_or_else(|| entry_error(i, format!("{method} needs a resource")))?;
+        let r = resource
+            .clone()
+            .ok_or_else(|| entry_error(i, format!("{method} needs a resource")))?;
         if r.get("resourceType").and_then(Value::as_str) != Some(res_type.as_str()) {
             return Err(entry_error(i, format!("resource is not a {res_type}")));
         }
@@ -145,16 +189,26 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
                 obj.shift_remove("id");
             }
             let if_none_exist = match request.get("ifNoneExist").and_then(Value::as_str) {
-                Some(q) => Some(conditional_search(&res_type, q).map_err(|e| e.within(&format!("Bundle.entry[{i}].request.ifNoneExist")))?),
+                Some(q) => Some(
+                    conditional_search(&res_type, q)
+                        .map_err(|e| e.within(&format!("Bundle.entry[{i}].request.ifNoneExist")))?,
+                ),
                 None => None,
             };
-            Ok(Entry::Write(Box::new(WriteOp::Create { resource, full_url, if_none_exist })))
+            Ok(Entry::Write(Box::new(WriteOp::Create {
+                resource,
+                full_url,
+                if_none_exist,
+            })))
         }
         ("PUT", [_, id], None) => {
             let mut resource = need_resource()?;
             match resource.get("id").and_then(Value::as_str) {
                 Some(rid) if rid != *id => {
-                    return Err(entry_error(i, format!("resource id '{rid}' does not match the url id '{id}'")));
+                    return Err(entry_error(
+                        i,
+                        format!("resource id '{rid}' does not match the url id '{id}'"),
+                    ));
                 }
                 Some(_) => {}
                 None => {
@@ -163,22 +217,46 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
                     }
                 }
             }
-            Ok(Entry::Write(Box::new(WriteOp::Update { resource, full_url, if_match })))
+            Ok(Entry::Write(Box::new(WriteOp::Update {
+                resource,
+                full_url,
+                if_match,
+            })))
         }
-        ("DELETE", [_, id], None) => {
-            Ok(Entry::Write(Box::new(WriteOp::Delete { res_type, id: (*id).to_owned(), if_match })))
-        }
-        ("GET", [_, id], None) => Ok(Entry::Read { res_type, id: (*id).to_owned() }),
-        ("GET", [_], q) => Ok(Entry::Search { res_type, query: q.unwrap_or_default().to_owned() }),
-        ("PUT" | "DELETE", [_], Some(_)) => Err(entry_error(i, "conditional update and delete are not supported")),
-        ("PATCH", _, _) => Err(entry_error(i, "PATCH inside a Bundle is not supported; use PATCH on the resource URL")),
+        ("DELETE", [_, id], None) => Ok(Entry::Write(Box::new(WriteOp::Delete {
+            res_type,
+            id: (*id).to_owned(),
+            if_match,
+        }))),
+        ("GET", [_, id], None) => Ok(Entry::Read {
+            res_type,
+            id: (*id).to_owned(),
+        }),
+        ("GET", [_], q) => Ok(Entry::Search {
+            res_type,
+            query: q.unwrap_or_default().to_owned(),
+        }),
+        ("PUT" | "DELETE", [_], Some(_)) => Err(entry_error(
+            i,
+            "conditional update and delete are not supported",
+        )),
+        ("PATCH", _, _) => Err(entry_error(
+            i,
+            "PATCH inside a Bundle is not supported; use PATCH on the resource URL",
+        )),
         _ => Err(entry_error(i, format!("cannot process {method} {url}"))),
     }
 }
 
-async fn run_read(state: &AppState, base: &str, entry: Entry) -> Result<(StatusCode, String), ApiError> {
+async fn run_read(
+    state: &AppState,
+    base: &str,
+    entry: Entry,
+) -> Result<(StatusCode, String), ApiError> {
     match entry {
-        Entry::Read { res_type, id } => Ok((StatusCode::OK, state.store.read(&res_type, &id).await?.body)),
+        Entry::Read { res_type, id } => {
+            Ok((StatusCode::OK, state.store.read(&res_type, &id).await?.body))
+        }
         Entry::Search { res_type, query } => {
             let pairs = http::query_pairs(Some(&query));
             let parsed = query::parse(&res_type, &pairs, Handling::Strict)
@@ -190,7 +268,11 @@ async fn run_read(state: &AppState, base: &str, entry: Entry) -> Result<(StatusC
             }
             Ok((StatusCode::OK, bundle.finish()))
         }
-        Entry::Write(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, "write routed as read")),
+        Entry::Write(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            IssueCode::Exception,
+            "write routed as read",
+        )),
     }
 }
 
@@ -217,14 +299,24 @@ fn write_entry(bundle: &mut BundleWriter, base: &str, outcome: &WriteOutcome) {
 
 fn read_entry(bundle: &mut BundleWriter, result: Result<(StatusCode, String), ApiError>) {
     match result {
-        Ok((status, body)) => bundle.entry(json!({"response": {"status": status_line(status)}}), Some(&body)),
+        Ok((status, body)) => bundle.entry(
+            json!({"response": {"status": status_line(status)}}),
+            Some(&body),
+        ),
         Err(e) => {
             let outcome = smr_fhir::outcome::operation_outcome(&e.issues);
-            bundle.entry(json!({"response": {"status": status_line(e.status), "outcome": outcome}}), None);
+            bundle.entry(
+                json!({"response": {"status": status_line(e.status), "outcome": outcome}}),
+                None,
+            );
         }
     }
 }
 
 fn status_line(status: StatusCode) -> String {
-    format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or_default())
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    )
 }

@@ -25,7 +25,11 @@ pub async fn operation(
     let resources = state.store.everything(&id).await?;
     let base = base_url(&state, &headers);
     let self_link = format!("{base}/Patient/{id}/$everything");
-    let mut bundle = BundleWriter::new("searchset", Some(resources.len() as i64), &[("self", self_link)]);
+    let mut bundle = BundleWriter::new(
+        "searchset",
+        Some(resources.len() as i64),
+        &[("self", self_link)],
+    );
     for r in &resources {
         bundle.search_entry(&base, r, "match");
     }

@@ -26,7 +26,14 @@ pub async fn instance(
         Err(e) => return Err(e.into()),
     }
     let path = format!("{res_type}/{id}/_history");
-    run(&state, HistoryScope::Instance { res_type, id }, &path, &uri, &headers).await
+    run(
+        &state,
+        HistoryScope::Instance { res_type, id },
+        &path,
+        &uri,
+        &headers,
+    )
+    .await
 }
 
 pub async fn type_level(
@@ -37,10 +44,21 @@ pub async fn type_level(
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
     let path = format!("{res_type}/_history");
-    run(&state, HistoryScope::Type { res_type }, &path, &uri, &headers).await
+    run(
+        &state,
+        HistoryScope::Type { res_type },
+        &path,
+        &uri,
+        &headers,
+    )
+    .await
 }
 
-pub async fn system(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn system(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     run(&state, HistoryScope::System, "_history", &uri, &headers).await
 }
 
@@ -52,31 +70,57 @@ async fn run(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri.query());
-    let mut req = HistoryRequest { scope, count: DEFAULT_COUNT, since: None, cursor: None };
+    let mut req = HistoryRequest {
+        scope,
+        count: DEFAULT_COUNT,
+        since: None,
+        cursor: None,
+    };
     for (key, value) in &pairs {
         match key.as_str() {
             "_count" => {
-                let n: usize = value.parse().map_err(|_| ApiError::bad_request(format!("_count must be a number, got '{value}'")))?;
+                let n: usize = value.parse().map_err(|_| {
+                    ApiError::bad_request(format!("_count must be a number, got '{value}'"))
+                })?;
                 req.count = n.clamp(1, MAX_COUNT);
             }
             "_since" => {
-                req.since = Some(datetime::parse_instant_micros(value).map_err(|e| ApiError::bad_request(e.to_string()))?);
+                req.since = Some(
+                    datetime::parse_instant_micros(value)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?,
+                );
             }
             "_cursor" => req.cursor = Some(value.clone()),
             "_format" | "_pretty" => {}
-            other => return Err(ApiError::bad_request(format!("history does not support the parameter '{other}'"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "history does not support the parameter '{other}'"
+                )));
+            }
         }
     }
     let page = state.store.history(&req).await?;
     let base = base_url(state, headers);
     let link = |pairs: Vec<(&str, &str)>| {
-        let q = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-        if q.is_empty() { format!("{base}/{path}") } else { format!("{base}/{path}?{q}") }
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        if q.is_empty() {
+            format!("{base}/{path}")
+        } else {
+            format!("{base}/{path}?{q}")
+        }
     };
-    let current: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let current: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let mut links = vec![("self", link(current.clone()))];
     if let Some(cursor) = &page.next_cursor {
-        let mut next: Vec<(&str, &str)> = current.into_iter().filter(|(k, _)| *k != "_cursor").collect();
+        let mut next: Vec<(&str, &str)> = current
+            .into_iter()
+            .filter(|(k, _)| *k != "_cursor")
+            .collect();
         next.push(("_cursor", cursor));
         links.push(("next", link(next)));
     }

@@ -12,7 +12,10 @@ use smr_store::{StoreError, WriteOp, WriteOutcome};
 use super::served_type;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::{self, BodyKind, Return, base_url, check_accept, fhir_json_response, prefer_return, resource_response};
+use crate::http::{
+    self, BodyKind, Return, base_url, check_accept, fhir_json_response, prefer_return,
+    resource_response,
+};
 
 /// How many times a PATCH without `If-Match` re-applies itself after losing a race.
 const PATCH_RETRIES: usize = 8;
@@ -33,7 +36,11 @@ pub async fn create(
         Some(q) => Some(conditional_search(&res_type, q)?),
         None => None,
     };
-    let op = WriteOp::Create { resource, full_url: None, if_none_exist };
+    let op = WriteOp::Create {
+        resource,
+        full_url: None,
+        if_none_exist,
+    };
     let base = base_url(&state, &headers);
     let ret = prefer_return(&headers);
     let outcome = state.store.write_one(op).await?;
@@ -59,7 +66,13 @@ pub async fn read(
     {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    Ok(resource_response(StatusCode::OK, &r, &base_url(&state, &headers), Return::Representation, false))
+    Ok(resource_response(
+        StatusCode::OK,
+        &r,
+        &base_url(&state, &headers),
+        Return::Representation,
+        false,
+    ))
 }
 
 pub async fn vread(
@@ -72,7 +85,13 @@ pub async fn vread(
         .parse()
         .map_err(|_| ApiError::not_found(format!("{res_type}/{id} has no version '{version}'")))?;
     let r = state.store.vread(&res_type, &id, version).await?;
-    Ok(resource_response(StatusCode::OK, &r, &base_url(&state, &headers), Return::Representation, false))
+    Ok(resource_response(
+        StatusCode::OK,
+        &r,
+        &base_url(&state, &headers),
+        Return::Representation,
+        false,
+    ))
 }
 
 pub async fn update(
@@ -92,7 +111,11 @@ pub async fn update(
                 format!("resource id '{body_id}' does not match the URL id '{id}'"),
             ));
         }
-        None => return Err(ApiError::bad_request("an update must carry the resource id (FHIR R4 3.1.0.4)")),
+        None => {
+            return Err(ApiError::bad_request(
+                "an update must carry the resource id (FHIR R4 3.1.0.4)",
+            ));
+        }
     }
     let if_match = http::if_match(&headers)?;
     let outcome = state.store.update(resource, if_match).await?;
@@ -124,10 +147,19 @@ pub async fn patch(
             ))
             .into());
         }
-        let mut resource: Value = serde_json::from_str(&current.body)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, e.to_string()))?;
+        let mut resource: Value = serde_json::from_str(&current.body).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                IssueCode::Exception,
+                e.to_string(),
+            )
+        })?;
         json_patch::patch(&mut resource, &patch).map_err(|e| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, IssueCode::Processing, format!("patch failed: {e}"))
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                IssueCode::Processing,
+                format!("patch failed: {e}"),
+            )
         })?;
         if resource.get("resourceType").and_then(Value::as_str) != Some(res_type.as_str())
             || resource.get("id").and_then(Value::as_str) != Some(id.as_str())
@@ -147,10 +179,17 @@ pub async fn patch(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::new(StatusCode::CONFLICT, IssueCode::Conflict, "resource changed repeatedly while patching; retry"))
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        IssueCode::Conflict,
+        "resource changed repeatedly while patching; retry",
+    ))
 }
 
-async fn read_patch(state: &AppState, request: Request<Body>) -> Result<(HeaderMap, Value), ApiError> {
+async fn read_patch(
+    state: &AppState,
+    request: Request<Body>,
+) -> Result<(HeaderMap, Value), ApiError> {
     let (headers, bytes) = http::read_body(state, request, BodyKind::JsonPatch).await?;
     Ok((headers, http::parse_json(&bytes)?))
 }
@@ -164,7 +203,10 @@ pub async fn delete(
     let if_match = http::if_match(&headers)?;
     match state.store.delete(&res_type, &id, if_match).await? {
         WriteOutcome::Deleted(Some(r)) => {
-            let body = smr_fhir::outcome::information(format!("{res_type}/{id} deleted (version {})", r.version));
+            let body = smr_fhir::outcome::information(format!(
+                "{res_type}/{id} deleted (version {})",
+                r.version
+            ));
             let mut response = fhir_json_response(StatusCode::OK, body.to_string());
             if let Ok(v) = axum::http::HeaderValue::from_str(&r.etag()) {
                 response.headers_mut().insert(axum::http::header::ETAG, v);
@@ -176,7 +218,11 @@ pub async fn delete(
     }
 }
 
-fn write_response(state: &AppState, headers: &HeaderMap, outcome: WriteOutcome) -> Result<Response, ApiError> {
+fn write_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    outcome: WriteOutcome,
+) -> Result<Response, ApiError> {
     let base = base_url(state, headers);
     let ret = prefer_return(headers);
     Ok(match outcome {
@@ -187,7 +233,11 @@ fn write_response(state: &AppState, headers: &HeaderMap, outcome: WriteOutcome) 
 }
 
 fn unexpected(outcome: WriteOutcome) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception, format!("unexpected outcome {outcome:?}"))
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        IssueCode::Exception,
+        format!("unexpected outcome {outcome:?}"),
+    )
 }
 
 pub(crate) fn check_body_type(resource: &Value, res_type: &str) -> Result<(), ApiError> {
@@ -199,16 +249,25 @@ pub(crate) fn check_body_type(resource: &Value, res_type: &str) -> Result<(), Ap
             format!("body is a {t} but the URL names {res_type}"),
         )
         .within("resourceType")),
-        None => Err(ApiError::new(StatusCode::BAD_REQUEST, IssueCode::Required, "body has no resourceType")),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Required,
+            "body has no resourceType",
+        )),
     }
 }
 
 /// Parses an `If-None-Exist` / `ifNoneExist` query into a strict search.
-pub(crate) fn conditional_search(res_type: &str, query_text: &str) -> Result<query::SearchRequest, ApiError> {
+pub(crate) fn conditional_search(
+    res_type: &str,
+    query_text: &str,
+) -> Result<query::SearchRequest, ApiError> {
     let query_text = query_text.split_once('?').map_or(query_text, |(_, q)| q);
     let pairs = http::query_pairs(Some(query_text));
     if pairs.is_empty() {
-        return Err(ApiError::bad_request("If-None-Exist needs at least one search parameter"));
+        return Err(ApiError::bad_request(
+            "If-None-Exist needs at least one search parameter",
+        ));
     }
     let parsed = query::parse(res_type, &pairs, Handling::Strict)
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;

@@ -23,14 +23,28 @@ while writes happen). Search supports `_count`, `_sort`, `_include`, `_revinclud
 `_summary=count` and `_total`. Writes are validated; NHS numbers must pass the Modulus 11 check \
 and an NHS number can be held by one Patient only.";
 
-pub async fn capability_statement(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn capability_statement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     check_accept(&headers, None)?;
     let base = base_url(&state, &headers);
-    Ok(fhir_json_response(StatusCode::OK, statement(&base).to_string()))
+    Ok(fhir_json_response(
+        StatusCode::OK,
+        statement(&base).to_string(),
+    ))
 }
 
 const INTERACTIONS: &[&str] = &[
-    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
 ];
 
 fn statement(base: &str) -> Value {
@@ -108,12 +122,36 @@ mod tests {
     #[test]
     fn lists_every_served_type_with_its_search_parameters() {
         let cs = statement("http://localhost/fhir");
-        let resources = cs["rest"][0]["resource"].as_array().cloned().unwrap_or_default();
+        let resources = cs["rest"][0]["resource"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(resources.len(), SERVED_TYPES.len());
-        let mr = resources.iter().find(|r| r["type"] == "MedicationRequest").cloned().unwrap_or_default();
-        let names: Vec<&str> = mr["searchParam"].as_array().map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect()).unwrap_or_default();
-        for expected in ["_id", "_lastUpdated", "patient", "subject", "code", "status", "intent", "authoredon", "requester", "medication"] {
-            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        let mr = resources
+            .iter()
+            .find(|r| r["type"] == "MedicationRequest")
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<&str> = mr["searchParam"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+            .unwrap_or_default();
+        for expected in [
+            "_id",
+            "_lastUpdated",
+            "patient",
+            "subject",
+            "code",
+            "status",
+            "intent",
+            "authoredon",
+            "requester",
+            "medication",
+        ] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
         }
     }
 }

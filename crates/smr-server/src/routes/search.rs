@@ -31,7 +31,11 @@ pub async fn search_post(
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let media = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !media.starts_with("application/x-www-form-urlencoded") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -41,7 +45,13 @@ pub async fn search_post(
     }
     let bytes = axum::body::to_bytes(body, state.config.max_body_bytes)
         .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, IssueCode::TooLong, "search body too large"))?;
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                IssueCode::TooLong,
+                "search body too large",
+            )
+        })?;
     let mut pairs = query_pairs(parts.uri.query());
     pairs.extend(form_urlencoded::parse(&bytes).into_owned());
     run(&state, &res_type, &parts.headers, pairs).await
@@ -54,18 +64,31 @@ async fn run(
     pairs: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
     served_type(res_type)?;
-    let format = pairs.iter().find(|(k, _)| k == "_format").map(|(_, v)| v.as_str());
+    let format = pairs
+        .iter()
+        .find(|(k, _)| k == "_format")
+        .map(|(_, v)| v.as_str());
     check_accept(headers, format)?;
     let parsed = query::parse(res_type, &pairs, prefer_handling(headers))
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
     let page = state.store.search(&parsed.request).await?;
     let base = base_url(state, headers);
 
-    let self_url = link(&base, res_type, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let self_url = link(
+        &base,
+        res_type,
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
     let mut links = vec![("self", self_url)];
     if let Some(cursor) = &page.next_cursor {
-        let kept = pairs.iter().filter(|(k, _)| k != "_cursor").map(|(k, v)| (k.as_str(), v.as_str()));
-        links.push(("next", link(&base, res_type, kept.chain([("_cursor", cursor.as_str())]))));
+        let kept = pairs
+            .iter()
+            .filter(|(k, _)| k != "_cursor")
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        links.push((
+            "next",
+            link(&base, res_type, kept.chain([("_cursor", cursor.as_str())])),
+        ));
     }
     let mut bundle = BundleWriter::new("searchset", page.total, &links);
     for r in &page.matches {
@@ -76,12 +99,21 @@ async fn run(
     }
     if !parsed.warnings.is_empty() {
         // Lenient handling dropped parameters: say so, in-band, as FHIR search prescribes.
-        bundle.entry(json!({"search": {"mode": "outcome"}}), Some(&operation_outcome(&parsed.warnings).to_string()));
+        bundle.entry(
+            json!({"search": {"mode": "outcome"}}),
+            Some(&operation_outcome(&parsed.warnings).to_string()),
+        );
     }
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
 }
 
 fn link<'a>(base: &str, res_type: &str, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    if query.is_empty() { format!("{base}/{res_type}") } else { format!("{base}/{res_type}?{query}") }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    if query.is_empty() {
+        format!("{base}/{res_type}")
+    } else {
+        format!("{base}/{res_type}?{query}")
+    }
 }

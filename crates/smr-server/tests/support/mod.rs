@@ -161,14 +161,13 @@ impl TestApp {
             admin_url,
             database,
         }) = self.cleanup.take()
+            && let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await
         {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await;
-            }
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await;
         }
     }
 }
@@ -270,10 +269,11 @@ static SCHEMA: LazyLock<Option<Value>> = LazyLock::new(|| {
 fn add_fhir_version_4_0_1(value: &mut Value) {
     match value {
         Value::Object(obj) => {
-            if let Some(Value::Array(options)) = obj.get_mut("enum") {
-                if options.iter().any(|o| o == "4.0.0") && !options.iter().any(|o| o == "4.0.1") {
-                    options.push(Value::String("4.0.1".into()));
-                }
+            if let Some(Value::Array(options)) = obj.get_mut("enum")
+                && options.iter().any(|o| o == "4.0.0")
+                && !options.iter().any(|o| o == "4.0.1")
+            {
+                options.push(Value::String("4.0.1".into()));
             }
             obj.values_mut().for_each(add_fhir_version_4_0_1);
         }
