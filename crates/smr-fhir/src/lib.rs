@@ -5,6 +5,7 @@
 //! - [`references`]: walking and rewriting `Reference.reference` values.
 //! - [`outcome`]: `OperationOutcome` issues, the one error shape every layer reports in.
 //! - [`nhs_number`]: NHS number Modulus 11 check.
+//! - [`sctid`]: SNOMED CT / dm+d identifier syntax and Verhoeff check digit.
 //! - [`validate`]: structural validation of incoming resources (elements, cardinality, types,
 //!   required bindings, references, NHS numbers).
 //! - [`datetime`]: FHIR date/dateTime/instant parsing into half-open microsecond ranges.
@@ -24,6 +25,7 @@ pub mod outcome;
 pub mod query;
 pub mod references;
 pub mod resource_types;
+pub mod sctid;
 pub mod search_params;
 pub mod text;
 pub mod validate;

@@ -18,7 +18,6 @@
 //! the resource and keeps one path buffer; tables are built once on first use.
 
 mod primitives;
-mod sctid;
 mod tables;
 
 use crate::nhs_number;
@@ -428,7 +427,7 @@ impl<'t, 'r> Validator<'t, 'r> {
 
     fn coding(&mut self, obj: &Map<String, Value>) {
         let system = match obj.get("system").and_then(Value::as_str) {
-            Some(s @ (sctid::SNOMED_SYSTEM | sctid::DMD_SYSTEM)) => s,
+            Some(s @ (crate::sctid::SNOMED_SYSTEM | crate::sctid::DMD_SYSTEM)) => s,
             _ => return,
         };
         let Some(code) = obj.get("code").and_then(Value::as_str) else {
@@ -437,7 +436,7 @@ impl<'t, 'r> Validator<'t, 'r> {
         if code.is_empty() {
             return; // already reported as an empty string
         }
-        if let Some(problem) = sctid::sctid_problem(code) {
+        if let Some(problem) = crate::sctid::sctid_problem(code) {
             self.issue_at_child(
                 "code",
                 IssueCode::CodeInvalid,

@@ -193,6 +193,18 @@ pub(crate) async fn recheck(store: &Store, patient_id: &str) -> Result<Vec<Strin
 // ---------------------------------------------------------------------------
 // $pgx-outside-calls
 
+/// The body, up to the configured limit (413 beyond it).
+async fn read_limited(state: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = state.config.max_body_bytes;
+    to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            IssueCode::TooLong,
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    })
+}
+
 fn bad_request_json(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message)
 }
@@ -373,14 +385,7 @@ pub async fn outside_calls(
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let limit = state.config.max_body_bytes;
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            IssueCode::TooLong,
-            format!("request body exceeds the limit of {limit} bytes"),
-        )
-    })?;
+    let bytes = read_limited(&state, body).await?;
     let (tsv, performer) = read_request(&parts.headers, parts.uri.query(), &bytes)?;
     let calls = smr_pgx::parse_outside_calls(&tsv).map_err(|e| {
         let issues = e
@@ -417,14 +422,7 @@ pub async fn vcf(
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let limit = state.config.max_body_bytes;
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            IssueCode::TooLong,
-            format!("request body exceeds the limit of {limit} bytes"),
-        )
-    })?;
+    let bytes = read_limited(&state, body).await?;
     let media = parts
         .headers
         .get(header::CONTENT_TYPE)

@@ -2,8 +2,8 @@
 //! 6 to 18 decimal digits, no leading zero, last digit a Verhoeff check digit. dm+d codes are
 //! SCTIDs in the UK extension, so the same check applies to `https://dmd.nhs.uk`.
 
-pub(super) const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
-pub(super) const DMD_SYSTEM: &str = "https://dmd.nhs.uk";
+pub const SNOMED_SYSTEM: &str = "http://snomed.info/sct";
+pub const DMD_SYSTEM: &str = "https://dmd.nhs.uk";
 
 // Verhoeff tables: the dihedral group D5 multiplication table, the position permutation and
 // the inverse (the inverse is not needed to *check*, only to generate).
@@ -30,8 +30,27 @@ const P: [[u8; 10]; 8] = [
     [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
 ];
 
+/// True when the digit string (check digit last) passes the Verhoeff check; false for an empty
+/// string or any non-digit.
+pub fn verhoeff_valid(digits: &str) -> bool {
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && verhoeff_ok(digits.as_bytes())
+}
+
+/// True when `code` is a valid SCTID whose partition (the two digits before the check digit)
+/// says it identifies a concept (`00` core, `10` extension such as the UK's dm+d) rather than a
+/// description or relationship: the only kind a Coding may carry.
+pub fn is_concept_id(code: &str) -> bool {
+    let len = code.len();
+    sctid_problem(code).is_none()
+        && code
+            .get(len - 3..len - 1)
+            .is_some_and(|partition| partition == "00" || partition == "10")
+}
+
 /// True when the digits (check digit last) satisfy the Verhoeff check.
-pub(super) fn verhoeff_ok(digits: &[u8]) -> bool {
+fn verhoeff_ok(digits: &[u8]) -> bool {
     let mut c = 0u8;
     for (i, d) in digits.iter().rev().enumerate() {
         let digit = usize::from(d - b'0');
@@ -41,7 +60,7 @@ pub(super) fn verhoeff_ok(digits: &[u8]) -> bool {
 }
 
 /// Why a code is not a syntactically valid SCTID, or `None` when it is.
-pub(super) fn sctid_problem(code: &str) -> Option<&'static str> {
+pub fn sctid_problem(code: &str) -> Option<&'static str> {
     let b = code.as_bytes();
     if !b.iter().all(u8::is_ascii_digit) {
         return Some("must contain only digits");
