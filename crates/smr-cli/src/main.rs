@@ -87,7 +87,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening store {}", redact(&url)))?;
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
     let synthetic = synth::serve_patients(args.synthetic_patients, args.database_url.is_some());
-    synth::load_if_empty(&store, synthetic, synth::SERVE_SEED).await?;
+    if synth::load_if_empty(&store, synthetic, synth::SERVE_SEED)
+        .await?
+        .is_some()
+    {
+        // The load wrote straight to the store, past the HTTP write path that re-checks
+        // medicines when genotypes arrive: run that check once now, so patient-view shows the
+        // synthetic patients' pharmacogenomic issues from the first request.
+        match smr_server::recheck_all(&store).await {
+            Ok(n) => tracing::info!(
+                detected_issues = n,
+                "pharmacogenomic re-check of the synthetic population"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "pharmacogenomic re-check of the synthetic population failed")
+            }
+        }
+    }
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,

@@ -17,3 +17,4 @@ mod pgx_intake;
 mod routes;
 
 pub use app::{AppState, ServerConfig, router};
+pub use pgx_intake::recheck_all;

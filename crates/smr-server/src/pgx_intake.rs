@@ -133,6 +133,42 @@ pub async fn after_write(state: &AppState, outcomes: &[WriteOutcome]) {
     }
 }
 
+/// Re-checks every patient with a genotype on record: for data that reached the store without
+/// passing through the HTTP write path (e.g. the synthetic population `smr serve` loads).
+/// Returns how many DetectedIssues were created; failures for one patient are logged and the
+/// others still checked.
+pub async fn recheck_all(store: &Store) -> Result<usize, String> {
+    let pairs = vec![("code".to_owned(), "http://loinc.org|84413-4".to_owned())];
+    let mut request = query::parse("Observation", &pairs, Handling::Strict)
+        .map_err(|issues| format!("{issues:?}"))?
+        .request;
+    request.count = query::MAX_COUNT;
+    request.total = query::TotalMode::None;
+    let mut patients = BTreeSet::new();
+    loop {
+        let page = store.search(&request).await.map_err(|e| e.to_string())?;
+        for r in &page.matches {
+            if let Some(p) = parse_body(r).as_ref().and_then(patient_of_subject) {
+                patients.insert(p);
+            }
+        }
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    let mut created = 0;
+    for patient in patients {
+        match recheck(store, &patient).await {
+            Ok(ids) => created += ids.len(),
+            Err(e) => {
+                tracing::error!(patient = %patient, issues = ?e.issues, "pharmacogenomic re-check failed")
+            }
+        }
+    }
+    Ok(created)
+}
+
 /// Creates the DetectedIssues for one patient's current medicines; returns the ids created.
 pub(crate) async fn recheck(store: &Store, patient_id: &str) -> Result<Vec<String>, ApiError> {
     let results = patient_results(store, patient_id).await?;
