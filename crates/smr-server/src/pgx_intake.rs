@@ -55,18 +55,14 @@ fn now() -> String {
     datetime::format_instant(now_micros())
 }
 
-/// Every match of a search written as `Type?a=b&c=d` (values not percent-encoded), up to
+/// Every match of a search written as `Type?a=b&c=d`, up to
 /// `MAX_COUNT`: a patient with more PGx results or active medicines than that is not expected.
 pub(crate) async fn search_all(
     store: &Store,
     search: &str,
 ) -> Result<Vec<StoredResource>, ApiError> {
     let (res_type, query_text) = search.split_once('?').unwrap_or((search, ""));
-    let pairs: Vec<(String, String)> = query_text
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let pairs = crate::http::query_pairs(Some(query_text));
     let mut parsed = query::parse(res_type, &pairs, Handling::Strict)
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
     parsed.request.count = query::MAX_COUNT;

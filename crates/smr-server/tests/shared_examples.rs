@@ -71,6 +71,18 @@ fn same(sent: &Value, stored: &Value) -> Result<(), String> {
     }
 }
 
+/// The `.json` files of a directory, in name order.
+fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
 fn read_json(path: &std::path::Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -80,17 +92,9 @@ async fn r4_examples(app: &TestApp) {
     let Some(dir) = shared_path("reference/fhir/r4-examples") else {
         return;
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
-    files.sort();
+    let files = json_files(&dir);
     let mut checked = 0;
-    for path in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-    {
+    for path in &files {
         let sent = read_json(path);
         let ty = sent["resourceType"].as_str().unwrap_or_default().to_owned();
         if !resource_types::is_served(&ty) {
@@ -134,17 +138,9 @@ async fn eps_messages(app: &TestApp) {
     let Some(dir) = shared_path("reference/fhir/nhs-eps-examples") else {
         return;
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .collect();
-    files.sort();
+    let files = json_files(&dir);
     let mut compared = 0;
-    for path in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-    {
+    for path in &files {
         let message = read_json(path);
         // A message Bundle becomes a transaction of its entries SMR serves. Resources keep their
         // ids (PUT); a Patient is matched on NHS number, since the same patient recurs across
