@@ -12,8 +12,11 @@
 //!   rather than per drug, because the drug-level implication is computed at prescribing time
 //!   from the current guideline tables.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use smr_pgx::{Gene, Interpretation, Phenotype, interpret};
+
+use crate::view::{ObservationBundleView, ObservationView, RawBundleView};
 
 pub const LOINC: &str = "http://loinc.org";
 pub const LOINC_GENOTYPE: &str = "84413-4";
@@ -93,40 +96,59 @@ pub enum GenotypeError {
         "the {0} Observation has no result text (valueCodeableConcept.text, valueString or a coding display)"
     )]
     NoValue(Gene),
-}
-
-fn has_coding(cc: &Value, system: &str, code: &str) -> bool {
-    cc.get("coding")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.get("system").and_then(Value::as_str) == Some(system)
-                    && c.get("code").and_then(Value::as_str) == Some(code)
-            })
-        })
+    #[error("the Observation is not valid FHIR JSON: {0}")]
+    Malformed(String),
 }
 
 /// Whether an Observation is a genotype or phenotype result SMR reads (by code alone).
 pub fn is_pgx_observation(obs: &Value) -> bool {
     obs.get("resourceType").and_then(Value::as_str) == Some("Observation")
         && obs.get("code").is_some_and(|c| {
-            has_coding(c, LOINC, LOINC_GENOTYPE) || has_coding(c, LOINC, LOINC_PHENOTYPE)
+            c.get("coding").and_then(Value::as_array).is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.get("system").and_then(Value::as_str) == Some(LOINC)
+                        && matches!(
+                            c.get("code").and_then(Value::as_str),
+                            Some(LOINC_GENOTYPE | LOINC_PHENOTYPE)
+                        )
+                })
+            })
+        })
+}
+
+fn is_pgx_view(obs: &ObservationView<'_>) -> bool {
+    obs.resource_type.as_deref() == Some("Observation")
+        && obs.code.as_ref().is_some_and(|c| {
+            c.has_coding(LOINC, LOINC_GENOTYPE) || c.has_coding(LOINC, LOINC_PHENOTYPE)
         })
 }
 
 /// Reads a genotype/phenotype Observation. `Ok(None)` when it is not one, or when its status
 /// says it must not be used (entered-in-error, cancelled).
 pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError> {
-    if !is_pgx_observation(obs) {
+    let view =
+        ObservationView::deserialize(obs).map_err(|e| GenotypeError::Malformed(e.to_string()))?;
+    read_view(&view)
+}
+
+/// [`read_observation`] from JSON text, without building a `serde_json::Value`.
+pub fn read_observation_json(text: &str) -> Result<Option<GeneResult>, GenotypeError> {
+    let view: ObservationView<'_> =
+        serde_json::from_str(text).map_err(|e| GenotypeError::Malformed(e.to_string()))?;
+    read_view(&view)
+}
+
+fn read_view(obs: &ObservationView<'_>) -> Result<Option<GeneResult>, GenotypeError> {
+    if !is_pgx_view(obs) {
         return Ok(None);
     }
     if matches!(
-        obs.get("status").and_then(Value::as_str),
+        obs.status.as_deref(),
         Some("entered-in-error" | "cancelled")
     ) {
         return Ok(None);
     }
-    let Some(code) = obs.get("code") else {
+    let Some(code) = obs.code.as_ref() else {
         return Ok(None);
     };
     let value_text = value_text(obs);
@@ -140,7 +162,7 @@ pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError
             .ok_or(GenotypeError::NoGene)?,
     };
     let text = value_text.ok_or(GenotypeError::NoValue(gene))?;
-    let kind = if has_coding(code, LOINC, LOINC_GENOTYPE) {
+    let kind = if code.has_coding(LOINC, LOINC_GENOTYPE) {
         ResultKind::Genotype { diplotype: text }
     } else {
         ResultKind::Phenotype {
@@ -148,17 +170,15 @@ pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError
             activity_score: activity_score_of(obs),
         }
     };
-    let reference = match (
-        obs.get("id").and_then(Value::as_str),
-        obs.get("resourceType").and_then(Value::as_str),
-    ) {
+    let reference = match (obs.id.as_deref(), obs.resource_type.as_deref()) {
         (Some(id), Some(ty)) => Some(format!("{ty}/{id}")),
         _ => None,
     };
     let recorded = obs
-        .pointer("/meta/lastUpdated")
-        .or_else(|| obs.get("issued"))
-        .and_then(Value::as_str)
+        .meta
+        .as_ref()
+        .and_then(|m| m.last_updated.as_deref())
+        .or(obs.issued.as_deref())
         .map(str::to_owned);
     Ok(Some(GeneResult {
         gene,
@@ -168,79 +188,67 @@ pub fn read_observation(obs: &Value) -> Result<Option<GeneResult>, GenotypeError
     }))
 }
 
-fn value_text(obs: &Value) -> Option<String> {
-    let non_empty = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    if let Some(cc) = obs.get("valueCodeableConcept") {
-        if let Some(t) = non_empty(cc.get("text")) {
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn value_text(obs: &ObservationView<'_>) -> Option<String> {
+    if let Some(cc) = &obs.value_codeable_concept {
+        if let Some(t) = non_empty(cc.text.as_deref()) {
             return Some(t);
         }
-        if let Some(cs) = cc.get("coding").and_then(Value::as_array)
-            && let Some(t) = cs.iter().find_map(|c| non_empty(c.get("display")))
+        if let Some(t) = cc
+            .coding
+            .iter()
+            .find_map(|c| non_empty(c.display.as_deref()))
         {
             return Some(t);
         }
     }
-    non_empty(obs.get("valueString"))
+    non_empty(obs.value_string.as_deref())
 }
 
 /// The component SMR writes for a reported activity score. No LOINC code for a CPIC activity
 /// score is known to SMR, so the component is identified by its text.
 const ACTIVITY_SCORE_TEXT: &str = "CPIC activity score";
 
-fn activity_score_of(obs: &Value) -> Option<String> {
-    obs.get("component")
-        .and_then(Value::as_array)?
-        .iter()
-        .find_map(|c| {
-            (c.pointer("/code/text").and_then(Value::as_str) == Some(ACTIVITY_SCORE_TEXT))
-                .then(|| {
-                    c.get("valueString")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .flatten()
-        })
+fn activity_score_of(obs: &ObservationView<'_>) -> Option<String> {
+    obs.component.iter().find_map(|c| {
+        (c.code.as_ref().and_then(|c| c.text.as_deref()) == Some(ACTIVITY_SCORE_TEXT))
+            .then(|| c.value_string.as_deref().map(str::to_owned))
+            .flatten()
+    })
 }
 
-fn gene_of(obs: &Value) -> Result<Option<Gene>, GenotypeError> {
-    let Some(components) = obs.get("component").and_then(Value::as_array) else {
-        return Ok(None);
-    };
-    for comp in components {
+fn gene_of(obs: &ObservationView<'_>) -> Result<Option<Gene>, GenotypeError> {
+    for comp in &obs.component {
         if !comp
-            .get("code")
-            .is_some_and(|c| has_coding(c, LOINC, LOINC_GENE_STUDIED))
+            .code
+            .as_ref()
+            .is_some_and(|c| c.has_coding(LOINC, LOINC_GENE_STUDIED))
         {
             continue;
         }
-        let Some(cc) = comp.get("valueCodeableConcept") else {
+        let Some(cc) = &comp.value_codeable_concept else {
             continue;
         };
-        let codings = cc
-            .get("coding")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for c in codings {
-            let system = c.get("system").and_then(Value::as_str).unwrap_or_default();
+        for c in &cc.coding {
+            let system = c.system.as_deref().unwrap_or_default();
             // Both the IG's `geneId` system and the bare genenames.org one are in use.
-            if let Some(code) = c.get("code").and_then(Value::as_str)
+            if let Some(code) = c.code.as_deref()
                 && system.starts_with("http://www.genenames.org")
                 && let Some(g) = gene_by_hgnc(code)
             {
                 return Ok(Some(g));
             }
         }
-        let names = codings
+        let names = cc
+            .coding
             .iter()
-            .filter_map(|c| c.get("display"))
-            .chain(cc.get("text"))
-            .filter_map(Value::as_str);
+            .filter_map(|c| c.display.as_deref())
+            .chain(cc.text.as_deref());
         let mut last = None;
         for n in names {
             match n.parse::<Gene>() {
@@ -301,22 +309,21 @@ pub fn select_results(mut results: Vec<GeneResult>) -> Vec<GeneResult> {
     results
 }
 
-/// Genotype/phenotype results from a FHIR searchset Bundle (or any Bundle), skipping
-/// entries that are not results and collecting the reasons for those that cannot be read.
-pub fn results_from_bundle(
-    bundle: &Value,
-) -> (Vec<GeneResult>, Vec<(Option<String>, GenotypeError)>) {
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
-    for entry in bundle
+/// Entries of a Bundle that are not results are skipped; those that cannot be read are
+/// returned with the reason, by `Observation/{id}` where they have one.
+pub type UnreadableResults = Vec<(Option<String>, GenotypeError)>;
+
+/// Genotype/phenotype results from a FHIR Bundle (`Value`), e.g. one built in memory.
+pub fn results_from_bundle(bundle: &Value) -> (Vec<GeneResult>, UnreadableResults) {
+    let resources = bundle
         .get("entry")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        let Some(r) = entry.get("resource") else {
-            continue;
-        };
+        .filter_map(|entry| entry.get("resource"));
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for r in resources {
         match read_observation(r) {
             Ok(Some(g)) => ok.push(g),
             Ok(None) => {}
@@ -329,6 +336,59 @@ pub fn results_from_bundle(
         }
     }
     (ok, bad)
+}
+
+/// Why a prefetched Bundle could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    #[error("not a FHIR Bundle")]
+    NotBundle,
+    #[error("not a readable FHIR Bundle: {0}")]
+    Malformed(String),
+}
+
+/// Results from a Bundle already read in one pass (see [`crate::hooks::parse_request`]).
+pub fn results_from_bundle_view(
+    bundle: &ObservationBundleView<'_>,
+) -> Result<(Vec<GeneResult>, UnreadableResults), BundleError> {
+    if bundle.resource_type.as_deref() != Some("Bundle") {
+        return Err(BundleError::NotBundle);
+    }
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for view in bundle.entry.iter().filter_map(|e| e.resource.as_ref()) {
+        match read_view(view) {
+            Ok(Some(g)) => ok.push(g),
+            Ok(None) => {}
+            Err(e) => bad.push((view.id.as_deref().map(|id| format!("Observation/{id}")), e)),
+        }
+    }
+    Ok((ok, bad))
+}
+
+/// [`results_from_bundle`] from JSON text (a CDS prefetch), without building a `Value`:
+/// each entry's resource is read through [`ObservationView`].
+pub fn results_from_bundle_json(
+    text: &str,
+) -> Result<(Vec<GeneResult>, UnreadableResults), BundleError> {
+    let bundle: RawBundleView<'_> =
+        serde_json::from_str(text).map_err(|e| BundleError::Malformed(e.to_string()))?;
+    if bundle.resource_type.as_deref() != Some("Bundle") {
+        return Err(BundleError::NotBundle);
+    }
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for raw in bundle.entry.iter().filter_map(|e| e.resource) {
+        match serde_json::from_str::<ObservationView<'_>>(raw.get()) {
+            Ok(view) => match read_view(&view) {
+                Ok(Some(g)) => ok.push(g),
+                Ok(None) => {}
+                Err(e) => bad.push((view.id.map(|id| format!("Observation/{}", &*id)), e)),
+            },
+            Err(e) => bad.push((None, GenotypeError::Malformed(e.to_string()))),
+        }
+    }
+    Ok((ok, bad))
 }
 
 fn gene_component(gene: Gene) -> Value {

@@ -1,9 +1,17 @@
 //! The CDS Hooks services SMR offers, reading their requests, and feedback as AuditEvents.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::cards::{Card, SMR_SYSTEM_BASE, assess_order, card};
-use crate::genotype::{GeneResult, LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE};
+use crate::genotype::{
+    self, BundleError, GeneResult, LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE, UnreadableResults,
+};
+use crate::view::ObservationBundleView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -105,6 +113,8 @@ pub fn discovery() -> Value {
 /// What is wrong with a CDS Hooks request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
     #[error("the request body must be a JSON object")]
     NotObject,
     #[error("'{0}' is required")]
@@ -115,42 +125,124 @@ pub enum RequestError {
     Invalid(String),
 }
 
-/// The parts of a request SMR uses.
-#[derive(Debug, Clone)]
-pub struct HookRequest<'a> {
-    pub patient_id: &'a str,
-    pub context: &'a Value,
-    pub prefetch: Option<&'a serde_json::Map<String, Value>>,
+/// The request as sent, read in one pass: only `context` (small) becomes a `Value`; the
+/// genotypes prefetch is read straight into [`ObservationView`]s (see [`crate::view`] for
+/// why). Any element of the wrong type anywhere fails this reading, and the request is then
+/// read again by [`RequestDoc`], which isolates the fault.
+///
+/// [`ObservationView`]: crate::view::ObservationView
+#[derive(Deserialize)]
+struct FastRequestDoc<'a> {
+    #[serde(borrow, default)]
+    hook: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "hookInstance")]
+    hook_instance: Option<Cow<'a, str>>,
+    #[serde(default)]
+    context: Option<Value>,
+    #[serde(borrow, default)]
+    prefetch: Option<FastPrefetchDoc<'a>>,
 }
 
-impl<'a> HookRequest<'a> {
-    /// A prefetched item, when the client supplied one (`null` means it could not).
-    pub fn prefetched(&self, key: &str) -> Option<&'a Value> {
-        self.prefetch?.get(key).filter(|v| !v.is_null())
+/// The prefetch items SMR's services read; others (e.g. `patient`) are skipped unread.
+#[derive(Deserialize)]
+struct FastPrefetchDoc<'a> {
+    #[serde(borrow, default)]
+    genotypes: Option<ObservationBundleView<'a>>,
+    #[serde(borrow, default)]
+    issues: Option<&'a RawValue>,
+}
+
+/// The request as sent, each prefetch item kept as raw JSON text so that a fault in one
+/// is reported against it (the slow path, for requests [`FastRequestDoc`] cannot read).
+#[derive(Deserialize)]
+struct RequestDoc<'a> {
+    #[serde(borrow, default)]
+    hook: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "hookInstance")]
+    hook_instance: Option<Cow<'a, str>>,
+    #[serde(default)]
+    context: Option<Value>,
+    #[serde(borrow, default)]
+    prefetch: Option<BTreeMap<Cow<'a, str>, &'a RawValue>>,
+}
+
+/// The genotypes prefetch, read: usable results and the entries that could not be read.
+pub type PrefetchedResults = Result<(Vec<GeneResult>, UnreadableResults), BundleError>;
+
+/// The parts of a request SMR uses.
+#[derive(Debug)]
+pub struct HookRequest<'a> {
+    pub patient_id: String,
+    pub context: Value,
+    /// `prefetch.genotypes`, when the client supplied it (`null` means it could not).
+    pub genotypes: Option<PrefetchedResults>,
+    /// `prefetch.issues` as JSON text, when supplied.
+    pub issues: Option<&'a RawValue>,
+}
+
+fn json_error(body: &[u8], e: serde_json::Error) -> RequestError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => RequestError::Json(e.to_string()),
+        Category::Data if !body.trim_ascii_start().starts_with(b"{") => RequestError::NotObject,
+        Category::Data => {
+            RequestError::Invalid(format!("request does not match CDS Hooks 2.0: {e}"))
+        }
     }
 }
 
+/// Reads a hook request from the body as sent.
 pub fn parse_request<'a>(
     service: &Service,
-    body: &'a Value,
+    body: &'a [u8],
 ) -> Result<HookRequest<'a>, RequestError> {
-    let obj = body.as_object().ok_or(RequestError::NotObject)?;
-    let hook = obj
-        .get("hook")
-        .and_then(Value::as_str)
-        .ok_or(RequestError::Missing("hook"))?;
+    if let Ok(doc) = serde_json::from_slice::<FastRequestDoc<'a>>(body) {
+        let (patient_id, context) =
+            check_request(service, doc.hook, doc.hook_instance, doc.context)?;
+        let (genotypes, issues) = match doc.prefetch {
+            Some(p) => (
+                p.genotypes.as_ref().map(genotype::results_from_bundle_view),
+                p.issues.filter(|v| v.get() != "null"),
+            ),
+            None => (None, None),
+        };
+        return Ok(HookRequest {
+            patient_id,
+            context,
+            genotypes,
+            issues,
+        });
+    }
+    let doc: RequestDoc<'a> = serde_json::from_slice(body).map_err(|e| json_error(body, e))?;
+    let (patient_id, context) = check_request(service, doc.hook, doc.hook_instance, doc.context)?;
+    let prefetch = doc.prefetch.unwrap_or_default();
+    let item = |key: &str| prefetch.get(key).copied().filter(|v| v.get() != "null");
+    Ok(HookRequest {
+        patient_id,
+        context,
+        genotypes: item("genotypes").map(|raw| genotype::results_from_bundle_json(raw.get())),
+        issues: item("issues"),
+    })
+}
+
+/// The checks every request passes, whichever way it was read: the hook, its instance, and
+/// a context with a patient id (and draft orders, for the order hooks).
+fn check_request(
+    service: &Service,
+    hook: Option<Cow<'_, str>>,
+    hook_instance: Option<Cow<'_, str>>,
+    context: Option<Value>,
+) -> Result<(String, Value), RequestError> {
+    let hook = hook.ok_or(RequestError::Missing("hook"))?;
     if hook != service.hook.name() {
         return Err(RequestError::WrongHook {
             expected: service.hook.name(),
-            got: hook.to_owned(),
+            got: hook.into_owned(),
         });
     }
-    obj.get("hookInstance")
-        .and_then(Value::as_str)
-        .ok_or(RequestError::Missing("hookInstance"))?;
-    let context = obj
-        .get("context")
-        .filter(|c| c.is_object())
+    hook_instance.ok_or(RequestError::Missing("hookInstance"))?;
+    let context = context
+        .filter(Value::is_object)
         .ok_or(RequestError::Missing("context"))?;
     let patient_id = context
         .get("patientId")
@@ -167,11 +259,7 @@ pub fn parse_request<'a>(
             "context.patientId '{patient_id}' is not a FHIR id"
         )));
     }
-    let prefetch = match obj.get("prefetch") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(_) => return Err(RequestError::Invalid("prefetch must be an object".into())),
-    };
+    let patient_id = patient_id.to_owned();
     if service.hook != Hook::PatientView {
         let orders = context
             .get("draftOrders")
@@ -182,11 +270,7 @@ pub fn parse_request<'a>(
             ));
         }
     }
-    Ok(HookRequest {
-        patient_id,
-        context,
-        prefetch,
-    })
+    Ok((patient_id, context))
 }
 
 /// The draft medication orders to check: for order-select only the `selections` (all when
@@ -307,4 +391,118 @@ pub fn feedback_audit_event(
             "detail": details,
         }],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDER_SELECT: &Service = &SERVICES[0];
+
+    fn genotype(id: &str, gene: &str, value: Value) -> Value {
+        json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": LOINC_GENOTYPE}]},
+            "component": [{
+                "code": {"coding": [{"system": LOINC, "code": crate::genotype::LOINC_GENE_STUDIED}]},
+                "valueCodeableConcept": {"text": gene}
+            }],
+            "valueCodeableConcept": value,
+        })
+    }
+
+    fn request(entries: Vec<Value>) -> Vec<u8> {
+        let entry: Vec<Value> = entries
+            .into_iter()
+            .map(|r| json!({"resource": r}))
+            .collect();
+        serde_json::to_vec(&json!({
+            "hook": "order-select", "hookInstance": "h1",
+            "context": {"patientId": "p1", "userId": "Practitioner/1",
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []},
+                        "selections": []},
+            "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"},
+                         "genotypes": {"resourceType": "Bundle", "type": "searchset", "entry": entry}}
+        }))
+        .expect("serialisable")
+    }
+
+    fn genes(req: &HookRequest<'_>) -> (Vec<String>, Vec<Option<String>>) {
+        let Some(Ok((ok, bad))) = &req.genotypes else {
+            panic!(
+                "genotypes were prefetched and readable: {:?}",
+                req.genotypes
+            )
+        };
+        (
+            ok.iter().map(|r| r.gene.symbol().to_owned()).collect(),
+            bad.iter().map(|(r, _)| r.clone()).collect(),
+        )
+    }
+
+    #[test]
+    fn a_well_formed_prefetch_is_read() {
+        let body = request(vec![
+            genotype("a", "CYP2C19", json!({"text": "*2/*2"})),
+            genotype("b", "CYP2D6", json!({"text": "*1/*1"})),
+        ]);
+        let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
+        assert_eq!(req.patient_id, "p1");
+        assert_eq!(
+            genes(&req),
+            (vec!["CYP2C19".into(), "CYP2D6".into()], vec![])
+        );
+    }
+
+    #[test]
+    fn a_malformed_entry_is_reported_and_the_others_still_read() {
+        // `valueCodeableConcept.text` of the wrong JSON type fails the one-pass reading; the
+        // slow path then isolates the fault to that entry.
+        let body = request(vec![
+            genotype("a", "CYP2C19", json!({"text": "*2/*2"})),
+            genotype("b", "CYP2D6", json!({"text": 5})),
+        ]);
+        let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
+        let (ok, bad) = genes(&req);
+        assert_eq!(ok, vec!["CYP2C19".to_owned()]);
+        assert_eq!(bad.len(), 1);
+    }
+
+    #[test]
+    fn null_prefetch_means_not_supplied() {
+        let mut v: Value = serde_json::from_slice(&request(vec![])).expect("json");
+        v["prefetch"]["genotypes"] = Value::Null;
+        let body = serde_json::to_vec(&v).expect("json");
+        let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
+        assert!(req.genotypes.is_none());
+    }
+
+    #[test]
+    fn a_prefetch_that_is_not_a_bundle_is_an_error() {
+        let mut v: Value = serde_json::from_slice(&request(vec![])).expect("json");
+        v["prefetch"]["genotypes"] = json!({"resourceType": "Observation"});
+        let body = serde_json::to_vec(&v).expect("json");
+        let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
+        assert!(matches!(req.genotypes, Some(Err(BundleError::NotBundle))));
+    }
+
+    #[test]
+    fn bad_bodies_get_the_right_error() {
+        let err = |b: &[u8]| parse_request(ORDER_SELECT, b).err();
+        assert!(matches!(err(b"{not json"), Some(RequestError::Json(_))));
+        assert_eq!(err(b"[1, 2]"), Some(RequestError::NotObject));
+        assert_eq!(err(b"{}"), Some(RequestError::Missing("hook")));
+        assert!(matches!(
+            err(br#"{"hook": "patient-view", "hookInstance": "x", "context": {}}"#),
+            Some(RequestError::WrongHook { .. })
+        ));
+        assert!(matches!(
+            err(br#"{"hook": "order-select", "hookInstance": "x", "context": {"patientId": "a b"}}"#),
+            Some(RequestError::Invalid(_))
+        ));
+        assert!(matches!(
+            err(br#"{"hook": 5}"#),
+            Some(RequestError::Invalid(_))
+        ));
+    }
 }

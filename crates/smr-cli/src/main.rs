@@ -14,6 +14,10 @@ use clap::{Parser, Subcommand};
 use smr_server::{AppState, ServerConfig};
 use smr_store::Store;
 
+/// See Cargo.toml for why.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "smr",

@@ -7,6 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use smr_store::Store;
 
+use crate::results_cache::ResultsCache;
 use crate::routes;
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
+    /// Pharmacogenomic results read for CDS calls (see `results_cache`).
+    pub(crate) pgx_results: Arc<ResultsCache>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
         AppState {
             store,
             config: Arc::new(config),
+            pgx_results: Arc::default(),
         }
     }
 }

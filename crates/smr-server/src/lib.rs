@@ -6,6 +6,7 @@
 //! - `http`: FHIR content negotiation, bodies with a size limit, `Prefer`/`If-Match` headers,
 //!   and responses with `ETag`/`Location`/`Last-Modified`.
 //! - `bundle`: building searchset/history/transaction-response Bundles.
+//! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
 //! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
 //!   transaction/batch, `$everything`).
 
@@ -14,6 +15,7 @@ mod bundle;
 mod error;
 mod http;
 mod pgx_intake;
+mod results_cache;
 mod routes;
 
 pub use app::{AppState, ServerConfig, router};

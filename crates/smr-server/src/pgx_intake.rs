@@ -16,7 +16,7 @@
 //!   than in `AppState` so the re-check needs nothing from the router's state but the store.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
@@ -84,8 +84,7 @@ pub(crate) async fn patient_results(
     let found = search_all(store, &smr_cds::hooks::genotype_query(patient_id)).await?;
     let mut results = Vec::new();
     for r in &found {
-        let Some(body) = parse_body(r) else { continue };
-        match genotype::read_observation(&body) {
+        match genotype::read_observation_json(&r.body) {
             Ok(Some(g)) => results.push(g),
             Ok(None) => {}
             Err(e) => {
@@ -94,6 +93,26 @@ pub(crate) async fn patient_results(
         }
     }
     Ok(genotype::select_results(results))
+}
+
+/// [`patient_results`] through the state's cache, when the store can say whether it is
+/// current (see `results_cache`).
+pub(crate) async fn cached_patient_results(
+    state: &AppState,
+    patient_id: &str,
+) -> Result<Arc<Vec<GeneResult>>, ApiError> {
+    // The count is taken before the read: see `smr_store::Store::change_count`.
+    let Some(count) = state.store.change_count("Observation") else {
+        return Ok(Arc::new(patient_results(&state.store, patient_id).await?));
+    };
+    if let Some(hit) = state.pgx_results.get(patient_id, count) {
+        return Ok(hit);
+    }
+    let results = Arc::new(patient_results(&state.store, patient_id).await?);
+    state
+        .pgx_results
+        .put(patient_id, count, Arc::clone(&results));
+    Ok(results)
 }
 
 fn patient_of_subject(obs: &Value) -> Option<String> {

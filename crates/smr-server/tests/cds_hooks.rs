@@ -20,6 +20,7 @@ backend_tests! {
     indeterminate_genotype_gives_an_info_card => indeterminate;
     capecitabine_without_dpyd_result_advises_testing => dpyd_untested;
     prefetch_and_store_give_the_same_cards => prefetch_equals_store;
+    store_reads_follow_every_change_to_the_results => store_follows_changes;
     order_sign_checks_every_draft_order => order_sign;
     malformed_requests_are_rejected => malformed;
     feedback_is_stored_as_audit_events => feedback;
@@ -341,6 +342,37 @@ async fn prefetch_equals_store(app: &TestApp) {
     req["prefetch"]["genotypes"] =
         json!({"resourceType": "Bundle", "type": "searchset", "total": 0});
     assert!(cards_of(app, &req).await.is_empty());
+}
+
+/// Calls without prefetch read the store through a cache (SQLite): it must never answer with
+/// results that have since been deleted or replaced.
+async fn store_follows_changes(app: &TestApp) {
+    let patient = poor_metabolizer(app).await;
+    let req = order_select(&patient, json!({"text": "Clopidogrel 75mg tablets"}));
+    assert_clopidogrel_switch(&cards_of(app, &req).await);
+    // Repeated: the second answer may come from the cache, and must be the same.
+    assert_clopidogrel_switch(&cards_of(app, &req).await);
+
+    let query = format!(
+        "/fhir/Observation?patient={patient}&code=http://loinc.org|84413-4,http://loinc.org|53040-2"
+    );
+    let bundle = app.get(&query).await.expect(StatusCode::OK).json();
+    for e in bundle["entry"].as_array().expect("entries") {
+        let id = e["resource"]["id"].as_str().expect("id");
+        app.delete(&format!("/fhir/Observation/{id}"))
+            .await
+            .expect(StatusCode::OK);
+    }
+    let after_delete = cards_of(app, &req).await;
+    assert!(
+        after_delete.iter().all(|c| c["indicator"] != "critical"),
+        "the deleted poor-metabolizer result must not be used: {after_delete:?}"
+    );
+
+    import_calls(app, &patient, &text_fixture("outside-calls-cyp2c19-pm.tsv"))
+        .await
+        .expect(StatusCode::OK);
+    assert_clopidogrel_switch(&cards_of(app, &req).await);
 }
 
 async fn order_sign(app: &TestApp) {

@@ -6,12 +6,14 @@
 //! PostgreSQL gets one pool for both.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::StoreError;
+use crate::changes::ChangeCounters;
 use crate::group_commit::WriteQueue;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -31,9 +33,23 @@ pub struct Store {
     pub(crate) reader: AnyPool,
     /// SQLite only: the group-commit writer every write goes through.
     pub(crate) queue: Option<WriteQueue>,
+    /// Bumped by every committed write (see `changes`).
+    pub(crate) changes: Arc<ChangeCounters>,
 }
 
 impl Store {
+    /// How many committed writes have touched resources of `res_type`, when this process
+    /// sees every write to the store: on the embedded SQLite store, which one `smr serve`
+    /// owns. `None` on PostgreSQL, where other SMR processes may write, so a cache keyed on
+    /// this counter would go stale unseen. For caches: take the count *before* reading, keep
+    /// the result with it, and trust the result only while the count is unchanged.
+    pub fn change_count(&self, res_type: &str) -> Option<u64> {
+        match self.engine {
+            Engine::Sqlite => Some(self.changes.get(res_type)),
+            Engine::Postgres => None,
+        }
+    }
+
     /// Opens (creating if needed) the database at `url` — `sqlite://path/to/file.db` or
     /// `postgres://…` — and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -116,6 +132,7 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         writer,
         reader,
         queue: None,
+        changes: Arc::new(ChangeCounters::new()),
     };
     store.queue = Some(WriteQueue::start(store.clone()));
     Ok(store)
@@ -133,5 +150,6 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         writer: pool.clone(),
         reader: pool,
         queue: None,
+        changes: Arc::new(ChangeCounters::new()),
     })
 }

@@ -113,6 +113,12 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
     .await;
     match committed {
         Ok(()) => {
+            // Counted before anyone is answered: see `changes`.
+            for (_, result) in &replies {
+                if let Ok(outcomes) = result {
+                    store.changes.record(outcomes);
+                }
+            }
             for (reply, result) in replies {
                 // A caller that gave up waiting is not an error of the batch.
                 let _ = reply.send(result);

@@ -10,11 +10,13 @@
 //! - `search`: FHIR search compiled to SQL over the index tables, with keyset paging.
 //! - `group_commit`: SQLite's single writer, committing many callers' transactions together.
 //! - `sql`: a tiny SQL builder that numbers bind parameters.
+//! - `changes`: per-type counters of committed writes, for caches in this process.
 //!
 //! Invariants: a version row, its `resources` pointer and its index rows change together or not
 //! at all; the index tables only ever describe current, non-deleted versions; the stored body is
 //! the JSON as received plus `id` and `meta.versionId`/`meta.lastUpdated`.
 
+mod changes;
 pub mod engine;
 mod error;
 mod group_commit;

@@ -171,6 +171,7 @@ impl Store {
                 let mut tx = self.writer.begin().await.map_err(at0)?;
                 let outcomes = self.execute(&mut tx, ops).await?;
                 tx.commit().await.map_err(at0)?;
+                self.changes.record(&outcomes);
                 Ok(outcomes)
             }
         }

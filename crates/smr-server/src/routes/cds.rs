@@ -16,9 +16,10 @@
 //!   re-check creates.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{Request, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -32,7 +33,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::pgx_intake::{self, patient_results, search_all};
+use crate::pgx_intake::{self, cached_patient_results, search_all};
 
 /// A CDS Hooks error: a JSON object, not an OperationOutcome (CDS clients are not FHIR clients).
 pub struct CdsError {
@@ -89,14 +90,18 @@ pub async fn discovery() -> Json<Value> {
     Json(hooks::discovery())
 }
 
-async fn read_json(state: &AppState, request: Request<Body>) -> Result<Value, CdsError> {
+async fn read_body(state: &AppState, request: Request<Body>) -> Result<Bytes, CdsError> {
     let limit = state.config.max_body_bytes;
-    let bytes = to_bytes(request.into_body(), limit)
+    to_bytes(request.into_body(), limit)
         .await
         .map_err(|_| CdsError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             message: format!("request body exceeds the limit of {limit} bytes"),
-        })?;
+        })
+}
+
+async fn read_json(state: &AppState, request: Request<Body>) -> Result<Value, CdsError> {
+    let bytes = read_body(state, request).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| CdsError::bad(format!("body is not valid JSON: {e}")))
 }
@@ -108,49 +113,53 @@ fn service(id: &str) -> Result<&'static hooks::Service, CdsError> {
     })
 }
 
-fn bundle_of<'a>(value: &'a Value, key: &str) -> Result<&'a Value, CdsError> {
-    if value.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
-        Ok(value)
-    } else {
-        Err(CdsError::bad(format!(
-            "prefetch.{key} must be a FHIR Bundle"
-        )))
-    }
+/// The hook response, serialized straight from the cards.
+#[derive(serde::Serialize)]
+pub struct CardsResponse {
+    cards: Vec<Card>,
 }
 
 pub async fn invoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: Request<Body>,
-) -> Result<Json<Value>, CdsError> {
+) -> Result<Json<CardsResponse>, CdsError> {
     let service = service(&id)?;
-    let body = read_json(&state, request).await?;
+    let body = read_body(&state, request).await?;
     let req = hooks::parse_request(service, &body)?;
     let cards: Vec<Card> = match service.hook {
         Hook::OrderSelect | Hook::OrderSign => {
-            let results = match req.prefetched("genotypes") {
-                Some(b) => {
-                    let (ok, bad) = genotype::results_from_bundle(bundle_of(b, "genotypes")?);
+            let results = match req.genotypes {
+                Some(read) => {
+                    let (ok, bad) =
+                        read.map_err(|e| CdsError::bad(format!("prefetch.genotypes: {e}")))?;
                     for (r, e) in bad {
                         tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
                     }
-                    genotype::select_results(ok)
+                    Arc::new(genotype::select_results(ok))
                 }
-                None => patient_results(&state.store, req.patient_id).await?,
+                None => cached_patient_results(&state, &req.patient_id).await?,
             };
-            let orders = hooks::orders_to_check(service.hook, req.context);
+            let orders = hooks::orders_to_check(service.hook, &req.context);
             hooks::order_cards(&orders, &results)
         }
         Hook::PatientView => {
-            let issues: Vec<Value> = match req.prefetched("issues") {
-                Some(b) => bundle_of(b, "issues")?
-                    .get("entry")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e.get("resource").cloned())
-                    .collect(),
-                None => search_all(&state.store, &hooks::issues_query(req.patient_id))
+            let issues: Vec<Value> = match req.issues {
+                Some(raw) => {
+                    let bundle: Value = serde_json::from_str(raw.get())
+                        .map_err(|e| CdsError::bad(format!("prefetch.issues: {e}")))?;
+                    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+                        return Err(CdsError::bad("prefetch.issues must be a FHIR Bundle"));
+                    }
+                    bundle
+                        .get("entry")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e.get("resource").cloned())
+                        .collect()
+                }
+                None => search_all(&state.store, &hooks::issues_query(&req.patient_id))
                     .await?
                     .iter()
                     .filter_map(|r| serde_json::from_str(&r.body).ok())
@@ -166,7 +175,7 @@ pub async fn invoke(
             cards
         }
     };
-    Ok(Json(json!({"cards": cards})))
+    Ok(Json(CardsResponse { cards }))
 }
 
 pub async fn feedback(
