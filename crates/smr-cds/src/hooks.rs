@@ -196,7 +196,10 @@ pub fn parse_request<'a>(
     service: &Service,
     body: &'a [u8],
 ) -> Result<HookRequest<'a>, RequestError> {
-    if let Ok(doc) = serde_json::from_slice::<FastRequestDoc<'a>>(body) {
+    // UTF-8 is checked once for the whole body, so the parser need not check every string.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| RequestError::Json(format!("the body is not UTF-8: {e}")))?;
+    if let Ok(doc) = serde_json::from_str::<FastRequestDoc<'a>>(text) {
         let (patient_id, context) =
             check_request(service, doc.hook, doc.hook_instance, doc.context)?;
         let (genotypes, issues) = match doc.prefetch {
@@ -213,7 +216,7 @@ pub fn parse_request<'a>(
             issues,
         });
     }
-    let doc: RequestDoc<'a> = serde_json::from_slice(body).map_err(|e| json_error(body, e))?;
+    let doc: RequestDoc<'a> = serde_json::from_str(text).map_err(|e| json_error(body, e))?;
     let (patient_id, context) = check_request(service, doc.hook, doc.hook_instance, doc.context)?;
     let prefetch = doc.prefetch.unwrap_or_default();
     let item = |key: &str| prefetch.get(key).copied().filter(|v| v.get() != "null");
@@ -490,6 +493,10 @@ mod tests {
     fn bad_bodies_get_the_right_error() {
         let err = |b: &[u8]| parse_request(ORDER_SELECT, b).err();
         assert!(matches!(err(b"{not json"), Some(RequestError::Json(_))));
+        assert!(matches!(
+            err(b"{\"hook\": \"\xff\"}"),
+            Some(RequestError::Json(_))
+        ));
         assert_eq!(err(b"[1, 2]"), Some(RequestError::NotObject));
         assert_eq!(err(b"{}"), Some(RequestError::Missing("hook")));
         assert!(matches!(
