@@ -299,6 +299,10 @@ enum Condition {
     Diplotype(Vec<String>),
     /// Any called (non-indeterminate) result for the gene.
     Any,
+    /// No result at all for the gene (CPIC's "No Result" rows: advice on the other gene of a
+    /// two-gene table when this one was never tested). Rules with it come first in a table,
+    /// because they are the only rules that can match while the gene is missing.
+    NotTested,
 }
 
 /// A gene–drug pair left out of the data, and why.
@@ -708,6 +712,9 @@ impl Guideline {
 }
 
 fn test(interp: Option<&Interpretation>, gene: Gene, cond: &Condition) -> Test {
+    if let Condition::NotTested = cond {
+        return yes_no(interp.is_none());
+    }
     let Some(i) = interp else {
         return Test::Missing;
     };
@@ -775,6 +782,8 @@ fn test(interp: Option<&Interpretation>, gene: Gene, cond: &Condition) -> Test {
                 )),
             },
         },
+        // Answered above, before a result is required.
+        Condition::NotTested => Test::No,
     }
 }
 
