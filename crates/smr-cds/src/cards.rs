@@ -12,10 +12,10 @@
 //!
 //! The indicator is deliberately **not** lowered: a card is `critical` when the guideline as
 //! transcribed implies it (strong advice to avoid or use an alternative), verified or not.
-//! The unverified pairs include contraindications whose harm is severe and irreversible
-//! (HLA-B*57:01 and abacavir, CYP2D6 ultrarapid metabolizers and codeine, RYR1 and volatile
-//! anaesthetics, MT-RNR1 and aminoglycosides, G6PD and rasburicase), so downgrading would
-//! trade a possible over-alert for a likely under-alert. The card is therefore never critical
+//! Guidelines not fully verified can hold contraindications whose harm is severe and
+//! irreversible (when the 2026-11-29 review ended: the thiopurines, where a TPMT or NUDT15
+//! poor metabolizer risks fatal myelosuppression), so downgrading would trade a possible
+//! over-alert for a likely under-alert. The card is therefore never critical
 //! *on the transcription alone*: it carries the caveat and the link to the published table, and
 //! the prescriber is told to confirm there before acting. When a guideline's transcription is
 //! verified the caveat disappears with no code change.
