@@ -235,3 +235,19 @@ proptest! {
         let _ = identify(&[(Some("https://dmd.nhs.uk"), code.as_str())], None);
     }
 }
+
+#[test]
+fn pgx_products_added_in_the_2026_review_are_known_by_code() {
+    // Azathioprine 50mg tablets (OpenCodelists and GM-SDE), Co-codamol 30mg/500mg tablets
+    // (EPS examples, GM-SDE, OpenCodelists), Citalopram 20mg tablets: the original code and
+    // the one dm+d replaced it with.
+    for (code, expected) in [
+        ("327070006", vec!["azathioprine"]),
+        ("322341003", vec!["codeine", "paracetamol"]),
+        ("321987003", vec!["citalopram"]),
+        ("42269411000001107", vec!["citalopram"]),
+    ] {
+        let r = identify(&[(Some("http://snomed.info/sct"), code)], None);
+        assert_eq!(r.ingredient_names(), expected, "{code}");
+    }
+}
