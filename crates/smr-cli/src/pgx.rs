@@ -4,8 +4,9 @@
 //! - `smr pgx interpret --outside-calls FILE [--drug NAME]… [--format json|text]`:
 //!   phenotypes for each gene of a PharmCAT outside-call file and the guideline
 //!   recommendations for each drug.
-//! - `smr pgx call --vcf FILE [--definitions DIR] [--format json|text]`: named-allele
-//!   calling from a GRCh38 VCF, with each call's phenotype and what the data could not show.
+//! - `smr pgx call --vcf FILE [--definitions DIR] [--combinations] [--format json|text]`:
+//!   named-allele calling from a GRCh38 VCF, with each call's phenotype and what the data
+//!   could not show.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -42,6 +43,11 @@ pub struct CallArgs {
     /// the built-in ones.
     #[arg(long)]
     pub definitions: Option<PathBuf>,
+    /// Where no pair of named alleles fits, report PharmCAT-style combination and partial
+    /// haplotypes (e.g. `*1/[*6 + *80]`) instead of a no-call. Such calls have no CPIC
+    /// phenotype (it is reported as indeterminate); off by default, as in PharmCAT.
+    #[arg(long)]
+    pub combinations: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -430,7 +436,10 @@ fn call(args: &CallArgs) -> anyhow::Result<Value> {
         }
         None => smr_pgx::vcf::DefinitionSet::builtin().context("built-in allele definitions")?,
     };
-    let samples = smr_pgx::vcf::call_vcf(&vcf, definitions)
+    let options = smr_pgx::vcf::CallOptions {
+        combinations: args.combinations,
+    };
+    let samples = smr_pgx::vcf::call_vcf_with(&vcf, definitions, &options)
         .with_context(|| format!("calling {}", args.vcf.display()))?;
     let samples: Vec<Value> = samples
         .iter()

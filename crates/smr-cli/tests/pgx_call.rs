@@ -82,3 +82,44 @@ fn a_malformed_vcf_fails_with_a_message() {
     assert!(!out.stderr.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// PharmCAT's UGT1A1 test sample with *6 and *80 on one haplotype: no named-allele pair fits.
+/// By default that is a no-call whose reason names the combination; with `--combinations`
+/// the combination is the call, and its phenotype is indeterminate (CPIC has none for it).
+#[test]
+fn combinations_are_opt_in_and_never_get_a_phenotype() {
+    let vcf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/pgx/pharmcat/test-vcfs/UGT1A1/s1s60s80s6phased.vcf");
+    if !vcf.exists() {
+        eprintln!(
+            "SKIP: {} absent (../shared is only on developers' machines)",
+            vcf.display()
+        );
+        return;
+    }
+    let default = smr_call(&vcf);
+    let call = gene(&default, "UGT1A1");
+    assert!(
+        call["diplotypes"].as_array().is_none_or(|d| d.is_empty()),
+        "{call}"
+    );
+    assert!(call.to_string().contains("*6 + *80"), "{call}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_smr"))
+        .args(["pgx", "call", "--combinations", "--format", "json", "--vcf"])
+        .arg(&vcf)
+        .output()
+        .expect("run smr");
+    assert!(out.status.success());
+    let out: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let call = gene(&out, "UGT1A1");
+    assert_eq!(call["diplotypes"][0], "*1/[*6 + *80]", "{call}");
+    assert_eq!(call["combination"], true, "{call}");
+    assert!(call["phenotype"].is_null(), "{call}");
+    assert!(
+        call["indeterminate_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no phenotype")),
+        "{call}"
+    );
+}

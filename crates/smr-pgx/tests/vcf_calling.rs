@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use smr_pgx::Gene;
-use smr_pgx::vcf::{DefinitionSet, GeneCall, call_vcf};
+use smr_pgx::vcf::{
+    CallOptions, DefinitionSet, GeneCall, call_vcf, call_vcf_with, parse_definitions,
+};
 
 const PHARMCAT: &str = "/work/shared/reference/pgx/pharmcat";
 
@@ -17,7 +19,11 @@ fn defs() -> &'static DefinitionSet {
 }
 
 fn call_one(vcf: &str, gene: Gene) -> GeneCall {
-    let calls = match call_vcf(vcf, defs()) {
+    call_one_with(vcf, gene, false)
+}
+
+fn call_one_with(vcf: &str, gene: Gene, combinations: bool) -> GeneCall {
+    let calls = match call_vcf_with(vcf, defs(), &CallOptions { combinations }) {
         Ok(c) => c,
         Err(e) => panic!("VCF rejected: {e}"),
     };
@@ -144,6 +150,9 @@ enum Expect {
     NotEncoded(&'static str),
     /// Known not to be reproduced; the reason is printed.
     Unsupported(&'static str, &'static str),
+    /// No call by default (as PharmCAT); with `CallOptions::combinations` exactly
+    /// these combination diplotypes, and the default no-call note names them.
+    Combination(&'static [&'static str]),
 }
 
 /// Files whose name cannot be decoded mechanically (`s2s3` → `*2/*3`), with the
@@ -171,7 +180,7 @@ fn special(gene_dir: &str, stem: &str) -> Option<Expect> {
         ("cyp2c19", n) if n.starts_with("rs12769205") => NotEncoded("rsID scenario"),
         // *2+*24 on one haplotype is a combination; the base matcher (like PharmCAT's
         // without combination mode) makes no call.
-        ("cyp2c9", "s24s2pluss24" | "s2s24only") => NoCall,
+        ("cyp2c9", "s24s2pluss24" | "s2s24only") => Combination(&["*24/[*2 + *24]"]),
         ("cyp2c9", "s3s18m94981296") => Unsupported(
             "*3/*18",
             "94981296 (rs1057910, *3's position) is missing, so *3 cannot be told from *1; *1/*18 fits the remaining data",
@@ -196,13 +205,14 @@ fn special(gene_dir: &str, stem: &str) -> Option<Expect> {
         // higher specificity score, as in PharmCAT.
         ("TPMT", "s3bs3c") => Call("*1/*3A"),
         ("TPMT", "s15offdata" | "unexpected.allele" | "unexpected.allele.with.s9") => NoCall,
-        (
-            "UGT1A1",
-            "HG00436" | "s1s60s80s6phased" | "s1s60s80s28s6phased" | "s1s80s27s60s28missingphased",
-        ) => {
-            // Phased haplotypes carrying combinations (*6+*80, *27+*28+*80) that no
-            // named allele defines; PharmCAT's matcher only calls them in combination mode.
-            NoCall
+        // Phased haplotypes carrying combinations (*6+*80, *27+*28+*80) that no
+        // named allele defines; PharmCAT's matcher only calls them in combination mode.
+        ("UGT1A1", "HG00436") => Combination(&["*1/[*27 + *80+*28]"]),
+        ("UGT1A1", "s1s60s80s6phased") => Combination(&["*1/[*6 + *80]"]),
+        ("UGT1A1", "s1s60s80s28s6phased") => Combination(&["*1/[*6 + *80+*28]"]),
+        // *28's position is missing: *80, *80+*28 and *80+*37 cannot be told apart.
+        ("UGT1A1", "s1s80s27s60s28missingphased") => {
+            Combination(&["*1/[*27 + *80+*28]", "*1/[*27 + *80+*37]", "*1/[*27 + *80]"])
         }
         ("UGT1A1", n) if n.starts_with("NA") => NotEncoded("sample ID"),
         ("UGT1A1", "s1s28s60s80unphased" | "s28s80phased" | "s28s80unphased") => Call("*1/*80+*28"),
@@ -341,6 +351,14 @@ fn pharmcat_test_vcfs() {
             let ok = match &expect {
                 Expect::Call(d) => call.diplotypes.iter().any(|c| satisfies(&gene_dir, d, c)),
                 Expect::NoCall => call.is_no_call(),
+                Expect::Combination(want) => {
+                    let combo = call_one_with(&text, gene, true);
+                    let named = call
+                        .notes
+                        .iter()
+                        .any(|n| n.starts_with("no call") && n.contains(want[0]));
+                    call.is_no_call() && named && combo.combination && combo.diplotypes == *want
+                }
                 Expect::NotEncoded(why) => {
                     println!(
                         "  {gene_dir}/{stem}: not checked ({why}); called {:?}",
@@ -363,6 +381,7 @@ fn pharmcat_test_vcfs() {
             } else {
                 let want = match expect {
                     Expect::Call(d) => d.to_string(),
+                    Expect::Combination(d) => format!("no call, combination mode {d:?}"),
                     _ => "no call".to_string(),
                 };
                 failures.push(format!(
@@ -454,4 +473,236 @@ fn pharmcat_example_vcf_reproduces_report() {
         defs().genes().len(),
         "every built-in gene appears in the report"
     );
+}
+
+// ---------- combination mode and DPYD ----------
+
+/// PharmCAT's JSON allele definition (test definitions of NamedAlleleMatcherTest)
+/// rewritten in SMR's text format, so its combination VCFs can be replayed.
+fn definition_from_pharmcat_json(path: &Path) -> Option<DefinitionSet> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(j) => j,
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or(".").to_string();
+    let variants = json["variants"].as_array()?;
+    let col = |f: &dyn Fn(&serde_json::Value) -> String| {
+        variants.iter().map(f).collect::<Vec<_>>().join("\t")
+    };
+    let mut out = format!(
+        "gene\t{}\nchromosome\t{}\nbuild\tGRCh38\nversion\ttest\n",
+        s(&json["gene"]),
+        s(&json["chromosome"])
+    );
+    out += &format!("position\t{}\n", col(&|v| v["position"].to_string()));
+    out += &format!("rsid\t{}\n", col(&|v| s(&v["rsid"])));
+    out += &format!("ref\t{}\n", col(&|v| s(&v["ref"])));
+    out += &format!(
+        "alts\t{}\n",
+        col(&|v| {
+            let alts: Vec<String> = v["alts"].as_array().into_iter().flatten().map(s).collect();
+            alts.join(",")
+        })
+    );
+    for a in json["namedAlleles"].as_array()? {
+        let key = if a["reference"].as_bool() == Some(true) {
+            "reference"
+        } else {
+            "allele"
+        };
+        let cells: Vec<String> = a["alleles"].as_array()?.iter().map(s).collect();
+        out += &format!("{key}\t{}\t{}\n", s(&a["name"]), cells.join("\t"));
+    }
+    let gene = match parse_definitions(&out) {
+        Ok(g) => g,
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    match DefinitionSet::new(vec![gene]) {
+        Ok(d) => Some(d),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// PharmCAT's NamedAlleleMatcherTest expectations in combination mode.
+#[test]
+fn pharmcat_combination_vcfs() {
+    let dir = Path::new(PHARMCAT).join("test-vcfs");
+    let cases: [(&str, &str, Gene, &str); 9] = [
+        ("combination", "combinationBaseline", Gene::Ugt1a1, "*1/*1"),
+        (
+            "combination",
+            "combinationPhased",
+            Gene::Ugt1a1,
+            "*1/[*6 + *27 + *28 + *80]",
+        ),
+        (
+            "combination",
+            "combinationUnphased",
+            Gene::Ugt1a1,
+            "*1/[*6 + *27 + *28 + *80]",
+        ),
+        (
+            "combination",
+            "partialWithCombination",
+            Gene::Ugt1a1,
+            "*1/[*6 + *28 + g.233760973C>T]",
+        ),
+        (
+            "combination",
+            "partial",
+            Gene::Ugt1a1,
+            "*6/[*6 + g.233760973C>T]",
+        ),
+        (
+            "cyp2b6",
+            "combinationLongestScore",
+            Gene::Cyp2b6,
+            "*13/[*6 + *14]",
+        ),
+        (
+            "cyp2b6",
+            "partialReferenceUnphased",
+            Gene::Cyp2b6,
+            "*1/[*9 + g.41012316T>G]",
+        ),
+        (
+            "cyp2b6",
+            "partialReferencePhased",
+            Gene::Cyp2b6,
+            "*9/[g.41006968T>A + g.41012316T>G]",
+        ),
+        (
+            "cyp2b6",
+            "partialReferenceDouble",
+            Gene::Cyp2b6,
+            "g.41006968T>A/g.41006968T>A",
+        ),
+    ];
+    let mut checked = 0;
+    for (definition, vcf, gene, want) in cases {
+        let defs = definition_from_pharmcat_json(
+            &dir.join(format!("NamedAlleleMatcher-{definition}.json")),
+        );
+        let (Some(defs), Ok(text)) = (
+            defs,
+            std::fs::read_to_string(dir.join(format!("NamedAlleleMatcher-{vcf}.vcf"))),
+        ) else {
+            println!(
+                "NOTICE: {} absent; combination VCFs not checked",
+                dir.display()
+            );
+            return;
+        };
+        let combinations = CallOptions { combinations: true };
+        let calls = match call_vcf_with(&text, &defs, &combinations) {
+            Ok(c) => c,
+            Err(e) => panic!("{vcf}: {e}"),
+        };
+        let Some(call) = calls[0].gene(gene) else {
+            panic!("{vcf}: {gene} not called")
+        };
+        assert_eq!(call.diplotypes, [want], "{vcf}: {:?}", call.notes);
+        assert_eq!(
+            call.combination,
+            want.contains("g.") || want.contains('['),
+            "{vcf}"
+        );
+        if call.combination {
+            let interp = call
+                .interpret_top()
+                .map(|i| i.phenotype.as_str().to_string());
+            assert_eq!(interp.as_deref(), Some("Indeterminate"), "{vcf}");
+            // Default mode: the same sample is an explicit no-call naming the combination.
+            let default = match call_vcf(&text, &defs) {
+                Ok(c) => c,
+                Err(e) => panic!("{vcf}: {e}"),
+            };
+            let Some(plain) = default[0].gene(gene) else {
+                panic!("{vcf}: {gene} not called")
+            };
+            assert!(plain.is_no_call(), "{vcf}: {:?}", plain.diplotypes);
+            assert!(
+                plain
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with("no call") && n.contains(want)),
+                "{vcf}: {:?}",
+                plain.notes
+            );
+        }
+        checked += 1;
+    }
+    println!("PharmCAT combination VCFs: {checked}/9 reproduced");
+}
+
+fn dpyd_vcf(rows: &[(&str, &str, &str, &str)]) -> String {
+    let mut v = String::from(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n",
+    );
+    for (pos, reference, alt, gt) in rows {
+        v += &format!("chr1\t{pos}\t.\t{reference}\t{alt}\t.\tPASS\t.\tGT\t{gt}\n");
+    }
+    v
+}
+
+// DPYD variants (GRCh38): c.1905+1G>A (*2A) 97450058 C>T; c.1627A>G (*5) 97515839 T>C;
+// c.85T>C (*9A) 97883329 A>G; c.2846A>T 97082391 T>A.
+
+#[test]
+fn dpyd_unphased_variants_are_listed_and_scored_by_the_two_lowest() {
+    let vcf = dpyd_vcf(&[
+        ("97450058", "C", "T", "0/1"),
+        ("97515839", "T", "C", "0/1"),
+        ("97082391", "T", "A", "0/1"),
+    ]);
+    let c = call_one(&vcf, Gene::Dpyd);
+    assert_eq!(
+        c.diplotypes,
+        ["c.1627A>G (*5);c.1905+1G>A (*2A);c.2846A>T"],
+        "{:?}",
+        c.notes
+    );
+    assert!(!c.combination);
+    let i = c
+        .interpret_top()
+        .map(|i| (i.phenotype.as_str().to_string(), i.activity_score));
+    // *2A (0) + c.2846A>T (0.5), the two lowest-function variants: 0.5 is Poor. CPIC puts 0.5 in Poor.
+    assert_eq!(
+        i,
+        Some(("Poor Metabolizer".to_string(), Some("0.5".to_string())))
+    );
+}
+
+#[test]
+fn dpyd_homozygous_and_single_variants() {
+    let hom = call_one(&dpyd_vcf(&[("97082391", "T", "A", "1/1")]), Gene::Dpyd);
+    assert_eq!(hom.diplotypes, ["c.2846A>T/c.2846A>T"]);
+    let one = call_one(&dpyd_vcf(&[("97883329", "A", "G", "0/1")]), Gene::Dpyd);
+    assert_eq!(one.diplotypes, ["Reference/c.85T>C (*9A)"]);
+    // Two unphased heterozygous variants, one of them homozygous elsewhere.
+    let two = call_one(
+        &dpyd_vcf(&[("97450058", "C", "T", "0/1"), ("97883329", "A", "G", "0/1")]),
+        Gene::Dpyd,
+    );
+    assert_eq!(two.diplotypes, ["c.85T>C (*9A);c.1905+1G>A (*2A)"]);
+    assert!(two.notes.iter().any(|n| n.contains("without phase")));
+}
+
+#[test]
+fn dpyd_phased_variants_in_cis_are_one_haplotype() {
+    let c = call_one(
+        &dpyd_vcf(&[("97450058", "C", "T", "0|1"), ("97082391", "T", "A", "0|1")]),
+        Gene::Dpyd,
+    );
+    assert_eq!(
+        c.diplotypes,
+        ["Reference/c.1905+1G>A (*2A)+c.2846A>T"],
+        "{:?}",
+        c.notes
+    );
+    assert!(!c.combination);
+    let p = c.interpret_top().map(|i| i.phenotype.as_str().to_string());
+    // In cis the haplotype is as good as its worst variant (0): score 1.
+    assert_eq!(p.as_deref(), Some("Intermediate Metabolizer"));
 }

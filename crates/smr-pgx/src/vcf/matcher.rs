@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::combination::{self, Site, Style};
 use super::definitions::GeneDefinition;
 use super::reader::Observed;
 use crate::{Gene, Interpretation, interpret};
@@ -54,7 +55,23 @@ pub struct GeneCall {
     /// Alleles that name a variant at a missing position and fit the rest of the
     /// data (or have no available position at all): the call cannot rule them out.
     pub unassessed_alleles: Vec<String>,
+    /// The diplotypes name combinations of named alleles or partial (HGVS-named)
+    /// variants (PharmCAT's research combination mode, see [`CallOptions`]): CPIC
+    /// assigns no phenotype to them. Never set for DPYD, whose variant-wise calls
+    /// the interpreter scores.
+    pub combination: bool,
     pub notes: Vec<String>,
+}
+
+/// How far matching goes beyond PharmCAT's default named-allele matching.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// When no pair of named alleles fits, report combination and partial
+    /// haplotypes (`*1/[*6 + *80]`, `*6/[*6 + g.233760973C>T]`) instead of a no-call,
+    /// as PharmCAT does with `-research combinations`. Off by default, like
+    /// PharmCAT: such calls have no CPIC phenotype. When off, the no-call note
+    /// still says what combination mode would report.
+    pub combinations: bool,
 }
 
 impl GeneCall {
@@ -70,6 +87,18 @@ impl GeneCall {
     pub fn interpret_top(&self) -> Option<Interpretation> {
         let top = self.diplotypes.first()?;
         let mut first = interpret(self.gene, top);
+        if self.combination {
+            // A combination or partial haplotype is not a CPIC allele, even when the
+            // interpreter could read its parts: the function of the whole is unknown.
+            first.phenotype = crate::Phenotype::Indeterminate {
+                reason: format!(
+                    "{} {top} names a combination of alleles or an undocumented variant, which CPIC assigns no phenotype",
+                    self.gene
+                ),
+            };
+            first.lookup_key = "Indeterminate".to_string();
+            return Some(first);
+        }
         let all_agree = self.diplotypes[1..].iter().all(|d| {
             let other = interpret(self.gene, d);
             other.phenotype == first.phenotype && other.activity_score == first.activity_score
@@ -116,7 +145,7 @@ const IUPAC: [(u8, &str); 11] = [
 ];
 
 /// Does a definition cell accept an observed allele?
-fn accepts(cell: &str, observed: &str) -> bool {
+pub(crate) fn accepts(cell: &str, observed: &str) -> bool {
     if cell.eq_ignore_ascii_case(observed) {
         return true;
     }
@@ -177,11 +206,22 @@ struct Candidate<'a> {
     second: Bits,
 }
 
-/// Match one gene for one sample. `observed` is aligned with `def.positions`.
+/// Match one gene for one sample with PharmCAT's default settings. `observed` is
+/// aligned with `def.positions`.
 pub fn call_gene(
     def: &GeneDefinition,
     observed: &[Option<Observed>],
     reader_notes: &[String],
+) -> GeneCall {
+    call_gene_with(def, observed, reader_notes, &CallOptions::default())
+}
+
+/// [`call_gene`] with explicit [`CallOptions`].
+pub fn call_gene_with(
+    def: &GeneDefinition,
+    observed: &[Option<Observed>],
+    reader_notes: &[String],
+    options: &CallOptions,
 ) -> GeneCall {
     let total = def.positions.len();
     let mut notes: Vec<String> = reader_notes.to_vec();
@@ -273,6 +313,7 @@ pub fn call_gene(
         matched_positions: k,
         total_positions: total,
         unassessed_alleles: Vec::new(),
+        combination: false,
         notes,
     };
     if k == 0 {
@@ -376,43 +417,36 @@ pub fn call_gene(
         }
     }
 
-    let Some(best) = pairs.iter().map(|p| p.0).max() else {
-        let variant_positions: Vec<String> = available
+    let (sites, units) = orientation_sites(&available);
+    if def.gene == Gene::Dpyd && !haploid && units > 1 {
+        // PharmCAT's DPYD rule: without phase, list the variants found; CPIC then
+        // scores the two lowest-function ones (the interpreter's `A;B;C` form).
+        dpyd_variant_list(def, &sites, units, &mut call);
+    } else if let Some(best) = pairs.iter().map(|p| p.0).max() {
+        let mut top: Vec<String> = pairs
             .iter()
-            .filter(|(p, a, b, _)| {
-                let r = &def.positions[*p].reference;
-                !a.eq_ignore_ascii_case(r) || !b.eq_ignore_ascii_case(r)
+            .filter(|p| p.0 == best)
+            .map(|&(_, i, j)| {
+                if haploid {
+                    return candidates[i].name.to_string();
+                }
+                // Natural name order within the pair, as PharmCAT prints (*17/*38).
+                let (mut x, mut y) = (&candidates[i], &candidates[j]);
+                if natural_cmp(x.name, y.name) == Ordering::Greater {
+                    std::mem::swap(&mut x, &mut y);
+                }
+                format!("{}/{}", x.name, y.name)
             })
-            .map(|(p, a, b, _)| format!("{} {a}/{b}", def.positions[*p].label()))
             .collect();
-        call.notes.push(format!(
-            "no call: no pair of named {} alleles explains the genotypes (non-reference genotypes: {})",
-            def.gene,
-            if variant_positions.is_empty() { "none".to_string() } else { variant_positions.join(", ") }
-        ));
-        return call;
-    };
-    let mut top: Vec<String> = pairs
-        .iter()
-        .filter(|p| p.0 == best)
-        .map(|&(_, i, j)| {
-            if haploid {
-                return candidates[i].name.to_string();
-            }
-            // Natural name order within the pair, as PharmCAT prints (*17/*38).
-            let (mut x, mut y) = (&candidates[i], &candidates[j]);
-            if natural_cmp(x.name, y.name) == Ordering::Greater {
-                std::mem::swap(&mut x, &mut y);
-            }
-            format!("{}/{}", x.name, y.name)
-        })
-        .collect();
-    top.sort_by(|a, b| natural_cmp(a, b));
-    top.dedup();
-    call.ambiguous = top.len() > 1;
-    call.diplotypes = top;
-    call.score = Some(best);
-    if call.partial {
+        top.sort_by(|a, b| natural_cmp(a, b));
+        top.dedup();
+        call.ambiguous = top.len() > 1;
+        call.diplotypes = top;
+        call.score = Some(best);
+    } else {
+        no_pair(def, &available, &sites, units, haploid, options, &mut call);
+    }
+    if call.partial && !call.is_no_call() {
         call.notes.push(format!(
             "partial call: {} of {total} defining positions missing{}",
             call.missing_positions.len(),
@@ -424,6 +458,139 @@ pub fn call_gene(
         ));
     }
     call
+}
+
+type AvailableSite<'a> = (usize, &'a str, &'a str, Option<&'a Observed>);
+
+/// Orientation units for combination matching: the same grouping as the exact
+/// matcher (one unit per phase set, one per unphased heterozygous site).
+fn orientation_sites<'a>(available: &[AvailableSite<'a>]) -> (Vec<Site<'a>>, usize) {
+    let mut sets: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut units = 0;
+    let mut sites = Vec::with_capacity(available.len());
+    for &(p, a, b, o) in available {
+        let unit = if a == b {
+            None
+        } else if let Some(o) = o.filter(|o| o.phased) {
+            let key = o.phase_set.as_deref().unwrap_or("");
+            Some(*sets.entry(key).or_insert_with(|| {
+                units += 1;
+                units - 1
+            }))
+        } else {
+            units += 1;
+            Some(units - 1)
+        };
+        sites.push(Site { p, a, b, unit });
+    }
+    (sites, units)
+}
+
+/// No pair of named alleles fits: combination/partial haplotypes when asked for
+/// (always for DPYD, as PharmCAT), otherwise an explicit no-call saying what
+/// combination mode would have reported.
+fn no_pair(
+    def: &GeneDefinition,
+    available: &[AvailableSite],
+    sites: &[Site],
+    units: usize,
+    haploid: bool,
+    options: &CallOptions,
+    call: &mut GeneCall,
+) {
+    let variant_positions: Vec<String> = available
+        .iter()
+        .filter(|(p, a, b, _)| {
+            let r = &def.positions[*p].reference;
+            !a.eq_ignore_ascii_case(r) || !b.eq_ignore_ascii_case(r)
+        })
+        .map(|(p, a, b, _)| format!("{} {a}/{b}", def.positions[*p].label()))
+        .collect();
+    let reason = format!(
+        "no call: no pair of named {} alleles explains the genotypes (non-reference genotypes: {})",
+        def.gene,
+        if variant_positions.is_empty() {
+            "none".to_string()
+        } else {
+            variant_positions.join(", ")
+        }
+    );
+    if haploid {
+        call.notes.push(reason);
+        return;
+    }
+    let dpyd = def.gene == Gene::Dpyd;
+    let style = if dpyd {
+        Style::PlusJoined
+    } else {
+        Style::Bracketed
+    };
+    match combination::best_diplotypes(def, sites, units, style) {
+        Ok((names, _)) if dpyd || options.combinations => {
+            call.ambiguous = names.len() > 1;
+            call.combination = !dpyd;
+            call.notes.push(if dpyd {
+                "DPYD: no exact diplotype; each haplotype is the named variants it carries, undocumented variation read as reference (PharmCAT's DPYD rule)".to_string()
+            } else {
+                format!(
+                    "combination call: no pair of named {} alleles fits, so haplotypes are combinations of named alleles and/or undocumented variants (PharmCAT research combination mode); no CPIC phenotype",
+                    def.gene
+                )
+            });
+            call.diplotypes = names;
+        }
+        Ok((names, _)) => call.notes.push(format!(
+            "{reason}; combination mode (CallOptions::combinations) would report {}",
+            names.join(" or ")
+        )),
+        Err(why) => call
+            .notes
+            .push(format!("{reason}; no combination call either: {why}")),
+    }
+}
+
+/// DPYD without phase: every named variant carried, once per copy.
+fn dpyd_variant_list(def: &GeneDefinition, sites: &[Site], units: usize, call: &mut GeneCall) {
+    let mut site_of = vec![None; def.positions.len()];
+    for s in sites {
+        site_of[s.p] = Some(s);
+    }
+    let mut found: Vec<&str> = Vec::new();
+    for allele in def.alleles.iter().filter(|a| !a.is_reference) {
+        let mut copies = 2u8;
+        let mut names_variant = false;
+        for (p, cell) in allele.alleles.iter().enumerate() {
+            let Some(cell) = cell.as_deref() else {
+                continue;
+            };
+            let Some(s) = site_of[p] else {
+                copies = 0;
+                break;
+            };
+            names_variant |= !cell.eq_ignore_ascii_case(&def.positions[p].reference);
+            copies = copies.min(u8::from(accepts(cell, s.a)) + u8::from(accepts(cell, s.b)));
+        }
+        if names_variant {
+            for _ in 0..copies {
+                found.push(&allele.name);
+            }
+        }
+    }
+    found.sort_by(|a, b| natural_cmp(a, b));
+    let reference = &def.reference_allele().name;
+    call.diplotypes = vec![match found.as_slice() {
+        [] => format!("{reference}/{reference}"),
+        [one] => format!("{reference}/{one}"),
+        many => many.join(";"),
+    }];
+    call.notes.push(format!(
+        "DPYD: {units} heterozygous positions without phase, so the variants are listed rather than paired; CPIC scores the two lowest-function ones{}",
+        if call.notes.iter().any(|n| n.contains("is not in any allele definition")) {
+            "; undocumented variation read as reference (PharmCAT's DPYD rule)"
+        } else {
+            ""
+        }
+    ));
 }
 
 /// Can candidates `x` (haplotype 1) and `y` (haplotype 2) together produce the

@@ -6,6 +6,16 @@
 //!   VKORC1), generated from PharmCAT's allele definitions (MPL-2.0).
 //! - [`reader`]: streaming VCF reader keeping only genotypes at defining positions.
 //! - [`matcher`]: named-allele matching (PharmCAT NamedAlleleMatcher semantics).
+//!   DPYD follows PharmCAT's DPYD rule: with two or more unphased heterozygous
+//!   positions the named variants are listed (`A;B;C`, scored by the two
+//!   lowest-function ones), and a phased DPYD haplotype may carry several variants
+//!   (`A+B/Reference`).
+//! - [`combination`]: PharmCAT's research combination mode, opt-in through
+//!   [`CallOptions::combinations`]: when no pair of named alleles fits, haplotypes
+//!   made of several named alleles and/or undocumented variants
+//!   (`*1/[*6 + *80]`, `*6/[*6 + g.233760973C>T]`), flagged
+//!   [`GeneCall::combination`] and never given a CPIC phenotype. Without it such
+//!   samples stay an explicit no-call whose note names what the mode would report.
 //!
 //! Pure like the rest of the crate: text in, calls out. The caller reads files.
 //!
@@ -21,6 +31,7 @@
 //! assert_eq!(vkorc1.diplotypes, ["rs9923231 reference (C)/rs9923231 variant (T)"]);
 //! ```
 
+pub mod combination;
 pub mod definitions;
 pub mod matcher;
 pub mod reader;
@@ -31,7 +42,7 @@ pub use definitions::{
     BUILTIN_DEFINITION_FILES, DefinedPosition, DefinitionError, DefinitionSet, GeneDefinition,
     NamedAllele, parse_definitions,
 };
-pub use matcher::{GeneCall, MissingPosition, call_gene};
+pub use matcher::{CallOptions, GeneCall, MissingPosition, call_gene, call_gene_with};
 pub use reader::{CollectedGenotypes, GenotypeCollector, Observed, VcfError};
 
 use crate::Gene;
@@ -51,11 +62,24 @@ impl SampleCalls {
 
 /// Call every gene of `definitions` for every sample of a VCF given as text.
 pub fn call_vcf(vcf: &str, definitions: &DefinitionSet) -> Result<Vec<SampleCalls>, VcfError> {
+    call_vcf_with(vcf, definitions, &CallOptions::default())
+}
+
+/// [`call_vcf`] with explicit [`CallOptions`] (e.g. PharmCAT's combination mode).
+pub fn call_vcf_with(
+    vcf: &str,
+    definitions: &DefinitionSet,
+    options: &CallOptions,
+) -> Result<Vec<SampleCalls>, VcfError> {
     let mut collector = GenotypeCollector::new(definitions);
     for line in vcf.lines() {
         collector.push_line(line)?;
     }
-    Ok(call_collected(&collector.finish()?, definitions))
+    Ok(call_collected_with(
+        &collector.finish()?,
+        definitions,
+        options,
+    ))
 }
 
 /// Match genotypes gathered with a [`GenotypeCollector`] (for callers that stream
@@ -63,6 +87,15 @@ pub fn call_vcf(vcf: &str, definitions: &DefinitionSet) -> Result<Vec<SampleCall
 pub fn call_collected(
     collected: &CollectedGenotypes,
     definitions: &DefinitionSet,
+) -> Vec<SampleCalls> {
+    call_collected_with(collected, definitions, &CallOptions::default())
+}
+
+/// [`call_collected`] with explicit [`CallOptions`].
+pub fn call_collected_with(
+    collected: &CollectedGenotypes,
+    definitions: &DefinitionSet,
+    options: &CallOptions,
 ) -> Vec<SampleCalls> {
     collected
         .samples
@@ -74,7 +107,14 @@ pub fn call_collected(
                 .genes()
                 .iter()
                 .enumerate()
-                .map(|(g, def)| call_gene(def, &collected.observed[s][g], &collected.notes[s][g]))
+                .map(|(g, def)| {
+                    call_gene_with(
+                        def,
+                        &collected.observed[s][g],
+                        &collected.notes[s][g],
+                        options,
+                    )
+                })
                 .collect(),
         })
         .collect()
