@@ -253,6 +253,20 @@ fn order_ref(order: &Value) -> Option<String> {
 }
 
 /// Every finding for one order (MedicationRequest or MedicationStatement).
+/// Whether the order names a medicine that some guideline gives pharmacogenomic advice for
+/// (an order that cannot be identified needs no results: its card says so).
+pub fn has_pgx_guidance(order: &Value) -> bool {
+    let (codings, text) = order_medicine(order);
+    let pairs: Vec<(Option<&str>, &str)> = codings
+        .iter()
+        .map(|(s, c)| (s.as_deref(), c.as_str()))
+        .collect();
+    smr_dmd::identify(&pairs, text.as_deref())
+        .ingredient_names()
+        .iter()
+        .any(|drug| !smr_pgx_guidelines::relevant_genes(drug).is_empty())
+}
+
 pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
     let (codings, text) = order_medicine(order);
     let pairs: Vec<(Option<&str>, &str)> = codings

@@ -347,7 +347,7 @@ pub enum BundleError {
     Malformed(String),
 }
 
-/// Results from a Bundle already read in one pass (see [`crate::hooks::parse_request`]).
+/// Results from a Bundle read in one pass.
 pub fn results_from_bundle_view(
     bundle: &ObservationBundleView<'_>,
 ) -> Result<(Vec<GeneResult>, UnreadableResults), BundleError> {
@@ -371,6 +371,11 @@ pub fn results_from_bundle_view(
 pub fn results_from_bundle_json(
     text: &str,
 ) -> Result<(Vec<GeneResult>, UnreadableResults), BundleError> {
+    // One pass when every entry reads; otherwise entry by entry, so that one unreadable
+    // entry is reported on its own and does not hide the others.
+    if let Ok(bundle) = serde_json::from_str::<ObservationBundleView<'_>>(text) {
+        return results_from_bundle_view(&bundle);
+    }
     let bundle: RawBundleView<'_> =
         serde_json::from_str(text).map_err(|e| BundleError::Malformed(e.to_string()))?;
     if bundle.resource_type.as_deref() != Some("Bundle") {

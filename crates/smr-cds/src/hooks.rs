@@ -1,17 +1,10 @@
 //! The CDS Hooks services SMR offers, reading their requests, and feedback as AuditEvents.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::cards::{Card, SMR_SYSTEM_BASE, assess_order, card};
-use crate::genotype::{
-    self, BundleError, GeneResult, LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE, UnreadableResults,
-};
-use crate::view::ObservationBundleView;
+use crate::genotype::{GeneResult, LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE};
+pub use crate::request::{HookRequest, PrefetchedResults, parse_request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -125,155 +118,10 @@ pub enum RequestError {
     Invalid(String),
 }
 
-/// The request as sent, read in one pass: only `context` (small) becomes a `Value`; the
-/// genotypes prefetch is read straight into [`ObservationView`]s (see [`crate::view`] for
-/// why). Any element of the wrong type anywhere fails this reading, and the request is then
-/// read again by [`RequestDoc`], which isolates the fault.
-///
-/// [`ObservationView`]: crate::view::ObservationView
-#[derive(Deserialize)]
-struct FastRequestDoc<'a> {
-    #[serde(borrow, default)]
-    hook: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "hookInstance")]
-    hook_instance: Option<Cow<'a, str>>,
-    #[serde(default)]
-    context: Option<Value>,
-    #[serde(borrow, default)]
-    prefetch: Option<FastPrefetchDoc<'a>>,
-}
-
-/// The prefetch items SMR's services read; others (e.g. `patient`) are skipped unread.
-#[derive(Deserialize)]
-struct FastPrefetchDoc<'a> {
-    #[serde(borrow, default)]
-    genotypes: Option<ObservationBundleView<'a>>,
-    #[serde(borrow, default)]
-    issues: Option<&'a RawValue>,
-}
-
-/// The request as sent, each prefetch item kept as raw JSON text so that a fault in one
-/// is reported against it (the slow path, for requests [`FastRequestDoc`] cannot read).
-#[derive(Deserialize)]
-struct RequestDoc<'a> {
-    #[serde(borrow, default)]
-    hook: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "hookInstance")]
-    hook_instance: Option<Cow<'a, str>>,
-    #[serde(default)]
-    context: Option<Value>,
-    #[serde(borrow, default)]
-    prefetch: Option<BTreeMap<Cow<'a, str>, &'a RawValue>>,
-}
-
-/// The genotypes prefetch, read: usable results and the entries that could not be read.
-pub type PrefetchedResults = Result<(Vec<GeneResult>, UnreadableResults), BundleError>;
-
-/// The parts of a request SMR uses.
-#[derive(Debug)]
-pub struct HookRequest<'a> {
-    pub patient_id: String,
-    pub context: Value,
-    /// `prefetch.genotypes`, when the client supplied it (`null` means it could not).
-    pub genotypes: Option<PrefetchedResults>,
-    /// `prefetch.issues` as JSON text, when supplied.
-    pub issues: Option<&'a RawValue>,
-}
-
-fn json_error(body: &[u8], e: serde_json::Error) -> RequestError {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => RequestError::Json(e.to_string()),
-        Category::Data if !body.trim_ascii_start().starts_with(b"{") => RequestError::NotObject,
-        Category::Data => {
-            RequestError::Invalid(format!("request does not match CDS Hooks 2.0: {e}"))
-        }
-    }
-}
-
-/// Reads a hook request from the body as sent.
-pub fn parse_request<'a>(
-    service: &Service,
-    body: &'a [u8],
-) -> Result<HookRequest<'a>, RequestError> {
-    // UTF-8 is checked once for the whole body, so the parser need not check every string.
-    let text = std::str::from_utf8(body)
-        .map_err(|e| RequestError::Json(format!("the body is not UTF-8: {e}")))?;
-    if let Ok(doc) = serde_json::from_str::<FastRequestDoc<'a>>(text) {
-        let (patient_id, context) =
-            check_request(service, doc.hook, doc.hook_instance, doc.context)?;
-        let (genotypes, issues) = match doc.prefetch {
-            Some(p) => (
-                p.genotypes.as_ref().map(genotype::results_from_bundle_view),
-                p.issues.filter(|v| v.get() != "null"),
-            ),
-            None => (None, None),
-        };
-        return Ok(HookRequest {
-            patient_id,
-            context,
-            genotypes,
-            issues,
-        });
-    }
-    let doc: RequestDoc<'a> = serde_json::from_str(text).map_err(|e| json_error(body, e))?;
-    let (patient_id, context) = check_request(service, doc.hook, doc.hook_instance, doc.context)?;
-    let prefetch = doc.prefetch.unwrap_or_default();
-    let item = |key: &str| prefetch.get(key).copied().filter(|v| v.get() != "null");
-    Ok(HookRequest {
-        patient_id,
-        context,
-        genotypes: item("genotypes").map(|raw| genotype::results_from_bundle_json(raw.get())),
-        issues: item("issues"),
-    })
-}
-
-/// The checks every request passes, whichever way it was read: the hook, its instance, and
-/// a context with a patient id (and draft orders, for the order hooks).
-fn check_request(
-    service: &Service,
-    hook: Option<Cow<'_, str>>,
-    hook_instance: Option<Cow<'_, str>>,
-    context: Option<Value>,
-) -> Result<(String, Value), RequestError> {
-    let hook = hook.ok_or(RequestError::Missing("hook"))?;
-    if hook != service.hook.name() {
-        return Err(RequestError::WrongHook {
-            expected: service.hook.name(),
-            got: hook.into_owned(),
-        });
-    }
-    hook_instance.ok_or(RequestError::Missing("hookInstance"))?;
-    let context = context
-        .filter(Value::is_object)
-        .ok_or(RequestError::Missing("context"))?;
-    let patient_id = context
-        .get("patientId")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or(RequestError::Missing("context.patientId"))?;
-    // A patient id goes into searches; keep it to FHIR id syntax.
-    if patient_id.len() > 64
-        || !patient_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        return Err(RequestError::Invalid(format!(
-            "context.patientId '{patient_id}' is not a FHIR id"
-        )));
-    }
-    let patient_id = patient_id.to_owned();
-    if service.hook != Hook::PatientView {
-        let orders = context
-            .get("draftOrders")
-            .ok_or(RequestError::Missing("context.draftOrders"))?;
-        if orders.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-            return Err(RequestError::Invalid(
-                "context.draftOrders must be a FHIR Bundle".into(),
-            ));
-        }
-    }
-    Ok((patient_id, context))
+/// Whether any of the orders names a medicine with pharmacogenomic guidance, i.e. whether
+/// the patient's results are needed at all (most orders are for medicines without any).
+pub fn orders_need_results(orders: &[&Value]) -> bool {
+    orders.iter().any(|o| crate::cards::has_pgx_guidance(o))
 }
 
 /// The draft medication orders to check: for order-select only the `selections` (all when
@@ -414,28 +262,40 @@ mod tests {
         })
     }
 
-    fn request(entries: Vec<Value>) -> Vec<u8> {
+    /// An order-select request for clopidogrel (PGx guidance: the genotypes are read in the
+    /// one pass) or, with `pgx_order` false, paracetamol (no guidance: they are kept raw).
+    fn request_for(pgx_order: bool, entries: Vec<Value>) -> Vec<u8> {
         let entry: Vec<Value> = entries
             .into_iter()
             .map(|r| json!({"resource": r}))
             .collect();
+        let medicine = if pgx_order {
+            "Clopidogrel 75mg tablets"
+        } else {
+            "Paracetamol 500mg tablets"
+        };
         serde_json::to_vec(&json!({
             "hook": "order-select", "hookInstance": "h1",
             "context": {"patientId": "p1", "userId": "Practitioner/1",
-                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []},
-                        "selections": []},
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [
+                            {"resource": {"resourceType": "MedicationRequest", "id": "d1", "status": "draft",
+                                          "intent": "order", "subject": {"reference": "Patient/p1"},
+                                          "medicationCodeableConcept": {"text": medicine}}}]},
+                        "selections": ["MedicationRequest/d1"]},
             "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"},
                          "genotypes": {"resourceType": "Bundle", "type": "searchset", "entry": entry}}
         }))
         .expect("serialisable")
     }
 
+    fn request(entries: Vec<Value>) -> Vec<u8> {
+        request_for(true, entries)
+    }
+
     fn genes(req: &HookRequest<'_>) -> (Vec<String>, Vec<Option<String>>) {
-        let Some(Ok((ok, bad))) = &req.genotypes else {
-            panic!(
-                "genotypes were prefetched and readable: {:?}",
-                req.genotypes
-            )
+        let read = req.prefetched_results();
+        let Some(Ok((ok, bad))) = &read else {
+            panic!("genotypes were prefetched and readable: {read:?}")
         };
         (
             ok.iter().map(|r| r.gene.symbol().to_owned()).collect(),
@@ -460,15 +320,55 @@ mod tests {
     #[test]
     fn a_malformed_entry_is_reported_and_the_others_still_read() {
         // `valueCodeableConcept.text` of the wrong JSON type fails the one-pass reading; the
-        // slow path then isolates the fault to that entry.
-        let body = request(vec![
-            genotype("a", "CYP2C19", json!({"text": "*2/*2"})),
-            genotype("b", "CYP2D6", json!({"text": 5})),
-        ]);
-        let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
-        let (ok, bad) = genes(&req);
-        assert_eq!(ok, vec!["CYP2C19".to_owned()]);
-        assert_eq!(bad.len(), 1);
+        // second reading then isolates the fault to that entry. The same whether the
+        // genotypes were read in the pass (PGx order) or kept raw (other order).
+        for pgx_order in [true, false] {
+            let body = request_for(
+                pgx_order,
+                vec![
+                    genotype("a", "CYP2C19", json!({"text": "*2/*2"})),
+                    genotype("b", "CYP2D6", json!({"text": 5})),
+                ],
+            );
+            let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
+            let (ok, bad) = genes(&req);
+            assert_eq!(ok, vec!["CYP2C19".to_owned()], "pgx order: {pgx_order}");
+            assert_eq!(bad.len(), 1, "pgx order: {pgx_order}");
+        }
+    }
+
+    #[test]
+    fn genotypes_read_in_the_pass_or_later_give_the_same_results() {
+        let entries = || {
+            vec![
+                genotype("a", "CYP2C19", json!({"text": "*2/*2"})),
+                genotype("b", "CYP2D6", json!({"text": "*1/*1"})),
+            ]
+        };
+        let now = request_for(true, entries());
+        let later = request_for(false, entries());
+        let now = parse_request(ORDER_SELECT, &now).expect("valid");
+        let later = parse_request(ORDER_SELECT, &later).expect("valid");
+        assert_eq!(genes(&now), genes(&later));
+        assert!(now.needs_results());
+        assert!(!later.needs_results());
+    }
+
+    #[test]
+    fn prefetch_before_context_is_still_read() {
+        // Key order is the client's choice: genotypes met before the context are kept raw.
+        let mut v: Value = serde_json::from_slice(&request(vec![genotype(
+            "a",
+            "CYP2C19",
+            json!({"text": "*2/*2"}),
+        )]))
+        .expect("json");
+        let obj = v.as_object_mut().expect("object");
+        let context = obj.shift_remove("context").expect("context");
+        obj.insert("context".into(), context);
+        let body = serde_json::to_vec(&v).expect("json");
+        let req = parse_request(ORDER_SELECT, &body).expect("valid");
+        assert_eq!(genes(&req).0, vec!["CYP2C19".to_owned()]);
     }
 
     #[test]
@@ -477,7 +377,7 @@ mod tests {
         v["prefetch"]["genotypes"] = Value::Null;
         let body = serde_json::to_vec(&v).expect("json");
         let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
-        assert!(req.genotypes.is_none());
+        assert!(!req.has_prefetched_results());
     }
 
     #[test]
@@ -486,7 +386,10 @@ mod tests {
         v["prefetch"]["genotypes"] = json!({"resourceType": "Observation"});
         let body = serde_json::to_vec(&v).expect("json");
         let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
-        assert!(matches!(req.genotypes, Some(Err(BundleError::NotBundle))));
+        assert!(matches!(
+            req.prefetched_results(),
+            Some(Err(crate::genotype::BundleError::NotBundle))
+        ));
     }
 
     #[test]

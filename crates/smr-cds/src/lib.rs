@@ -6,6 +6,7 @@
 //!   [`smr_pgx_guidelines::recommend`]) → CDS Hooks 2.0 cards with suggestions.
 //! - [`issue`]: findings on current medicines as FHIR DetectedIssues, and cards from them.
 //! - [`hooks`]: the CDS Hooks services (discovery, request reading, feedback as AuditEvent).
+//! - [`request`]: reading a hook request in one pass, the genotypes only when an order needs them.
 //! - [`view`]: typed, borrowing views of the FHIR elements read from requests (no `Value`).
 //!
 //! Every knowledge base used (allele tables, guideline tables, the dm+d subset) is parsed
@@ -15,6 +16,7 @@ pub mod cards;
 pub mod genotype;
 pub mod hooks;
 pub mod issue;
+pub mod request;
 pub mod view;
 
 pub use cards::{Card, Finding, FindingKind, Indicator, assess_order, card};

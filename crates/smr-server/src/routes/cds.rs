@@ -129,18 +129,24 @@ pub async fn invoke(
     let req = hooks::parse_request(service, &body)?;
     let cards: Vec<Card> = match service.hook {
         Hook::OrderSelect | Hook::OrderSign => {
-            let results = match req.genotypes {
-                Some(read) => {
-                    let (ok, bad) =
-                        read.map_err(|e| CdsError::bad(format!("prefetch.genotypes: {e}")))?;
-                    for (r, e) in bad {
-                        tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
-                    }
-                    Arc::new(genotype::select_results(ok))
-                }
-                None => cached_patient_results(&state, &req.patient_id).await?,
-            };
             let orders = hooks::orders_to_check(service.hook, &req.context);
+            // Most orders are for medicines without PGx guidance: then neither the prefetch
+            // nor the store is read.
+            let results = if !req.needs_results() {
+                Arc::new(Vec::new())
+            } else {
+                match req.prefetched_results() {
+                    Some(read) => {
+                        let (ok, bad) =
+                            read.map_err(|e| CdsError::bad(format!("prefetch.genotypes: {e}")))?;
+                        for (r, e) in bad {
+                            tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
+                        }
+                        Arc::new(genotype::select_results(ok))
+                    }
+                    None => cached_patient_results(&state, &req.patient_id).await?,
+                }
+            };
             hooks::order_cards(&orders, &results)
         }
         Hook::PatientView => {
