@@ -117,6 +117,9 @@ struct Dictionary {
     by_code: HashMap<String, CodeTarget>,
     /// (tokens of a name, ingredient indices) for text matching, longest first.
     phrases: Vec<(Vec<String>, Vec<usize>)>,
+    /// First token of a phrase → indices into `phrases` (ascending), so that matching looks
+    /// only at phrases that can start at a word of the text.
+    phrases_by_first_word: HashMap<String, Vec<usize>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -202,11 +205,21 @@ fn build() -> Result<Dictionary, DictionaryError> {
     }
     // Longest phrases first, so "peginterferon alfa-2a" wins over a shorter overlap.
     phrases.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    let mut phrases_by_first_word: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (words, _)) in phrases.iter().enumerate() {
+        if let Some(first) = words.first() {
+            phrases_by_first_word
+                .entry(first.clone())
+                .or_default()
+                .push(i);
+        }
+    }
     Ok(Dictionary {
         file,
         by_name,
         by_code,
         phrases,
+        phrases_by_first_word,
     })
 }
 
@@ -449,27 +462,34 @@ fn sorted_unique(mut v: Vec<usize>) -> Vec<usize> {
 /// by at most one phrase, longest phrases first) and the phrases matched.
 fn match_text(d: &Dictionary, text: &str) -> (Vec<usize>, Vec<String>) {
     let words = tokens(text);
+    // Every (phrase, start) whose first word is at `start`, tried in phrase order (longest
+    // first), exactly as if every phrase were tried at every position.
+    let mut candidates: Vec<(usize, usize)> = words
+        .iter()
+        .enumerate()
+        .filter_map(|(start, w)| d.phrases_by_first_word.get(w).map(|ps| (start, ps)))
+        .flat_map(|(start, ps)| ps.iter().map(move |&p| (p, start)))
+        .collect();
+    candidates.sort_unstable();
     let mut used = vec![false; words.len()];
     let mut found = Vec::new();
     let mut matched = Vec::new();
-    for (phrase, ingredients) in &d.phrases {
-        if phrase.is_empty() || phrase.len() > words.len() {
+    for (p, start) in candidates {
+        let Some((phrase, ingredients)) = d.phrases.get(p) else {
             continue;
-        }
-        for start in 0..=(words.len() - phrase.len()) {
-            let span = start..start + phrase.len();
-            let free = used.get(span.clone()).is_some_and(|u| u.iter().all(|x| !x));
-            if free
-                && words
-                    .get(span.clone())
-                    .is_some_and(|w| w == phrase.as_slice())
-            {
-                used[span].iter_mut().for_each(|u| *u = true);
-                found.extend(ingredients.iter().copied());
-                let label = phrase.join(" ");
-                if !matched.contains(&label) {
-                    matched.push(label);
-                }
+        };
+        let span = start..start + phrase.len();
+        let free = used.get(span.clone()).is_some_and(|u| u.iter().all(|x| !x));
+        if free
+            && words
+                .get(span.clone())
+                .is_some_and(|w| w == phrase.as_slice())
+        {
+            used[span].iter_mut().for_each(|u| *u = true);
+            found.extend(ingredients.iter().copied());
+            let label = phrase.join(" ");
+            if !matched.contains(&label) {
+                matched.push(label);
             }
         }
     }

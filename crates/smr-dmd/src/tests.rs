@@ -251,3 +251,52 @@ fn pgx_products_added_in_the_2026_review_are_known_by_code() {
         assert_eq!(r.ingredient_names(), expected, "{code}");
     }
 }
+
+/// The matching before the first-word index: every phrase (longest first) at every position.
+fn match_text_every_phrase(d: &Dictionary, text: &str) -> (Vec<usize>, Vec<String>) {
+    let words = tokens(text);
+    let mut used = vec![false; words.len()];
+    let mut found = Vec::new();
+    let mut matched = Vec::new();
+    for (phrase, ingredients) in &d.phrases {
+        if phrase.is_empty() || phrase.len() > words.len() {
+            continue;
+        }
+        for start in 0..=(words.len() - phrase.len()) {
+            let span = start..start + phrase.len();
+            let free = used[span.clone()].iter().all(|x| !x);
+            if free && words[span.clone()] == phrase[..] {
+                used[span].iter_mut().for_each(|u| *u = true);
+                found.extend(ingredients.iter().copied());
+                let label = phrase.join(" ");
+                if !matched.contains(&label) {
+                    matched.push(label);
+                }
+            }
+        }
+    }
+    (sorted_unique(found), matched)
+}
+
+proptest! {
+    /// The indexed matcher finds exactly what trying every phrase everywhere finds, on texts
+    /// built from the dictionary's own words (so that overlaps and multi-word names occur).
+    #[test]
+    fn indexed_text_matching_equals_trying_every_phrase(
+        picks in proptest::collection::vec(0usize..10_000, 0..8)
+    ) {
+        let d = dictionary().expect("dictionary");
+        let vocabulary: Vec<&str> = d
+            .phrases
+            .iter()
+            .flat_map(|(p, _)| p.iter().map(String::as_str))
+            .chain(["tablets", "mg", "and", "with", "alfa", "2a"])
+            .collect();
+        let text = picks
+            .iter()
+            .map(|i| vocabulary[i % vocabulary.len()])
+            .collect::<Vec<_>>()
+            .join(" ");
+        prop_assert_eq!(match_text(d, &text), match_text_every_phrase(d, &text));
+    }
+}
