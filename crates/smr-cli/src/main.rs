@@ -117,6 +117,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!("SMR FHIR API on http://{}/fhir", listener.local_addr()?);
+    // Request/response traffic: send each response at once rather than let Nagle's
+    // algorithm hold back a last partial segment (the usual setting for HTTP APIs).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
