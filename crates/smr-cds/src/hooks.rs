@@ -262,8 +262,8 @@ mod tests {
         })
     }
 
-    /// An order-select request for clopidogrel (PGx guidance: the genotypes are read in the
-    /// one pass) or, with `pgx_order` false, paracetamol (no guidance: they are kept raw).
+    /// An order-select request for clopidogrel (PGx guidance: the genotypes are needed) or,
+    /// with `pgx_order` false, paracetamol (no guidance: they are not).
     fn request_for(pgx_order: bool, entries: Vec<Value>) -> Vec<u8> {
         let entry: Vec<Value> = entries
             .into_iter()
@@ -319,9 +319,8 @@ mod tests {
 
     #[test]
     fn a_malformed_entry_is_reported_and_the_others_still_read() {
-        // `valueCodeableConcept.text` of the wrong JSON type fails the one-pass reading; the
-        // second reading then isolates the fault to that entry. The same whether the
-        // genotypes were read in the pass (PGx order) or kept raw (other order).
+        // `valueCodeableConcept.text` of the wrong JSON type fails the one-pass reading of the
+        // Bundle; the entry-by-entry reading then isolates the fault to that entry.
         for pgx_order in [true, false] {
             let body = request_for(
                 pgx_order,
@@ -356,7 +355,7 @@ mod tests {
 
     #[test]
     fn prefetch_before_context_is_still_read() {
-        // Key order is the client's choice: genotypes met before the context are kept raw.
+        // Key order is the client's choice.
         let mut v: Value = serde_json::from_slice(&request(vec![genotype(
             "a",
             "CYP2C19",

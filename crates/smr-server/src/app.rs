@@ -7,7 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use smr_store::Store;
 
-use crate::results_cache::ResultsCache;
+use crate::results_cache::{PrefetchMemo, ResultsCache};
 use crate::routes;
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Pharmacogenomic results read for CDS calls (see `results_cache`).
     pub(crate) pgx_results: Arc<ResultsCache>,
+    /// Genotype prefetches read for CDS calls, by their text (see `results_cache`).
+    pub(crate) prefetch_memo: Arc<PrefetchMemo>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             pgx_results: Arc::default(),
+            prefetch_memo: Arc::default(),
         }
     }
 }

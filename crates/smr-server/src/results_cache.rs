@@ -8,6 +8,12 @@
 //! only while that count is unchanged (see `smr_store::Store::change_count`). Any committed
 //! Observation write, for any patient, retires every entry. On stores where this process does
 //! not see every write (PostgreSQL) there is no count, and nothing is cached.
+//!
+//! [`PrefetchMemo`] is the other way round: a genotypes prefetch *sent by the client*, read
+//! into results, keyed by its exact text. Reading it is a pure function of the text, so an
+//! entry never goes stale, and an EHR sends the same prefetch with every order-select while a
+//! prescriber browses medicines for one patient. The key is the whole text (compared in full on
+//! a hit), not a digest of it, so two different prefetches can never share an entry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,6 +52,31 @@ impl ResultsCache {
     }
 }
 
+/// Prefetches kept at most (≈ 14 KB of text each for a dozen Observations).
+const PREFETCH_CAPACITY: usize = 1024;
+
+/// Readings of genotype prefetches by their exact text. foldhash because the key is ≈ 14 KB
+/// and the default SipHash would cost a good part of the reading it saves.
+#[derive(Debug, Default)]
+pub struct PrefetchMemo {
+    entries: Mutex<HashMap<Box<str>, Arc<Vec<GeneResult>>, foldhash::fast::RandomState>>,
+}
+
+impl PrefetchMemo {
+    pub fn get(&self, prefetch: &str) -> Option<Arc<Vec<GeneResult>>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(prefetch).map(Arc::clone)
+    }
+
+    pub fn put(&self, prefetch: &str, results: Arc<Vec<GeneResult>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= PREFETCH_CAPACITY && !entries.contains_key(prefetch) {
+            entries.clear();
+        }
+        entries.insert(prefetch.into(), results);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +91,13 @@ mod tests {
             "a later write retires the entry"
         );
         assert!(cache.get("p2", 7).is_none());
+    }
+
+    #[test]
+    fn a_prefetch_is_found_only_by_its_exact_text() {
+        let memo = PrefetchMemo::default();
+        memo.put(r#"{"resourceType":"Bundle"}"#, Arc::new(Vec::new()));
+        assert!(memo.get(r#"{"resourceType":"Bundle"}"#).is_some());
+        assert!(memo.get(r#"{"resourceType": "Bundle"}"#).is_none());
     }
 }

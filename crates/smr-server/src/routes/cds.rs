@@ -21,13 +21,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde_json::{Value, json};
 use smr_cds::hooks::{self, Hook, RequestError};
-use smr_cds::{Card, genotype};
+use smr_cds::{Card, GeneResult, genotype};
 use smr_store::WriteOp;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -113,6 +113,22 @@ fn service(id: &str) -> Result<&'static hooks::Service, CdsError> {
     })
 }
 
+/// The genotypes prefetch read into results, or the reading of the same text kept from an
+/// earlier call (see `results_cache::PrefetchMemo`).
+fn prefetched_results(state: &AppState, text: &str) -> Result<Arc<Vec<GeneResult>>, CdsError> {
+    if let Some(hit) = state.prefetch_memo.get(text) {
+        return Ok(hit);
+    }
+    let (ok, bad) = genotype::results_from_bundle_json(text)
+        .map_err(|e| CdsError::bad(format!("prefetch.genotypes: {e}")))?;
+    for (r, e) in bad {
+        tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
+    }
+    let results = Arc::new(genotype::select_results(ok));
+    state.prefetch_memo.put(text, Arc::clone(&results));
+    Ok(results)
+}
+
 /// The hook response, serialized straight from the cards.
 #[derive(serde::Serialize)]
 pub struct CardsResponse {
@@ -123,7 +139,7 @@ pub async fn invoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: Request<Body>,
-) -> Result<Json<CardsResponse>, CdsError> {
+) -> Result<Response, CdsError> {
     let service = service(&id)?;
     let body = read_body(&state, request).await?;
     let req = hooks::parse_request(service, &body)?;
@@ -135,15 +151,8 @@ pub async fn invoke(
             let results = if !req.needs_results() {
                 Arc::new(Vec::new())
             } else {
-                match req.prefetched_results() {
-                    Some(read) => {
-                        let (ok, bad) =
-                            read.map_err(|e| CdsError::bad(format!("prefetch.genotypes: {e}")))?;
-                        for (r, e) in bad {
-                            tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
-                        }
-                        Arc::new(genotype::select_results(ok))
-                    }
+                match req.genotypes {
+                    Some(raw) => prefetched_results(&state, raw.get())?,
                     None => cached_patient_results(&state, &req.patient_id).await?,
                 }
             };
@@ -181,7 +190,14 @@ pub async fn invoke(
             cards
         }
     };
-    Ok(Json(CardsResponse { cards }))
+    // Written into a buffer sized for a typical answer (one card with two suggested orders is
+    // ≈ 4 KB), rather than one that starts small and is copied as it grows.
+    let mut body = Vec::with_capacity(8 * 1024);
+    serde_json::to_writer(&mut body, &CardsResponse { cards }).map_err(|e| CdsError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("could not write the cards: {e}"),
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 pub async fn feedback(
