@@ -375,7 +375,8 @@ fn split_genotype(kb: &GeneKb, text: &str) -> Option<(Side, Side)> {
             .iter()
             .any(|p| p.eq_ignore_ascii_case(prefix.trim_end_matches(':')));
     let b = token.as_bytes();
-    if !known_prefix || b.len() != 2 || !b.iter().all(u8::is_ascii_alphabetic) {
+    // Nucleotides are written in capitals; "Ga" is an unknown allele name, not G/A.
+    if !known_prefix || b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
         return None;
     }
     let one = |s: &str| {
