@@ -379,6 +379,21 @@ fn split_genotype(kb: &GeneKb, text: &str) -> Option<(Side, Side)> {
     if !known_prefix || b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
         return None;
     }
+    // Both letters from one strand's alphabet (and the prefix's, when it names one): "AC"
+    // for VKORC1 mixes -1639 G/A with rs9923231 C/T and is not a genotype.
+    if !kb.genotype_alphabets.is_empty() {
+        let fits = |a: &crate::kb::GenotypeAlphabet| {
+            b.iter().all(|c| a.letters.as_bytes().contains(c))
+                && (prefix.is_empty()
+                    || a.prefixes.iter().any(|p| {
+                        p.eq_ignore_ascii_case(prefix)
+                            || p.eq_ignore_ascii_case(prefix.trim_end_matches(':'))
+                    }))
+        };
+        if !kb.genotype_alphabets.iter().any(fits) {
+            return None;
+        }
+    }
     let one = |s: &str| {
         kb.find(s).map(|allele| {
             Side::One(Part {

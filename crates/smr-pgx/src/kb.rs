@@ -109,6 +109,19 @@ struct GeneFile {
     alleles_of_interest: Vec<String>,
     #[serde(default)]
     genotype_prefixes: Vec<String>,
+    #[serde(default)]
+    genotype_alphabets: Vec<GenotypeAlphabet>,
+}
+
+/// The letters a two-letter SNP genotype may be written with, and the locus names that
+/// imply them (a locus written on two strands has one alphabet per strand).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenotypeAlphabet {
+    pub letters: String,
+    /// Prefixes (from `genotype_prefixes`) written in these letters; a genotype with one of
+    /// them must use these letters, one without a prefix any single alphabet.
+    pub prefixes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +197,9 @@ pub(crate) struct GeneKb {
     pub alleles_of_interest: Vec<String>,
     /// Locus names that may precede a two-letter SNP genotype ("rs9923231 CT", "-1639 GG").
     pub genotype_prefixes: Vec<String>,
+    /// When a locus is written on two strands (VKORC1: -1639 G/A, rs9923231 C/T), the letters
+    /// of each; empty when any allele letters may be combined.
+    pub genotype_alphabets: Vec<GenotypeAlphabet>,
     /// Whether some allele name contains '/', so a diplotype may need more than one split try.
     pub slash_names: bool,
     exact: HashMap<String, usize>,
@@ -304,6 +320,7 @@ impl GeneKb {
             bands,
             alleles_of_interest: file.alleles_of_interest,
             genotype_prefixes: file.genotype_prefixes,
+            genotype_alphabets: file.genotype_alphabets,
             slash_names,
             exact,
             folded,

@@ -337,6 +337,15 @@ fn snp_genotype_genes() {
     indeterminate(Gene::Vkorc1, "foo GG");
     indeterminate(Gene::Vkorc1, "-1639 XY");
     indeterminate(Gene::Abcg2, "rs2231142 AC");
+    // One strand's letters per genotype: -1639 G/A or rs9923231 C/T, never mixed, and
+    // nucleotides in capitals.
+    check(Gene::Vkorc1, "CT", "-1639 AG", None);
+    check(Gene::Vkorc1, "-1639 GA", "-1639 AG", None);
+    indeterminate(Gene::Vkorc1, "AC");
+    indeterminate(Gene::Vkorc1, "GT");
+    indeterminate(Gene::Vkorc1, "rs9923231 GA");
+    indeterminate(Gene::Vkorc1, "-1639 CT");
+    indeterminate(Gene::Vkorc1, "Ga");
 }
 
 #[test]
