@@ -348,7 +348,7 @@ pub enum BundleError {
 }
 
 /// Results from a Bundle read in one pass.
-pub fn results_from_bundle_view(
+fn results_from_bundle_view(
     bundle: &ObservationBundleView<'_>,
 ) -> Result<(Vec<GeneResult>, UnreadableResults), BundleError> {
     if bundle.resource_type.as_deref() != Some("Bundle") {

@@ -376,7 +376,7 @@ mod tests {
         v["prefetch"]["genotypes"] = Value::Null;
         let body = serde_json::to_vec(&v).expect("json");
         let req = parse_request(ORDER_SELECT, &body).expect("a valid request");
-        assert!(!req.has_prefetched_results());
+        assert!(req.genotypes.is_none());
     }
 
     #[test]

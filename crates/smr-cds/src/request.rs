@@ -42,11 +42,6 @@ impl HookRequest<'_> {
         self.needs_results
     }
 
-    /// Whether the client sent the genotypes prefetch.
-    pub fn has_prefetched_results(&self) -> bool {
-        self.genotypes.is_some()
-    }
-
     /// The genotypes prefetch read into results, when supplied.
     pub fn prefetched_results(&self) -> Option<PrefetchedResults> {
         self.genotypes
