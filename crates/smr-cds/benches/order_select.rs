@@ -10,7 +10,7 @@ use smr_cds::genotype::{
     PhenotypeSource, ResultContext, genotype_observation, phenotype_observation,
 };
 use smr_cds::hooks::{self, SERVICES};
-use smr_cds::{genotype, select_results};
+use smr_cds::{PatientResults, genotype};
 use smr_pgx::{Gene, interpret};
 
 const CALLS: &[(Gene, &str)] = &[
@@ -81,9 +81,9 @@ fn order_select(body: &[u8]) -> Vec<u8> {
             .prefetched_results()
             .expect("prefetched")
             .expect("a readable Bundle");
-        select_results(ok)
+        PatientResults::new(ok)
     } else {
-        Vec::new()
+        PatientResults::default()
     };
     let cards = hooks::order_cards(&orders, &results);
     serde_json::to_vec(&json!({ "cards": cards })).expect("serialisable")

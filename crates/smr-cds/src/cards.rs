@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use smr_dmd::Identified;
-use smr_pgx::Gene;
+use smr_pgx::{Gene, Interpretation};
 use smr_pgx_guidelines::{
     Action, Assessment, Citation, Recommendation, SourceBody, Strength, Verification, recommend,
 };
@@ -268,6 +268,17 @@ pub fn has_pgx_guidance(order: &Value) -> bool {
 }
 
 pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
+    let interpretations: Vec<_> = results.iter().map(GeneResult::interpretation).collect();
+    assess_order_interpreted(order, results, &interpretations)
+}
+
+/// [`assess_order`] with the results already interpreted (`interpretations[i]` is
+/// `results[i].interpretation()`), as [`crate::genotype::PatientResults`] holds them.
+pub fn assess_order_interpreted(
+    order: &Value,
+    results: &[GeneResult],
+    interpretations: &[Interpretation],
+) -> Vec<Finding> {
     let (codings, text) = order_medicine(order);
     let pairs: Vec<(Option<&str>, &str)> = codings
         .iter()
@@ -296,10 +307,9 @@ pub fn assess_order(order: &Value, results: &[GeneResult]) -> Vec<Finding> {
             }];
         }
     };
-    let interpretations: Vec<_> = results.iter().map(GeneResult::interpretation).collect();
     let mut out = Vec::new();
     for drug in identified.ingredient_names() {
-        for assessment in recommend(drug, &interpretations) {
+        for assessment in recommend(drug, interpretations) {
             let (kind, indicator, genes): (FindingKind, Indicator, Vec<Gene>) = match assessment {
                 Assessment::Recommendation(r) => {
                     let Some(indicator) = indicator_for(&r.action, r.classification) else {

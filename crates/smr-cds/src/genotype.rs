@@ -295,6 +295,27 @@ impl GeneResult {
     }
 }
 
+/// A patient's results as cards are built from them: one per gene (see [`select_results`]),
+/// each with SMR's interpretation, worked out once — a cached reading serves many calls.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PatientResults {
+    pub results: Vec<GeneResult>,
+    /// `results[i].interpretation()`, in the same order.
+    pub interpretations: Vec<Interpretation>,
+}
+
+impl PatientResults {
+    /// Selects the results to use (see [`select_results`]) and interprets them.
+    pub fn new(results: Vec<GeneResult>) -> Self {
+        let results = select_results(results);
+        let interpretations = results.iter().map(GeneResult::interpretation).collect();
+        PatientResults {
+            results,
+            interpretations,
+        }
+    }
+}
+
 /// The results to use: one per gene, a genotype preferred over a bare phenotype (SMR
 /// re-interprets it with the current tables), and the newest of each kind.
 pub fn select_results(mut results: Vec<GeneResult>) -> Vec<GeneResult> {
@@ -634,5 +655,18 @@ mod tests {
                 activity_score: Some("0.5".into())
             })
         );
+    }
+
+    #[test]
+    fn patient_results_interpret_each_selected_result_once() {
+        let o = obs(
+            json!({"coding": [{"system": HGNC_SYSTEM, "code": "HGNC:2621"}]}),
+            json!({"text": "*2/*2"}),
+        );
+        let r = read_observation(&o).ok().flatten().expect("a result");
+        // Two copies of one gene's result: one is selected, and interpreted.
+        let p = PatientResults::new(vec![r.clone(), r.clone()]);
+        assert_eq!(p.results.len(), 1);
+        assert_eq!(p.interpretations, vec![r.interpretation()]);
     }
 }

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::cards::{Card, SMR_SYSTEM_BASE, assess_order, card};
-use crate::genotype::{GeneResult, LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE};
+use crate::cards::{Card, SMR_SYSTEM_BASE, assess_order_interpreted, card};
+use crate::genotype::{LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE, PatientResults};
 pub use crate::request::{HookRequest, PrefetchedResults, parse_request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,11 +159,11 @@ pub fn orders_to_check(hook: Hook, context: &Value) -> Vec<&Value> {
 }
 
 /// Cards for draft orders, most urgent first.
-pub fn order_cards(orders: &[&Value], results: &[GeneResult]) -> Vec<Card> {
+pub fn order_cards(orders: &[&Value], results: &PatientResults) -> Vec<Card> {
     let mut cards: Vec<Card> = orders
         .iter()
         .flat_map(|o| {
-            assess_order(o, results)
+            assess_order_interpreted(o, &results.results, &results.interpretations)
                 .into_iter()
                 .map(move |f| card(&f, Some(o)))
         })

@@ -20,5 +20,7 @@ pub mod request;
 pub mod view;
 
 pub use cards::{Card, Finding, FindingKind, Indicator, assess_order, card};
-pub use genotype::{GeneResult, GenotypeError, ResultKind, read_observation, select_results};
+pub use genotype::{
+    GeneResult, GenotypeError, PatientResults, ResultKind, read_observation, select_results,
+};
 pub use hooks::{Hook, HookRequest, RequestError, SERVICES, Service};

@@ -23,7 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use smr_cds::genotype::{self, GeneResult};
+use smr_cds::genotype::{self, GeneResult, PatientResults};
 use smr_fhir::query::{self, Handling};
 use smr_fhir::{Issue, IssueCode, datetime};
 use smr_pgx::{OutsideCall, interpret};
@@ -100,15 +100,16 @@ pub(crate) async fn patient_results(
 pub(crate) async fn cached_patient_results(
     state: &AppState,
     patient_id: &str,
-) -> Result<Arc<Vec<GeneResult>>, ApiError> {
+) -> Result<Arc<PatientResults>, ApiError> {
+    let read = |results| Arc::new(PatientResults::new(results));
     // The count is taken before the read: see `smr_store::Store::change_count`.
     let Some(count) = state.store.change_count("Observation") else {
-        return Ok(Arc::new(patient_results(&state.store, patient_id).await?));
+        return Ok(read(patient_results(&state.store, patient_id).await?));
     };
     if let Some(hit) = state.pgx_results.get(patient_id, count) {
         return Ok(hit);
     }
-    let results = Arc::new(patient_results(&state.store, patient_id).await?);
+    let results = read(patient_results(&state.store, patient_id).await?);
     state
         .pgx_results
         .put(patient_id, count, Arc::clone(&results));

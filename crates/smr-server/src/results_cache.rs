@@ -18,14 +18,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use smr_cds::GeneResult;
+use smr_cds::PatientResults;
 
 /// Entries kept at most; when full, the cache starts again empty (simple, bounded, and the
 /// next calls refill it with the patients being prescribed for now).
 const CAPACITY: usize = 100_000;
 
 /// What was read for one patient, and the change count it is valid for.
-type Entry = (u64, Arc<Vec<GeneResult>>);
+type Entry = (u64, Arc<PatientResults>);
 
 #[derive(Debug, Default)]
 pub struct ResultsCache {
@@ -34,7 +34,7 @@ pub struct ResultsCache {
 
 impl ResultsCache {
     /// The results read for `patient` when the change count was `count`, if any.
-    pub fn get(&self, patient: &str, count: u64) -> Option<Arc<Vec<GeneResult>>> {
+    pub fn get(&self, patient: &str, count: u64) -> Option<Arc<PatientResults>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(patient)
@@ -43,7 +43,7 @@ impl ResultsCache {
     }
 
     /// Keeps `results`, read after the change count was `count`.
-    pub fn put(&self, patient: &str, count: u64, results: Arc<Vec<GeneResult>>) {
+    pub fn put(&self, patient: &str, count: u64, results: Arc<PatientResults>) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY && !entries.contains_key(patient) {
             entries.clear();
@@ -59,16 +59,16 @@ const PREFETCH_CAPACITY: usize = 1024;
 /// and the default SipHash would cost a good part of the reading it saves.
 #[derive(Debug, Default)]
 pub struct PrefetchMemo {
-    entries: Mutex<HashMap<Box<str>, Arc<Vec<GeneResult>>, foldhash::fast::RandomState>>,
+    entries: Mutex<HashMap<Box<str>, Arc<PatientResults>, foldhash::fast::RandomState>>,
 }
 
 impl PrefetchMemo {
-    pub fn get(&self, prefetch: &str) -> Option<Arc<Vec<GeneResult>>> {
+    pub fn get(&self, prefetch: &str) -> Option<Arc<PatientResults>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.get(prefetch).map(Arc::clone)
     }
 
-    pub fn put(&self, prefetch: &str, results: Arc<Vec<GeneResult>>) {
+    pub fn put(&self, prefetch: &str, results: Arc<PatientResults>) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= PREFETCH_CAPACITY && !entries.contains_key(prefetch) {
             entries.clear();
@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn an_entry_is_used_only_at_the_count_it_was_read_at() {
         let cache = ResultsCache::default();
-        cache.put("p1", 7, Arc::new(Vec::new()));
+        cache.put("p1", 7, Arc::new(PatientResults::default()));
         assert!(cache.get("p1", 7).is_some());
         assert!(
             cache.get("p1", 8).is_none(),
@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn a_prefetch_is_found_only_by_its_exact_text() {
         let memo = PrefetchMemo::default();
-        memo.put(r#"{"resourceType":"Bundle"}"#, Arc::new(Vec::new()));
+        memo.put(
+            r#"{"resourceType":"Bundle"}"#,
+            Arc::new(PatientResults::default()),
+        );
         assert!(memo.get(r#"{"resourceType":"Bundle"}"#).is_some());
         assert!(memo.get(r#"{"resourceType": "Bundle"}"#).is_none());
     }

@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde_json::{Value, json};
 use smr_cds::hooks::{self, Hook, RequestError};
-use smr_cds::{Card, GeneResult, genotype};
+use smr_cds::{Card, PatientResults, genotype};
 use smr_store::WriteOp;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -115,7 +115,7 @@ fn service(id: &str) -> Result<&'static hooks::Service, CdsError> {
 
 /// The genotypes prefetch read into results, or the reading of the same text kept from an
 /// earlier call (see `results_cache::PrefetchMemo`).
-fn prefetched_results(state: &AppState, text: &str) -> Result<Arc<Vec<GeneResult>>, CdsError> {
+fn prefetched_results(state: &AppState, text: &str) -> Result<Arc<PatientResults>, CdsError> {
     if let Some(hit) = state.prefetch_memo.get(text) {
         return Ok(hit);
     }
@@ -124,7 +124,7 @@ fn prefetched_results(state: &AppState, text: &str) -> Result<Arc<Vec<GeneResult
     for (r, e) in bad {
         tracing::warn!(observation = ?r, error = %e, "prefetched pharmacogenomic result not usable");
     }
-    let results = Arc::new(genotype::select_results(ok));
+    let results = Arc::new(PatientResults::new(ok));
     state.prefetch_memo.put(text, Arc::clone(&results));
     Ok(results)
 }
@@ -149,7 +149,7 @@ pub async fn invoke(
             // Most orders are for medicines without PGx guidance: then neither the prefetch
             // nor the store is read.
             let results = if !req.needs_results() {
-                Arc::new(Vec::new())
+                Arc::new(PatientResults::default())
             } else {
                 match req.genotypes {
                     Some(raw) => prefetched_results(&state, raw.get())?,
