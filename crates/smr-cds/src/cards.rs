@@ -253,15 +253,20 @@ fn order_ref(order: &Value) -> Option<String> {
 }
 
 /// Every finding for one order (MedicationRequest or MedicationStatement).
-/// Whether the order names a medicine that some guideline gives pharmacogenomic advice for
-/// (an order that cannot be identified needs no results: its card says so).
-pub fn has_pgx_guidance(order: &Value) -> bool {
-    let (codings, text) = order_medicine(order);
+/// The medicine an order names, from its codings and text (see [`order_medicine`]).
+fn identify_medicine(codings: &[(Option<String>, String)], text: Option<&str>) -> Identified {
     let pairs: Vec<(Option<&str>, &str)> = codings
         .iter()
         .map(|(s, c)| (s.as_deref(), c.as_str()))
         .collect();
-    smr_dmd::identify(&pairs, text.as_deref())
+    smr_dmd::identify(&pairs, text)
+}
+
+/// Whether the order names a medicine that some guideline gives pharmacogenomic advice for
+/// (an order that cannot be identified needs no results: its card says so).
+pub fn has_pgx_guidance(order: &Value) -> bool {
+    let (codings, text) = order_medicine(order);
+    identify_medicine(&codings, text.as_deref())
         .ingredient_names()
         .iter()
         .any(|drug| !smr_pgx_guidelines::relevant_genes(drug).is_empty())
@@ -280,11 +285,7 @@ pub fn assess_order_interpreted(
     interpretations: &[Interpretation],
 ) -> Vec<Finding> {
     let (codings, text) = order_medicine(order);
-    let pairs: Vec<(Option<&str>, &str)> = codings
-        .iter()
-        .map(|(s, c)| (s.as_deref(), c.as_str()))
-        .collect();
-    let identified = smr_dmd::identify(&pairs, text.as_deref());
+    let identified = identify_medicine(&codings, text.as_deref());
     let medicine = text
         .clone()
         .or_else(|| codings.first().map(|(_, c)| format!("code {c}")))
