@@ -142,6 +142,7 @@ mod tests {
             last_updated: 0,
             deleted: false,
             body: r#"{"resourceType":"Patient","id":"p"}"#.into(),
+            owner: "p".into(),
         };
         w.search_entry("http://x/fhir", &r, "match");
         w.search_entry("http://x/fhir", &r, "include");

@@ -33,6 +33,8 @@ pub struct Store {
     pub(crate) reader: AnyPool,
     /// SQLite only: the group-commit writer every write goes through.
     pub(crate) queue: Option<WriteQueue>,
+    /// PostgreSQL only: batches audit records of reads into shared transactions.
+    pub(crate) audit_queue: Option<WriteQueue>,
     /// Bumped by every committed write (see `changes`).
     pub(crate) changes: Arc<ChangeCounters>,
 }
@@ -132,6 +134,7 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         writer,
         reader,
         queue: None,
+        audit_queue: None,
         changes: Arc::new(ChangeCounters::new()),
     };
     store.queue = Some(WriteQueue::start(store.clone()));
@@ -145,11 +148,14 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await?;
-    Ok(Store {
+    let mut store = Store {
         engine: Engine::Postgres,
         writer: pool.clone(),
         reader: pool,
         queue: None,
+        audit_queue: None,
         changes: Arc::new(ChangeCounters::new()),
-    })
+    };
+    store.audit_queue = Some(WriteQueue::start(store.clone()));
+    Ok(store)
 }

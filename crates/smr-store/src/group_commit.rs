@@ -1,5 +1,6 @@
-//! Group commit for SQLite: one writer task runs the write transactions of many callers inside
-//! one database transaction, each in its own savepoint, and commits them together.
+//! Group commit: one writer task runs the write transactions of many callers inside one
+//! database transaction, each in its own savepoint, and commits them together. SQLite's
+//! writes all go through it; on PostgreSQL it batches audit records only.
 //!
 //! Why: SQLite has one writer, and a commit costs far more than the rows it carries (WAL frames
 //! for every page touched, checkpoints). Callers waiting in the queue are folded into the next
@@ -7,11 +8,16 @@
 //! transaction: a failing caller rolls back to its savepoint and the others are unaffected.
 //! Nobody is acknowledged before the shared commit succeeds; if it fails, every caller in the
 //! batch gets the error and nothing of theirs is stored.
+//!
+//! Audit records ride in the same commits: a write's record is appended after its savepoint
+//! (whether the write succeeded or failed), a read's records as a job of their own; the chain
+//! head is read once per batch and written back before the commit.
 
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::{WriteOp, WriteOutcome};
+use crate::audit::{self, ChainHead};
+use crate::model::{AuditFn, AuditRecord, WriteOp, WriteOutcome};
 use crate::write::{EntryError, is_single_plain_create};
 use crate::{Store, StoreError};
 
@@ -20,8 +26,16 @@ const MAX_BATCH: usize = 64;
 
 type Reply = oneshot::Sender<Result<Vec<WriteOutcome>, EntryError>>;
 
+enum Work {
+    Write {
+        ops: Vec<WriteOp>,
+        audit: Option<AuditFn>,
+    },
+    Audit(Vec<AuditRecord>),
+}
+
 struct Job {
-    ops: Vec<WriteOp>,
+    work: Work,
     reply: Reply,
 }
 
@@ -33,7 +47,20 @@ pub(crate) struct WriteQueue {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("ops", &self.ops.len()).finish()
+        match &self.work {
+            Work::Write { ops, .. } => f.debug_struct("Write").field("ops", &ops.len()).finish(),
+            Work::Audit(records) => f
+                .debug_struct("Audit")
+                .field("records", &records.len())
+                .finish(),
+        }
+    }
+}
+
+fn gone() -> EntryError {
+    EntryError {
+        entry: 0,
+        error: StoreError::Internal("the store's writer has stopped".into()),
     }
 }
 
@@ -45,17 +72,28 @@ impl WriteQueue {
         WriteQueue { jobs }
     }
 
-    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
+    async fn submit_work(&self, work: Work) -> Result<Vec<WriteOutcome>, EntryError> {
         let (reply, answer) = oneshot::channel();
-        let gone = || EntryError {
-            entry: 0,
-            error: StoreError::Internal("the store's writer has stopped".into()),
-        };
         self.jobs
-            .send(Job { ops, reply })
+            .send(Job { work, reply })
             .await
             .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+        audit: Option<AuditFn>,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
+        self.submit_work(Work::Write { ops, audit }).await
+    }
+
+    pub(crate) async fn submit_audit(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+        self.submit_work(Work::Audit(records))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.error)
     }
 }
 
@@ -72,43 +110,74 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Appends one record, reading the chain head first if this batch has not yet.
+async fn append_audit(
+    store: &Store,
+    tx: &mut sqlx::AnyConnection,
+    head: &mut Option<ChainHead>,
+    record: &AuditRecord,
+) -> Result<(), StoreError> {
+    if head.is_none() {
+        *head = Some(audit::read_head(store.engine, tx).await?);
+    }
+    match head {
+        Some(h) => audit::append(tx, h, record).await,
+        None => Ok(()),
+    }
+}
+
 async fn commit_batch(store: &Store, batch: Vec<Job>) {
     let mut replies: Vec<(Reply, Result<Vec<WriteOutcome>, EntryError>)> =
         Vec::with_capacity(batch.len());
-    let committed: Result<(), sqlx::Error> = async {
+    let committed: Result<(), StoreError> = async {
         let mut tx = store.writer.begin().await?;
+        let mut head: Option<ChainHead> = None;
         for (n, job) in batch.into_iter().enumerate() {
-            if is_single_plain_create(&job.ops) {
+            let (ops, audit) = match job.work {
+                Work::Audit(records) => {
+                    for r in &records {
+                        append_audit(store, &mut tx, &mut head, r).await?;
+                    }
+                    replies.push((job.reply, Ok(Vec::new())));
+                    continue;
+                }
+                Work::Write { ops, audit } => (ops, audit),
+            };
+            let result = if is_single_plain_create(&ops) {
                 // The common case: the create's one script opens and releases its savepoint
                 // itself, so it costs one round trip instead of three.
                 let name = format!("smr_write_{n}");
-                match store.execute_in_savepoint(&mut tx, job.ops, &name).await {
-                    Ok(outcomes) => replies.push((job.reply, Ok(outcomes))),
-                    Err(e) => {
-                        // The script may have stopped part-way with its savepoint open, or may
-                        // never have run (an error before any SQL): undo what ran, if anything.
-                        let undo = format!("ROLLBACK TO {name}; RELEASE {name}");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(undo))
-                            .execute(&mut *tx)
-                            .await;
-                        replies.push((job.reply, Err(e)));
-                    }
+                let result = store.execute_in_savepoint(&mut tx, ops, &name).await;
+                if result.is_err() {
+                    // The script may have stopped part-way with its savepoint open, or may
+                    // never have run (an error before any SQL): undo what ran, if anything.
+                    let undo = format!("ROLLBACK TO {name}; RELEASE {name}");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(undo))
+                        .execute(&mut *tx)
+                        .await;
                 }
-                continue;
-            }
-            let mut savepoint = tx.begin().await?;
-            match store.execute(&mut savepoint, job.ops).await {
-                Ok(outcomes) => {
+                result
+            } else {
+                let mut savepoint = tx.begin().await?;
+                let result = store.execute(&mut savepoint, ops).await;
+                if result.is_ok() {
                     savepoint.commit().await?;
-                    replies.push((job.reply, Ok(outcomes)));
-                }
-                Err(e) => {
+                } else {
                     savepoint.rollback().await?;
-                    replies.push((job.reply, Err(e)));
                 }
+                result
+            };
+            if let Some(audit) = audit {
+                let record = audit(result.as_deref().map_err(|e| e));
+                append_audit(store, &mut tx, &mut head, &record).await?;
             }
+            replies.push((job.reply, result));
         }
-        tx.commit().await
+        if let Some(head) = &head {
+            audit::write_head(&mut tx, head).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
     .await;
     match committed {

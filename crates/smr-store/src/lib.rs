@@ -11,11 +11,15 @@
 //! - `group_commit`: SQLite's single writer, committing many callers' transactions together.
 //! - `sql`: a tiny SQL builder that numbers bind parameters.
 //! - `changes`: per-type counters of committed writes, for caches in this process.
+//! - `access`: access rules as SQL (patients the caller may see, consent restrictions).
+//! - `audit`: the hash-chained audit trail (append, list, verify).
 //!
 //! Invariants: a version row, its `resources` pointer and its index rows change together or not
 //! at all; the index tables only ever describe current, non-deleted versions; the stored body is
 //! the JSON as received plus `id` and `meta.versionId`/`meta.lastUpdated`.
 
+mod access;
+mod audit;
 mod changes;
 pub mod engine;
 mod error;
@@ -26,6 +30,8 @@ mod search;
 mod sql;
 mod write;
 
+pub use access::PatientView;
+pub use audit::GENESIS_HASH;
 pub use engine::{Engine, Store};
 pub use error::StoreError;
 pub use model::*;

@@ -1,6 +1,7 @@
 //! What goes into the store and what comes out.
 
 use serde_json::Value;
+pub use smr_access::policy::PatientAccess;
 use smr_fhir::query::SearchRequest;
 
 /// One version of a resource as stored.
@@ -14,6 +15,9 @@ pub struct StoredResource {
     pub deleted: bool,
     /// The resource JSON text (empty for a deletion).
     pub body: String,
+    /// The owning patient's id (the distribution key), or `Type/id` for a resource outside
+    /// any patient's record.
+    pub owner: String,
 }
 
 impl StoredResource {
@@ -127,4 +131,109 @@ pub struct HistoryRequest {
     /// `_since`: only versions at or after this instant (microseconds).
     pub since: Option<i64>,
     pub cursor: Option<String>,
+}
+
+/// Whose records a read may return, compiled into the SQL of searches and history so counts,
+/// paging and includes never see a hidden row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub patients: PatientAccess,
+    /// Consent: the actors the caller counts as (see `smr_access::policy::consent_actors`);
+    /// entries a patient withholds from any of them are hidden. `None`: not applied.
+    pub consent_actors: Option<Vec<String>>,
+    /// Microseconds since the epoch: care relationships are judged at this instant.
+    pub at: i64,
+}
+
+impl Access {
+    /// Everything: for SMR's own processing (re-checks, loading), never for a caller.
+    pub fn unrestricted() -> Self {
+        Access {
+            patients: PatientAccess::Any,
+            consent_actors: None,
+            at: 0,
+        }
+    }
+}
+
+/// One audit record to append to the hash chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// The AuditEvent's id.
+    pub id: String,
+    /// Microseconds since the epoch.
+    pub recorded: i64,
+    pub agent_user: Option<String>,
+    /// ODS code of the agent's organisation.
+    pub agent_org: Option<String>,
+    /// PurposeOfUse code (`TREAT`, `BTG`, …).
+    pub purpose: Option<String>,
+    /// AuditEvent.outcome (`0` success, `4` minor failure, `8` serious failure).
+    pub outcome: String,
+    /// Patients whose records the event touched: it is listed in each one's access log.
+    pub patients: Vec<String>,
+    /// The AuditEvent JSON text, exactly as it is hashed and served.
+    pub body: String,
+}
+
+/// Builds a write's audit record once the write's result is known, inside the write's own
+/// database transaction (so a write is never committed without its audit record).
+pub type AuditFn =
+    Box<dyn FnOnce(Result<&[WriteOutcome], &crate::EntryError>) -> AuditRecord + Send>;
+
+/// Which audit records to list, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only records that touched this patient's record.
+    pub patient: Option<String>,
+    /// Only records of agents of this organisation (ODS code).
+    pub agent_org: Option<String>,
+    /// Only break-glass records.
+    pub break_glass_only: bool,
+    /// `recorded` at or after / before (microseconds).
+    pub since: Option<i64>,
+    pub before: Option<i64>,
+    pub count: usize,
+    /// Continue after this sequence number (exclusive).
+    pub cursor: Option<i64>,
+}
+
+/// One page of audit records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// `(seq, body)` newest first.
+    pub records: Vec<(i64, String)>,
+    pub next_cursor: Option<i64>,
+}
+
+/// What `verify_audit` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditVerification {
+    /// The whole chain checks: this many records.
+    Intact { records: i64 },
+    /// The first problem, at the record with this sequence number.
+    Broken { seq: i64, problem: AuditProblem },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditProblem {
+    /// The record's content does not match its hash.
+    Altered,
+    /// One or more records before this one are missing.
+    Removed,
+    /// The record is not where the chain put it.
+    Reordered,
+    /// Records after this one (the last present) are missing: the chain head names a later one.
+    Truncated,
+}
+
+impl std::fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuditProblem::Altered => "altered",
+            AuditProblem::Removed => "removed",
+            AuditProblem::Reordered => "reordered",
+            AuditProblem::Truncated => "truncated",
+        })
+    }
 }

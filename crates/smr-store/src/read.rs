@@ -6,14 +6,20 @@ use smr_fhir::resource_types;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::model::{HistoryEntry, HistoryPage, HistoryRequest, HistoryScope, StoredResource};
+use crate::access::{filter_visible, push_predicate};
+use crate::model::{
+    Access, HistoryEntry, HistoryPage, HistoryRequest, HistoryScope, StoredResource,
+};
 use crate::sql::Sql;
 use crate::write::locate;
 use crate::{Store, StoreError};
 
 /// Columns every resource-returning query selects, in this order (see [`resource_from_row`]).
 pub(crate) const RESOURCE_COLUMNS: &str =
-    "v.res_type, v.id, v.version, v.last_updated, v.deleted, v.body";
+    "v.res_type, v.id, v.version, v.last_updated, v.deleted, v.body, v.patient_key";
+
+/// How many columns [`RESOURCE_COLUMNS`] selects: a query's own columns follow them.
+pub(crate) const RESOURCE_COLUMN_COUNT: usize = 7;
 
 pub(crate) fn resource_from_row(row: &AnyRow) -> StoredResource {
     StoredResource {
@@ -23,6 +29,7 @@ pub(crate) fn resource_from_row(row: &AnyRow) -> StoredResource {
         last_updated: row.get(3),
         deleted: row.get::<i64, _>(4) != 0,
         body: row.get(5),
+        owner: row.get(6),
     }
 }
 
@@ -77,7 +84,14 @@ impl Store {
     }
 
     /// History, newest first, paged by a keyset cursor so pages stay stable while writes land.
-    pub async fn history(&self, req: &HistoryRequest) -> Result<HistoryPage, StoreError> {
+    /// Versions `access` does not allow are left out: other patients' by the SQL, those a
+    /// consent withholds by their own labels (a page may then be short; its cursor still
+    /// continues where the SQL stopped).
+    pub async fn history(
+        &self,
+        req: &HistoryRequest,
+        access: &Access,
+    ) -> Result<HistoryPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let mut sql = Sql::new("SELECT ");
         sql.push(RESOURCE_COLUMNS)
@@ -94,6 +108,13 @@ impl Store {
             }
             HistoryScope::System => {}
         }
+        let scope_type = match &req.scope {
+            HistoryScope::Instance { res_type, .. } | HistoryScope::Type { res_type } => {
+                Some(res_type.as_str())
+            }
+            HistoryScope::System => None,
+        };
+        push_predicate(&mut sql, access, "v", scope_type, false);
         if let Some(since) = req.since {
             sql.push(" AND v.last_updated >= ").int(since);
         }
@@ -124,7 +145,7 @@ impl Store {
             .iter()
             .map(|row| HistoryEntry {
                 resource: resource_from_row(row),
-                method: row.get(6),
+                method: row.get(RESOURCE_COLUMN_COUNT),
             })
             .collect();
         let next_cursor = if entries.len() > req.count {
@@ -135,6 +156,24 @@ impl Store {
         } else {
             None
         };
+        if access.consent_actors.is_some() {
+            let visible: HashSet<(String, String, i64)> = filter_visible(
+                &mut conn,
+                entries.iter().map(|e| e.resource.clone()).collect(),
+                access,
+            )
+            .await?
+            .into_iter()
+            .map(|r| (r.res_type, r.id, r.version))
+            .collect();
+            entries.retain(|e| {
+                visible.contains(&(
+                    e.resource.res_type.clone(),
+                    e.resource.id.clone(),
+                    e.resource.version,
+                ))
+            });
+        }
         Ok(HistoryPage {
             entries,
             next_cursor,
@@ -143,7 +182,12 @@ impl Store {
 
     /// `Patient/{id}/$everything`: the patient, every resource in their compartment, and the
     /// shared resources (medications, practitioners, organisations, locations) those refer to.
-    pub async fn everything(&self, patient_id: &str) -> Result<Vec<StoredResource>, StoreError> {
+    /// Only what `access` allows is returned (the caller checks the patient first).
+    pub async fn everything(
+        &self,
+        patient_id: &str,
+        access: &Access,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         let patient = self.read("Patient", patient_id).await?;
         let mut conn = self.reader.acquire().await?;
         let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -209,7 +253,7 @@ impl Store {
                 out.push(r);
             }
         }
-        Ok(out)
+        filter_visible(&mut conn, out, access).await
     }
 }
 

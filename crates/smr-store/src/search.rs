@@ -16,8 +16,9 @@ use smr_fhir::search_params;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::model::{SearchPage, StoredResource};
-use crate::read::{RESOURCE_COLUMNS, read_many, resource_from_row};
+use crate::access::{filter_visible, push_predicate};
+use crate::model::{Access, SearchPage, StoredResource};
+use crate::read::{RESOURCE_COLUMN_COUNT, RESOURCE_COLUMNS, read_many, resource_from_row};
 use crate::sql::{Arg, Sql};
 use crate::{Store, StoreError};
 
@@ -25,24 +26,31 @@ use crate::{Store, StoreError};
 const MAX_CHAR: char = '\u{10FFFF}';
 
 impl Store {
-    pub async fn search(&self, req: &SearchRequest) -> Result<SearchPage, StoreError> {
+    /// Runs a search; rows `access` does not allow are invisible to it (matches, total,
+    /// paging and includes alike).
+    pub async fn search(
+        &self,
+        req: &SearchRequest,
+        access: &Access,
+    ) -> Result<SearchPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let mut page = SearchPage::default();
         if req.total == smr_fhir::query::TotalMode::Accurate || req.summary_count {
             let mut sql = Sql::new("SELECT COUNT(*) FROM resources r WHERE ");
-            push_filter(&mut sql, req)?;
+            push_filter(&mut sql, req, access)?;
             let row = sql.into_query().fetch_one(&mut *conn).await?;
             page.total = Some(row.get::<i64, _>(0));
         }
         if req.summary_count || req.count == 0 {
             return Ok(page);
         }
-        let (mut matches, sort_values) = run_page(&mut conn, req, req.count).await?;
+        let (mut matches, sort_values) = run_page(&mut conn, req, req.count, access).await?;
         if matches.len() > req.count {
             matches.truncate(req.count);
             page.next_cursor = sort_values.get(req.count - 1).map(|v| v.to_string());
         }
-        page.included = includes(&mut conn, req, &matches).await?;
+        let included = includes(&mut conn, req, &matches).await?;
+        page.included = filter_visible(&mut conn, included, access).await?;
         page.matches = matches;
         Ok(page)
     }
@@ -54,7 +62,9 @@ impl Store {
         req: &SearchRequest,
         limit: usize,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        let (mut matches, _) = run_page(conn, req, limit).await?;
+        // Conditional writes match on the whole store: a duplicate is a duplicate whoever
+        // wrote the first copy.
+        let (mut matches, _) = run_page(conn, req, limit, &Access::unrestricted()).await?;
         matches.truncate(limit);
         Ok(matches)
     }
@@ -66,6 +76,7 @@ async fn run_page(
     conn: &mut AnyConnection,
     req: &SearchRequest,
     count: usize,
+    access: &Access,
 ) -> Result<(Vec<StoredResource>, Vec<Value>), StoreError> {
     let sort = sort_columns(req);
     let mut sql = Sql::new("SELECT ");
@@ -80,7 +91,7 @@ async fn run_page(
         sql.push(&format!(" AS s{n}"));
     }
     sql.push(" FROM resources r WHERE ");
-    push_filter(&mut sql, req)?;
+    push_filter(&mut sql, req, access)?;
     sql.push(
         ") t JOIN resource_versions v ON v.patient_key = t.patient_key AND v.res_type = t.res_type \
               AND v.id = t.id AND v.version = t.version",
@@ -111,7 +122,7 @@ async fn run_page(
         keys.push(Value::Array(
             sort.iter()
                 .enumerate()
-                .map(|(n, c)| c.value(row, 6 + n))
+                .map(|(n, c)| c.value(row, RESOURCE_COLUMN_COUNT + n))
                 .collect(),
         ));
     }
@@ -236,7 +247,7 @@ fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result
 }
 
 /// The WHERE clause over `resources r` for the request's type and criteria.
-fn push_filter(sql: &mut Sql, req: &SearchRequest) -> Result<(), StoreError> {
+fn push_filter(sql: &mut Sql, req: &SearchRequest, access: &Access) -> Result<(), StoreError> {
     sql.push("r.res_type = ")
         .text(req.resource_type.clone())
         .push(" AND r.deleted = 0");
@@ -244,6 +255,7 @@ fn push_filter(sql: &mut Sql, req: &SearchRequest) -> Result<(), StoreError> {
         sql.push(" AND ");
         push_criterion(sql, &req.resource_type, criterion)?;
     }
+    push_predicate(sql, access, "r", Some(&req.resource_type), true);
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use smr_fhir::{Issue, IssueCode, datetime, extract, query, references, resource_types, validate};
 use sqlx::{AnyConnection, Row};
 
-use crate::model::{StoredResource, WriteOp, WriteOutcome};
+use crate::model::{AuditFn, StoredResource, WriteOp, WriteOutcome};
 use crate::sql::Sql;
 use crate::{Engine, Store, StoreError};
 
@@ -153,26 +153,84 @@ impl Store {
     /// Runs `ops` all-or-nothing, in FHIR transaction order (deletes, creates, updates), and
     /// returns their outcomes in the order given.
     pub async fn transaction(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
-        check_targets_distinct(&ops)?;
-        for (i, op) in ops.iter().enumerate() {
-            if let WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } = op {
-                resource_type_of(resource).map_err(|error| EntryError { entry: i, error })?;
+        self.transaction_with(ops, None).await
+    }
+
+    /// [`Store::transaction`] with its audit record: `audit` builds it from the result, and
+    /// it is appended to the audit chain in the same database transaction as a successful
+    /// write (or, for a failed one, on its own: refusals are audited too).
+    pub async fn transaction_audited(
+        &self,
+        ops: Vec<WriteOp>,
+        audit: AuditFn,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
+        self.transaction_with(ops, Some(audit)).await
+    }
+
+    async fn transaction_with(
+        &self,
+        ops: Vec<WriteOp>,
+        audit: Option<AuditFn>,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
+        let checked = check_targets_distinct(&ops).and_then(|()| {
+            ops.iter().enumerate().try_for_each(|(i, op)| match op {
+                WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => {
+                    resource_type_of(resource)
+                        .map(|_| ())
+                        .map_err(|error| EntryError { entry: i, error })
+                }
+                WriteOp::Delete { .. } => Ok(()),
+            })
+        });
+        if let Err(e) = checked {
+            if let Some(audit) = audit {
+                self.append_audit(vec![audit(Err(&e))])
+                    .await
+                    .map_err(|error| EntryError { entry: 0, error })?;
             }
+            return Err(e);
         }
         match &self.queue {
             // SQLite: hand the work to the single writer, which commits many callers'
             // transactions together (group commit).
-            Some(queue) => queue.submit(ops).await,
+            Some(queue) => queue.submit(ops, audit).await,
             None => {
-                let at0 = |e: sqlx::Error| EntryError {
-                    entry: 0,
-                    error: e.into(),
-                };
-                let mut tx = self.writer.begin().await.map_err(at0)?;
-                let outcomes = self.execute(&mut tx, ops).await?;
-                tx.commit().await.map_err(at0)?;
-                self.changes.record(&outcomes);
-                Ok(outcomes)
+                let at0 = |error: StoreError| EntryError { entry: 0, error };
+                let mut tx = self
+                    .writer
+                    .begin()
+                    .await
+                    .map_err(|e| at0(e.into()))?;
+                match self.execute(&mut tx, ops).await {
+                    Ok(outcomes) => {
+                        if let Some(audit) = audit {
+                            let record = audit(Ok(&outcomes));
+                            // The head's row lock is taken last and held to the commit, so
+                            // the chain stays a line without holding up the write's own work.
+                            let mut head = crate::audit::read_head(self.engine, &mut tx)
+                                .await
+                                .map_err(at0)?;
+                            crate::audit::append(&mut tx, &mut head, &record)
+                                .await
+                                .map_err(at0)?;
+                            crate::audit::write_head(&mut tx, &head)
+                                .await
+                                .map_err(at0)?;
+                        }
+                        tx.commit().await.map_err(|e| at0(e.into()))?;
+                        self.changes.record(&outcomes);
+                        Ok(outcomes)
+                    }
+                    Err(e) => {
+                        drop(tx);
+                        if let Some(audit) = audit {
+                            self.append_audit(vec![audit(Err(&e))])
+                                .await
+                                .map_err(at0)?;
+                        }
+                        Err(e)
+                    }
+                }
             }
         }
     }
@@ -554,6 +612,7 @@ async fn insert_new(
         last_updated,
         deleted: false,
         body: serde_json::to_string(resource).map_err(|e| StoreError::BadRequest(e.to_string()))?,
+        owner: key.clone(),
     };
     let mut script = Script::within_savepoint(engine, savepoint);
     script
@@ -578,6 +637,7 @@ async fn insert_new(
         .push(", 0)");
     push_version(&mut script, &key, &stored, method);
     push_index(&mut script, &key, &res_type, id, &entries);
+    push_derived(&mut script, &key, &res_type, id, resource, last_updated)?;
     script
         .run(conn)
         .await
@@ -640,13 +700,16 @@ async fn update(
             deleted: false,
             body: serde_json::to_string(resource)
                 .map_err(|e| StoreError::BadRequest(e.to_string()))?,
+            owner: key.clone(),
         };
         let mut script = Script::new(engine);
         push_version(&mut script, &key, &stored, "PUT");
         if !cur.deleted {
             push_delete_index(&mut script, &cur.patient_key, &res_type, &id);
+            push_delete_derived(&mut script, &cur.patient_key, &res_type, &id);
         }
         push_index(&mut script, &key, &res_type, &id, &entries);
+        push_derived(&mut script, &key, &res_type, &id, resource, last_updated)?;
         script.run(conn).await?;
         release_identifiers(conn, &res_type, &id).await?;
         claim_identifiers(conn, &res_type, &id, &entries).await?;
@@ -696,10 +759,12 @@ async fn delete(
             last_updated,
             deleted: true,
             body: String::new(),
+            owner: key.clone(),
         };
         let mut script = Script::new(engine);
         push_version(&mut script, &key, &stored, "DELETE");
         push_delete_index(&mut script, &key, res_type, id);
+        push_delete_derived(&mut script, &key, res_type, id);
         script.run(conn).await?;
         release_identifiers(conn, res_type, id).await?;
         return Ok(WriteOutcome::Deleted(Some(stored)));
@@ -824,6 +889,82 @@ fn push_delete_index(script: &mut Script, key: &str, res_type: &str, id: &str) {
         sql.push(" AND res_type = ")
             .text(res_type)
             .push(" AND id = ")
+            .text(id);
+    }
+}
+
+/// Rows derived from a resource beside its index: the care relationships it shows and, for a
+/// Consent, the restrictions it imposes (read as of `now`, its write time). A Consent SMR
+/// cannot read is refused rather than stored without effect.
+fn push_derived(
+    script: &mut Script,
+    key: &str,
+    res_type: &str,
+    id: &str,
+    resource: &Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    if smr_access::care::LINK_TYPES.contains(&res_type) {
+        for link in smr_access::care::links(resource) {
+            let sql = script.statement();
+            sql.push(
+                "INSERT INTO care_relationship \
+                 (patient_key, source_type, source_id, org, kind, valid_until) VALUES (",
+            )
+            .text(key)
+            .push(", ")
+            .text(res_type)
+            .push(", ")
+            .text(id);
+            sql.push(", ")
+                .text(link.org)
+                .push(", ")
+                .text(link.kind.as_str())
+                .push(", ");
+            match link.valid_until {
+                Some(t) => sql.int(t),
+                None => sql.push("NULL"),
+            };
+            sql.push(") ON CONFLICT DO NOTHING");
+        }
+    }
+    if res_type == "Consent" {
+        let restrictions = smr_access::consent::restrictions(resource, now)
+            .map_err(|e| invalid(e.to_string(), "Consent"))?;
+        for r in restrictions {
+            script
+                .statement()
+                .push("INSERT INTO consent_restriction (patient_key, consent_id, label, actor) VALUES (")
+                .text(key)
+                .push(", ")
+                .text(id)
+                .push(", ")
+                .text(r.label)
+                .push(", ")
+                .text(r.actor)
+                .push(") ON CONFLICT DO NOTHING");
+        }
+    }
+    Ok(())
+}
+
+fn push_delete_derived(script: &mut Script, key: &str, res_type: &str, id: &str) {
+    if smr_access::care::LINK_TYPES.contains(&res_type) {
+        script
+            .statement()
+            .push("DELETE FROM care_relationship WHERE patient_key = ")
+            .text(key)
+            .push(" AND source_type = ")
+            .text(res_type)
+            .push(" AND source_id = ")
+            .text(id);
+    }
+    if res_type == "Consent" {
+        script
+            .statement()
+            .push("DELETE FROM consent_restriction WHERE patient_key = ")
+            .text(key)
+            .push(" AND consent_id = ")
             .text(id);
     }
 }

@@ -1,0 +1,244 @@
+//! Access rules compiled into SQL: which patients' rows a query may see, and which entries a
+//! patient's consent withholds from the caller.
+//!
+//! The predicate is on `patient_key` (one shard on Citus) and is part of the query that
+//! counts, pages and includes, so a hidden row never shows through a total or a cursor.
+//! Resources outside any patient's record (Medication, Organization, …) are not filtered.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use smr_access::consent::{self, ALL_LABELS};
+use smr_fhir::resource_types;
+use sqlx::{AnyConnection, Row};
+
+use crate::model::{Access, PatientAccess, StoredResource};
+use crate::sql::Sql;
+use crate::{Store, StoreError};
+
+/// Whether resources of `res_type` belong to a patient's record (and are filtered).
+pub(crate) fn is_patient_data(res_type: &str) -> bool {
+    res_type == "Patient"
+        || resource_types::served(res_type).is_some_and(|t| !t.compartment_params.is_empty())
+}
+
+/// Appends ` AND <access predicate>` for rows of `alias` (a `resources` or
+/// `resource_versions` alias with `patient_key`, `res_type`, `id`). `res_type` is the type
+/// searched, or `None` when the rows may be of any type (system history).
+/// With `with_consent`, entries withheld by consent (judged by the labels of the current
+/// version's index) are left out too.
+pub(crate) fn push_predicate(
+    sql: &mut Sql,
+    access: &Access,
+    alias: &str,
+    res_type: Option<&str>,
+    with_consent: bool,
+) {
+    if let Some(ty) = res_type
+        && !is_patient_data(ty)
+    {
+        return;
+    }
+    // With rows of any type, shared resources (keyed `Type/id`) stay visible.
+    let shared_ok = if res_type.is_none() {
+        format!("{alias}.patient_key LIKE '%/%' OR ")
+    } else {
+        String::new()
+    };
+    match &access.patients {
+        PatientAccess::Any => {}
+        PatientAccess::Only(patient) => {
+            sql.push(&format!(" AND ({shared_ok}{alias}.patient_key = "))
+                .text(patient.clone())
+                .push(")");
+        }
+        PatientAccess::CaredFor(orgs) => {
+            sql.push(&format!(
+                " AND ({shared_ok}{alias}.patient_key IN (SELECT c.patient_key FROM care_relationship c \
+                 WHERE c.org IN ("
+            ));
+            push_list(sql, orgs);
+            sql.push(") AND (c.valid_until IS NULL OR c.valid_until > ")
+                .int(access.at)
+                .push(")))");
+        }
+        PatientAccess::Nobody => {
+            if shared_ok.is_empty() {
+                sql.push(" AND 1 = 0");
+            } else {
+                sql.push(&format!(" AND {alias}.patient_key LIKE '%/%'"));
+            }
+        }
+    }
+    if let Some(actors) = access.consent_actors.as_ref().filter(|_| with_consent) {
+        // Withheld: the patient restricts one of the row's labels (or every label) from one of
+        // the caller's actors. The patient's own Patient resource is never withheld.
+        sql.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM consent_restriction k WHERE k.patient_key = {alias}.patient_key \
+             AND k.actor IN ("
+        ));
+        push_list(sql, actors);
+        sql.push(&format!(
+            ") AND ((k.label = '{ALL_LABELS}' AND {alias}.res_type <> 'Patient') OR k.label IN \
+             (SELECT s.code FROM idx_token s WHERE s.patient_key = {alias}.patient_key \
+             AND s.res_type = {alias}.res_type AND s.id = {alias}.id AND s.param = '_security')))"
+        ));
+    }
+}
+
+fn push_list(sql: &mut Sql, values: &[String]) {
+    if values.is_empty() {
+        // `IN ()` is not SQL; a list that matches nothing.
+        sql.push("NULL");
+        return;
+    }
+    for (n, v) in values.iter().enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.text(v.clone());
+    }
+}
+
+/// What one patient's record looks like to a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientView {
+    /// Whether the caller may open the record at all.
+    pub allowed: bool,
+    /// Labels withheld from the caller (`*` for every entry); empty when none.
+    pub withheld_labels: Vec<String>,
+}
+
+impl PatientView {
+    /// Whether `resource` (its JSON) is withheld from the caller.
+    pub fn hides(&self, resource: &Value) -> bool {
+        consent::is_withheld(resource, &self.withheld_labels)
+    }
+}
+
+impl Store {
+    /// Whether the caller may open the record of `patient` (a patient id), and what its
+    /// consent withholds from them. Unfiltered for a resource outside any patient's record.
+    pub async fn patient_view(
+        &self,
+        patient: &str,
+        access: &Access,
+    ) -> Result<PatientView, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let mut views = views(&mut conn, &[patient.to_owned()], access).await?;
+        Ok(views.remove(patient).unwrap_or(PatientView {
+            allowed: false,
+            withheld_labels: Vec::new(),
+        }))
+    }
+
+    /// Keeps the resources the caller may see (for reads that are not one search: includes,
+    /// `$everything`, history).
+    pub async fn filter_visible(
+        &self,
+        resources: Vec<StoredResource>,
+        access: &Access,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        filter_visible(&mut conn, resources, access).await
+    }
+}
+
+pub(crate) async fn filter_visible(
+    conn: &mut AnyConnection,
+    resources: Vec<StoredResource>,
+    access: &Access,
+) -> Result<Vec<StoredResource>, StoreError> {
+    if access.patients == PatientAccess::Any && access.consent_actors.is_none() {
+        return Ok(resources);
+    }
+    let owners: Vec<String> = resources
+        .iter()
+        .filter(|r| is_patient_data(&r.res_type))
+        .map(|r| r.owner.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let views = views(conn, &owners, access).await?;
+    Ok(resources
+        .into_iter()
+        .filter(|r| {
+            if !is_patient_data(&r.res_type) {
+                return true;
+            }
+            let Some(view) = views.get(&r.owner) else {
+                return false;
+            };
+            if !view.allowed {
+                return false;
+            }
+            if view.withheld_labels.is_empty() || r.deleted {
+                return true;
+            }
+            match serde_json::from_str::<Value>(&r.body) {
+                Ok(v) => !view.hides(&v),
+                // A body SMR cannot read is not shown past a consent it cannot check.
+                Err(_) => false,
+            }
+        })
+        .collect())
+}
+
+/// The view of each patient in `patients` (ids).
+async fn views(
+    conn: &mut AnyConnection,
+    patients: &[String],
+    access: &Access,
+) -> Result<HashMap<String, PatientView>, StoreError> {
+    let mut out: HashMap<String, PatientView> = HashMap::new();
+    if patients.is_empty() {
+        return Ok(out);
+    }
+    let allowed: HashSet<String> = match &access.patients {
+        PatientAccess::Any => patients.iter().cloned().collect(),
+        PatientAccess::Only(p) => patients.iter().filter(|x| *x == p).cloned().collect(),
+        PatientAccess::Nobody => HashSet::new(),
+        PatientAccess::CaredFor(orgs) => {
+            let mut sql =
+                Sql::new("SELECT DISTINCT c.patient_key FROM care_relationship c WHERE c.patient_key IN (");
+            push_list(&mut sql, patients);
+            sql.push(") AND c.org IN (");
+            push_list(&mut sql, orgs);
+            sql.push(") AND (c.valid_until IS NULL OR c.valid_until > ")
+                .int(access.at)
+                .push(")");
+            sql.into_query()
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| row.get::<String, _>(0))
+                .collect()
+        }
+    };
+    let mut withheld: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(actors) = &access.consent_actors {
+        let mut sql = Sql::new(
+            "SELECT DISTINCT k.patient_key, k.label FROM consent_restriction k WHERE k.patient_key IN (",
+        );
+        push_list(&mut sql, patients);
+        sql.push(") AND k.actor IN (");
+        push_list(&mut sql, actors);
+        sql.push(")");
+        for row in sql.into_query().fetch_all(&mut *conn).await? {
+            withheld
+                .entry(row.get::<String, _>(0))
+                .or_default()
+                .push(row.get::<String, _>(1));
+        }
+    }
+    for p in patients {
+        out.insert(
+            p.clone(),
+            PatientView {
+                allowed: allowed.contains(p),
+                withheld_labels: withheld.remove(p).unwrap_or_default(),
+            },
+        );
+    }
+    Ok(out)
+}
