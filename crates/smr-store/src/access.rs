@@ -17,7 +17,7 @@ use crate::sql::Sql;
 use crate::{Store, StoreError};
 
 /// Whether resources of `res_type` belong to a patient's record (and are filtered).
-pub(crate) fn is_patient_data(res_type: &str) -> bool {
+pub fn is_patient_data(res_type: &str) -> bool {
     res_type == "Patient"
         || resource_types::served(res_type).is_some_and(|t| !t.compartment_params.is_empty())
 }

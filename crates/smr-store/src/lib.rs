@@ -30,9 +30,9 @@ mod search;
 mod sql;
 mod write;
 
-pub use access::PatientView;
+pub use access::{PatientView, is_patient_data};
 pub use audit::GENESIS_HASH;
 pub use engine::{Engine, Store};
 pub use error::StoreError;
 pub use model::*;
-pub use write::EntryError;
+pub use write::{EntryError, OwnerRef, owning_patient};

@@ -522,6 +522,56 @@ fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
     *obj = ordered;
 }
 
+/// Whose record a resource (as a client sent it) would land in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerRef {
+    /// An existing patient's (by id; a Patient update names itself).
+    Patient(String),
+    /// A Patient being created: its own new record.
+    NewPatient,
+    /// A patient created in the same transaction, by its `fullUrl` (`urn:uuid:…`).
+    Placeholder(String),
+    /// No patient's: a shared resource, or a compartment resource that names no patient.
+    None,
+}
+
+/// The record `resource` belongs to, read the way the store keys it ([`owner_key`]).
+pub fn owning_patient(resource: &Value) -> OwnerRef {
+    let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
+        return OwnerRef::None;
+    };
+    if ty == "Patient" {
+        return match resource.get("id").and_then(Value::as_str) {
+            Some(id) => OwnerRef::Patient(id.to_owned()),
+            None => OwnerRef::NewPatient,
+        };
+    }
+    let Some(served) = resource_types::served(ty) else {
+        return OwnerRef::None;
+    };
+    let entries = extract::extract(resource);
+    for param in served.compartment_params {
+        for entry in entries.iter().filter(|e| e.param == *param) {
+            if let IndexValue::Reference {
+                target_type,
+                target_id,
+                url,
+            } = &entry.value
+            {
+                if target_type.as_deref() == Some("Patient")
+                    && let Some(id) = target_id
+                {
+                    return OwnerRef::Patient(id.clone());
+                }
+                if url.starts_with("urn:") {
+                    return OwnerRef::Placeholder(url.clone());
+                }
+            }
+        }
+    }
+    OwnerRef::None
+}
+
 /// The patient a resource belongs to (see `resource_types`): its distribution key.
 pub(crate) fn owner_key(res_type: &str, id: &str, entries: &[IndexEntry]) -> String {
     if res_type == "Patient" {

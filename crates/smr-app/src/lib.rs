@@ -1,0 +1,72 @@
+//! SMR's application layer: every use case, taking the caller's [`RequestContext`].
+//!
+//! The wire (FHIR REST, CDS Hooks, later MLLP, web pages, CLI import) parses requests and
+//! renders answers; everything between — may this caller do this, to this patient, what
+//! does their view of the record hide, and the audit record of what happened — is here,
+//! and only then the store.
+//!
+//! Layout:
+//! - [`App`] (this file): the handle the wire holds; cheap to clone.
+//! - `authorize`: role table and SMART scopes per interaction, the caller's organisation
+//!   keys (cached), the [`smr_store::Access`] compiled into the store's SQL.
+//! - `audit`: AuditEvents shaped like IHE Basic Audit Log Patterns, appended to the store's
+//!   hash chain; the patient's and administrator's view of them.
+//! - `records`: read, vread, search, history, `$everything`, and writes (create, update,
+//!   patch, delete, transaction, batch) with sensitivity labels applied.
+//! - `pgx`: pharmacogenomic results and the re-check of current medicines.
+//!
+//! Invariants:
+//! - Every use case authorises before it touches the store, and records an AuditEvent of
+//!   its outcome — allowed or refused — before it returns; a read's record is committed
+//!   before its data is handed back, a write's in the same database transaction.
+//! - Refused requests write nothing but their audit record.
+//! - Nothing here knows HTTP.
+
+mod audit;
+mod authorize;
+mod error;
+pub mod pgx;
+mod records;
+
+use std::sync::Arc;
+
+use smr_store::Store;
+
+pub use audit::{AuditAction, Event};
+pub use authorize::OrgKeys;
+pub use error::AppError;
+pub use records::{PatchOutcome, WriteKind};
+pub use smr_access::{CareSetting, Interaction, Principal, PurposeOfUse, RequestContext, Role};
+
+/// The application: the store plus what the use cases share.
+#[derive(Debug, Clone)]
+pub struct App {
+    store: Store,
+    orgs: Arc<authorize::OrgKeyCache>,
+    events: Arc<pgx::IssueEvents>,
+}
+
+impl App {
+    pub fn new(store: Store) -> Self {
+        App {
+            store,
+            orgs: Arc::default(),
+            events: Arc::default(),
+        }
+    }
+
+    /// Which engine the store runs on (for health checks and diagnostics).
+    pub fn engine(&self) -> smr_store::Engine {
+        self.store.engine()
+    }
+
+    /// Closes the store's connections (at shutdown).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// Microseconds since the epoch, now.
+pub(crate) fn now_micros() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
+}
