@@ -45,7 +45,10 @@ PRIMITIVES = [
 def served_types():
     with open(RESOURCE_TYPES_RS, encoding="utf-8") as f:
         text = f.read()
-    names = re.findall(r'ServedType \{ name: "([A-Za-z]+)"', text)
+    # Only the SERVED_TYPES table, and tolerant of rustfmt's layout (one field per line).
+    start = text.index("pub const SERVED_TYPES")
+    end = text.index("];", start)
+    names = re.findall(r'name:\s*"([A-Za-z]+)"', text[start:end])
     if not names:
         sys.exit("no served types found in resource_types.rs")
     return names

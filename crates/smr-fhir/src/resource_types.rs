@@ -41,6 +41,16 @@ pub const SERVED_TYPES: &[ServedType] = &[
         name: "Encounter",
         compartment_params: &["subject"],
     },
+    // R4 CompartmentDefinition `patient`: EpisodeOfCare is in the compartment by `patient`.
+    ServedType {
+        name: "EpisodeOfCare",
+        compartment_params: &["patient"],
+    },
+    // R4 CompartmentDefinition `patient`: Immunization is in the compartment by `patient`.
+    ServedType {
+        name: "Immunization",
+        compartment_params: &["patient"],
+    },
     ServedType {
         name: "List",
         compartment_params: &["subject", "source"],
@@ -276,5 +286,35 @@ mod tests {
         }
         assert!(!is_served("Bundle"));
         assert!(is_served("MedicationRequest"));
+        assert!(is_served("EpisodeOfCare") && is_served("Immunization"));
+        assert!(
+            SERVED_TYPES.windows(2).all(|w| w[0].name < w[1].name),
+            "SERVED_TYPES is kept in alphabetical order"
+        );
+    }
+
+    /// The compartment parameters are the R4 CompartmentDefinition `patient`'s, type by type
+    /// (checked against the shared copy of the definition when it is present).
+    #[test]
+    fn compartment_params_match_the_r4_compartment_definition() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/fhir/r4-spec/compartmentdefinition-patient.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("SKIP: {} is absent", path.display());
+            return;
+        };
+        let def: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let resources = def["resource"].as_array().expect("resource array");
+        for t in SERVED_TYPES {
+            let entry = resources
+                .iter()
+                .find(|r| r["code"] == t.name)
+                .unwrap_or_else(|| panic!("{} not in the CompartmentDefinition", t.name));
+            let params: Vec<&str> = entry["param"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(params, t.compartment_params, "{}", t.name);
+        }
     }
 }

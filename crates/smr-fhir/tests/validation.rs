@@ -80,7 +80,7 @@ fn official_r4_examples_of_served_types_are_valid() {
     }
     assert!(failures.is_empty(), "official examples rejected:{failures}");
     assert_eq!(all.len(), 72, "expected the 72 official examples");
-    assert_eq!(checked, 19, "served-type examples checked");
+    assert_eq!(checked, 21, "served-type examples checked");
 }
 
 #[test]
@@ -336,6 +336,9 @@ fn every_served_type_accepts_a_minimal_instance_and_rejects_unknown_elements() {
         json!({"resourceType": "Consent", "status": "active", "scope": {"text": "x"}, "category": [{"text": "x"}]}),
         json!({"resourceType": "DetectedIssue", "status": "final"}),
         json!({"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}),
+        json!({"resourceType": "EpisodeOfCare", "status": "active", "patient": {"reference": "Patient/p"}}),
+        json!({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "x"},
+               "patient": {"reference": "Patient/p"}, "occurrenceString": "x"}),
         json!({"resourceType": "List", "status": "current", "mode": "snapshot"}),
         json!({"resourceType": "Location"}),
         json!({"resourceType": "Medication"}),
@@ -371,6 +374,151 @@ fn every_served_type_accepts_a_minimal_instance_and_rejects_unknown_elements() {
             assert_eq!(code, IssueCode::Required, "{rt}");
         }
     }
+}
+
+fn episode_of_care() -> Value {
+    json!({
+        "resourceType": "EpisodeOfCare",
+        "status": "active",
+        "patient": {"reference": "Patient/p1"},
+        "managingOrganization": {"reference": "Organization/x"},
+        "period": {"start": "2024-03-01"}
+    })
+}
+
+/// The shape of the R4 example (http://hl7.org/fhir/R4/immunization-example.html) with a
+/// SNOMED CT vaccine.
+fn immunization() -> Value {
+    json!({
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": {"coding": [{"system": "http://snomed.info/sct", "code": "1119349007",
+                                    "display": "SARS-CoV-2 mRNA vaccine"}]},
+        "patient": {"reference": "Patient/p1"},
+        "occurrenceDateTime": "2021-01-10T10:30:00Z",
+        "primarySource": true,
+        "lotNumber": "AAJN11K",
+        "performer": [{"actor": {"reference": "Practitioner/pr1"}}]
+    })
+}
+
+#[test]
+fn episode_of_care_validates_and_status_is_bound() {
+    use IssueCode::*;
+    assert_eq!(found(&episode_of_care()), vec![]);
+    // Every code of the required binding episode-of-care-status is accepted.
+    for code in [
+        "planned",
+        "waitlist",
+        "active",
+        "onhold",
+        "finished",
+        "cancelled",
+        "entered-in-error",
+    ] {
+        let mut r = episode_of_care();
+        r["status"] = json!(code);
+        assert_eq!(found(&r), vec![], "{code}");
+    }
+
+    let mut bad = episode_of_care();
+    bad["status"] = json!("in-progress");
+    let Err(issues) = validate_resource(&bad) else {
+        panic!("status 'in-progress' accepted")
+    };
+    assert_eq!(
+        issues
+            .iter()
+            .map(|i| (i.code, i.expression.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![(CodeInvalid, Some("EpisodeOfCare.status"))]
+    );
+    assert!(
+        issues[0].diagnostics.contains("episode-of-care-status"),
+        "{}",
+        issues[0]
+    );
+    let outcome = smr_fhir::outcome::operation_outcome(&issues);
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["severity"], "error");
+    assert_eq!(outcome["issue"][0]["code"], "code-invalid");
+    assert_eq!(
+        outcome["issue"][0]["expression"],
+        json!(["EpisodeOfCare.status"])
+    );
+
+    let mut history = episode_of_care();
+    history["statusHistory"] = json!([{"status": "planned", "period": {"start": "2024-01-01"}},
+                                      {"status": "paused", "period": {"start": "2024-02-01"}},
+                                      {"status": "active"}]);
+    assert_eq!(
+        found(&history),
+        vec![
+            (CodeInvalid, "EpisodeOfCare.statusHistory[1].status".into()),
+            (Required, "EpisodeOfCare.statusHistory[2].period".into()),
+        ]
+    );
+    for missing in ["status", "patient"] {
+        let mut r = episode_of_care();
+        r.as_object_mut().unwrap().remove(missing);
+        assert_eq!(
+            found(&r),
+            vec![(Required, format!("EpisodeOfCare.{missing}"))],
+            "{missing}"
+        );
+    }
+}
+
+#[test]
+fn immunization_validates_with_required_elements_and_status_binding() {
+    use IssueCode::*;
+    assert_eq!(found(&immunization()), vec![]);
+    for code in ["completed", "entered-in-error", "not-done"] {
+        let mut r = immunization();
+        r["status"] = json!(code);
+        assert_eq!(found(&r), vec![], "{code}");
+    }
+    let mut bad = immunization();
+    bad["status"] = json!("active");
+    assert_eq!(
+        found(&bad),
+        vec![(CodeInvalid, "Immunization.status".into())]
+    );
+    // vaccineCode and patient are 1..1.
+    for missing in ["vaccineCode", "patient", "status"] {
+        let mut r = immunization();
+        r.as_object_mut().unwrap().remove(missing);
+        assert_eq!(
+            found(&r),
+            vec![(Required, format!("Immunization.{missing}"))],
+            "{missing}"
+        );
+    }
+    // occurrence[x] is 1..1 and takes one variant only.
+    let mut r = immunization();
+    r.as_object_mut().unwrap().remove("occurrenceDateTime");
+    assert_eq!(
+        found(&r),
+        vec![(Required, "Immunization.occurrence".into())]
+    );
+    r["occurrenceString"] = json!("last winter");
+    assert_eq!(found(&r), vec![]);
+    r["occurrenceDateTime"] = json!("2021-01-10");
+    assert_eq!(found(&r).len(), 1, "two occurrence[x] variants");
+    // performer.actor is 1..1; a SNOMED CT vaccine code must be a valid SCTID.
+    let mut r = immunization();
+    r["performer"] = json!([{"function": {"text": "administering provider"}}]);
+    r["vaccineCode"]["coding"][0]["code"] = json!("1119349008");
+    assert_eq!(
+        found(&r),
+        vec![
+            (
+                CodeInvalid,
+                "Immunization.vaccineCode.coding[0].code".into()
+            ),
+            (Required, "Immunization.performer[0].actor".into()),
+        ]
+    );
 }
 
 /// Collects the FHIRPath of every JSON object inside `v` (which is at `path`).

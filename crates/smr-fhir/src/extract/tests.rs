@@ -332,6 +332,165 @@ fn unknown_or_malformed_resources_give_nothing() {
     assert!(of(&e, "authoredon").is_empty());
 }
 
+/// Every search parameter defined for the resource's own type (not the `Resource` ones) that
+/// is indexed extracts at least one entry from `resource`, which must also be valid: the
+/// sample exercises every expression of the type.
+fn assert_every_own_param_extracts(resource: &Value) {
+    let rt = resource["resourceType"].as_str().unwrap();
+    assert_eq!(
+        crate::validate::validate_resource(resource),
+        Ok(()),
+        "{rt} sample is invalid"
+    );
+    let e = extract(resource);
+    let mut checked = 0;
+    for def in search_params::iter_params(rt) {
+        if def.resource_type != rt || !def.is_indexed() {
+            continue;
+        }
+        assert!(
+            !of(&e, &def.code).is_empty(),
+            "{rt}.{} ({}) extracted nothing",
+            def.code,
+            def.expression
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "{rt} has no own indexed parameters");
+}
+
+#[test]
+fn episode_of_care() {
+    let eoc = json!({
+        "resourceType": "EpisodeOfCare",
+        "status": "active",
+        "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/episodeofcare-type",
+                              "code": "hacc", "display": "Home and Community Care"}]}],
+        "patient": {"reference": "Patient/p1"},
+        "managingOrganization": {"reference": "Organization/x"},
+        "period": {"start": "2024-03-01"}
+    });
+    let e = extract(&eoc);
+    assert_eq!(
+        of(&e, "patient"),
+        [&reference(Some("Patient"), Some("p1"), "Patient/p1")]
+    );
+    assert_eq!(
+        of(&e, "organization"),
+        [&reference(
+            Some("Organization"),
+            Some("x"),
+            "Organization/x"
+        )]
+    );
+    assert_eq!(of(&e, "status"), [&tok(None, Some("active"), None)]);
+    assert_eq!(
+        of(&e, "date"),
+        [&IndexValue::Date {
+            low: range("2024-03-01").0,
+            high: i64::MAX
+        }],
+        "an open-ended period runs to the end of time"
+    );
+    assert_eq!(
+        of(&e, "type"),
+        [&tok(
+            Some("http://terminology.hl7.org/CodeSystem/episodeofcare-type"),
+            Some("hacc"),
+            Some("Home and Community Care")
+        )]
+    );
+
+    let mut full = eoc.clone();
+    full["identifier"] = json!([{"system": "https://example.org/episodes", "value": "123"}]);
+    full["diagnosis"] = json!([{"condition": {"reference": "Condition/stroke"}, "rank": 1}]);
+    full["referralRequest"] = json!([{"reference": "ServiceRequest/r1"}]);
+    full["careManager"] = json!({"reference": "Practitioner/14"});
+    assert_every_own_param_extracts(&full);
+    let e = extract(&full);
+    assert_eq!(
+        of(&e, "care-manager"),
+        [&reference(
+            Some("Practitioner"),
+            Some("14"),
+            "Practitioner/14"
+        )]
+    );
+    // `care-manager` is `careManager.where(resolve() is Practitioner)`.
+    full["careManager"] = json!({"reference": "PractitionerRole/14"});
+    assert!(of(&extract(&full), "care-manager").is_empty());
+}
+
+#[test]
+fn immunization() {
+    // The shape of the R4 example (http://hl7.org/fhir/R4/immunization-example.html) with a
+    // SNOMED CT vaccine.
+    let imm = json!({
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": {"coding": [{"system": "http://snomed.info/sct", "code": "1119349007",
+                                    "display": "SARS-CoV-2 mRNA vaccine"}]},
+        "patient": {"reference": "Patient/p1"},
+        "occurrenceDateTime": "2021-01-10T10:30:00Z",
+        "primarySource": true,
+        "lotNumber": "AAJN11K",
+        "performer": [{"function": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0443", "code": "AP"}]},
+                       "actor": {"reference": "Practitioner/pr1"}}]
+    });
+    let e = extract(&imm);
+    assert_eq!(
+        of(&e, "patient"),
+        [&reference(Some("Patient"), Some("p1"), "Patient/p1")]
+    );
+    assert_eq!(
+        of(&e, "vaccine-code"),
+        [&tok(
+            Some("http://snomed.info/sct"),
+            Some("1119349007"),
+            Some("SARS-CoV-2 mRNA vaccine")
+        )]
+    );
+    let (low, high) = range("2021-01-10T10:30:00Z");
+    assert_eq!(of(&e, "date"), [&IndexValue::Date { low, high }]);
+    assert_eq!(of(&e, "status"), [&tok(None, Some("completed"), None)]);
+    assert_eq!(
+        of(&e, "lot-number"),
+        [&IndexValue::String {
+            normalized: crate::text::normalize("AAJN11K"),
+            exact: "AAJN11K".into()
+        }]
+    );
+    assert_eq!(
+        of(&e, "performer"),
+        [&reference(
+            Some("Practitioner"),
+            Some("pr1"),
+            "Practitioner/pr1"
+        )]
+    );
+    // `occurrenceString` is a legal occurrence[x] but has no date to index.
+    let mut as_text = imm.clone();
+    as_text
+        .as_object_mut()
+        .unwrap()
+        .remove("occurrenceDateTime");
+    as_text["occurrenceString"] = json!("last winter");
+    assert!(of(&extract(&as_text), "date").is_empty());
+
+    let mut full = imm.clone();
+    full["identifier"] = json!([{"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.3.6.1.4.1.21367.2005.3.7.1234"}]);
+    full["statusReason"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "IMMUNE"}]});
+    full["location"] = json!({"reference": "Location/1"});
+    full["manufacturer"] = json!({"reference": "Organization/hl7"});
+    full["reasonCode"] =
+        json!([{"coding": [{"system": "http://snomed.info/sct", "code": "429060002"}]}]);
+    full["reasonReference"] = json!([{"reference": "Condition/c1"}]);
+    full["reaction"] = json!([{"date": "2021-01-11", "detail": {"reference": "Observation/o1"}}]);
+    full["protocolApplied"] = json!([{"series": "Primary course", "doseNumberPositiveInt": 1,
+        "targetDisease": [{"coding": [{"system": "http://snomed.info/sct", "code": "840539006"}]}]}]);
+    assert_every_own_param_extracts(&full);
+}
+
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference/fhir")
@@ -384,6 +543,38 @@ fn r4_examples() {
             "status",
         ] {
             assert!(!of(&e, param).is_empty(), "observation {param}");
+        }
+    }
+    if let Some(p) = shared("r4-examples/episodeofcare-example.json") {
+        let e = extract(&read(&p));
+        for param in [
+            "patient",
+            "organization",
+            "status",
+            "date",
+            "type",
+            "identifier",
+            "condition",
+            "care-manager",
+        ] {
+            assert!(!of(&e, param).is_empty(), "episodeofcare {param}");
+        }
+    }
+    if let Some(p) = shared("r4-examples/immunization-example.json") {
+        let e = extract(&read(&p));
+        for param in [
+            "patient",
+            "vaccine-code",
+            "date",
+            "status",
+            "lot-number",
+            "performer",
+            "location",
+            "manufacturer",
+            "reason-code",
+            "identifier",
+        ] {
+            assert!(!of(&e, param).is_empty(), "immunization {param}");
         }
     }
     // Every example of a served type extracts without panicking.
