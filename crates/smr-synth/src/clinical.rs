@@ -365,8 +365,13 @@ impl Record {
             status: Status::Active,
             setting: Setting::Community,
             repeat: true,
-            // Repeats are re-authorised every year or so: the current one is recent.
-            days_ago: rng.range(7, 330),
+            // An active repeat's MedicationRequest is its latest issue (an EPS prescription):
+            // most people reorder every four to eight weeks, some have not for months.
+            days_ago: if rng.chance(0.85) {
+                rng.range(3, 84)
+            } else {
+                rng.range(90, 330)
+            },
             reason: reason.into(),
             status_reason: None,
         });

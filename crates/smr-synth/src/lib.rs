@@ -15,16 +15,42 @@
 //!   text otherwise; more medicines the older and iller the patient;
 //! - sometimes MedicationStatements (over-the-counter medicines), drug allergies for about
 //!   10%, and for about 15% a pharmacogenomic panel (CYP2C19, CYP2D6, CYP2C9, VKORC1 genotype
-//!   Observations).
+//!   Observations);
+//! - care beyond the practice, from which SMR derives who may open a record (see
+//!   `smr_access::care`): inpatient Encounters at a synthetic acute hospital trust for about
+//!   15% (in progress, finished within the last 30 days, or long ago), a nominated community
+//!   pharmacy on the community prescriptions of about 85% of those who have one (active
+//!   repeats mostly issued within 12 weeks) with MedicationDispenses, and an active
+//!   EpisodeOfCare with a community nursing team for about 5% (mostly the very old).
+//!
+//! Up to [`PRACTICES_PER_LOCALITY`] practices of an ICB form a locality sharing one hospital,
+//! one pharmacy and one nursing team, numbered by locality `nnn` (at most 1000):
+//!
+//! | organisation | ODS code | `type` |
+//! |---|---|---|
+//! | acute hospital trust | `Y9Hnnn` | `prov`, "NHS trust (acute hospital)"; `partOf` the ICB |
+//! | community pharmacy | `Y9Pnnn` | `prov`, "Community pharmacy"; `partOf` the ICB |
+//! | community nursing team | `Y9Cnnn` | `team`, "Community nursing team"; `partOf` the trust |
+//!
+//! Real codes look different (trusts `R` + 2 characters, their sites 5 characters,
+//! pharmacies `F` + 4, ICBs `Q` + 2, practices a letter and 5 digits, other `Y` codes `Y` and 5
+//! digits); these keep the synthetic practices' `Y9` prefix with a letter in third place, so
+//! they can be neither a synthetic practice nor a real code of those forms. Every name ends
+//! "(synthetic)". References to them carry the ODS code beside the `urn:uuid:` placeholder.
+//!
+//! [`demo_organisations`] and [`demo_patient_nhs_number`] name, for a config, the
+//! organisations demo users sign in as and one patient all of them care for now.
 //!
 //! Every resource carries `meta.security` HTEST ("test health data",
 //! `http://terminology.hl7.org/CodeSystem/v3-ActReason`) and passes
 //! `smr_fhir::validate::validate_resource`. References are `urn:uuid:` placeholders inside
-//! one transaction Bundle per practice (the ICB is a conditional create, `ifNoneExist` on its
-//! ODS code, in every Bundle), so each Bundle loads on its own through `Store::transaction` or
-//! `POST /fhir`. The crate is pure: no I/O, and the same config always gives the same output.
+//! one transaction Bundle per practice (the ICB and the locality's hospital, pharmacy and
+//! nursing team are conditional creates, `ifNoneExist` on the ODS code, in every Bundle that
+//! needs them), so each Bundle loads on its own through `Store::transaction` or `POST /fhir`. The crate is pure: no I/O, and the same config always gives the same output.
 
+mod care;
 mod clinical;
+mod demo;
 mod people;
 mod pgx;
 mod rng;
@@ -33,8 +59,12 @@ use serde_json::{Map, Value, json};
 use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use time::{Date, Duration, Month};
 
-use clinical::{Allergy, Drug, Setting, Status};
+use care::Locality;
+use clinical::{Allergy, Drug, Record, Setting, Status};
 use rng::Rng;
+
+pub use care::PRACTICES_PER_LOCALITY;
+pub use demo::{DemoOrganisations, demo_organisations, demo_patient_nhs_number};
 
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 pub const GMC_SYSTEM: &str = "https://fhir.hl7.org.uk/Id/gmc-number";
@@ -54,7 +84,11 @@ pub struct SynthConfig {
     /// Patients per GP practice (and so per Bundle); at least 1.
     pub patients_per_practice: usize,
     /// "Today" for the population: ages and prescription dates are relative to it, so output
-    /// does not change with the clock.
+    /// does not change with the clock. The windows of care relationships (a hospital for 30
+    /// days after discharge, a pharmacy for 90 days after a prescription or dispense) count
+    /// from it too: to load a population whose recent relationships are current, set it to
+    /// the load date. (In-progress stays, registrations and active episodes of care do not
+    /// lapse.)
     pub today: Date,
 }
 
@@ -75,7 +109,8 @@ pub struct Population {
     pub bundles: Vec<Value>,
     /// Patients generated (the request, capped at [`max_patients`]).
     pub patients: usize,
-    /// Resources across all Bundles (each Bundle's ICB counted once per Bundle).
+    /// Resources across all Bundles (the ICB and locality organisations, conditional creates,
+    /// counted once per Bundle).
     pub resources: usize,
 }
 
@@ -98,6 +133,7 @@ pub fn max_patients() -> usize {
 // Stream salts: each kind of entity draws from its own stream.
 const SALT_PRACTICE: u64 = 1;
 const SALT_PATIENT: u64 = 2;
+const SALT_LOCALITY: u64 = 3;
 
 const ICBS: [(&str, &str); 2] = [
     ("Q9X", "NHS Synthetic North Integrated Care Board"),
@@ -107,9 +143,8 @@ const ICBS: [(&str, &str); 2] = [
 /// Generates the population. Patients beyond [`max_patients`] are not generated (the
 /// synthetic NHS-number range would run out).
 pub fn generate(config: &SynthConfig) -> Population {
-    let patients = config.patients.min(max_patients());
-    let per = config.patients_per_practice.max(1);
-    let practices = patients.div_ceil(per).clamp(1, MAX_PRACTICES);
+    let (patients, practices) = shape(config);
+    let demo = demo::demo_index(config);
     let mut nhs_numbers = people::NhsNumbers::new(config.seed);
     let mut bundles = Vec::with_capacity(practices);
     let mut resources = 0;
@@ -118,13 +153,14 @@ pub fn generate(config: &SynthConfig) -> Population {
         // Contiguous, near-equal shares of the patients.
         let end = patients * (p + 1) / practices;
         let mut g = BundleBuilder::new(Rng::stream(config.seed, SALT_PRACTICE, p as u64));
-        let practice = practice(&mut g, p);
+        let practice = practice(&mut g, config.seed, p);
         while next_patient < end {
             let nhs = nhs_numbers
                 .next()
                 .expect("patients capped at the NHS-number capacity");
             let mut rng = Rng::stream(config.seed, SALT_PATIENT, next_patient as u64);
-            patient(&mut g, &mut rng, &practice, &nhs, config.today);
+            let is_demo = demo == Some(next_patient);
+            patient(&mut g, &mut rng, &practice, &nhs, config.today, is_demo);
             next_patient += 1;
         }
         resources += g.entries.len();
@@ -135,6 +171,13 @@ pub fn generate(config: &SynthConfig) -> Population {
         patients,
         resources,
     }
+}
+
+/// Patients generated and practices (Bundles) for a config.
+fn shape(config: &SynthConfig) -> (usize, usize) {
+    let patients = config.patients.min(max_patients());
+    let per = config.patients_per_practice.max(1);
+    (patients, patients.div_ceil(per).clamp(1, MAX_PRACTICES))
 }
 
 /// Collects the entries of one transaction Bundle.
@@ -203,16 +246,44 @@ fn mark_synthetic(resource: &mut Value) {
     }
 }
 
+/// An Organization of the Bundle being built, for references to it.
+#[derive(Debug, Clone)]
+struct OrgRef {
+    /// The entry's `urn:uuid:` fullUrl.
+    url: String,
+    /// ODS code.
+    code: String,
+    name: String,
+}
+
+impl OrgRef {
+    /// A Reference by the entry's fullUrl (rewritten to `Organization/{id}` on load) that also
+    /// carries the ODS code, so the organisation is known by its code even where the
+    /// conditional create matched an existing Organization.
+    fn reference(&self) -> Value {
+        json!({
+            "reference": self.url,
+            "identifier": {"system": ODS_SYSTEM, "value": self.code},
+            "display": self.name,
+        })
+    }
+}
+
+fn practice_code(index: usize) -> String {
+    format!("Y9{index:04}")
+}
+
 struct Practice {
     url: String,
     name: String,
     town: usize,
     gps: Vec<(String, String)>,
+    locality: Locality,
 }
 
-fn practice(g: &mut BundleBuilder, index: usize) -> Practice {
+fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
     let (icb_code, icb_name) = ICBS[index % ICBS.len()];
-    let icb = g.add(
+    let icb_url = g.add(
         json!({
             "resourceType": "Organization",
             "identifier": [{"system": ODS_SYSTEM, "value": icb_code}],
@@ -221,6 +292,18 @@ fn practice(g: &mut BundleBuilder, index: usize) -> Practice {
             "name": icb_name,
         }),
         Some(format!("identifier={ODS_SYSTEM}|{icb_code}")),
+    );
+    let icb = OrgRef {
+        url: icb_url,
+        code: icb_code.to_owned(),
+        name: icb_name.to_owned(),
+    };
+    let locality_index = care::locality_of(index, ICBS.len());
+    let locality = care::add_locality(
+        g,
+        Rng::stream(seed, SALT_LOCALITY, locality_index as u64),
+        locality_index,
+        &icb,
     );
     let mut rng = g.rng.clone();
     let town = rng.below(people::TOWNS.len() as u64) as usize;
@@ -233,7 +316,7 @@ fn practice(g: &mut BundleBuilder, index: usize) -> Practice {
     let url = g.add(
         json!({
             "resourceType": "Organization",
-            "identifier": [{"system": ODS_SYSTEM, "value": format!("Y9{index:04}")}],
+            "identifier": [{"system": ODS_SYSTEM, "value": practice_code(index)}],
             "active": true,
             "type": [{
                 "coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov", "display": "Healthcare Provider"}],
@@ -242,7 +325,7 @@ fn practice(g: &mut BundleBuilder, index: usize) -> Practice {
             "name": name,
             "telecom": [{"system": "phone", "value": format!("01632 960{:03}", rng.below(1000)), "use": "work"}],
             "address": [{"use": "work", "line": [addr.line], "city": addr.city, "postalCode": addr.postcode}],
-            "partOf": {"reference": icb, "display": icb_name},
+            "partOf": {"reference": icb.url, "display": icb_name},
         }),
         None,
     );
@@ -268,6 +351,7 @@ fn practice(g: &mut BundleBuilder, index: usize) -> Practice {
         name,
         town,
         gps,
+        locality,
     }
 }
 
@@ -295,9 +379,34 @@ fn days_before(today: Date, days: i64) -> Date {
     today.checked_sub(Duration::days(days)).unwrap_or(today)
 }
 
-fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str, today: Date) {
+/// The first draws of a patient's stream: age, sex and clinical record (drawn first so the demo
+/// patient can be chosen without generating anyone).
+fn draw(rng: &mut Rng) -> (u8, bool, Record) {
     let age = people::age(rng);
     let female = people::is_female(rng, age);
+    let record = clinical::record(rng, age, female);
+    (age, female, record)
+}
+
+/// Latest issue of the demo patient's active repeats: well inside the pharmacy's 90 days.
+const DEMO_MAX_ISSUE_DAYS: i64 = 56;
+
+fn patient(
+    g: &mut BundleBuilder,
+    rng: &mut Rng,
+    practice: &Practice,
+    nhs: &str,
+    today: Date,
+    demo: bool,
+) {
+    let (age, female, mut record) = draw(rng);
+    if demo {
+        for rx in &mut record.prescriptions {
+            if rx.status == Status::Active {
+                rx.days_ago = rx.days_ago.min(DEMO_MAX_ISSUE_DAYS);
+            }
+        }
+    }
     let birth = days_before(
         today,
         i64::from(age) * 365 + rng.range(0, 364) + i64::from(age / 4),
@@ -342,8 +451,8 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
     let subject = json!({"reference": patient_url});
     let (gp_url, gp_name) = rng.pick(&practice.gps).clone();
     let gp = json!({"reference": gp_url, "display": gp_name});
+    let local = &practice.locality;
 
-    let record = clinical::record(rng, age, female);
     let mut condition_urls = Vec::new();
     for &(c, onset_days) in &record.conditions {
         let (code, display) = c.snomed();
@@ -367,6 +476,13 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
     for allergy in &record.allergies {
         g.add(allergy_resource(rng, *allergy, &subject, &gp, today), None);
     }
+    // Most people with prescriptions from the practice have nominated a community pharmacy.
+    let nominated = record
+        .prescriptions
+        .iter()
+        .any(|rx| rx.setting == Setting::Community)
+        && (demo || rng.chance(care::NOMINATION_SHARE));
+    let mut dispensed_one = false;
     for rx in &record.prescriptions {
         let authored = days_before(today, rx.days_ago);
         let mut mr = json!({
@@ -387,7 +503,7 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
             "authoredOn": date_time(rng, authored),
             "requester": match rx.setting {
                 Setting::Community => gp.clone(),
-                Setting::Inpatient => json!({"display": "Synthetic General Hospital NHS Trust"}),
+                Setting::Inpatient => local.hospital.reference(),
             },
             "courseOfTherapyType": {"coding": [if rx.repeat {
                 json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "continuous", "display": "Continuous long term therapy"})
@@ -406,7 +522,28 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
         {
             mr["reasonReference"] = json!([{"reference": url}]);
         }
-        g.add(mr, None);
+        let community = rx.setting == Setting::Community;
+        if nominated && community {
+            mr["dispenseRequest"] = json!({"performer": local.pharmacy.reference()});
+        }
+        let mr_url = g.add(mr, None);
+        if nominated
+            && community
+            && rx.status == Status::Active
+            && ((demo && !dispensed_one) || rng.chance(care::DISPENSE_SHARE))
+        {
+            dispensed_one = true;
+            let md = care::dispense(
+                rng,
+                rx,
+                medication(rx.drug),
+                &subject,
+                &mr_url,
+                &local.pharmacy,
+                today,
+            );
+            g.add(md, None);
+        }
     }
     for s in &record.reported {
         let since = days_before(today, s.days_ago);
@@ -424,7 +561,7 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
             None,
         );
     }
-    if age >= 18 && rng.chance(0.15) {
+    if age >= 18 && (demo || rng.chance(0.15)) {
         let issued = date_time_ago(rng, today, 30, 1500);
         let lab = json!({"display": "Synthetic Genomic Laboratory Hub"});
         for (gene, _) in pgx::PANEL {
@@ -437,6 +574,13 @@ fn patient(g: &mut BundleBuilder, rng: &mut Rng, practice: &Practice, nhs: &str,
             let obs = smr_cds::genotype::genotype_observation(ctx, gene, &diplotype);
             g.add(obs, None);
         }
+    }
+    if let Some(stay) = care::stay(rng, age, demo) {
+        let encounter = care::encounter(rng, stay, &subject, &local.hospital, today);
+        g.add(encounter, None);
+    }
+    if care::community_nursing(rng, age, demo) {
+        g.add(care::episode(rng, &subject, &local.team, today), None);
     }
 }
 

@@ -283,7 +283,7 @@ pub const TOWNS: &[(&str, &[&str])] = &[
     ("Reading", &["RG1", "RG2", "RG4", "RG30"]),
 ];
 
-const STREETS: &[&str] = &[
+pub const STREETS: &[&str] = &[
     "High Street",
     "Station Road",
     "Church Lane",

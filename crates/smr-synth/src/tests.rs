@@ -60,6 +60,18 @@ fn every_resource_validates_and_is_marked_as_test_data() {
         count += 1;
     }
     assert_eq!(count, p.resources);
+    let types: HashSet<&str> = p
+        .resources()
+        .map(|r| r["resourceType"].as_str().unwrap())
+        .collect();
+    for ty in [
+        "Encounter",
+        "MedicationDispense",
+        "EpisodeOfCare",
+        "Organization",
+    ] {
+        assert!(types.contains(ty), "no {ty} was checked");
+    }
 }
 
 #[test]
@@ -267,4 +279,441 @@ proptest! {
             prop_assert!(smr_fhir::validate::validate_resource(r).is_ok(), "{}", r);
         }
     }
+}
+
+// Care beyond the practice, and the demo sign-ins.
+
+const DAY: i64 = 86_400 * 1_000_000;
+
+/// Start of the generator's today, in microseconds: "now" for care-relationship windows.
+fn now(config: &SynthConfig) -> i64 {
+    smr_fhir::datetime::parse_range(&date(config.today))
+        .unwrap()
+        .0
+}
+
+fn range(text: &Value) -> (i64, i64) {
+    smr_fhir::datetime::parse_range(text.as_str().expect("a date")).expect("a FHIR date")
+}
+
+/// One Bundle's resources by fullUrl.
+fn by_url(bundle: &Value) -> std::collections::HashMap<&str, &Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["fullUrl"].as_str().unwrap(), &e["resource"]))
+        .collect()
+}
+
+fn ods(org: &Value) -> &str {
+    org["identifier"][0]["value"].as_str().unwrap()
+}
+
+/// The ODS code of the Organization a reference names (checked against the code the
+/// reference carries, when it carries one).
+fn org_code<'a>(urls: &std::collections::HashMap<&str, &'a Value>, reference: &Value) -> &'a str {
+    let org = urls[reference["reference"].as_str().unwrap()];
+    assert_eq!(org["resourceType"], "Organization");
+    let code = ods(org);
+    if let Some(id) = reference.get("identifier") {
+        assert_eq!(id["system"], ODS_SYSTEM);
+        assert_eq!(id["value"], code);
+    }
+    code
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Link {
+    Gp,
+    Encounter,
+    Nomination,
+    Dispense,
+    Episode,
+}
+
+/// Each patient's (by NHS number) current care relationships at the generator's today, read
+/// from the resources with the windows of `smr_access::care` (30 days after a stay ends, 90
+/// days after a prescription is authored or a dispense handed over).
+fn current_links(p: &Population, config: &SynthConfig) -> HashMap<String, HashSet<(Link, String)>> {
+    let now = now(config);
+    let mut out: HashMap<String, HashSet<(Link, String)>> = HashMap::new();
+    for b in &p.bundles {
+        let urls = by_url(b);
+        let nhs = |subject: &Value| {
+            let patient = urls[subject["reference"].as_str().unwrap()];
+            patient["identifier"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        for r in urls.values() {
+            let (who, link, org) = match r["resourceType"].as_str().unwrap() {
+                "Patient" => {
+                    let gp = &r["generalPractitioner"][0];
+                    (
+                        r["identifier"][0]["value"].as_str().unwrap().to_owned(),
+                        Link::Gp,
+                        gp,
+                    )
+                }
+                "Encounter" => {
+                    let current = r["status"] == "in-progress"
+                        || (r["status"] == "finished"
+                            && range(&r["period"]["end"]).1 + 30 * DAY > now);
+                    if !current {
+                        continue;
+                    }
+                    (nhs(&r["subject"]), Link::Encounter, &r["serviceProvider"])
+                }
+                "MedicationRequest" => {
+                    let Some(performer) = r.pointer("/dispenseRequest/performer") else {
+                        continue;
+                    };
+                    if range(&r["authoredOn"]).0 + 90 * DAY <= now {
+                        continue;
+                    }
+                    (nhs(&r["subject"]), Link::Nomination, performer)
+                }
+                "MedicationDispense" => {
+                    if range(&r["whenHandedOver"]).1 + 90 * DAY <= now {
+                        continue;
+                    }
+                    (
+                        nhs(&r["subject"]),
+                        Link::Dispense,
+                        &r["performer"][0]["actor"],
+                    )
+                }
+                "EpisodeOfCare" => {
+                    assert_eq!(r["status"], "active");
+                    (
+                        nhs(&r["patient"]),
+                        Link::Episode,
+                        &r["managingOrganization"],
+                    )
+                }
+                _ => continue,
+            };
+            let code = org_code(&urls, org).to_owned();
+            out.entry(who).or_default().insert((link, code));
+        }
+    }
+    out
+}
+
+use std::collections::HashMap;
+
+#[test]
+fn locality_organisations_are_synthetic_shared_and_conditional() {
+    // 4000 patients, 50 a practice: 80 practices, 40 per ICB, so 4 localities per ICB.
+    let p = generate(&config(4000, 8));
+    let mut seen: HashMap<String, Value> = HashMap::new();
+    for (index, b) in p.bundles.iter().enumerate() {
+        let urls = by_url(b);
+        let locality = care::locality_of(index, ICBS.len());
+        let mut codes = Vec::new();
+        for e in b["entry"].as_array().unwrap() {
+            let r = &e["resource"];
+            if r["resourceType"] != "Organization" {
+                continue;
+            }
+            let code = ods(r);
+            let (prefix, digits) = code.split_at(3);
+            let (org_type, text) = match prefix {
+                "Y9H" => ("prov", "NHS trust (acute hospital)"),
+                "Y9P" => ("prov", "Community pharmacy"),
+                "Y9C" => ("team", "Community nursing team"),
+                _ => continue,
+            };
+            codes.push(code.to_owned());
+            assert_eq!(digits, format!("{locality:03}"), "{code} in Bundle {index}");
+            assert_eq!(r["type"][0]["text"], text);
+            assert_eq!(r["type"][0]["coding"][0]["code"], org_type);
+            assert!(r["name"].as_str().unwrap().ends_with(" (synthetic)"));
+            assert_eq!(
+                e["request"]["ifNoneExist"],
+                format!("identifier={ODS_SYSTEM}|{code}").as_str()
+            );
+            let parent = urls[r["partOf"]["reference"].as_str().unwrap()];
+            let expected_parent = if prefix == "Y9C" {
+                care::hospital_code(locality)
+            } else {
+                ICBS[index % ICBS.len()].0.to_owned()
+            };
+            assert_eq!(ods(parent), expected_parent);
+            // The same Organization in every Bundle of the locality (but for the placeholder
+            // of its parent, which is per Bundle).
+            let mut same = r.clone();
+            same["partOf"]["reference"] = Value::Null;
+            if let Some(first) = seen.insert(code.to_owned(), same.clone()) {
+                assert_eq!(first, same, "{code}");
+            }
+        }
+        assert_eq!(codes.len(), 3, "Bundle {index}");
+    }
+    assert_eq!(seen.len(), 3 * 8);
+}
+
+#[test]
+fn care_beyond_the_practice_has_realistic_shares() {
+    let cfg = config(3000, 6);
+    let p = generate(&cfg);
+    let now = now(&cfg);
+    let n = 3000.0;
+
+    // Inpatient stays: about 15% of patients, current, recent and old.
+    let encounters: Vec<&Value> = of_type(&p, "Encounter").collect();
+    let admitted: HashSet<&str> = encounters
+        .iter()
+        .map(|r| r["subject"]["reference"].as_str().unwrap())
+        .collect();
+    let share = admitted.len() as f64 / n;
+    assert!((0.11..0.19).contains(&share), "admitted {share}");
+    let (mut current, mut recent, mut old) = (0, 0, 0);
+    for r in &encounters {
+        assert_eq!(r["class"]["code"], "IMP");
+        assert_eq!(
+            r["class"]["system"],
+            "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+        );
+        let start = range(&r["period"]["start"]).0;
+        assert!(start < now + DAY);
+        match r["status"].as_str().unwrap() {
+            "in-progress" => {
+                assert!(r["period"].get("end").is_none());
+                current += 1;
+            }
+            "finished" => {
+                let end = range(&r["period"]["end"]);
+                assert!(start < end.0 && end.1 <= now);
+                if end.1 + 30 * DAY > now {
+                    recent += 1;
+                } else {
+                    old += 1;
+                }
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    let total = encounters.len() as f64;
+    assert!((0.2..0.4).contains(&(current as f64 / total)), "{current}");
+    assert!((0.35..0.55).contains(&(recent as f64 / total)), "{recent}");
+    assert!((0.15..0.35).contains(&(old as f64 / total)), "{old}");
+
+    // Pharmacy nominations: most patients with active prescriptions, mostly within 90 days.
+    let active: Vec<&Value> = of_type(&p, "MedicationRequest")
+        .filter(|r| r["status"] == "active")
+        .collect();
+    let with_active: HashSet<&str> = active
+        .iter()
+        .map(|r| r["subject"]["reference"].as_str().unwrap())
+        .collect();
+    let nominating: HashSet<&str> = active
+        .iter()
+        .filter(|r| r.pointer("/dispenseRequest/performer").is_some())
+        .map(|r| r["subject"]["reference"].as_str().unwrap())
+        .collect();
+    let share = nominating.len() as f64 / with_active.len() as f64;
+    assert!((0.78..0.92).contains(&share), "nominating {share}");
+    let nominated: Vec<&&Value> = active
+        .iter()
+        .filter(|r| r.pointer("/dispenseRequest/performer").is_some())
+        .collect();
+    let in_window = nominated
+        .iter()
+        .filter(|r| range(&r["authoredOn"]).0 + 90 * DAY > now)
+        .count() as f64
+        / nominated.len() as f64;
+    assert!((0.75..0.95).contains(&in_window), "in 90 days {in_window}");
+    for r in of_type(&p, "MedicationRequest") {
+        if r["category"][0]["coding"][0]["code"] == "inpatient" {
+            assert!(r.get("dispenseRequest").is_none());
+        }
+    }
+
+    // Dispenses: completed, of the prescription they name, by the nominated pharmacy, after
+    // it was authored and not after today.
+    let mut dispenses = 0;
+    for b in &p.bundles {
+        let urls = by_url(b);
+        for r in urls
+            .values()
+            .filter(|r| r["resourceType"] == "MedicationDispense")
+        {
+            let rx = urls[r["authorizingPrescription"][0]["reference"]
+                .as_str()
+                .unwrap()];
+            assert_eq!(rx["resourceType"], "MedicationRequest");
+            assert_eq!(rx["status"], "active");
+            assert_eq!(r["status"], "completed");
+            assert_eq!(
+                r["medicationCodeableConcept"],
+                rx["medicationCodeableConcept"]
+            );
+            assert_eq!(r["subject"], rx["subject"]);
+            assert_eq!(
+                r["performer"][0]["actor"],
+                rx["dispenseRequest"]["performer"]
+            );
+            assert!(r["quantity"]["value"].as_u64().unwrap() > 0);
+            let handed = range(&r["whenHandedOver"]);
+            assert!(handed.0 > range(&rx["authoredOn"]).1, "{r}");
+            assert!(handed.1 <= now + DAY);
+            dispenses += 1;
+        }
+    }
+    let share = dispenses as f64 / nominated.len() as f64;
+    assert!((0.5..0.7).contains(&share), "dispensed {share}");
+
+    // Community nursing: about 5%, active, with the locality team.
+    let episodes: HashSet<&str> = of_type(&p, "EpisodeOfCare")
+        .map(|r| r["patient"]["reference"].as_str().unwrap())
+        .collect();
+    let share = episodes.len() as f64 / n;
+    assert!((0.03..0.07).contains(&share), "episodes {share}");
+
+    // Every patient is registered; hospitals, pharmacies and teams each have current links.
+    let links = current_links(&p, &cfg);
+    assert_eq!(links.len(), 3000);
+    for kind in [
+        Link::Encounter,
+        Link::Nomination,
+        Link::Dispense,
+        Link::Episode,
+    ] {
+        let patients = links.values().filter(|l| l.iter().any(|(k, _)| *k == kind));
+        assert!(patients.count() > 50, "{kind:?}");
+    }
+}
+
+/// Configs the demo claims are checked on: the default `smr serve` population and others.
+fn demo_configs() -> Vec<SynthConfig> {
+    let mut configs = vec![SynthConfig::default()];
+    for seed in 2..8 {
+        configs.push(config(200, seed));
+    }
+    configs.push(SynthConfig {
+        patients: 90,
+        seed: 11,
+        patients_per_practice: 7,
+        ..SynthConfig::default()
+    });
+    configs.push(config(1500, 12));
+    configs
+}
+
+#[test]
+fn the_demo_patient_is_cared_for_by_every_demo_organisation() {
+    for cfg in demo_configs() {
+        let p = generate(&cfg);
+        let demo = demo_organisations(&cfg);
+        let nhs = demo_patient_nhs_number(&cfg);
+        let links = current_links(&p, &cfg);
+        let mine = &links[&nhs];
+        for expected in [
+            (Link::Gp, &demo.gp_practice),
+            (Link::Encounter, &demo.hospital),
+            (Link::Nomination, &demo.pharmacy),
+            (Link::Dispense, &demo.pharmacy),
+            (Link::Episode, &demo.community_team),
+        ] {
+            assert!(
+                mine.contains(&(expected.0, expected.1.clone())),
+                "seed {}: {expected:?} not in {mine:?}",
+                cfg.seed
+            );
+        }
+        // The demo patient is in the first Bundle, which holds the practice and its ICB, is in
+        // hospital now, and shows the most: active medicines (one with PGx guidance) and a
+        // genotype panel.
+        let b = &p.bundles[0];
+        let urls = by_url(b);
+        let (patient_url, _) = urls
+            .iter()
+            .find(|(_, r)| {
+                r["resourceType"] == "Patient" && r["identifier"][0]["value"] == nhs.as_str()
+            })
+            .expect("the demo patient is in the first practice's Bundle");
+        let practice = urls[b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["fullUrl"] == *patient_url)
+            .unwrap()["resource"]["generalPractitioner"][0]["reference"]
+            .as_str()
+            .unwrap()];
+        assert_eq!(ods(practice), demo.gp_practice);
+        assert_eq!(
+            ods(urls[practice["partOf"]["reference"].as_str().unwrap()]),
+            demo.icb
+        );
+        let of_patient = |ty: &'static str| {
+            urls.values().filter(move |r| {
+                r["resourceType"] == ty
+                    && [&r["subject"], &r["patient"]]
+                        .iter()
+                        .any(|s| s["reference"] == *patient_url)
+            })
+        };
+        assert!(of_patient("Encounter").any(|r| r["status"] == "in-progress"
+            && org_code(&urls, &r["serviceProvider"]) == demo.hospital));
+        assert_eq!(of_patient("Observation").count(), 4, "a genotype panel");
+        assert!(
+            of_patient("MedicationRequest")
+                .filter(|r| r["status"] == "active")
+                .any(|r| smr_cds::cards::has_pgx_guidance(r)),
+            "seed {}",
+            cfg.seed
+        );
+        // Demo sign-ins see more than the demo patient.
+        for (kind, code) in [
+            (Link::Gp, &demo.gp_practice),
+            (Link::Encounter, &demo.hospital),
+            (Link::Nomination, &demo.pharmacy),
+        ] {
+            let others = links
+                .iter()
+                .filter(|(n, l)| **n != nhs && l.contains(&(kind, code.clone())))
+                .count();
+            assert!(others > 0, "seed {}: nobody else for {kind:?}", cfg.seed);
+        }
+    }
+}
+
+#[test]
+fn demo_sign_ins_are_deterministic_and_cheap_to_ask() {
+    let cfg = SynthConfig::default();
+    assert_eq!(
+        demo_organisations(&cfg),
+        DemoOrganisations {
+            gp_practice: "Y90000".into(),
+            hospital: "Y9H000".into(),
+            pharmacy: "Y9P000".into(),
+            community_team: "Y9C000".into(),
+            icb: "Q9X".into(),
+        }
+    );
+    let nhs = demo_patient_nhs_number(&cfg);
+    assert!(nhs_number::is_valid(&nhs));
+    assert_eq!(demo_patient_nhs_number(&cfg), nhs);
+    // Asking for a huge population draws only the first practice's records.
+    let huge = SynthConfig {
+        patients: max_patients(),
+        ..cfg.clone()
+    };
+    assert!(nhs_number::is_valid(&demo_patient_nhs_number(&huge)));
+    // No patients, no demo patient; one patient, that one.
+    assert_eq!(demo_patient_nhs_number(&config(0, 1)), "");
+    let one = config(1, 3);
+    let p = generate(&one);
+    let only = of_type(&p, "Patient").next().unwrap();
+    assert_eq!(
+        only["identifier"][0]["value"],
+        demo_patient_nhs_number(&one).as_str()
+    );
+    assert!(
+        current_links(&p, &one)[&demo_patient_nhs_number(&one)]
+            .contains(&(Link::Encounter, demo_organisations(&one).hospital))
+    );
 }
