@@ -74,6 +74,8 @@ fn writes(role: Role) -> &'static [&'static str] {
             "MedicationStatement",
             "Observation",
             "Patient",
+            // The provenance of results they import ($pgx-outside-calls, $pgx-vcf).
+            "Provenance",
         ],
         Role::HospitalPrescriber => &[
             "AllergyIntolerance",
@@ -88,6 +90,7 @@ fn writes(role: Role) -> &'static [&'static str] {
             "MedicationStatement",
             "Observation",
             "Patient",
+            "Provenance",
         ],
         Role::HospitalPharmacist => &[
             "AllergyIntolerance",
@@ -241,9 +244,11 @@ pub fn consent_actors(ctx: &RequestContext, org_keys: &[String]) -> Option<Vec<S
     Some(actors)
 }
 
-/// Whether `role` may use break-glass at all (an analyst never sees a person).
+/// Whether `role` may use break-glass at all: an analyst never sees a person, a patient
+/// has their own record only; a back-end system already acts for any patient, and its
+/// header is simply recorded.
 pub fn may_break_glass(role: Role) -> bool {
-    role.is_clinical() || role == Role::Admin
+    !matches!(role, Role::Analyst | Role::Patient)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use smr_access::{ODS_SYSTEM, PurposeOfUse, RequestContext};
+use smr_access::{ODS_SYSTEM, RequestContext};
 use smr_fhir::datetime;
 use smr_store::{AuditPage, AuditQuery, AuditRecord, EntryError, WriteOutcome};
 
@@ -376,9 +376,4 @@ impl App {
     pub async fn verify_audit(&self) -> Result<smr_store::AuditVerification, AppError> {
         Ok(self.store.verify_audit().await?)
     }
-}
-
-/// Whether `purpose` is break-the-glass (for listings that highlight it).
-pub fn is_break_glass(purpose: PurposeOfUse) -> bool {
-    purpose == PurposeOfUse::BreakGlass
 }

@@ -24,6 +24,7 @@
 
 mod audit;
 mod authorize;
+pub mod cds;
 mod error;
 pub mod pgx;
 mod records;
@@ -44,6 +45,7 @@ pub struct App {
     store: Store,
     orgs: Arc<authorize::OrgKeyCache>,
     events: Arc<pgx::IssueEvents>,
+    pgx_results: Arc<pgx::ResultsCache>,
 }
 
 impl App {
@@ -52,6 +54,7 @@ impl App {
             store,
             orgs: Arc::default(),
             events: Arc::default(),
+            pgx_results: Arc::default(),
         }
     }
 

@@ -128,6 +128,11 @@ impl App {
             check_interaction(ctx, &request.resource_type, Interaction::Search)?;
             let access = self.access(ctx).await?;
             check_sees_patients(ctx, &access, &request.resource_type)?;
+            // A search that names patients the caller may not open is refused with the reason
+            // (and the break-glass hint), rather than answered "nothing recorded".
+            for patient in named_patients(request) {
+                self.patient_view(ctx, &access, &patient).await?;
+            }
             let mut page = self.store.search(request, &access).await?;
             // Included resources of a type the caller may not read are left out.
             let role = ctx.principal.role;
@@ -164,6 +169,17 @@ impl App {
                     check_interaction(ctx, res_type, Interaction::Read)?;
                     check_sees_patients(ctx, &access, res_type)?;
                     event.entities.push(format!("{res_type}/{id}"));
+                    // History of a resource that never existed is a 404, not an empty Bundle;
+                    // of a record the caller may not open, a 403.
+                    match self.store.read(res_type, id).await {
+                        Ok(current) => {
+                            if is_patient_data(res_type) {
+                                self.patient_view(ctx, &access, &current.owner).await?;
+                            }
+                        }
+                        Err(StoreError::Gone { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
                 HistoryScope::Type { res_type } => {
                     check_interaction(ctx, res_type, Interaction::Search)?;
@@ -245,6 +261,8 @@ impl App {
                 Box::new(move |result| write_record(&audit_ctx, event, result)),
             )
             .await?;
+        // SMR's own follow-up (DetectedIssues for new genotype results); never fails the write.
+        self.recheck_after_write(&outcomes).await;
         Ok(outcomes)
     }
 
@@ -478,6 +496,36 @@ impl App {
 }
 
 pub use smr_store::OwnerRef;
+
+/// The patients a search names through its patient-compartment parameters (`patient=`,
+/// `subject=Patient/…`) or, for Patient, `_id`: those it is about.
+fn named_patients(request: &SearchRequest) -> Vec<String> {
+    let compartment = smr_fhir::resource_types::served(&request.resource_type)
+        .map_or(&[][..], |t| t.compartment_params);
+    let mut out = Vec::new();
+    for c in &request.criteria {
+        match &c.test {
+            smr_fhir::query::Test::Reference(tests)
+                if c.param == "patient" || compartment.contains(&c.param.as_str()) =>
+            {
+                out.extend(
+                    tests
+                        .iter()
+                        .filter(|t| t.target_type.as_deref().is_none_or(|ty| ty == "Patient"))
+                        .filter(|t| !t.target_id.is_empty() && !t.target_id.contains('/'))
+                        .map(|t| t.target_id.clone()),
+                );
+            }
+            smr_fhir::query::Test::Id(ids) if request.resource_type == "Patient" => {
+                out.extend(ids.iter().cloned());
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
 
 fn type_of(resource: &Value) -> Option<&str> {
     resource.get("resourceType").and_then(Value::as_str)

@@ -6,8 +6,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod audit;
+mod demo;
 mod pgx;
 mod synth;
+mod token;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -37,6 +40,10 @@ enum Command {
     Pgx(pgx::PgxArgs),
     /// Write a synthetic population (NHS numbers 999…) as NDJSON transaction Bundles.
     Synth(synth::SynthArgs),
+    /// Print a bearer token signed by the data directory's local key (for local use and tests).
+    Token(token::TokenArgs),
+    /// The audit trail: `smr audit verify` checks its hash chain.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,11 +68,36 @@ struct ServeArgs {
     /// All NHS numbers are in the never-issued 999 range and resources are marked HTEST.
     #[arg(long, env = "SMR_SYNTHETIC_PATIENTS")]
     synthetic_patients: Option<usize>,
+    /// Trust tokens signed by the keys in this JWK Set file: SMR's form
+    /// `{"issuer": "...", "keys": [...]}`, or `ISSUER=FILE` for a plain JWK Set. Repeatable.
+    #[arg(long = "jwks", value_name = "[ISSUER=]FILE")]
+    jwks: Vec<String>,
+    /// Trust tokens of this OpenID issuer (keys from its discovery document's jwks_uri,
+    /// cached and refreshed). Repeatable.
+    #[arg(long = "issuer", value_name = "URL")]
+    issuers: Vec<String>,
+    /// The audience (`aud`) tokens must name.
+    #[arg(long, default_value = smr_auth::DEFAULT_AUDIENCE)]
+    audience: String,
+    /// Requests per second per user (429 with Retry-After beyond it); 0 disables. Back-end
+    /// systems (role system) are exempt.
+    #[arg(long, default_value_t = 50, env = "SMR_RATE_LIMIT")]
+    rate_limit: u32,
+    /// Longest a request may take before it is answered with 503 (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s")]
+    request_timeout: String,
+    /// Do not print the demo sign-ins at start (they are printed on the embedded store only).
+    #[arg(long)]
+    no_demo_tokens: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to standard error (standard output carries data: `smr token`, `smr synth`),
+    // in colour only on a terminal.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -74,31 +106,39 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Pgx(args) => pgx::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Audit(args) => {
+            let code = audit::run(args).await?;
+            if code != std::process::ExitCode::SUCCESS {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    restrict_permissions(&args.data_dir);
     let url = match &args.database_url {
         Some(url) => url.clone(),
-        None => {
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-            format!("sqlite://{}", args.data_dir.join("smr.db").display())
-        }
+        None => format!("sqlite://{}", args.data_dir.join("smr.db").display()),
     };
     let store = Store::open(&url)
         .await
         .with_context(|| format!("opening store {}", redact(&url)))?;
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
+    let app = smr_app::App::new(store.clone());
     let synthetic = synth::serve_patients(args.synthetic_patients, args.database_url.is_some());
     if synth::load_if_empty(&store, synthetic, synth::SERVE_SEED)
         .await?
         .is_some()
     {
-        // The load wrote straight to the store, past the HTTP write path that re-checks
+        // The load wrote straight to the store, past the write path that re-checks
         // medicines when genotypes arrive: run that check once now, so patient-view shows the
         // synthetic patients' pharmacogenomic issues from the first request.
-        match smr_server::recheck_all(&store).await {
+        match app.recheck_all().await {
             Ok(n) => tracing::info!(
                 detected_issues = n,
                 "pharmacogenomic re-check of the synthetic population"
@@ -108,11 +148,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let verifier = std::sync::Arc::new(smr_auth::Verifier::new(args.audience.clone()));
+    let local = smr_auth::LocalIssuer::load_or_create(&args.data_dir)
+        .with_context(|| format!("signing key in {}", args.data_dir.display()))?
+        .with_audience(args.audience.clone());
+    verifier.trust_local(&local);
+    for spec in &args.jwks {
+        let (issuer, file) = match spec.split_once('=') {
+            Some((issuer, file)) if !issuer.contains('/') || issuer.contains("://") => {
+                (Some(issuer), file)
+            }
+            _ => (None, spec.as_str()),
+        };
+        let trusted = verifier
+            .add_jwks_file(issuer, std::path::Path::new(file))
+            .with_context(|| format!("--jwks {spec}"))?;
+        tracing::info!(issuer = %trusted, "trusting tokens of issuer (JWKS file)");
+    }
+    for issuer in &args.issuers {
+        let keys = verifier
+            .add_issuer_url(issuer)
+            .await
+            .with_context(|| format!("--issuer {issuer}"))?;
+        tracing::info!(issuer = %issuer, keys, "trusting tokens of issuer (discovery)");
+    }
+    if !args.issuers.is_empty() {
+        verifier.spawn_refresh(std::time::Duration::from_secs(3600));
+    }
+    if args.database_url.is_none() && !args.no_demo_tokens {
+        demo::print_sign_ins(&app, &local, synthetic).await;
+    }
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
         base_url: args.base_url,
+        rate_limit: std::num::NonZeroU32::new(args.rate_limit),
+        request_timeout: smr_auth::parse_ttl(&args.request_timeout)
+            .with_context(|| format!("--request-timeout {}", args.request_timeout))?,
+        tls: false,
     };
-    let app = smr_server::router(AppState::new(store.clone(), config));
+    let router = smr_server::router(AppState::new(app, verifier, config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -124,15 +198,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    axum::serve(listener, app)
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     store.close().await;
     Ok(())
 }
 
+/// The data directory holds the record and the signing key: owner only.
+fn restrict_permissions(dir: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(error = %e, dir = %dir.display(), "could not restrict the data directory to its owner");
+        }
+    }
+}
+
 /// Hides a password in a database URL before it reaches a log.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -145,7 +230,26 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Ctrl-C or SIGTERM (what container platforms send): stop accepting, finish what is in
+/// flight, close the store.
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
     tracing::info!("shutting down");
 }

@@ -100,7 +100,7 @@ pub async fn load_if_empty(
     let mut count = SearchRequest::new("Patient");
     count.summary_count = true;
     let existing = store
-        .search(&count)
+        .search(&count, &smr_store::Access::unrestricted())
         .await
         .context("counting patients")?
         .total
@@ -113,7 +113,18 @@ pub async fn load_if_empty(
         return Ok(None);
     }
     let started = Instant::now();
-    let population = generate(patients, seed, SynthConfig::default().patients_per_practice)?;
+    // Dated today, so the care relationships it shows (recent admissions, nominations) are
+    // current when it is loaded; the demo patient does not depend on the date.
+    let max = smr_synth::max_patients();
+    if patients > max {
+        bail!("at most {max} synthetic patients fit in the never-issued NHS-number range");
+    }
+    let population = smr_synth::generate(&SynthConfig {
+        patients,
+        seed,
+        today: time::OffsetDateTime::now_utc().date(),
+        ..SynthConfig::default()
+    });
     tracing::info!(
         patients = population.patients,
         resources = population.resources,
@@ -236,14 +247,20 @@ mod tests {
         assert!(
             matches!(&ops[0], WriteOp::Create { if_none_exist: Some(s), .. } if s.resource_type == "Organization")
         );
-        assert!(ops.iter().skip(1).all(|op| matches!(
-            op,
+        // Shared organisations (ICB, hospital, pharmacy, community team) are conditional
+        // creates so each Bundle loads on its own; everything else is a plain create.
+        assert!(ops.iter().all(|op| match op {
             WriteOp::Create {
                 if_none_exist: None,
                 full_url: Some(_),
                 ..
-            }
-        )));
+            } => true,
+            WriteOp::Create {
+                if_none_exist: Some(s),
+                ..
+            } => s.resource_type == "Organization",
+            _ => false,
+        }));
     }
 
     #[tokio::test]

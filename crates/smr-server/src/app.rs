@@ -1,14 +1,18 @@
 //! The router and its shared state.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::get;
-use smr_store::Store;
+use smr_app::App;
+use smr_auth::Verifier;
 
-use crate::results_cache::{PrefetchMemo, ResultsCache};
-use crate::routes;
+use crate::results_cache::PrefetchMemo;
+use crate::{auth, hardening, routes};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -17,6 +21,13 @@ pub struct ServerConfig {
     /// Public base URL of the FHIR endpoint (e.g. `https://smr.example.nhs.uk/fhir`). When not
     /// set, it is derived from each request's `Host` header.
     pub base_url: Option<String>,
+    /// Requests per second each user may make (burst: the same number); `None`: no limit.
+    /// Back-end systems (role `system`) are exempt: they manage their own load.
+    pub rate_limit: Option<NonZeroU32>,
+    /// How long a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// Served over TLS (adds Strict-Transport-Security).
+    pub tls: bool,
 }
 
 impl Default for ServerConfig {
@@ -24,27 +35,42 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body_bytes: 8 * 1024 * 1024,
             base_url: None,
+            rate_limit: None,
+            request_timeout: Duration::from_secs(30),
+            tls: false,
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    /// Every use case goes through the application layer.
+    pub app: App,
+    /// Checks bearer tokens.
+    pub verifier: Arc<Verifier>,
     pub config: Arc<ServerConfig>,
-    /// Pharmacogenomic results read for CDS calls (see `results_cache`).
-    pub(crate) pgx_results: Arc<ResultsCache>,
     /// Genotype prefetches read for CDS calls, by their text (see `results_cache`).
     pub(crate) prefetch_memo: Arc<PrefetchMemo>,
+    pub(crate) limiter: Option<Arc<auth::UserLimiter>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
-    pub fn new(store: Store, config: ServerConfig) -> Self {
+    pub fn new(app: App, verifier: Arc<Verifier>, config: ServerConfig) -> Self {
+        let limiter = config.rate_limit.map(auth::user_limiter);
         AppState {
-            store,
+            app,
+            verifier,
             config: Arc::new(config),
-            pgx_results: Arc::default(),
             prefetch_memo: Arc::default(),
+            limiter,
         }
     }
 }
@@ -105,6 +131,19 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(routes::cds::feedback),
         )
         .nest("/fhir", fhir)
+        // Outermost last: headers on every answer, then the time limit, then who is asking.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            hardening::time_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            hardening::security_headers,
+        ))
         // Bodies are read by `http::read_body`, which enforces the configured limit and answers
         // with an OperationOutcome; axum's own default limit would answer in plain text.
         .layer(DefaultBodyLimit::disable())

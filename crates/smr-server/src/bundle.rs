@@ -76,6 +76,21 @@ impl BundleWriter {
         self.text.push_str("\"}}");
     }
 
+    /// A match whose body is not a stored resource version (an AuditEvent of the audit chain).
+    pub fn raw_search_entry(&mut self, base: &str, res_type: &str, body: &str) {
+        let id = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        self.open_entry();
+        self.text.push_str("{\"fullUrl\":");
+        self.text
+            .push_str(&Value::String(format!("{base}/{res_type}/{id}")).to_string());
+        self.text.push_str(",\"resource\":");
+        self.text.push_str(body);
+        self.text.push_str(",\"search\":{\"mode\":\"match\"}}");
+    }
+
     pub fn history_entry(&mut self, base: &str, e: &HistoryEntry) {
         let r = &e.resource;
         let url = if e.method == "POST" {

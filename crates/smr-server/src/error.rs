@@ -82,6 +82,19 @@ impl From<EntryError> for ApiError {
     }
 }
 
+impl From<smr_app::AppError> for ApiError {
+    fn from(error: smr_app::AppError) -> Self {
+        match error {
+            smr_app::AppError::Forbidden(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, IssueCode::Forbidden, message)
+            }
+            smr_app::AppError::BadRequest(message) => ApiError::bad_request(message),
+            smr_app::AppError::Store(e) => e.into(),
+            smr_app::AppError::Entry(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = operation_outcome(&self.issues).to_string();

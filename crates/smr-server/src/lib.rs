@@ -1,7 +1,9 @@
 //! SMR's HTTP API: FHIR R4 REST (`/fhir`) over axum, on top of `smr-store`.
 //!
 //! Layout:
-//! - [`app`]: the router and shared state (store, configuration).
+//! - [`app`]: the router and shared state (application layer, token verifier, configuration).
+//! - [`auth`]: bearer tokens → the caller's `RequestContext`; break-glass; rate limits.
+//! - `hardening`: request time limits and security headers.
 //! - `error`: every failure becomes an `OperationOutcome` with the right HTTP status.
 //! - `http`: FHIR content negotiation, bodies with a size limit, `Prefer`/`If-Match` headers,
 //!   and responses with `ETag`/`Location`/`Last-Modified`.
@@ -11,12 +13,14 @@
 //!   transaction/batch, `$everything`).
 
 pub mod app;
+pub mod auth;
 mod bundle;
 mod error;
+mod hardening;
 mod http;
 mod pgx_intake;
 mod results_cache;
 mod routes;
 
 pub use app::{AppState, ServerConfig, router};
-pub use pgx_intake::recheck_all;
+

@@ -7,239 +7,30 @@
 //!   or `Device/{id}` names the lab) or a FHIR `Parameters` with `outsideCalls` (valueString)
 //!   and optional `performer` (valueReference). A bad file is a 400 OperationOutcome with one
 //!   issue per bad line, and nothing is stored.
-//! - [`after_write`]: when a write stores a genotype/phenotype Observation, the patient's
-//!   active MedicationRequests and MedicationStatements are re-checked and one DetectedIssue is
-//!   created per affected medicine (conditional create on its identifier, so a repeat creates
-//!   nothing). Failures are logged, never returned: the client's write has already succeeded.
-//! - [`subscribe`]: every DetectedIssue created is announced on a process-wide broadcast
-//!   channel, streamed by `GET /cds-services/events` (Server-Sent Events). It lives here rather
-//!   than in `AppState` so the re-check needs nothing from the router's state but the store.
-
-use std::collections::BTreeSet;
-use std::sync::{Arc, LazyLock};
+//! - `POST /fhir/Patient/{id}/$pgx-vcf`: a VCF, called and stored the same way.
+//!
+//! This module reads the bodies into write operations; storing them (with the caller's
+//! authorisation and audit) and the re-check of the patient's medicines that follows are
+//! the application layer's (`smr_app::App::import_pgx`).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use smr_cds::genotype::{self, GeneResult, PatientResults};
-use smr_fhir::query::{self, Handling};
+use smr_cds::genotype;
 use smr_fhir::{Issue, IssueCode, datetime};
 use smr_pgx::{OutsideCall, interpret};
-use smr_store::{Store, StoredResource, WriteOp, WriteOutcome};
-use tokio::sync::broadcast;
+use smr_store::WriteOp;
 
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::bundle::{BundleWriter, full_url, now_micros};
 use crate::error::ApiError;
 use crate::http::{base_url, fhir_json_response};
 
-/// A DetectedIssue SMR created: `DetectedIssue/{id}` and `Patient/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueEvent {
-    pub issue: String,
-    pub patient: String,
-}
-
-/// Slow subscribers lose the oldest events (and are told how many) rather than holding
-/// writers back.
-static EVENTS: LazyLock<broadcast::Sender<IssueEvent>> =
-    LazyLock::new(|| broadcast::channel(1024).0);
-
-pub fn subscribe() -> broadcast::Receiver<IssueEvent> {
-    EVENTS.subscribe()
-}
-
 fn now() -> String {
     datetime::format_instant(now_micros())
-}
-
-/// Every match of a search written as `Type?a=b&c=d`, up to
-/// `MAX_COUNT`: a patient with more PGx results or active medicines than that is not expected.
-pub(crate) async fn search_all(
-    store: &Store,
-    search: &str,
-) -> Result<Vec<StoredResource>, ApiError> {
-    let (res_type, query_text) = search.split_once('?').unwrap_or((search, ""));
-    let pairs = crate::http::query_pairs(Some(query_text));
-    let mut parsed = query::parse(res_type, &pairs, Handling::Strict)
-        .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
-    parsed.request.count = query::MAX_COUNT;
-    // Only the matches are used: skip the COUNT query an accurate total would cost.
-    parsed.request.total = query::TotalMode::None;
-    Ok(store.search(&parsed.request).await?.matches)
-}
-
-fn parse_body(r: &StoredResource) -> Option<Value> {
-    serde_json::from_str(&r.body).ok()
-}
-
-/// The patient's usable pharmacogenomic results (one per gene). Results that cannot be read
-/// are logged and left out: one bad Observation must not hide the others.
-pub(crate) async fn patient_results(
-    store: &Store,
-    patient_id: &str,
-) -> Result<Vec<GeneResult>, ApiError> {
-    let found = search_all(store, &smr_cds::hooks::genotype_query(patient_id)).await?;
-    let mut results = Vec::new();
-    for r in &found {
-        match genotype::read_observation_json(&r.body) {
-            Ok(Some(g)) => results.push(g),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(observation = %r.reference(), error = %e, "pharmacogenomic result not usable")
-            }
-        }
-    }
-    Ok(genotype::select_results(results))
-}
-
-/// [`patient_results`] through the state's cache, when the store can say whether it is
-/// current (see `results_cache`).
-pub(crate) async fn cached_patient_results(
-    state: &AppState,
-    patient_id: &str,
-) -> Result<Arc<PatientResults>, ApiError> {
-    let read = |results| Arc::new(PatientResults::new(results));
-    // The count is taken before the read: see `smr_store::Store::change_count`.
-    let Some(count) = state.store.change_count("Observation") else {
-        return Ok(read(patient_results(&state.store, patient_id).await?));
-    };
-    if let Some(hit) = state.pgx_results.get(patient_id, count) {
-        return Ok(hit);
-    }
-    let results = read(patient_results(&state.store, patient_id).await?);
-    state
-        .pgx_results
-        .put(patient_id, count, Arc::clone(&results));
-    Ok(results)
-}
-
-fn patient_of_subject(obs: &Value) -> Option<String> {
-    let reference = obs.pointer("/subject/reference").and_then(Value::as_str)?;
-    let mut parts = reference.rsplit('/');
-    let id = parts.next()?;
-    (parts.next()? == "Patient").then(|| id.to_owned())
-}
-
-/// Re-checks the medicines of every patient whose pharmacogenomic results were just written.
-/// Never fails the caller's write: errors are logged.
-pub async fn after_write(state: &AppState, outcomes: &[WriteOutcome]) {
-    let mut patients = BTreeSet::new();
-    for o in outcomes {
-        let (WriteOutcome::Created(r) | WriteOutcome::Updated(r)) = o else {
-            continue;
-        };
-        // Cheap test first: most writes are not Observations.
-        if r.res_type != "Observation" {
-            continue;
-        }
-        let Some(body) = parse_body(r) else { continue };
-        if genotype::is_pgx_observation(&body)
-            && let Some(p) = patient_of_subject(&body)
-        {
-            patients.insert(p);
-        }
-    }
-    for patient in patients {
-        if let Err(e) = recheck(&state.store, &patient).await {
-            tracing::error!(patient = %patient, issues = ?e.issues, "pharmacogenomic re-check failed");
-        }
-    }
-}
-
-/// Re-checks every patient with a genotype on record: for data that reached the store without
-/// passing through the HTTP write path (e.g. the synthetic population `smr serve` loads).
-/// Returns how many DetectedIssues were created; failures for one patient are logged and the
-/// others still checked.
-pub async fn recheck_all(store: &Store) -> Result<usize, String> {
-    let pairs = vec![("code".to_owned(), "http://loinc.org|84413-4".to_owned())];
-    let mut request = query::parse("Observation", &pairs, Handling::Strict)
-        .map_err(|issues| format!("{issues:?}"))?
-        .request;
-    request.count = query::MAX_COUNT;
-    request.total = query::TotalMode::None;
-    let mut patients = BTreeSet::new();
-    loop {
-        let page = store.search(&request).await.map_err(|e| e.to_string())?;
-        for r in &page.matches {
-            if let Some(p) = parse_body(r).as_ref().and_then(patient_of_subject) {
-                patients.insert(p);
-            }
-        }
-        match page.next_cursor {
-            Some(cursor) => request.cursor = Some(cursor),
-            None => break,
-        }
-    }
-    let mut created = 0;
-    for patient in patients {
-        match recheck(store, &patient).await {
-            Ok(ids) => created += ids.len(),
-            Err(e) => {
-                tracing::error!(patient = %patient, issues = ?e.issues, "pharmacogenomic re-check failed")
-            }
-        }
-    }
-    Ok(created)
-}
-
-/// Creates the DetectedIssues for one patient's current medicines; returns the ids created.
-pub(crate) async fn recheck(store: &Store, patient_id: &str) -> Result<Vec<String>, ApiError> {
-    let results = patient_results(store, patient_id).await?;
-    if results.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut medicines = search_all(
-        store,
-        &format!("MedicationRequest?patient={patient_id}&status=active"),
-    )
-    .await?;
-    medicines.extend(
-        search_all(
-            store,
-            &format!("MedicationStatement?patient={patient_id}&status=active"),
-        )
-        .await?,
-    );
-    let patient_ref = format!("Patient/{patient_id}");
-    let identified = now();
-    let mut created = Vec::new();
-    for m in &medicines {
-        let Some(order) = parse_body(m) else { continue };
-        for finding in smr_cds::assess_order(&order, &results) {
-            let Some(issue) = smr_cds::issue::detected_issue(&finding, &patient_ref, &identified)
-            else {
-                continue;
-            };
-            let Some(value) = smr_cds::issue::identifier_value(&finding) else {
-                continue;
-            };
-            let condition = vec![(
-                "identifier".to_owned(),
-                format!("{}|{value}", smr_cds::issue::identifier_system()),
-            )];
-            let if_none_exist = query::parse("DetectedIssue", &condition, Handling::Strict)
-                .map_err(|issues| ApiError::issues(StatusCode::INTERNAL_SERVER_ERROR, issues))?
-                .request;
-            let op = WriteOp::Create {
-                resource: issue,
-                full_url: None,
-                if_none_exist: Some(if_none_exist),
-            };
-            if let WriteOutcome::Created(r) = store.write_one(op).await? {
-                let issue = r.reference();
-                // No subscribers is normal; the send error only says so.
-                let _ = EVENTS.send(IssueEvent {
-                    issue: issue.clone(),
-                    patient: patient_ref.clone(),
-                });
-                created.push(issue);
-            }
-        }
-    }
-    Ok(created)
 }
 
 // ---------------------------------------------------------------------------
@@ -433,6 +224,7 @@ fn call_ops(
 
 pub async fn outside_calls(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(id): Path<String>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
@@ -452,12 +244,14 @@ pub async fn outside_calls(
     }
     store_calls(
         &state,
+        &ctx,
         &parts.headers,
         &id,
         &calls,
         performer,
         "PharmCAT outside-call file",
         Vec::new(),
+        "$pgx-outside-calls",
     )
     .await
 }
@@ -470,6 +264,7 @@ pub async fn outside_calls(
 /// stored for it.
 pub async fn vcf(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(id): Path<String>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
@@ -571,29 +366,32 @@ pub async fn vcf(
     );
     store_calls(
         &state,
+        &ctx,
         &parts.headers,
         &id,
         &calls,
         performer,
         &label,
         not_stored,
+        "$pgx-vcf",
     )
     .await
 }
 
 /// Stores calls for a patient as genotype and phenotype Observations plus one Provenance, in
 /// one transaction, then runs the re-check. `not_stored` become warnings in the response.
+#[allow(clippy::too_many_arguments)]
 async fn store_calls(
     state: &AppState,
+    ctx: &smr_app::RequestContext,
     headers: &HeaderMap,
     id: &str,
     calls: &[OutsideCall],
     performer: Option<Value>,
     source_label: &str,
     not_stored: Vec<Issue>,
+    operation: &'static str,
 ) -> Result<Response, ApiError> {
-    // 404 before anything is written if the patient is not there.
-    state.store.read("Patient", id).await?;
     let patient_ref = format!("Patient/{id}");
     let issued = now();
     let mut ops = Vec::new();
@@ -605,13 +403,13 @@ async fn store_calls(
             .and_then(Value::as_str)
             .is_some_and(|r| r.starts_with("Organization/"))
     });
-    let ctx = genotype::ResultContext {
+    let result_ctx = genotype::ResultContext {
         patient_ref: &patient_ref,
         performer: obs_performer,
         issued: &issued,
     };
     for call in calls {
-        call_ops(call, ctx, &mut ops, &mut targets);
+        call_ops(call, result_ctx, &mut ops, &mut targets);
     }
     let who = performer
         .clone()
@@ -630,8 +428,7 @@ async fn store_calls(
         }),
         &urn(),
     ));
-    let outcomes = state.store.transaction(ops).await?;
-    after_write(state, &outcomes).await;
+    let outcomes = state.app.import_pgx(ctx, id, ops, operation).await?;
     let base = base_url(state, headers);
     let mut bundle = BundleWriter::new("transaction-response", None, &[]);
     for o in &outcomes {

@@ -168,7 +168,7 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
                 result
             };
             if let Some(audit) = audit {
-                let record = audit(result.as_deref().map_err(|e| e));
+                let record = audit(result.as_deref());
                 append_audit(store, &mut tx, &mut head, &record).await?;
             }
             replies.push((job.reply, result));

@@ -7,10 +7,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use smr_fhir::query::{self, Handling};
 use smr_fhir::{IssueCode, datetime, resource_types};
+use smr_app::{AppError, RequestContext, WriteKind};
 use smr_store::{StoredResource, WriteOp, WriteOutcome};
 
 use super::instance::conditional_search;
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::bundle::{BundleWriter, full_url};
 use crate::error::ApiError;
 use crate::http::{self, BodyKind, base_url, fhir_json_response, parse_etag};
@@ -24,6 +26,7 @@ enum Entry {
 
 pub async fn transaction_or_batch(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
     let (headers, bundle) = http::read_json(&state, request, BodyKind::Resource).await?;
@@ -44,8 +47,8 @@ pub async fn transaction_or_batch(
         .cloned()
         .unwrap_or_default();
     match kind.as_str() {
-        "transaction" => transaction(&state, &headers, entries).await,
-        "batch" => batch(&state, &headers, entries).await,
+        "transaction" => transaction(&state, &ctx, &headers, entries).await,
+        "batch" => batch(&state, &ctx, &headers, entries).await,
         other => Err(ApiError::bad_request(format!(
             "Bundle.type must be transaction or batch to be processed, got '{other}'"
         ))
@@ -55,6 +58,7 @@ pub async fn transaction_or_batch(
 
 async fn transaction(
     state: &AppState,
+    ctx: &RequestContext,
     headers: &HeaderMap,
     entries: Vec<Value>,
 ) -> Result<Response, ApiError> {
@@ -78,13 +82,12 @@ async fn transaction(
             }
         }
     }
-    let outcomes = state.store.transaction(ops).await?;
-    crate::pgx_intake::after_write(state, &outcomes).await;
+    let outcomes = state.app.write(ctx, ops, WriteKind::Transaction).await?;
     // Reads run after the writes commit, so they see them (FHIR transaction processing order).
     let base = base_url(state, headers);
     let mut read_results = Vec::new();
     for (i, entry) in reads {
-        read_results.push((i, run_read(state, &base, entry).await));
+        read_results.push((i, run_read(state, ctx, &base, entry).await));
     }
     let mut bundle = BundleWriter::new("transaction-response", None, &[]);
     let mut reads = read_results.into_iter();
@@ -103,6 +106,7 @@ async fn transaction(
 
 async fn batch(
     state: &AppState,
+    ctx: &RequestContext,
     headers: &HeaderMap,
     entries: Vec<Value>,
 ) -> Result<Response, ApiError> {
@@ -111,15 +115,19 @@ async fn batch(
     for (i, raw) in entries.into_iter().enumerate() {
         let result = match parse_entry(i, raw) {
             Err(e) => Err(e),
-            Ok(Entry::Write(op)) => match state.store.write_one(*op).await {
-                Ok(outcome) => {
-                    crate::pgx_intake::after_write(state, std::slice::from_ref(&outcome)).await;
-                    write_entry(&mut bundle, &base, &outcome);
-                    continue;
+            Ok(Entry::Write(op)) => {
+                match state.app.write(ctx, vec![*op], WriteKind::BatchEntry).await {
+                    Ok(outcomes) => {
+                        for outcome in &outcomes {
+                            write_entry(&mut bundle, &base, outcome);
+                        }
+                        continue;
+                    }
+                    Err(AppError::Entry(e)) => Err(ApiError::from(e.error)),
+                    Err(e) => Err(ApiError::from(e)),
                 }
-                Err(e) => Err(ApiError::from(e)),
-            },
-            Ok(read) => run_read(state, &base, read).await,
+            }
+            Ok(read) => run_read(state, ctx, &base, read).await,
         };
         read_entry(&mut bundle, result);
     }
@@ -250,18 +258,19 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
 
 async fn run_read(
     state: &AppState,
+    ctx: &RequestContext,
     base: &str,
     entry: Entry,
 ) -> Result<(StatusCode, String), ApiError> {
     match entry {
         Entry::Read { res_type, id } => {
-            Ok((StatusCode::OK, state.store.read(&res_type, &id).await?.body))
+            Ok((StatusCode::OK, state.app.read(ctx, &res_type, &id).await?.body))
         }
         Entry::Search { res_type, query } => {
             let pairs = http::query_pairs(Some(&query));
             let parsed = query::parse(&res_type, &pairs, Handling::Strict)
                 .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
-            let page = state.store.search(&parsed.request).await?;
+            let page = state.app.search(ctx, &parsed.request, &query).await?;
             let mut bundle = BundleWriter::new("searchset", page.total, &[]);
             for r in &page.matches {
                 bundle.search_entry(base, r, "match");

@@ -28,12 +28,13 @@ use futures_util::Stream;
 use serde_json::{Value, json};
 use smr_cds::hooks::{self, Hook, RequestError};
 use smr_cds::{Card, PatientResults, genotype};
-use smr_store::WriteOp;
+use smr_app::cds::CdsPatient;
+use smr_app::{AppError, RequestContext};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::error::ApiError;
-use crate::pgx_intake::{self, cached_patient_results, search_all};
 
 /// A CDS Hooks error: a JSON object, not an OperationOutcome (CDS clients are not FHIR clients).
 pub struct CdsError {
@@ -71,6 +72,12 @@ impl From<ApiError> for CdsError {
             e.status
         };
         CdsError { status, message }
+    }
+}
+
+impl From<AppError> for CdsError {
+    fn from(e: AppError) -> Self {
+        ApiError::from(e).into()
     }
 }
 
@@ -135,14 +142,59 @@ pub struct CardsResponse {
     cards: Vec<Card>,
 }
 
+/// A card saying SMR could make no check, and why: a prescriber must be able to tell
+/// "checked, nothing to report" from "not checked".
+fn no_check_card(summary: String, detail: String) -> Card {
+    Card {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        summary,
+        detail: Some(detail),
+        indicator: smr_cds::Indicator::Info,
+        source: smr_cds::cards::Source {
+            label: "SMR (Single Medication Record)".into(),
+            url: None,
+            topic: None,
+        },
+        suggestions: Vec::new(),
+        selection_behavior: None,
+        override_reasons: Vec::new(),
+    }
+}
+
 pub async fn invoke(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(id): Path<String>,
     request: Request<Body>,
 ) -> Result<Response, CdsError> {
     let service = service(&id)?;
     let body = read_body(&state, request).await?;
     let req = hooks::parse_request(service, &body)?;
+    if state.app.cds_authorize(&ctx, service.id, &req.patient_id).await? == CdsPatient::Unknown
+        && req.genotypes.is_none()
+        && req.issues.is_none()
+    {
+        let cards = vec![no_check_card(
+            "SMR holds no record for this patient: no pharmacogenomic check was made".into(),
+            format!(
+                "Patient `{}` is not on the Single Medication Record, and the request sent no \
+                 prefetched results, so SMR could not check this order against genomic results. \
+                 This is not a sign that none exist.",
+                req.patient_id
+            ),
+        )];
+        return cards_response(cards);
+    }
+    let cards = hook_cards(&state, &ctx, service, req).await?;
+    cards_response(cards)
+}
+
+async fn hook_cards(
+    state: &AppState,
+    ctx: &RequestContext,
+    service: &hooks::Service,
+    req: smr_cds::HookRequest<'_>,
+) -> Result<Vec<Card>, CdsError> {
     let cards: Vec<Card> = match service.hook {
         Hook::OrderSelect | Hook::OrderSign => {
             let orders = hooks::orders_to_check(service.hook, &req.context);
@@ -152,33 +204,33 @@ pub async fn invoke(
                 Arc::new(PatientResults::default())
             } else {
                 match req.genotypes {
-                    Some(raw) => prefetched_results(&state, raw.get())?,
-                    None => cached_patient_results(&state, &req.patient_id).await?,
+                    Some(raw) => prefetched_results(state, raw.get())?,
+                    None => state.app.pgx_results(ctx, &req.patient_id).await?,
                 }
             };
             hooks::order_cards(&orders, &results)
         }
         Hook::PatientView => {
-            let issues: Vec<Value> = match req.issues {
+            let (issues, withheld): (Vec<Value>, usize) = match req.issues {
                 Some(raw) => {
                     let bundle: Value = serde_json::from_str(raw.get())
                         .map_err(|e| CdsError::bad(format!("prefetch.issues: {e}")))?;
                     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
                         return Err(CdsError::bad("prefetch.issues must be a FHIR Bundle"));
                     }
-                    bundle
+                    let issues = bundle
                         .get("entry")
                         .and_then(Value::as_array)
                         .into_iter()
                         .flatten()
                         .filter_map(|e| e.get("resource").cloned())
-                        .collect()
+                        .collect();
+                    (issues, 0)
                 }
-                None => search_all(&state.store, &hooks::issues_query(&req.patient_id))
-                    .await?
-                    .iter()
-                    .filter_map(|r| serde_json::from_str(&r.body).ok())
-                    .collect(),
+                None => {
+                    let found = state.app.pgx_issues(ctx, &req.patient_id).await?;
+                    (found.visible, found.withheld)
+                }
             };
             let mut cards: Vec<Card> = issues
                 .iter()
@@ -186,10 +238,27 @@ pub async fn invoke(
                 .filter(|i| smr_cds::issue::is_open_pgx_issue(i))
                 .map(smr_cds::issue::card_from_issue)
                 .collect();
+            if withheld > 0 {
+                // Said without naming the medicine: the patient withholds it from this caller.
+                let mut card = no_check_card(
+                    "A medicine you cannot see is affected by a pharmacogenomic result".into(),
+                    format!(
+                        "{withheld} open pharmacogenomic issue(s) concern a medicine the patient \
+                         has chosen to withhold from your organisation or care setting. Ask the \
+                         patient or their GP before prescribing."
+                    ),
+                );
+                card.indicator = smr_cds::Indicator::Warning;
+                cards.push(card);
+            }
             cards.sort_by_key(|c| std::cmp::Reverse(c.indicator));
             cards
         }
     };
+    Ok(cards)
+}
+
+fn cards_response(cards: Vec<Card>) -> Result<Response, CdsError> {
     // Written into a buffer sized for a typical answer (one card with two suggested orders is
     // ≈ 4 KB), rather than one that starts small and is copied as it grows.
     let mut body = Vec::with_capacity(8 * 1024);
@@ -202,6 +271,7 @@ pub async fn invoke(
 
 pub async fn feedback(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(id): Path<String>,
     request: Request<Body>,
 ) -> Result<Json<Value>, CdsError> {
@@ -213,23 +283,14 @@ pub async fn feedback(
         .filter(|f| !f.is_empty())
         .ok_or_else(|| CdsError::bad("'feedback' must be a non-empty array"))?;
     let now = smr_fhir::datetime::format_instant(crate::bundle::now_micros());
-    let ops = items
+    let events = items
         .iter()
-        .map(|item| {
-            let resource = hooks::feedback_audit_event(service.id, item, &now)?;
-            Ok(WriteOp::Create {
-                resource,
-                full_url: None,
-                if_none_exist: None,
-            })
-        })
+        .map(|item| Ok(hooks::feedback_audit_event(service.id, item, &now)?))
         .collect::<Result<Vec<_>, CdsError>>()?;
-    let outcomes = state.store.transaction(ops).await.map_err(ApiError::from)?;
-    let stored: Vec<String> = outcomes
-        .iter()
-        .filter_map(|o| o.resource())
-        .map(|r| r.reference())
-        .collect();
+    let stored = state
+        .app
+        .record_cds_feedback(&ctx, service.id, events)
+        .await?;
     Ok(Json(json!({"stored": stored})))
 }
 
@@ -239,37 +300,43 @@ pub struct EventsQuery {
 }
 
 pub async fn events(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Query(q): Query<EventsQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = pgx_intake::subscribe();
-    let patient = q.patient.map(|p| {
-        if p.starts_with("Patient/") {
-            p
-        } else {
-            format!("Patient/{p}")
-        }
-    });
-    let stream = futures_util::stream::unfold((rx, patient), |(mut rx, patient)| async move {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, CdsError> {
+    let patient = q
+        .patient
+        .map(|p| p.strip_prefix("Patient/").unwrap_or(&p).to_owned());
+    // Subscribed before the checks so nothing created meanwhile is missed; every event is
+    // then passed through the caller's filter (relationship and consent).
+    let rx = state.app.issue_events();
+    let filter = Arc::new(state.app.event_filter(&ctx, patient.as_deref()).await?);
+    let app = state.app.clone();
+    let stream = futures_util::stream::unfold((rx, filter, app), |(mut rx, filter, app)| async move {
         loop {
             match rx.recv().await {
-                Ok(e) if patient.as_ref().is_some_and(|p| *p != e.patient) => continue,
                 Ok(e) => {
-                    let data = json!({"issue": e.issue, "patient": e.patient}).to_string();
+                    if !filter.allows(&app, &e).await {
+                        continue;
+                    }
+                    let data =
+                        json!({"issue": e.issue, "patient": format!("Patient/{}", e.patient)})
+                            .to_string();
                     return Some((
                         Ok(Event::default().event("detected-issue").data(data)),
-                        (rx, patient),
+                        (rx, filter, app),
                     ));
                 }
                 // A lagging subscriber is told how many events it missed, then carries on.
                 Err(RecvError::Lagged(n)) => {
                     return Some((
                         Ok(Event::default().event("lagged").data(n.to_string())),
-                        (rx, patient),
+                        (rx, filter, app),
                     ));
                 }
                 Err(RecvError::Closed) => return None,
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -6,12 +6,14 @@ use axum::response::Response;
 use smr_fhir::IssueCode;
 
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::bundle::BundleWriter;
 use crate::error::ApiError;
 use crate::http::{base_url, fhir_json_response};
 
 pub async fn operation(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id, operation)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -22,7 +24,7 @@ pub async fn operation(
             format!("operation {res_type}/{{id}}/{operation} is not supported"),
         ));
     }
-    let resources = state.store.everything(&id).await?;
+    let resources = state.app.everything(&ctx, &id).await?;
     let base = base_url(&state, &headers);
     let self_link = format!("{base}/Patient/{id}/$everything");
     let mut bundle = BundleWriter::new(

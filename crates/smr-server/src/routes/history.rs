@@ -9,25 +9,23 @@ use smr_store::{HistoryRequest, HistoryScope};
 
 use super::served_type;
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::bundle::BundleWriter;
 use crate::error::ApiError;
 use crate::http::{base_url, fhir_json_response, query_pairs};
 
 pub async fn instance(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
-    // History of a resource that never existed is a 404, not an empty Bundle.
-    match state.store.read(&res_type, &id).await {
-        Ok(_) | Err(smr_store::StoreError::Gone { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
     let path = format!("{res_type}/{id}/_history");
     run(
         &state,
+        &ctx,
         HistoryScope::Instance { res_type, id },
         &path,
         &uri,
@@ -38,6 +36,7 @@ pub async fn instance(
 
 pub async fn type_level(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(res_type): Path<String>,
     uri: Uri,
     headers: HeaderMap,
@@ -46,6 +45,7 @@ pub async fn type_level(
     let path = format!("{res_type}/_history");
     run(
         &state,
+        &ctx,
         HistoryScope::Type { res_type },
         &path,
         &uri,
@@ -56,14 +56,16 @@ pub async fn type_level(
 
 pub async fn system(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    run(&state, HistoryScope::System, "_history", &uri, &headers).await
+    run(&state, &ctx, HistoryScope::System, "_history", &uri, &headers).await
 }
 
 async fn run(
     state: &AppState,
+    ctx: &smr_app::RequestContext,
     scope: HistoryScope,
     path: &str,
     uri: &Uri,
@@ -99,7 +101,7 @@ async fn run(
             }
         }
     }
-    let page = state.store.history(&req).await?;
+    let page = state.app.history(ctx, &req).await?;
     let base = base_url(state, headers);
     let link = |pairs: Vec<(&str, &str)>| {
         let q = form_urlencoded::Serializer::new(String::new())

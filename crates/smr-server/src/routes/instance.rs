@@ -7,21 +7,21 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use smr_fhir::IssueCode;
 use smr_fhir::query::{self, Handling};
-use smr_store::{StoreError, WriteOp, WriteOutcome};
+use smr_app::{AppError, WriteKind};
+use smr_store::{WriteOp, WriteOutcome};
 
 use super::served_type;
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::error::ApiError;
 use crate::http::{
     self, BodyKind, Return, base_url, check_accept, fhir_json_response, prefer_return,
     resource_response,
 };
 
-/// How many times a PATCH without `If-Match` re-applies itself after losing a race.
-const PATCH_RETRIES: usize = 8;
-
 pub async fn create(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(res_type): Path<String>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
@@ -43,8 +43,7 @@ pub async fn create(
     };
     let base = base_url(&state, &headers);
     let ret = prefer_return(&headers);
-    let outcome = state.store.write_one(op).await?;
-    crate::pgx_intake::after_write(&state, std::slice::from_ref(&outcome)).await;
+    let outcome = write_one(&state, &ctx, op, WriteKind::Create).await?;
     Ok(match outcome {
         WriteOutcome::Created(r) => resource_response(StatusCode::CREATED, &r, &base, ret, true),
         WriteOutcome::Existing(r) => resource_response(StatusCode::OK, &r, &base, ret, true),
@@ -54,12 +53,18 @@ pub async fn create(
 
 pub async fn read(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
     check_accept(&headers, None)?;
-    let r = state.store.read(&res_type, &id).await?;
+    if res_type == "AuditEvent" {
+        // The audit trail is its own append-only chain, not a resource table.
+        let body = state.app.audit_event(&ctx, &id).await?;
+        return Ok(fhir_json_response(StatusCode::OK, body));
+    }
+    let r = state.app.read(&ctx, &res_type, &id).await?;
     // A client holding the current version gets 304 instead of the body again.
     if let Some(tag) = headers.get("if-none-match").and_then(|v| v.to_str().ok())
         && http::parse_etag(tag) == Some(r.version)
@@ -77,6 +82,7 @@ pub async fn read(
 
 pub async fn vread(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id, version)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -84,7 +90,7 @@ pub async fn vread(
     let version: i64 = version
         .parse()
         .map_err(|_| ApiError::not_found(format!("{res_type}/{id} has no version '{version}'")))?;
-    let r = state.store.vread(&res_type, &id, version).await?;
+    let r = state.app.vread(&ctx, &res_type, &id, version).await?;
     Ok(resource_response(
         StatusCode::OK,
         &r,
@@ -96,6 +102,7 @@ pub async fn vread(
 
 pub async fn update(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
@@ -118,8 +125,12 @@ pub async fn update(
         }
     }
     let if_match = http::if_match(&headers)?;
-    let outcome = state.store.update(resource, if_match).await?;
-    crate::pgx_intake::after_write(&state, std::slice::from_ref(&outcome)).await;
+    let op = WriteOp::Update {
+        resource,
+        full_url: None,
+        if_match,
+    };
+    let outcome = write_one(&state, &ctx, op, WriteKind::Update).await?;
     write_response(&state, &headers, outcome)
 }
 
@@ -128,6 +139,7 @@ pub async fn update(
 /// the client gets 412, without it the patch is re-applied to the newer version.
 pub async fn patch(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id)): Path<(String, String)>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
@@ -136,54 +148,32 @@ pub async fn patch(
     let patch: json_patch::Patch = serde_json::from_value(patch_doc)
         .map_err(|e| ApiError::bad_request(format!("not a JSON Patch document: {e}")))?;
     let if_match = http::if_match(&headers)?;
-    for _ in 0..PATCH_RETRIES {
-        let current = state.store.read(&res_type, &id).await?;
-        if let Some(v) = if_match
-            && v != current.version
-        {
-            return Err(StoreError::PreconditionFailed(format!(
-                "If-Match names version {v} but the current version is {}",
-                current.version
-            ))
-            .into());
-        }
-        let mut resource: Value = serde_json::from_str(&current.body).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                IssueCode::Exception,
-                e.to_string(),
-            )
-        })?;
-        json_patch::patch(&mut resource, &patch).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                IssueCode::Processing,
-                format!("patch failed: {e}"),
-            )
-        })?;
+    let apply = |resource: &mut Value| -> Result<(), AppError> {
+        json_patch::patch(resource, &patch)
+            .map_err(|e| AppError::BadRequest(format!("patch failed: {e}")))?;
         if resource.get("resourceType").and_then(Value::as_str) != Some(res_type.as_str())
             || resource.get("id").and_then(Value::as_str) != Some(id.as_str())
         {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                IssueCode::Processing,
-                "a patch may not change resourceType or id",
+            return Err(AppError::BadRequest(
+                "a patch may not change resourceType or id".into(),
             ));
         }
-        match state.store.update(resource, Some(current.version)).await {
-            Ok(outcome) => {
-                crate::pgx_intake::after_write(&state, std::slice::from_ref(&outcome)).await;
-                return write_response(&state, &headers, outcome);
-            }
-            Err(StoreError::PreconditionFailed(_)) if if_match.is_none() => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        IssueCode::Conflict,
-        "resource changed repeatedly while patching; retry",
-    ))
+        Ok(())
+    };
+    let outcome = state
+        .app
+        .patch(&ctx, &res_type, &id, if_match, apply)
+        .await
+        .map_err(|e| match e {
+            // A patch that cannot be applied to this resource is unprocessable (422).
+            AppError::BadRequest(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                IssueCode::Processing,
+                message,
+            ),
+            other => other.into(),
+        })?;
+    write_response(&state, &headers, outcome)
 }
 
 async fn read_patch(
@@ -196,12 +186,18 @@ async fn read_patch(
 
 pub async fn delete(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path((res_type, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
     let if_match = http::if_match(&headers)?;
-    match state.store.delete(&res_type, &id, if_match).await? {
+    let op = WriteOp::Delete {
+        res_type: res_type.clone(),
+        id: id.clone(),
+        if_match,
+    };
+    match write_one(&state, &ctx, op, WriteKind::Delete).await? {
         WriteOutcome::Deleted(Some(r)) => {
             let body = smr_fhir::outcome::information(format!(
                 "{res_type}/{id} deleted (version {})",
@@ -215,6 +211,21 @@ pub async fn delete(
         }
         WriteOutcome::Deleted(None) => Ok(StatusCode::NO_CONTENT.into_response()),
         other => Err(unexpected(other)),
+    }
+}
+
+/// One write through the application layer; a store error is the entry's own error (not
+/// a transaction's, whose messages name entries).
+pub(crate) async fn write_one(
+    state: &AppState,
+    ctx: &smr_app::RequestContext,
+    op: WriteOp,
+    kind: WriteKind,
+) -> Result<WriteOutcome, ApiError> {
+    match state.app.write(ctx, vec![op], kind).await {
+        Ok(mut outcomes) => outcomes.pop().ok_or_else(|| unexpected(WriteOutcome::Deleted(None))),
+        Err(AppError::Entry(e)) => Err(e.error.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Handlers, one module per kind of interaction.
 
+mod audit;
 pub mod bundle;
 pub mod cds;
 pub mod everything;

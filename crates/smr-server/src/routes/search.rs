@@ -11,22 +11,25 @@ use smr_fhir::query;
 
 use super::served_type;
 use crate::app::AppState;
+use crate::auth::Ctx;
 use crate::bundle::BundleWriter;
 use crate::error::ApiError;
 use crate::http::{base_url, check_accept, fhir_json_response, prefer_handling, query_pairs};
 
 pub async fn search_get(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(res_type): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri.query());
-    run(&state, &res_type, &headers, pairs).await
+    run(&state, &ctx, &res_type, &headers, pairs).await
 }
 
 pub async fn search_post(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     Path(res_type): Path<String>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
@@ -54,11 +57,12 @@ pub async fn search_post(
         })?;
     let mut pairs = query_pairs(parts.uri.query());
     pairs.extend(form_urlencoded::parse(&bytes).into_owned());
-    run(&state, &res_type, &parts.headers, pairs).await
+    run(&state, &ctx, &res_type, &parts.headers, pairs).await
 }
 
 async fn run(
     state: &AppState,
+    ctx: &smr_app::RequestContext,
     res_type: &str,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
@@ -69,9 +73,15 @@ async fn run(
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.as_str());
     check_accept(headers, format)?;
+    if res_type == "AuditEvent" {
+        return super::audit::search(state, ctx, headers, &pairs).await;
+    }
     let parsed = query::parse(res_type, &pairs, prefer_handling(headers))
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
-    let page = state.store.search(&parsed.request).await?;
+    let query_text = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter())
+        .finish();
+    let page = state.app.search(ctx, &parsed.request, &query_text).await?;
     let base = base_url(state, headers);
 
     let self_url = link(
@@ -107,7 +117,7 @@ async fn run(
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
 }
 
-fn link<'a>(base: &str, res_type: &str, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn link<'a>(base: &str, res_type: &str, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();

@@ -14,6 +14,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use smr_access::Role;
+use smr_auth::{LocalIssuer, TokenRequest, Verifier};
 use smr_server::{AppState, ServerConfig, router};
 use smr_store::Store;
 use sqlx::Connection;
@@ -21,10 +23,17 @@ use tower::ServiceExt;
 
 pub const BASE: &str = "http://smr.test/fhir";
 
+/// The organisation of the harness's default (back-end system) token.
+pub const SYSTEM_ORG: &str = "X26";
+
 pub struct TestApp {
     pub router: Router,
+    /// A client signed in as a back-end system (role `system`, every scope): tests of the
+    /// FHIR API itself use it; tests of access control make their own with [`TestApp::as_user`].
     pub client: Client,
     pub store: Store,
+    /// Signs tokens the router trusts.
+    pub issuer: Arc<LocalIssuer>,
     cleanup: Option<Cleanup>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -128,22 +137,40 @@ fn build(
         base_url: Some(BASE.into()),
         ..config
     };
-    let router = router(AppState::new(store.clone(), config));
+    let issuer = Arc::new(LocalIssuer::generate().expect("signing key"));
+    let verifier = Arc::new(Verifier::new(smr_auth::DEFAULT_AUDIENCE));
+    verifier.trust_local(&issuer);
+    let router = router(AppState::new(
+        smr_app::App::new(store.clone()),
+        verifier,
+        config,
+    ));
+    let system = issue(&issuer, TokenRequest {
+        org: Some(SYSTEM_ORG.into()),
+        ..TokenRequest::new("test-system", Role::System)
+    });
     TestApp {
         client: Client {
             router: router.clone(),
+            token: Some(system),
         },
         router,
         store,
+        issuer,
         cleanup,
         _dir: dir,
     }
 }
 
-/// Sends requests through the router, as an HTTP client would.
+pub fn issue(issuer: &LocalIssuer, request: TokenRequest) -> String {
+    issuer.issue(&request).expect("token")
+}
+
+/// Sends requests through the router, as an HTTP client would, with its bearer token.
 #[derive(Clone)]
 pub struct Client {
     router: Router,
+    token: Option<String>,
 }
 
 impl std::ops::Deref for TestApp {
@@ -154,6 +181,30 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// A client signed in as `user` in `role` for organisation `org` (ODS code).
+    pub fn as_user(&self, user: &str, role: Role, org: Option<&str>) -> Client {
+        self.with_token(issue(&self.issuer, TokenRequest {
+            org: org.map(str::to_owned),
+            ..TokenRequest::new(user, role)
+        }))
+    }
+
+    /// A client signed in as the patient whose Patient id is `patient`.
+    pub fn as_patient(&self, patient: &str) -> Client {
+        self.with_token(issue(&self.issuer, TokenRequest {
+            patient: Some(patient.to_owned()),
+            ..TokenRequest::new(format!("patient-{patient}"), Role::Patient)
+        }))
+    }
+
+    /// A client sending `token` (or none).
+    pub fn with_token(&self, token: impl Into<Option<String>>) -> Client {
+        Client {
+            router: self.router.clone(),
+            token: token.into(),
+        }
+    }
+
     /// Closes the store and drops a PostgreSQL test database.
     pub async fn finish(mut self) {
         self.store.close().await;
@@ -173,8 +224,8 @@ impl TestApp {
 }
 
 impl Client {
-    pub fn new(router: Router) -> Self {
-        Client { router }
+    pub fn new(router: Router, token: Option<String>) -> Self {
+        Client { router, token }
     }
 
     pub async fn request(
@@ -186,9 +237,14 @@ impl Client {
     ) -> Reply {
         let mut builder = Request::builder().method(method).uri(path);
         let mut has_type = false;
+        let mut has_auth = false;
         for (k, v) in headers {
             has_type |= k.eq_ignore_ascii_case("content-type");
+            has_auth |= k.eq_ignore_ascii_case("authorization");
             builder = builder.header(*k, *v);
+        }
+        if let (Some(token), false) = (&self.token, has_auth) {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         if body.is_some() && !has_type {
             builder = builder.header(header::CONTENT_TYPE, "application/fhir+json");
