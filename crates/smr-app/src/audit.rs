@@ -372,6 +372,75 @@ impl App {
         self.audited(ctx, event, result).await
     }
 
+    /// An AuditEvent a back-end system submits (an interface engine forwarding its own
+    /// audit, as IHE ATNA's "record audit event"): validated, given an id and `meta`, and
+    /// appended to the chain as sent. Only role `system`; nobody changes or deletes one.
+    pub async fn submit_audit_event(
+        &self,
+        ctx: &RequestContext,
+        mut body: Value,
+    ) -> Result<String, AppError> {
+        let event = Event::new("create", AuditAction::Create).detail("AuditEvent");
+        let result = async {
+            if ctx.principal.role != smr_access::Role::System {
+                return Err(AppError::forbidden(format!(
+                    "role {} may not create AuditEvent: SMR records audit events itself",
+                    ctx.principal.role
+                )));
+            }
+            let recorded = now_micros();
+            let id = uuid::Uuid::now_v7().to_string();
+            let Some(obj) = body.as_object_mut() else {
+                return Err(AppError::BadRequest("an AuditEvent must be a JSON object".into()));
+            };
+            obj.shift_remove("id");
+            let mut meta = match obj.shift_remove("meta") {
+                Some(Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            meta.insert("versionId".into(), json!("1"));
+            meta.insert(
+                "lastUpdated".into(),
+                json!(datetime::format_instant(recorded)),
+            );
+            let mut ordered = serde_json::Map::new();
+            if let Some(t) = obj.shift_remove("resourceType") {
+                ordered.insert("resourceType".into(), t);
+            }
+            ordered.insert("id".into(), json!(id));
+            ordered.insert("meta".into(), Value::Object(meta));
+            ordered.extend(std::mem::take(obj));
+            let body = Value::Object(ordered);
+            smr_fhir::validate::validate_resource(&body)
+                .map_err(|issues| AppError::Store(smr_store::StoreError::Invalid(issues)))?;
+            let patients = body["entity"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.pointer("/what/reference").and_then(Value::as_str))
+                .filter_map(|r| r.strip_prefix("Patient/"))
+                .filter(|p| !p.is_empty() && !p.contains('/'))
+                .map(str::to_owned)
+                .collect();
+            let text = body.to_string();
+            self.store
+                .append_audit(vec![AuditRecord {
+                    id: id.clone(),
+                    recorded,
+                    agent_user: Some(ctx.principal.user.clone()),
+                    agent_org: ctx.principal.organisation.clone(),
+                    purpose: Some(ctx.purpose.code().to_owned()),
+                    outcome: body["outcome"].as_str().unwrap_or("0").to_owned(),
+                    patients,
+                    body: text.clone(),
+                }])
+                .await?;
+            Ok(text)
+        }
+        .await;
+        self.audited(ctx, event, result).await
+    }
+
     /// Verifies the whole audit chain (`smr audit verify`).
     pub async fn verify_audit(&self) -> Result<smr_store::AuditVerification, AppError> {
         Ok(self.store.verify_audit().await?)

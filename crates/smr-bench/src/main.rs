@@ -292,6 +292,9 @@ async fn call(
         .method(method)
         .uri(uri)
         .header(header::ACCEPT, "application/fhir+json");
+    if let Some(token) = target::BENCH_TOKEN.get() {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
     if body.is_some() {
         builder = builder.header(header::CONTENT_TYPE, "application/fhir+json");
     }
@@ -495,7 +498,9 @@ async fn read_and_search(args: &Args, all: bool) -> anyhow::Result<Vec<Report>> 
                             .collect();
                         let parsed = query::parse("MedicationRequest", &pairs, Handling::Strict)
                             .map_err(|issues| anyhow::anyhow!("{issues:?}"))?;
-                        store.search(&parsed.request).await?;
+                        store
+                            .search(&parsed.request, &smr_store::Access::unrestricted())
+                            .await?;
                         Ok(())
                     })
                 })

@@ -82,6 +82,9 @@ impl FreshDb {
     }
 }
 
+/// The bearer token every benchmark request sends.
+pub static BENCH_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// The store and the real router over it, on a fresh database.
 pub struct Target {
     pub store: Store,
@@ -97,7 +100,19 @@ impl Target {
             base_url: Some("http://smr.bench/fhir".into()),
             ..ServerConfig::default()
         };
-        let router = router(AppState::new(store.clone(), config));
+        // Requests carry a back-end system's token: authentication, the access decision and
+        // the audit record are part of what is measured.
+        let issuer = smr_auth::LocalIssuer::generate()?;
+        let verifier = std::sync::Arc::new(smr_auth::Verifier::new(smr_auth::DEFAULT_AUDIENCE));
+        verifier.trust_local(&issuer);
+        let token = issuer.issue(&smr_auth::TokenRequest {
+            org: Some("X26".into()),
+            ttl: std::time::Duration::from_secs(24 * 3600),
+            ..smr_auth::TokenRequest::new("smr-bench", smr_access::Role::System)
+        })?;
+        let _ = BENCH_TOKEN.set(token);
+        let app = smr_app::App::new(store.clone());
+        let router = router(AppState::new(app, verifier, config));
         Ok(Target { store, router, db })
     }
 

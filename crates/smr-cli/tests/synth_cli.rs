@@ -86,11 +86,17 @@ fn free_port() -> u16 {
 
 /// A bare HTTP/1.1 GET; returns (status, body).
 fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    get_as(port, path, None)
+}
+
+/// A bare HTTP/1.1 GET with a bearer token.
+fn get_as(port: u16, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/fhir+json\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/fhir+json\r\n{auth}Connection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
@@ -143,10 +149,12 @@ fn serve_loads_a_synthetic_population_into_an_empty_store() {
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--synthetic-patients",
-            "20",
+            "60",
         ])
         .env_remove("SMR_DATABASE_URL")
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.0.with_extension("out")).expect("stdout file"),
+        ))
         .stderr(Stdio::null())
         .spawn()
         .expect("start smr serve");
@@ -165,12 +173,47 @@ fn serve_loads_a_synthetic_population_into_an_empty_store() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (status, body) = get(port, "/fhir/Patient?_summary=count").expect("count patients");
+    // Without a token, only the CapabilityStatement answers.
+    let (status, _) = get(port, "/fhir/Patient?_summary=count").expect("count patients");
+    assert_eq!(status, 401);
+    assert_eq!(get(port, "/fhir/metadata").expect("metadata").0, 200);
+    // `smr token` signs with the key `smr serve` created in the data directory.
+    let out = smr()
+        .args(["token", "--data-dir"])
+        .arg(&dir.0)
+        .args(["--role", "system", "--org", "X26", "--user", "loader"])
+        .output()
+        .expect("smr token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let token = stdout.lines().last().expect("a token line").trim().to_owned();
+    let (status, body) =
+        get_as(port, "/fhir/Patient?_summary=count", Some(&token)).expect("count patients");
     assert_eq!(status, 200, "{body}");
     let bundle: Value = serde_json::from_str(&body).expect("a JSON Bundle");
-    assert_eq!(bundle["total"], 20, "{body}");
-    let (_, body) = get(port, "/fhir/MedicationRequest?_summary=count").expect("count orders");
+    assert_eq!(bundle["total"], 60, "{body}");
+    let (_, body) =
+        get_as(port, "/fhir/MedicationRequest?_summary=count", Some(&token)).expect("orders");
     let orders: Value = serde_json::from_str(&body).unwrap();
     assert!(orders["total"].as_i64().is_some_and(|n| n > 0), "{body}");
+    // The demo GP printed at start sees the practice's patients, not everyone.
+    let printed = std::fs::read_to_string(dir.0.with_extension("out")).unwrap_or_default();
+    let gp = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("export SMR_TOKEN_GP="))
+        .unwrap_or_else(|| panic!("no demo GP token printed:\n{printed}"))
+        .to_owned();
+    let (status, body) =
+        get_as(port, "/fhir/Patient?_summary=count", Some(&gp)).expect("GP's patients");
+    assert_eq!(status, 200, "{body}");
+    let seen = serde_json::from_str::<Value>(&body).unwrap()["total"]
+        .as_i64()
+        .unwrap_or(0);
+    // 50 patients a practice: the first practice's, not the second's.
+    assert!(seen > 0 && seen < 60, "the demo GP sees {seen} of 60 patients");
+    for user in ["HOSPITAL", "PHARMACIST", "PATIENT", "ANALYST", "ADMIN"] {
+        assert!(printed.contains(&format!("export SMR_TOKEN_{user}=")), "{printed}");
+    }
     drop(server);
+    let _ = std::fs::remove_file(dir.0.with_extension("out"));
 }

@@ -450,13 +450,25 @@ async fn feedback(app: &TestApp) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(reply["stored"].as_array().map(Vec::len), Some(2));
-    let events = app
-        .get("/fhir/AuditEvent?subtype=overridden")
-        .await
-        .expect(StatusCode::OK)
-        .json();
-    assert_eq!(events["total"], 1);
-    let e = &events["entry"][0]["resource"];
+    // Feedback joins the audit trail: each item readable by its id.
+    let stored: Vec<String> = reply["stored"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    let overridden: Vec<Value> = {
+        let mut found = Vec::new();
+        for reference in &stored {
+            let e = app.get(&format!("/fhir/{reference}")).await.expect(StatusCode::OK).json();
+            if e.to_string().contains("overridden") {
+                found.push(e);
+            }
+        }
+        found
+    };
+    assert_eq!(overridden.len(), 1);
+    let e = &overridden[0];
     assert_eq!(e["recorded"], "2026-11-02T10:16:00Z");
     assert!(e.to_string().contains("On it for 3 years"));
     let bad = json!({"feedback": [{"card": "x", "outcome": "ignored", "outcomeTimestamp": "2026-11-02T10:16:00Z"}]});
@@ -469,14 +481,10 @@ async fn feedback(app: &TestApp) {
     )
     .await
     .expect(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        app.get("/fhir/AuditEvent")
-            .await
-            .expect(StatusCode::OK)
-            .json()["total"],
-        2,
-        "nothing stored from bad feedback"
-    );
+    // Bad feedback stored nothing: the newest feedback records are still the two above (the
+    // refusals themselves are audited, as operations, not as feedback).
+    let newest = app.get("/fhir/AuditEvent?_count=50").await.expect(StatusCode::OK).text;
+    assert_eq!(newest.matches("On it for 3 years").count(), 1, "{newest}");
 }
 
 async fn bad_outside_calls(app: &TestApp) {
@@ -660,8 +668,22 @@ async fn sse(app: &TestApp) {
     let patient = new_patient(app).await;
     app.create(&with_patient(fixture("cds/codeine-order.json"), &patient))
         .await;
+    // The stream obeys the same access rules as the API: a GP of another practice is refused.
+    let stranger = app.as_user("other-gp", smr_access::Role::Gp, Some("B86001"));
+    stranger
+        .get(&format!("/cds-services/events?patient={patient}"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let token = support::issue(
+        &app.issuer,
+        smr_auth::TokenRequest {
+            org: Some(support::SYSTEM_ORG.into()),
+            ..smr_auth::TokenRequest::new("events-reader", smr_access::Role::System)
+        },
+    );
     let request = Request::builder()
         .uri(format!("/cds-services/events?patient={patient}"))
+        .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
         .expect("request");
     let response = app.router.clone().oneshot(request).await.expect("router");

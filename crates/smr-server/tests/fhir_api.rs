@@ -395,6 +395,7 @@ async fn bad_input(app: &TestApp) {
     let small = support::sqlite_app_with(smr_server::ServerConfig {
         max_body_bytes: 512,
         base_url: None,
+        ..smr_server::ServerConfig::default()
     })
     .await;
     small

@@ -27,6 +27,21 @@ fn without_server_fields(mut v: Value) -> Value {
             Some(meta) => {
                 meta.shift_remove("versionId");
                 meta.shift_remove("lastUpdated");
+                // Sensitivity labels SMR adds from the medicine (docs/access.md, "Consent").
+                let empty_security = meta
+                    .get_mut("security")
+                    .and_then(Value::as_array_mut)
+                    .is_some_and(|labels| {
+                        labels.retain(|c| {
+                            c["system"] != "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+                                || !["HIV", "PSY", "ETH", "STD", "SEX"]
+                                    .contains(&c["code"].as_str().unwrap_or_default())
+                        });
+                        labels.is_empty()
+                    });
+                if empty_security {
+                    meta.shift_remove("security");
+                }
                 meta.is_empty()
             }
             None => false,

@@ -270,15 +270,14 @@ async fn concurrent_writers(app: &TestApp) {
     let created = app.create(&mr).await;
     let id = created["id"].as_str().unwrap_or_default().to_owned();
     let path = Arc::new(format!("/fhir/MedicationRequest/{id}"));
-    let router = app.router.clone();
+    let client = app.client.clone();
     let writers = 16;
     let rounds = 5;
     let mut tasks = Vec::new();
     for writer in 0..writers {
-        let router = router.clone();
+        let app = client.clone();
         let path = path.clone();
         tasks.push(tokio::spawn(async move {
-            let app = support::Client::new(router);
             let (mut ok, mut stale) = (0, 0);
             for round in 0..rounds {
                 let current = app.get(&path).await.json();

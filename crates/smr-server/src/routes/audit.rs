@@ -28,8 +28,10 @@ pub(crate) async fn search(
         count: DEFAULT_COUNT,
         ..AuditQuery::default()
     };
+    let mut only_id = None;
     for (key, value) in pairs {
         match key.as_str() {
+            "_id" => only_id = Some(value.clone()),
             "patient" | "entity" => {
                 let id = value.strip_prefix("Patient/").unwrap_or(value);
                 if id.is_empty() || id.contains('/') {
@@ -85,7 +87,21 @@ pub(crate) async fn search(
             }
         }
     }
-    let page = state.app.audit_events(ctx, query).await?;
+    let page = match only_id {
+        // One record by id, under the same rules as a read (absent or not visible: empty).
+        Some(id) => match state.app.audit_event(ctx, &id).await {
+            Ok(body) => smr_store::AuditPage {
+                records: vec![(0, body)],
+                next_cursor: None,
+            },
+            Err(smr_app::AppError::Store(smr_store::StoreError::NotFound { .. })) => {
+                smr_store::AuditPage::default()
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => state.app.audit_events(ctx, query).await?,
+    };
+    let total = only_id_total(pairs, &page);
     let base = base_url(state, headers);
     let current = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     let mut links = vec![("self", link(&base, "AuditEvent", current))];
@@ -100,9 +116,17 @@ pub(crate) async fn search(
             link(&base, "AuditEvent", kept.chain([("_cursor", cursor.as_str())])),
         ));
     }
-    let mut bundle = BundleWriter::new("searchset", None, &links);
+    let mut bundle = BundleWriter::new("searchset", total, &links);
     for (_, body) in &page.records {
         bundle.raw_search_entry(&base, "AuditEvent", body);
     }
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
+}
+
+/// A search by `_id` knows its total (0 or 1); a listing does not count the whole trail.
+fn only_id_total(pairs: &[(String, String)], page: &smr_store::AuditPage) -> Option<i64> {
+    pairs
+        .iter()
+        .any(|(k, _)| k == "_id")
+        .then_some(page.records.len() as i64)
 }

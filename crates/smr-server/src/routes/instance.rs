@@ -28,6 +28,19 @@ pub async fn create(
     served_type(&res_type)?;
     let (headers, mut resource) = http::read_json(&state, request, BodyKind::Resource).await?;
     check_body_type(&resource, &res_type)?;
+    if res_type == "AuditEvent" {
+        let body = state.app.submit_audit_event(&ctx, resource).await?;
+        let id = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut response = fhir_json_response(StatusCode::CREATED, body);
+        let location = format!("{}/AuditEvent/{id}/_history/1", base_url(&state, &headers));
+        if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+            response.headers_mut().insert(axum::http::header::LOCATION, v);
+        }
+        return Ok(response);
+    }
     // FHIR create ignores a client-supplied id (the server assigns one).
     if let Some(obj) = resource.as_object_mut() {
         obj.shift_remove("id");
