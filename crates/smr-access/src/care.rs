@@ -253,7 +253,9 @@ mod tests {
         let l = links(&mr);
         assert_eq!(l[0].org, "ods:FA123");
         assert_eq!(l[0].kind, CareLinkKind::PharmacyNomination);
-        let start = datetime::parse_range("2026-03-01").map(|r| r.0).unwrap_or_default();
+        let start = datetime::parse_range("2026-03-01")
+            .map(|r| r.0)
+            .unwrap_or_default();
         assert_eq!(l[0].valid_until, Some(start + 90 * DAY_MICROS));
         let md = json!({"resourceType": "MedicationDispense", "status": "completed",
             "whenHandedOver": "2026-03-02T10:00:00Z",

@@ -128,7 +128,8 @@ fn in_period(provision: &Value, now: i64) -> bool {
             .and_then(Value::as_str)
             .and_then(|t| datetime::parse_range(t).ok())
     };
-    bound("start").is_none_or(|(low, _)| low <= now) && bound("end").is_none_or(|(_, high)| now < high)
+    bound("start").is_none_or(|(low, _)| low <= now)
+        && bound("end").is_none_or(|(_, high)| now < high)
 }
 
 fn collect_denials(
@@ -243,10 +244,16 @@ mod tests {
             "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                                "code": "PSY"}]}]}));
         let r = restrictions(&c, 0).unwrap_or_default();
-        let pairs: Vec<_> = r.iter().map(|r| (r.label.as_str(), r.actor.as_str())).collect();
+        let pairs: Vec<_> = r
+            .iter()
+            .map(|r| (r.label.as_str(), r.actor.as_str()))
+            .collect();
         assert_eq!(
             pairs,
-            [("PSY", "Organization/h1"), ("PSY", "setting:community-pharmacy")]
+            [
+                ("PSY", "Organization/h1"),
+                ("PSY", "setting:community-pharmacy")
+            ]
         );
     }
 
@@ -254,7 +261,13 @@ mod tests {
     fn deny_without_actor_or_label_is_everyone_and_everything() {
         let c = privacy(json!({"type": "deny"}));
         let r = restrictions(&c, 0).unwrap_or_default();
-        assert_eq!(r, [Restriction { label: "*".into(), actor: "*".into() }]);
+        assert_eq!(
+            r,
+            [Restriction {
+                label: "*".into(),
+                actor: "*".into()
+            }]
+        );
     }
 
     #[test]
@@ -263,7 +276,9 @@ mod tests {
         c["status"] = json!("inactive");
         assert_eq!(restrictions(&c, 0), Ok(vec![]));
         let c = privacy(json!({"type": "deny", "period": {"end": "2020-01-01"}}));
-        let now = datetime::parse_range("2026-01-01").map(|r| r.0).unwrap_or_default();
+        let now = datetime::parse_range("2026-01-01")
+            .map(|r| r.0)
+            .unwrap_or_default();
         assert_eq!(restrictions(&c, now), Ok(vec![]));
     }
 
@@ -278,7 +293,8 @@ mod tests {
 
     #[test]
     fn unreadable_consents_are_errors_not_silence() {
-        let c = json!({"resourceType": "Consent", "status": "active", "provision": {"type": "deny"}});
+        let c =
+            json!({"resourceType": "Consent", "status": "active", "provision": {"type": "deny"}});
         assert_eq!(restrictions(&c, 0), Err(ConsentError::UnknownScope));
         let c = privacy(json!({"type": "maybe"}));
         assert!(matches!(

@@ -122,7 +122,12 @@ fn writes(role: Role) -> &'static [&'static str] {
         Role::Patient => &["Consent", "MedicationStatement"],
         Role::Analyst => &[],
         // The directory the service runs on; never clinical entries.
-        Role::Admin => &["Location", "Organization", "Practitioner", "PractitionerRole"],
+        Role::Admin => &[
+            "Location",
+            "Organization",
+            "Practitioner",
+            "PractitionerRole",
+        ],
         Role::System => &[
             "AllergyIntolerance",
             "Condition",
@@ -276,23 +281,59 @@ mod tests {
 
     #[test]
     fn every_role_reads_only_what_its_table_says() {
-        assert!(role_allows(Role::Gp, "MedicationRequest", Interaction::Search));
+        assert!(role_allows(
+            Role::Gp,
+            "MedicationRequest",
+            Interaction::Search
+        ));
         assert!(!role_allows(Role::Analyst, "Patient", Interaction::Read));
         assert!(!role_allows(Role::Analyst, "Medication", Interaction::Read));
-        assert!(!role_allows(Role::CareWorker, "Condition", Interaction::Read));
-        assert!(role_allows(Role::Patient, "AuditEvent", Interaction::Search));
+        assert!(!role_allows(
+            Role::CareWorker,
+            "Condition",
+            Interaction::Read
+        ));
+        assert!(role_allows(
+            Role::Patient,
+            "AuditEvent",
+            Interaction::Search
+        ));
         assert!(!role_allows(Role::Gp, "AuditEvent", Interaction::Read));
     }
 
     #[test]
     fn writes_follow_the_setting() {
-        assert!(role_allows(Role::Gp, "MedicationRequest", Interaction::Create));
-        assert!(!role_allows(Role::CommunityPharmacist, "MedicationRequest", Interaction::Create));
-        assert!(role_allows(Role::CommunityPharmacist, "MedicationDispense", Interaction::Create));
-        assert!(role_allows(Role::Patient, "MedicationStatement", Interaction::Create));
-        assert!(!role_allows(Role::Admin, "MedicationRequest", Interaction::Update));
+        assert!(role_allows(
+            Role::Gp,
+            "MedicationRequest",
+            Interaction::Create
+        ));
+        assert!(!role_allows(
+            Role::CommunityPharmacist,
+            "MedicationRequest",
+            Interaction::Create
+        ));
+        assert!(role_allows(
+            Role::CommunityPharmacist,
+            "MedicationDispense",
+            Interaction::Create
+        ));
+        assert!(role_allows(
+            Role::Patient,
+            "MedicationStatement",
+            Interaction::Create
+        ));
+        assert!(!role_allows(
+            Role::Admin,
+            "MedicationRequest",
+            Interaction::Update
+        ));
         for role in Role::ALL {
-            for i in [Interaction::Create, Interaction::Update, Interaction::Delete] {
+            for i in [
+                Interaction::Create,
+                Interaction::Update,
+                Interaction::Delete,
+            ] {
                 assert!(!role_allows(role, "AuditEvent", i), "{role} {i:?}");
             }
         }
@@ -305,22 +346,38 @@ mod tests {
             patient_access(&ctx(Role::Gp, false), &keys),
             PatientAccess::CaredFor(keys.clone())
         );
-        assert_eq!(patient_access(&ctx(Role::Gp, true), &keys), PatientAccess::Any);
+        assert_eq!(
+            patient_access(&ctx(Role::Gp, true), &keys),
+            PatientAccess::Any
+        );
         assert_eq!(
             patient_access(&ctx(Role::Patient, true), &keys),
             PatientAccess::Only("p1".into())
         );
-        assert_eq!(patient_access(&ctx(Role::Admin, false), &keys), PatientAccess::Nobody);
-        assert_eq!(patient_access(&ctx(Role::Admin, true), &keys), PatientAccess::Any);
-        assert_eq!(patient_access(&ctx(Role::Analyst, true), &keys), PatientAccess::Nobody);
-        assert_eq!(patient_access(&ctx(Role::System, false), &keys), PatientAccess::Any);
+        assert_eq!(
+            patient_access(&ctx(Role::Admin, false), &keys),
+            PatientAccess::Nobody
+        );
+        assert_eq!(
+            patient_access(&ctx(Role::Admin, true), &keys),
+            PatientAccess::Any
+        );
+        assert_eq!(
+            patient_access(&ctx(Role::Analyst, true), &keys),
+            PatientAccess::Nobody
+        );
+        assert_eq!(
+            patient_access(&ctx(Role::System, false), &keys),
+            PatientAccess::Any
+        );
     }
 
     #[test]
     fn consent_applies_to_everyone_but_the_patient() {
         let keys = vec!["ods:A81001".to_owned()];
         assert_eq!(consent_actors(&ctx(Role::Patient, false), &keys), None);
-        let actors = consent_actors(&ctx(Role::CommunityPharmacist, false), &keys).unwrap_or_default();
+        let actors =
+            consent_actors(&ctx(Role::CommunityPharmacist, false), &keys).unwrap_or_default();
         assert!(actors.contains(&"*".to_owned()));
         assert!(actors.contains(&CareSetting::CommunityPharmacy.consent_key()));
         assert!(actors.contains(&"ods:A81001".to_owned()));

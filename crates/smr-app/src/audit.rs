@@ -300,38 +300,39 @@ impl App {
         mut query: AuditQuery,
     ) -> Result<AuditPage, AppError> {
         let mut event = Event::new("search-type", AuditAction::Read).detail("AuditEvent");
-        let allowed = crate::authorize::check_interaction(
-            ctx,
-            "AuditEvent",
-            smr_access::Interaction::Search,
-        )
-        .and_then(|()| {
-            let p = &ctx.principal;
-            match p.role {
-                smr_access::Role::Patient => {
-                    let own = p.patient.clone().unwrap_or_default();
-                    match &query.patient {
-                        Some(asked) if *asked != own => Err(AppError::forbidden(
-                            "a patient may only list the access log of their own record",
-                        )),
-                        _ => {
-                            query.patient = Some(own);
+        let allowed =
+            crate::authorize::check_interaction(ctx, "AuditEvent", smr_access::Interaction::Search)
+                .and_then(|()| {
+                    let p = &ctx.principal;
+                    match p.role {
+                        smr_access::Role::Patient => {
+                            let own = p.patient.clone().unwrap_or_default();
+                            match &query.patient {
+                                Some(asked) if *asked != own => Err(AppError::forbidden(
+                                    "a patient may only list the access log of their own record",
+                                )),
+                                _ => {
+                                    query.patient = Some(own);
+                                    Ok(())
+                                }
+                            }
+                        }
+                        smr_access::Role::Admin => {
+                            query.agent_org = p.organisation.clone();
                             Ok(())
                         }
+                        _ => Ok(()),
                     }
-                }
-                smr_access::Role::Admin => {
-                    query.agent_org = p.organisation.clone();
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
-        });
+                });
         if let Some(patient) = &query.patient {
             event = event.patient(patient.clone());
         }
         let result = match allowed {
-            Ok(()) => self.store.audit_events(&query).await.map_err(AppError::from),
+            Ok(()) => self
+                .store
+                .audit_events(&query)
+                .await
+                .map_err(AppError::from),
             Err(e) => Err(e),
         };
         self.audited(ctx, event, result).await
@@ -351,10 +352,9 @@ impl App {
             let (body, patients) = self.store.audit_event(id).await?.ok_or_else(not_found)?;
             let p = &ctx.principal;
             let visible = match p.role {
-                smr_access::Role::Patient => p
-                    .patient
-                    .as_ref()
-                    .is_some_and(|own| patients.contains(own)),
+                smr_access::Role::Patient => {
+                    p.patient.as_ref().is_some_and(|own| patients.contains(own))
+                }
                 smr_access::Role::Admin => serde_json::from_str::<Value>(&body).is_ok_and(|v| {
                     v["agent"].as_array().into_iter().flatten().any(|a| {
                         a.pointer("/who/identifier/value").and_then(Value::as_str)
@@ -391,7 +391,9 @@ impl App {
             let recorded = now_micros();
             let id = uuid::Uuid::now_v7().to_string();
             let Some(obj) = body.as_object_mut() else {
-                return Err(AppError::BadRequest("an AuditEvent must be a JSON object".into()));
+                return Err(AppError::BadRequest(
+                    "an AuditEvent must be a JSON object".into(),
+                ));
             };
             obj.shift_remove("id");
             let mut meta = match obj.shift_remove("meta") {

@@ -398,8 +398,7 @@ impl App {
                     label(resource);
                 }
                 WriteOp::Delete { res_type, id, .. } => {
-                    check_interaction(ctx, res_type, Interaction::Delete)
-                        .map_err(|e| at(i, e))?;
+                    check_interaction(ctx, res_type, Interaction::Delete).map_err(|e| at(i, e))?;
                     match self.store.read(res_type, id).await {
                         Ok(current) => self
                             .check_existing(ctx, &access, &current)

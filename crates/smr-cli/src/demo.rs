@@ -68,7 +68,12 @@ pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_p
         DemoUser {
             label: "admin",
             env: "SMR_TOKEN_ADMIN",
-            request: user("demo-admin", Role::Admin, &orgs.gp_practice, "Demo Practice Manager"),
+            request: user(
+                "demo-admin",
+                Role::Admin,
+                &orgs.gp_practice,
+                "Demo Practice Manager",
+            ),
         },
     ];
     if let Some(id) = &patient {
@@ -93,7 +98,10 @@ pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_p
         match local.issue(&u.request) {
             Ok(token) => {
                 let org = u.request.org.as_deref().unwrap_or("-");
-                out.push_str(&format!("# {} ({org})\nexport {}={token}\n", u.label, u.env));
+                out.push_str(&format!(
+                    "# {} ({org})\nexport {}={token}\n",
+                    u.label, u.env
+                ));
             }
             Err(e) => tracing::warn!(user = u.label, error = %e, "demo token not issued"),
         }
@@ -129,7 +137,9 @@ async fn demo_patient_id(app: &smr_app::App, nhs_number: &str) -> Option<String>
         "identifier".to_owned(),
         format!("{}|{nhs_number}", smr_fhir::nhs_number::NHS_NUMBER_SYSTEM),
     )];
-    let request = query::parse("Patient", &pairs, Handling::Strict).ok()?.request;
+    let request = query::parse("Patient", &pairs, Handling::Strict)
+        .ok()?
+        .request;
     let page = app.search(&ctx, &request, "identifier").await.ok()?;
     page.matches.first().map(|r| r.id.clone())
 }

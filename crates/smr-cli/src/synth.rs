@@ -280,7 +280,14 @@ mod tests {
         );
         let mut count = SearchRequest::new("Patient");
         count.summary_count = true;
-        assert_eq!(store.search(&count, &smr_store::Access::unrestricted()).await.unwrap().total, Some(120));
+        assert_eq!(
+            store
+                .search(&count, &smr_store::Access::unrestricted())
+                .await
+                .unwrap()
+                .total,
+            Some(120)
+        );
         // One ICB per ODS code, however many Bundles named it.
         let mut icb = query::parse(
             "Organization",
@@ -293,7 +300,14 @@ mod tests {
         .unwrap()
         .request;
         icb.summary_count = true;
-        assert_eq!(store.search(&icb, &smr_store::Access::unrestricted()).await.unwrap().total, Some(1));
+        assert_eq!(
+            store
+                .search(&icb, &smr_store::Access::unrestricted())
+                .await
+                .unwrap()
+                .total,
+            Some(1)
+        );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

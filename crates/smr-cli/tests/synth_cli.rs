@@ -184,9 +184,18 @@ fn serve_loads_a_synthetic_population_into_an_empty_store() {
         .args(["--role", "system", "--org", "X26", "--user", "loader"])
         .output()
         .expect("smr token");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let token = stdout.lines().last().expect("a token line").trim().to_owned();
+    let token = stdout
+        .lines()
+        .last()
+        .expect("a token line")
+        .trim()
+        .to_owned();
     let (status, body) =
         get_as(port, "/fhir/Patient?_summary=count", Some(&token)).expect("count patients");
     assert_eq!(status, 200, "{body}");
@@ -210,9 +219,15 @@ fn serve_loads_a_synthetic_population_into_an_empty_store() {
         .as_i64()
         .unwrap_or(0);
     // 50 patients a practice: the first practice's, not the second's.
-    assert!(seen > 0 && seen < 60, "the demo GP sees {seen} of 60 patients");
+    assert!(
+        seen > 0 && seen < 60,
+        "the demo GP sees {seen} of 60 patients"
+    );
     for user in ["HOSPITAL", "PHARMACIST", "PATIENT", "ANALYST", "ADMIN"] {
-        assert!(printed.contains(&format!("export SMR_TOKEN_{user}=")), "{printed}");
+        assert!(
+            printed.contains(&format!("export SMR_TOKEN_{user}=")),
+            "{printed}"
+        );
     }
     drop(server);
     let _ = std::fs::remove_file(dir.0.with_extension("out"));

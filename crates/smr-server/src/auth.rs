@@ -39,7 +39,11 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/healthz" | "/fhir/metadata" | "/fhir/metadata/")
 }
 
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = request_id(&request);
     if is_public(request.uri().path()) {
         let mut response = next.run(request).await;
@@ -69,7 +73,10 @@ async fn context(
 ) -> Result<RequestContext, Response> {
     let header_value = headers
         .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map_err(|_| AuthError::Malformed("the Authorization header is not text")))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| AuthError::Malformed("the Authorization header is not text"))
+        })
         .transpose()
         .map_err(unauthorized)?;
     let token = match header_value {
@@ -99,12 +106,20 @@ async fn context(
 
 fn unauthorized(error: AuthError) -> Response {
     if error.is_temporary() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueCode::Transient, error.to_string())
-            .into_response();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueCode::Transient,
+            error.to_string(),
+        )
+        .into_response();
     }
     tracing::info!(reason = %error, "request refused: not authenticated");
-    let mut response =
-        ApiError::new(StatusCode::UNAUTHORIZED, IssueCode::Login, error.to_string()).into_response();
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        IssueCode::Login,
+        error.to_string(),
+    )
+    .into_response();
     let challenge = match error.rfc6750_code() {
         // RFC 6750 §3: the description must be printable ASCII without quotes or backslashes.
         Some(code) => {
@@ -159,7 +174,8 @@ fn request_id(request: &Request) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }

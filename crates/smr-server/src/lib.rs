@@ -23,4 +23,3 @@ mod results_cache;
 mod routes;
 
 pub use app::{AppState, ServerConfig, router};
-

@@ -47,30 +47,38 @@ struct World {
 
 async fn world(app: &TestApp) -> World {
     let gp_org = app
-        .create(&json!({"resourceType": "Organization", "identifier": [{"system": ODS, "value": GP}],
-            "name": "Test Surgery"}))
+        .create(
+            &json!({"resourceType": "Organization", "identifier": [{"system": ODS, "value": GP}],
+            "name": "Test Surgery"}),
+        )
         .await;
     let gp_ref = format!("Organization/{}", gp_org["id"].as_str().unwrap_or_default());
     // Registered by reference to the Organization: the GP's token names its ODS code, and SMR
     // finds the Organization carrying it.
     let cared = app
-        .create(&json!({"resourceType": "Patient", "name": [{"family": "Cared"}],
-            "generalPractitioner": [{"reference": gp_ref}]}))
+        .create(
+            &json!({"resourceType": "Patient", "name": [{"family": "Cared"}],
+            "generalPractitioner": [{"reference": gp_ref}]}),
+        )
         .await["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let stranger = app
-        .create(&json!({"resourceType": "Patient", "name": [{"family": "Stranger"}],
-            "generalPractitioner": [ods(OTHER_GP)]}))
+        .create(
+            &json!({"resourceType": "Patient", "name": [{"family": "Stranger"}],
+            "generalPractitioner": [ods(OTHER_GP)]}),
+        )
         .await["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    app.create(&json!({"resourceType": "Encounter", "status": "in-progress",
+    app.create(
+        &json!({"resourceType": "Encounter", "status": "in-progress",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-        "subject": {"reference": format!("Patient/{cared}")}, "serviceProvider": ods(HOSPITAL)}))
-        .await;
+        "subject": {"reference": format!("Patient/{cared}")}, "serviceProvider": ods(HOSPITAL)}),
+    )
+    .await;
     app.create(&json!({"resourceType": "EpisodeOfCare", "status": "active",
         "patient": {"reference": format!("Patient/{cared}")}, "managingOrganization": ods(CARE_TEAM)}))
         .await;
@@ -220,10 +228,19 @@ fn entry(res_type: &str, patient: &str) -> Value {
     }
 }
 
-async fn call(client: &Client, endpoint: Endpoint, patient: &str, order: &str, bg: bool) -> StatusCode {
+async fn call(
+    client: &Client,
+    endpoint: Endpoint,
+    patient: &str,
+    order: &str,
+    bg: bool,
+) -> StatusCode {
     let mut headers = vec![];
     if bg {
-        headers.push(("x-break-glass-reason", "unconscious in the emergency department"));
+        headers.push((
+            "x-break-glass-reason",
+            "unconscious in the emergency department",
+        ));
     }
     let (method, path, body) = match endpoint {
         Endpoint::ReadPatient => (Method::GET, format!("/fhir/Patient/{patient}"), None),
@@ -362,7 +379,11 @@ async fn authorisation_matrix(app: &TestApp) {
 async fn searches_return_only_cared_for_patients(app: &TestApp) {
     let w = world(app).await;
     let gp = app.as_user("u-gp", Role::Gp, Some(GP));
-    let page = gp.get("/fhir/Patient?_total=accurate").await.expect(StatusCode::OK).json();
+    let page = gp
+        .get("/fhir/Patient?_total=accurate")
+        .await
+        .expect(StatusCode::OK)
+        .json();
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["entry"][0]["resource"]["id"], json!(w.cared));
     // The count leaks nothing either, and includes do not reach other patients.
@@ -379,7 +400,11 @@ async fn searches_return_only_cared_for_patients(app: &TestApp) {
         .filter_map(|e| e["resource"]["id"].as_str())
         .collect();
     assert!(ids.contains(&w.cared.as_str()) && !ids.contains(&w.stranger.as_str()));
-    let history = gp.get("/fhir/MedicationRequest/_history").await.expect(StatusCode::OK).json();
+    let history = gp
+        .get("/fhir/MedicationRequest/_history")
+        .await
+        .expect(StatusCode::OK)
+        .json();
     assert!(!history.to_string().contains(&w.stranger_order));
     // A pharmacy's relationship ends 90 days after the nomination.
     let old = json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
@@ -398,11 +423,16 @@ async fn consent_withholds_labelled_entries(app: &TestApp) {
     let w = world(app).await;
     // Olanzapine is labelled PSY by SMR from its medicine.
     let statement = app
-        .create(&json!({"resourceType": "MedicationStatement", "status": "active",
+        .create(
+            &json!({"resourceType": "MedicationStatement", "status": "active",
             "medicationCodeableConcept": {"text": "Olanzapine 10mg tablets"},
-            "subject": {"reference": format!("Patient/{}", w.cared)}}))
+            "subject": {"reference": format!("Patient/{}", w.cared)}}),
+        )
         .await;
-    let labels = statement.pointer("/meta/security").cloned().unwrap_or_default();
+    let labels = statement
+        .pointer("/meta/security")
+        .cloned()
+        .unwrap_or_default();
     assert!(labels.to_string().contains("\"PSY\""), "{statement}");
     let statement_id = statement["id"].as_str().unwrap_or_default().to_owned();
     // The patient withholds psychiatric medicines from community pharmacies.
@@ -423,9 +453,18 @@ async fn consent_withholds_labelled_entries(app: &TestApp) {
         .expect(StatusCode::CREATED);
     let pharmacist = app.as_user("u-ph", Role::CommunityPharmacist, Some(PHARMACY));
     let gp = app.as_user("u-gp", Role::Gp, Some(GP));
-    let search = format!("/fhir/MedicationStatement?patient={}&_total=accurate", w.cared);
-    assert_eq!(pharmacist.get(&search).await.expect(StatusCode::OK).json()["total"], 0);
-    assert_eq!(gp.get(&search).await.expect(StatusCode::OK).json()["total"], 1);
+    let search = format!(
+        "/fhir/MedicationStatement?patient={}&_total=accurate",
+        w.cared
+    );
+    assert_eq!(
+        pharmacist.get(&search).await.expect(StatusCode::OK).json()["total"],
+        0
+    );
+    assert_eq!(
+        gp.get(&search).await.expect(StatusCode::OK).json()["total"],
+        1
+    );
     pharmacist
         .get(&format!("/fhir/MedicationStatement/{statement_id}"))
         .await
@@ -437,13 +476,18 @@ async fn consent_withholds_labelled_entries(app: &TestApp) {
         .text;
     assert!(!everything.contains(&statement_id));
     // The patient always sees their own record.
-    assert_eq!(patient.get(&search).await.expect(StatusCode::OK).json()["total"], 1);
+    assert_eq!(
+        patient.get(&search).await.expect(StatusCode::OK).json()["total"],
+        1
+    );
 }
 
 async fn patient_reads_own_access_log(app: &TestApp) {
     let w = world(app).await;
     let gp = app.as_user("u-gp", Role::Gp, Some(GP));
-    gp.get(&format!("/fhir/Patient/{}", w.cared)).await.expect(StatusCode::OK);
+    gp.get(&format!("/fhir/Patient/{}", w.cared))
+        .await
+        .expect(StatusCode::OK);
     let er = app.as_user("u-er", Role::HospitalPrescriber, Some("R9Z"));
     er.request(
         Method::GET,
@@ -463,18 +507,34 @@ async fn patient_reads_own_access_log(app: &TestApp) {
     assert!(text.contains("u-gp") && text.contains("u-er"), "{text}");
     assert!(text.contains("collapsed in A&E") && text.contains("BTG"));
     // Without a patient parameter a patient still sees only their own record's log.
-    let own = patient.get("/fhir/AuditEvent").await.expect(StatusCode::OK).json();
-    assert!(!own.to_string().contains(&format!("Patient/{}\"", w.stranger)));
+    let own = patient
+        .get("/fhir/AuditEvent")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(
+        !own.to_string()
+            .contains(&format!("Patient/{}\"", w.stranger))
+    );
     // Never another patient's, and never changed through the API.
     patient
         .get(&format!("/fhir/AuditEvent?patient=Patient/{}", w.stranger))
         .await
         .expect(StatusCode::FORBIDDEN);
-    let id = log["entry"][0]["resource"]["id"].as_str().unwrap_or_default().to_owned();
-    app.delete(&format!("/fhir/AuditEvent/{id}")).await.expect(StatusCode::FORBIDDEN);
+    let id = log["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.delete(&format!("/fhir/AuditEvent/{id}"))
+        .await
+        .expect(StatusCode::FORBIDDEN);
     // The break-glass access is listed for the organisation's administrator.
     let admin = app.as_user("u-admin", Role::Admin, Some("R9Z"));
-    let listed = admin.get("/fhir/AuditEvent?purpose=BTG").await.expect(StatusCode::OK).json();
+    let listed = admin
+        .get("/fhir/AuditEvent?purpose=BTG")
+        .await
+        .expect(StatusCode::OK)
+        .json();
     assert!(listed.to_string().contains("collapsed in A&E"), "{listed}");
 }
 
@@ -482,22 +542,34 @@ async fn refused_requests_write_nothing(app: &TestApp) {
     let w = world(app).await;
     let stranger_gp = app.as_user("u-other", Role::Gp, Some(OTHER_GP));
     let before = app
-        .get(&format!("/fhir/MedicationRequest?patient={}&_total=accurate", w.cared))
+        .get(&format!(
+            "/fhir/MedicationRequest?patient={}&_total=accurate",
+            w.cared
+        ))
         .await
         .json()["total"]
         .clone();
     stranger_gp
-        .post("/fhir/MedicationRequest", &entry("MedicationRequest", &w.cared))
+        .post(
+            "/fhir/MedicationRequest",
+            &entry("MedicationRequest", &w.cared),
+        )
         .await
         .expect(StatusCode::FORBIDDEN);
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": entry("MedicationRequest", &w.stranger), "request": {"method": "POST", "url": "MedicationRequest"}},
         {"resource": entry("MedicationRequest", &w.cared), "request": {"method": "POST", "url": "MedicationRequest"}}]});
-    stranger_gp.post("/fhir", &bundle).await.expect(StatusCode::FORBIDDEN);
+    stranger_gp
+        .post("/fhir", &bundle)
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let audit = newest_audit(app).await;
     assert_eq!(audit["outcome"], "4", "{audit}");
     let after = app
-        .get(&format!("/fhir/MedicationRequest?patient={}&_total=accurate", w.cared))
+        .get(&format!(
+            "/fhir/MedicationRequest?patient={}&_total=accurate",
+            w.cared
+        ))
         .await
         .json()["total"]
         .clone();
@@ -506,12 +578,26 @@ async fn refused_requests_write_nothing(app: &TestApp) {
 
 async fn authentication_failures(app: &TestApp) {
     let anonymous = app.with_token(None);
-    let reply = anonymous.get("/fhir/Patient").await.expect(StatusCode::UNAUTHORIZED);
+    let reply = anonymous
+        .get("/fhir/Patient")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
     assert_eq!(reply.json()["resourceType"], "OperationOutcome");
-    assert!(reply.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")));
+    assert!(
+        reply
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer"))
+    );
     let bad = app.with_token("not.a.token".to_owned());
-    let reply = bad.get("/fhir/Patient").await.expect(StatusCode::UNAUTHORIZED);
-    assert!(reply.header("www-authenticate").is_some_and(|h| h.contains("invalid_token")));
+    let reply = bad
+        .get("/fhir/Patient")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    assert!(
+        reply
+            .header("www-authenticate")
+            .is_some_and(|h| h.contains("invalid_token"))
+    );
     // A token signed by another key (an unknown issuer).
     let stranger = smr_auth::LocalIssuer::generate().expect("key");
     let foreign = stranger
@@ -520,7 +606,10 @@ async fn authentication_failures(app: &TestApp) {
             ..smr_auth::TokenRequest::new("x", Role::Gp)
         })
         .expect("token");
-    app.with_token(foreign).get("/fhir/Patient").await.expect(StatusCode::UNAUTHORIZED);
+    app.with_token(foreign)
+        .get("/fhir/Patient")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
     // An expired token (beyond the 60 s allowed skew).
     let expired = app
         .issuer
@@ -533,14 +622,22 @@ async fn authentication_failures(app: &TestApp) {
             time::OffsetDateTime::now_utc().unix_timestamp() - 3600,
         )
         .expect("token");
-    app.with_token(expired).get("/fhir/Patient").await.expect(StatusCode::UNAUTHORIZED);
+    app.with_token(expired)
+        .get("/fhir/Patient")
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
     // Public endpoints.
     anonymous.get("/fhir/metadata").await.expect(StatusCode::OK);
     anonymous.get("/healthz").await.expect(StatusCode::OK);
     // A break-glass header without a reason.
-    app.request(Method::GET, "/fhir/Patient", &[("x-break-glass-reason", "  ")], None)
-        .await
-        .expect(StatusCode::BAD_REQUEST);
+    app.request(
+        Method::GET,
+        "/fhir/Patient",
+        &[("x-break-glass-reason", "  ")],
+        None,
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
 }
 
 async fn scopes_limit_a_token(app: &TestApp) {
@@ -563,7 +660,10 @@ async fn scopes_limit_a_token(app: &TestApp) {
         .await
         .expect(StatusCode::FORBIDDEN);
     scoped
-        .post("/fhir/MedicationRequest", &entry("MedicationRequest", &w.cared))
+        .post(
+            "/fhir/MedicationRequest",
+            &entry("MedicationRequest", &w.cared),
+        )
         .await
         .expect(StatusCode::FORBIDDEN);
 }

@@ -460,7 +460,11 @@ async fn feedback(app: &TestApp) {
     let overridden: Vec<Value> = {
         let mut found = Vec::new();
         for reference in &stored {
-            let e = app.get(&format!("/fhir/{reference}")).await.expect(StatusCode::OK).json();
+            let e = app
+                .get(&format!("/fhir/{reference}"))
+                .await
+                .expect(StatusCode::OK)
+                .json();
             if e.to_string().contains("overridden") {
                 found.push(e);
             }
@@ -483,7 +487,11 @@ async fn feedback(app: &TestApp) {
     .expect(StatusCode::BAD_REQUEST);
     // Bad feedback stored nothing: the newest feedback records are still the two above (the
     // refusals themselves are audited, as operations, not as feedback).
-    let newest = app.get("/fhir/AuditEvent?_count=50").await.expect(StatusCode::OK).text;
+    let newest = app
+        .get("/fhir/AuditEvent?_count=50")
+        .await
+        .expect(StatusCode::OK)
+        .text;
     assert_eq!(newest.matches("On it for 3 years").count(), 1, "{newest}");
 }
 

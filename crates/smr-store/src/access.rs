@@ -199,8 +199,9 @@ async fn views(
         PatientAccess::Only(p) => patients.iter().filter(|x| *x == p).cloned().collect(),
         PatientAccess::Nobody => HashSet::new(),
         PatientAccess::CaredFor(orgs) => {
-            let mut sql =
-                Sql::new("SELECT DISTINCT c.patient_key FROM care_relationship c WHERE c.patient_key IN (");
+            let mut sql = Sql::new(
+                "SELECT DISTINCT c.patient_key FROM care_relationship c WHERE c.patient_key IN (",
+            );
             push_list(&mut sql, patients);
             sql.push(") AND c.org IN (");
             push_list(&mut sql, orgs);

@@ -95,7 +95,11 @@ pub(crate) async fn append(
             if n > 0 {
                 sql.push(", ");
             }
-            sql.push("(").text((*p).clone()).push(", ").int(seq).push(")");
+            sql.push("(")
+                .text((*p).clone())
+                .push(", ")
+                .int(seq)
+                .push(")");
         }
         sql.into_query().execute(&mut *conn).await?;
     }
@@ -172,8 +176,7 @@ impl Store {
         }
         sql.push(&format!(" ORDER BY a.seq DESC LIMIT {}", q.count + 1));
         let rows = sql.into_query().fetch_all(&mut *conn).await?;
-        let mut records: Vec<(i64, String)> =
-            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut records: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let next_cursor = if records.len() > q.count {
             records.truncate(q.count);
             records.last().map(|(seq, _)| *seq)

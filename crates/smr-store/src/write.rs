@@ -196,11 +196,7 @@ impl Store {
             Some(queue) => queue.submit(ops, audit).await,
             None => {
                 let at0 = |error: StoreError| EntryError { entry: 0, error };
-                let mut tx = self
-                    .writer
-                    .begin()
-                    .await
-                    .map_err(|e| at0(e.into()))?;
+                let mut tx = self.writer.begin().await.map_err(|e| at0(e.into()))?;
                 match self.execute(&mut tx, ops).await {
                     Ok(outcomes) => {
                         if let Some(audit) = audit {
@@ -224,9 +220,7 @@ impl Store {
                     Err(e) => {
                         drop(tx);
                         if let Some(audit) = audit {
-                            self.append_audit(vec![audit(Err(&e))])
-                                .await
-                                .map_err(at0)?;
+                            self.append_audit(vec![audit(Err(&e))]).await.map_err(at0)?;
                         }
                         Err(e)
                     }

@@ -71,7 +71,9 @@ pub(crate) async fn search(
             "_count" => {
                 query.count = value
                     .parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("_count must be a number, got '{value}'")))?
+                    .map_err(|_| {
+                        ApiError::bad_request(format!("_count must be a number, got '{value}'"))
+                    })?
                     .min(MAX_COUNT);
             }
             "_cursor" => {
@@ -113,7 +115,11 @@ pub(crate) async fn search(
             .map(|(k, v)| (k.as_str(), v.as_str()));
         links.push((
             "next",
-            link(&base, "AuditEvent", kept.chain([("_cursor", cursor.as_str())])),
+            link(
+                &base,
+                "AuditEvent",
+                kept.chain([("_cursor", cursor.as_str())]),
+            ),
         ));
     }
     let mut bundle = BundleWriter::new("searchset", total, &links);

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
+use smr_app::{AppError, RequestContext, WriteKind};
 use smr_fhir::query::{self, Handling};
 use smr_fhir::{IssueCode, datetime, resource_types};
-use smr_app::{AppError, RequestContext, WriteKind};
 use smr_store::{StoredResource, WriteOp, WriteOutcome};
 
 use super::instance::conditional_search;
@@ -263,9 +263,10 @@ async fn run_read(
     entry: Entry,
 ) -> Result<(StatusCode, String), ApiError> {
     match entry {
-        Entry::Read { res_type, id } => {
-            Ok((StatusCode::OK, state.app.read(ctx, &res_type, &id).await?.body))
-        }
+        Entry::Read { res_type, id } => Ok((
+            StatusCode::OK,
+            state.app.read(ctx, &res_type, &id).await?.body,
+        )),
         Entry::Search { res_type, query } => {
             let pairs = http::query_pairs(Some(&query));
             let parsed = query::parse(&res_type, &pairs, Handling::Strict)

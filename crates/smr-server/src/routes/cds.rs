@@ -26,10 +26,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde_json::{Value, json};
-use smr_cds::hooks::{self, Hook, RequestError};
-use smr_cds::{Card, PatientResults, genotype};
 use smr_app::cds::CdsPatient;
 use smr_app::{AppError, RequestContext};
+use smr_cds::hooks::{self, Hook, RequestError};
+use smr_cds::{Card, PatientResults, genotype};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::app::AppState;
@@ -170,7 +170,11 @@ pub async fn invoke(
     let service = service(&id)?;
     let body = read_body(&state, request).await?;
     let req = hooks::parse_request(service, &body)?;
-    if state.app.cds_authorize(&ctx, service.id, &req.patient_id).await? == CdsPatient::Unknown
+    if state
+        .app
+        .cds_authorize(&ctx, service.id, &req.patient_id)
+        .await?
+        == CdsPatient::Unknown
         && req.genotypes.is_none()
         && req.issues.is_none()
     {
@@ -312,31 +316,32 @@ pub async fn events(
     let rx = state.app.issue_events();
     let filter = Arc::new(state.app.event_filter(&ctx, patient.as_deref()).await?);
     let app = state.app.clone();
-    let stream = futures_util::stream::unfold((rx, filter, app), |(mut rx, filter, app)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) => {
-                    if !filter.allows(&app, &e).await {
-                        continue;
+    let stream =
+        futures_util::stream::unfold((rx, filter, app), |(mut rx, filter, app)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        if !filter.allows(&app, &e).await {
+                            continue;
+                        }
+                        let data =
+                            json!({"issue": e.issue, "patient": format!("Patient/{}", e.patient)})
+                                .to_string();
+                        return Some((
+                            Ok(Event::default().event("detected-issue").data(data)),
+                            (rx, filter, app),
+                        ));
                     }
-                    let data =
-                        json!({"issue": e.issue, "patient": format!("Patient/{}", e.patient)})
-                            .to_string();
-                    return Some((
-                        Ok(Event::default().event("detected-issue").data(data)),
-                        (rx, filter, app),
-                    ));
+                    // A lagging subscriber is told how many events it missed, then carries on.
+                    Err(RecvError::Lagged(n)) => {
+                        return Some((
+                            Ok(Event::default().event("lagged").data(n.to_string())),
+                            (rx, filter, app),
+                        ));
+                    }
+                    Err(RecvError::Closed) => return None,
                 }
-                // A lagging subscriber is told how many events it missed, then carries on.
-                Err(RecvError::Lagged(n)) => {
-                    return Some((
-                        Ok(Event::default().event("lagged").data(n.to_string())),
-                        (rx, filter, app),
-                    ));
-                }
-                Err(RecvError::Closed) => return None,
             }
-        }
-    });
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

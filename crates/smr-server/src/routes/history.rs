@@ -60,7 +60,15 @@ pub async fn system(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    run(&state, &ctx, HistoryScope::System, "_history", &uri, &headers).await
+    run(
+        &state,
+        &ctx,
+        HistoryScope::System,
+        "_history",
+        &uri,
+        &headers,
+    )
+    .await
 }
 
 async fn run(

@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use smr_app::{AppError, WriteKind};
 use smr_fhir::IssueCode;
 use smr_fhir::query::{self, Handling};
-use smr_app::{AppError, WriteKind};
 use smr_store::{WriteOp, WriteOutcome};
 
 use super::served_type;
@@ -37,7 +37,9 @@ pub async fn create(
         let mut response = fhir_json_response(StatusCode::CREATED, body);
         let location = format!("{}/AuditEvent/{id}/_history/1", base_url(&state, &headers));
         if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
-            response.headers_mut().insert(axum::http::header::LOCATION, v);
+            response
+                .headers_mut()
+                .insert(axum::http::header::LOCATION, v);
         }
         return Ok(response);
     }
@@ -236,7 +238,9 @@ pub(crate) async fn write_one(
     kind: WriteKind,
 ) -> Result<WriteOutcome, ApiError> {
     match state.app.write(ctx, vec![op], kind).await {
-        Ok(mut outcomes) => outcomes.pop().ok_or_else(|| unexpected(WriteOutcome::Deleted(None))),
+        Ok(mut outcomes) => outcomes
+            .pop()
+            .ok_or_else(|| unexpected(WriteOutcome::Deleted(None))),
         Err(AppError::Entry(e)) => Err(e.error.into()),
         Err(e) => Err(e.into()),
     }

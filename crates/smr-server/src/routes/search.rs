@@ -117,7 +117,11 @@ async fn run(
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
 }
 
-pub(crate) fn link<'a>(base: &str, res_type: &str, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn link<'a>(
+    base: &str,
+    res_type: &str,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();

@@ -145,10 +145,13 @@ fn build(
         verifier,
         config,
     ));
-    let system = issue(&issuer, TokenRequest {
-        org: Some(SYSTEM_ORG.into()),
-        ..TokenRequest::new("test-system", Role::System)
-    });
+    let system = issue(
+        &issuer,
+        TokenRequest {
+            org: Some(SYSTEM_ORG.into()),
+            ..TokenRequest::new("test-system", Role::System)
+        },
+    );
     TestApp {
         client: Client {
             router: router.clone(),
@@ -183,18 +186,24 @@ impl std::ops::Deref for TestApp {
 impl TestApp {
     /// A client signed in as `user` in `role` for organisation `org` (ODS code).
     pub fn as_user(&self, user: &str, role: Role, org: Option<&str>) -> Client {
-        self.with_token(issue(&self.issuer, TokenRequest {
-            org: org.map(str::to_owned),
-            ..TokenRequest::new(user, role)
-        }))
+        self.with_token(issue(
+            &self.issuer,
+            TokenRequest {
+                org: org.map(str::to_owned),
+                ..TokenRequest::new(user, role)
+            },
+        ))
     }
 
     /// A client signed in as the patient whose Patient id is `patient`.
     pub fn as_patient(&self, patient: &str) -> Client {
-        self.with_token(issue(&self.issuer, TokenRequest {
-            patient: Some(patient.to_owned()),
-            ..TokenRequest::new(format!("patient-{patient}"), Role::Patient)
-        }))
+        self.with_token(issue(
+            &self.issuer,
+            TokenRequest {
+                patient: Some(patient.to_owned()),
+                ..TokenRequest::new(format!("patient-{patient}"), Role::Patient)
+            },
+        ))
     }
 
     /// A client sending `token` (or none).
