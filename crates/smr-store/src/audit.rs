@@ -53,59 +53,77 @@ pub(crate) async fn read_head(
     })
 }
 
-/// Appends `record` after `head` (inside the caller's transaction).
+/// Rows per multi-row INSERT: a batch of audit records costs two statements per chunk.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Appends `records`, in order, after `head` (inside the caller's transaction): the hashes
+/// are chained here, then the rows go in as multi-row INSERTs (two statements per 64
+/// records, whatever the batch size: the writer's round trips, not the rows, are the cost).
 pub(crate) async fn append(
     conn: &mut AnyConnection,
     head: &mut ChainHead,
-    record: &AuditRecord,
+    records: &[AuditRecord],
 ) -> Result<(), StoreError> {
-    let seq = head.seq + 1;
-    let hash = chain_hash(&head.hash, &record.body);
-    let mut sql = Sql::new(
-        "INSERT INTO audit_log (seq, id, recorded, agent_user, agent_org, purpose, outcome, \
-         prev_hash, hash, body) VALUES (",
-    );
-    sql.int(seq)
-        .push(", ")
-        .text(record.id.clone())
-        .push(", ")
-        .int(record.recorded);
-    sql.push(", ")
-        .opt_text(record.agent_user.clone())
-        .push(", ")
-        .opt_text(record.agent_org.clone());
-    sql.push(", ")
-        .opt_text(record.purpose.clone())
-        .push(", ")
-        .text(record.outcome.clone());
-    sql.push(", ")
-        .text(head.hash.clone())
-        .push(", ")
-        .text(hash.clone())
-        .push(", ")
-        .text(record.body.clone())
-        .push(")");
-    sql.into_query().execute(&mut *conn).await?;
-    let mut patients: Vec<&String> = record.patients.iter().collect();
-    patients.sort();
-    patients.dedup();
-    for chunk in patients.chunks(64) {
-        let mut sql = Sql::new("INSERT INTO audit_patient (patient_key, seq) VALUES ");
-        for (n, p) in chunk.iter().enumerate() {
+    let mut chained = Vec::with_capacity(records.len());
+    for record in records {
+        let seq = head.seq + 1;
+        let hash = chain_hash(&head.hash, &record.body);
+        chained.push((seq, std::mem::replace(&mut head.hash, hash.clone()), hash, record));
+        head.seq = seq;
+    }
+    for chunk in chained.chunks(ROWS_PER_INSERT) {
+        let mut sql = Sql::new(
+            "INSERT INTO audit_log (seq, id, recorded, agent_user, agent_org, purpose, outcome, \
+             prev_hash, hash, body) VALUES ",
+        );
+        for (n, (seq, prev, hash, record)) in chunk.iter().enumerate() {
             if n > 0 {
                 sql.push(", ");
             }
             sql.push("(")
-                .text((*p).clone())
+                .int(*seq)
                 .push(", ")
-                .int(seq)
+                .text(record.id.clone())
+                .push(", ")
+                .int(record.recorded);
+            sql.push(", ")
+                .opt_text(record.agent_user.clone())
+                .push(", ")
+                .opt_text(record.agent_org.clone());
+            sql.push(", ")
+                .opt_text(record.purpose.clone())
+                .push(", ")
+                .text(record.outcome.clone());
+            sql.push(", ")
+                .text(prev.clone())
+                .push(", ")
+                .text(hash.clone())
+                .push(", ")
+                .text(record.body.clone())
                 .push(")");
         }
         sql.into_query().execute(&mut *conn).await?;
+        let mut rows: Vec<(&String, i64)> = Vec::new();
+        for (seq, _, _, record) in chunk {
+            let mut patients: Vec<&String> = record.patients.iter().collect();
+            patients.sort();
+            patients.dedup();
+            rows.extend(patients.into_iter().map(|p| (p, *seq)));
+        }
+        for rows in rows.chunks(ROWS_PER_INSERT * 4) {
+            let mut sql = Sql::new("INSERT INTO audit_patient (patient_key, seq) VALUES ");
+            for (n, (p, seq)) in rows.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(").text((*p).clone()).push(", ").int(*seq).push(")");
+            }
+            sql.into_query().execute(&mut *conn).await?;
+        }
     }
-    head.seq = seq;
-    head.hash = hash;
-    head.moved = true;
+    if !records.is_empty() {
+        head.moved = true;
+    }
     Ok(())
 }
 
@@ -140,9 +158,7 @@ impl Store {
             (None, None) => {
                 let mut tx = self.writer.begin().await?;
                 let mut head = read_head(self.engine, &mut tx).await?;
-                for r in &records {
-                    append(&mut tx, &mut head, r).await?;
-                }
+                append(&mut tx, &mut head, &records).await?;
                 write_head(&mut tx, &head).await?;
                 tx.commit().await?;
                 Ok(())

@@ -9,9 +9,10 @@
 //! Nobody is acknowledged before the shared commit succeeds; if it fails, every caller in the
 //! batch gets the error and nothing of theirs is stored.
 //!
-//! Audit records ride in the same commits: a write's record is appended after its savepoint
-//! (whether the write succeeded or failed), a read's records as a job of their own; the chain
-//! head is read once per batch and written back before the commit.
+//! Audit records ride in the same commits: a write's record is built after its savepoint
+//! (whether the write succeeded or failed), a read's records come as a job of their own, and
+//! all of a batch's records are appended together before the commit (two multi-row INSERTs),
+//! the chain head read and written back once.
 
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -110,34 +111,18 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Appends one record, reading the chain head first if this batch has not yet.
-async fn append_audit(
-    store: &Store,
-    tx: &mut sqlx::AnyConnection,
-    head: &mut Option<ChainHead>,
-    record: &AuditRecord,
-) -> Result<(), StoreError> {
-    if head.is_none() {
-        *head = Some(audit::read_head(store.engine, tx).await?);
-    }
-    match head {
-        Some(h) => audit::append(tx, h, record).await,
-        None => Ok(()),
-    }
-}
-
 async fn commit_batch(store: &Store, batch: Vec<Job>) {
     let mut replies: Vec<(Reply, Result<Vec<WriteOutcome>, EntryError>)> =
         Vec::with_capacity(batch.len());
     let committed: Result<(), StoreError> = async {
         let mut tx = store.writer.begin().await?;
-        let mut head: Option<ChainHead> = None;
+        // Every audit record of the batch, in order; appended together before the commit
+        // (in the same transaction as the writes they describe).
+        let mut audits: Vec<AuditRecord> = Vec::new();
         for (n, job) in batch.into_iter().enumerate() {
             let (ops, audit) = match job.work {
                 Work::Audit(records) => {
-                    for r in &records {
-                        append_audit(store, &mut tx, &mut head, r).await?;
-                    }
+                    audits.extend(records);
                     replies.push((job.reply, Ok(Vec::new())));
                     continue;
                 }
@@ -168,13 +153,14 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
                 result
             };
             if let Some(audit) = audit {
-                let record = audit(result.as_deref());
-                append_audit(store, &mut tx, &mut head, &record).await?;
+                audits.push(audit(result.as_deref()));
             }
             replies.push((job.reply, result));
         }
-        if let Some(head) = &head {
-            audit::write_head(&mut tx, head).await?;
+        if !audits.is_empty() {
+            let mut head: ChainHead = audit::read_head(store.engine, &mut tx).await?;
+            audit::append(&mut tx, &mut head, &audits).await?;
+            audit::write_head(&mut tx, &head).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -206,7 +206,7 @@ impl Store {
                             let mut head = crate::audit::read_head(self.engine, &mut tx)
                                 .await
                                 .map_err(at0)?;
-                            crate::audit::append(&mut tx, &mut head, &record)
+                            crate::audit::append(&mut tx, &mut head, std::slice::from_ref(&record))
                                 .await
                                 .map_err(at0)?;
                             crate::audit::write_head(&mut tx, &head)
