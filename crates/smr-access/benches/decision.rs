@@ -26,16 +26,19 @@ fn decision(c: &mut Criterion) {
         "r1".into(),
     );
     let keys = vec!["ods:A81001".to_owned(), "Organization/0190".to_owned()];
-    c.bench_function("access decision (role, scopes, patients, consent actors)", |b| {
-        b.iter(|| {
-            let p = &black_box(&ctx).principal;
-            let allowed = role_allows(p.role, "MedicationRequest", Interaction::Search)
-                && p.scopes.allows("MedicationRequest", Interaction::Search);
-            let patients = patient_access(&ctx, black_box(&keys));
-            let actors = consent_actors(&ctx, &keys);
-            black_box((allowed, patients, actors))
-        })
-    });
+    c.bench_function(
+        "access decision (role, scopes, patients, consent actors)",
+        |b| {
+            b.iter(|| {
+                let p = &black_box(&ctx).principal;
+                let allowed = role_allows(p.role, "MedicationRequest", Interaction::Search)
+                    && p.scopes.allows("MedicationRequest", Interaction::Search);
+                let patients = patient_access(&ctx, black_box(&keys));
+                let actors = consent_actors(&ctx, &keys);
+                black_box((allowed, patients, actors))
+            })
+        },
+    );
 }
 
 criterion_group!(benches, decision);

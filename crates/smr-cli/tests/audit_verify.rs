@@ -58,7 +58,10 @@ impl Target {
             Target::Postgres { .. } => cmd.args(["--database-url", &self.url()]),
         };
         let out = cmd.output().expect("smr audit verify");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     async fn tamper(&self, statements: &[&str]) {
@@ -98,7 +101,9 @@ async fn fresh(engine: &str) -> Option<Target> {
     let target = match engine {
         "sqlite" => Target::Sqlite(tempfile::tempdir().expect("temp dir")),
         _ => {
-            let admin = std::env::var("SMR_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())?;
+            let admin = std::env::var("SMR_TEST_DATABASE_URL")
+                .ok()
+                .filter(|s| !s.is_empty())?;
             let database = format!("smr_audit_{}", uuid::Uuid::new_v4().simple());
             let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
@@ -121,7 +126,10 @@ async fn check(engine: &str, statements: &[&str], expected: &str) {
     let (ok, out) = target.verify();
     target.drop().await;
     assert!(!ok, "{engine}: tampering not detected: {out}");
-    assert!(out.contains(expected), "{engine}: expected '{expected}', got: {out}");
+    assert!(
+        out.contains(expected),
+        "{engine}: expected '{expected}', got: {out}"
+    );
 }
 
 async fn all_cases(engine: &str) {
@@ -139,7 +147,12 @@ async fn all_cases(engine: &str) {
         "record 4 altered",
     )
     .await;
-    check(engine, &["DELETE FROM audit_log WHERE seq = 6"], "record 6 removed").await;
+    check(
+        engine,
+        &["DELETE FROM audit_log WHERE seq = 6"],
+        "record 6 removed",
+    )
+    .await;
     check(
         engine,
         &[
@@ -150,7 +163,12 @@ async fn all_cases(engine: &str) {
         "record 3 reordered",
     )
     .await;
-    check(engine, &["DELETE FROM audit_log WHERE seq = 10"], "record 10 truncated").await;
+    check(
+        engine,
+        &["DELETE FROM audit_log WHERE seq = 10"],
+        "record 10 truncated",
+    )
+    .await;
     // Rewriting a record together with its own hash still breaks the link to the next one.
     check(
         engine,

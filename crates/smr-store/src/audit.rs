@@ -68,7 +68,12 @@ pub(crate) async fn append(
     for record in records {
         let seq = head.seq + 1;
         let hash = chain_hash(&head.hash, &record.body);
-        chained.push((seq, std::mem::replace(&mut head.hash, hash.clone()), hash, record));
+        chained.push((
+            seq,
+            std::mem::replace(&mut head.hash, hash.clone()),
+            hash,
+            record,
+        ));
         head.seq = seq;
     }
     for chunk in chained.chunks(ROWS_PER_INSERT) {
@@ -116,7 +121,11 @@ pub(crate) async fn append(
                 if n > 0 {
                     sql.push(", ");
                 }
-                sql.push("(").text((*p).clone()).push(", ").int(*seq).push(")");
+                sql.push("(")
+                    .text((*p).clone())
+                    .push(", ")
+                    .int(*seq)
+                    .push(")");
             }
             sql.into_query().execute(&mut *conn).await?;
         }
