@@ -47,10 +47,11 @@ pub enum VcfError {
 
 /// `chr10`, `10`, `CHR10` → `10`; `chrM`/`MT` → `M`: VCFs differ in spelling.
 pub(crate) fn normalize_chromosome(chrom: &str) -> &str {
-    let bare = if chrom.len() > 3 && chrom[..3].eq_ignore_ascii_case("chr") {
-        &chrom[3..]
-    } else {
-        chrom
+    // Compared as bytes: a name with a multi-byte character near its start is not cut
+    // inside that character (found by fuzzing: `c€10` panicked).
+    let bare = match chrom.as_bytes().get(..3) {
+        Some(prefix) if chrom.len() > 3 && prefix.eq_ignore_ascii_case(b"chr") => &chrom[3..],
+        _ => chrom,
     };
     if bare.eq_ignore_ascii_case("MT") || bare.eq_ignore_ascii_case("M") {
         "M"
@@ -307,6 +308,13 @@ impl<'d> GenotypeCollector<'d> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chromosome_names_with_multibyte_characters_do_not_panic() {
+        assert_eq!(normalize_chromosome("c\u{20ac}10"), "c\u{20ac}10");
+        assert_eq!(normalize_chromosome("chr10"), "10");
+        assert_eq!(normalize_chromosome("\u{20ac}"), "\u{20ac}");
+    }
 
     #[test]
     fn chromosome_spellings() {
