@@ -175,7 +175,7 @@ fn security_labels(resource: &Value) -> Vec<Value> {
 }
 
 /// Adds `labels` to `resource.meta.security`, skipping codings already there.
-fn add_security_labels(resource: &mut Value, labels: &[Value]) {
+pub(crate) fn add_security_labels(resource: &mut Value, labels: &[Value]) {
     if labels.is_empty() {
         return;
     }

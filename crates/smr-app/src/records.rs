@@ -544,32 +544,15 @@ fn patients_of<'a>(resources: impl Iterator<Item = &'a StoredResource>) -> Vec<S
 /// Adds the sensitivity labels of a medication entry's medicine to `meta.security`, keeping
 /// any a client set.
 fn label(resource: &mut Value) {
-    let labels = sensitivity::labels_for(resource);
-    if labels.is_empty() {
-        return;
-    }
-    let Some(obj) = resource.as_object_mut() else {
-        return;
-    };
-    let meta = obj.entry("meta").or_insert_with(|| json!({}));
-    let Some(meta) = meta.as_object_mut() else {
-        return;
-    };
-    let security = meta.entry("security").or_insert_with(|| json!([]));
-    let Some(list) = security.as_array_mut() else {
-        return;
-    };
-    for code in labels {
-        let present = list.iter().any(|c| {
-            c.get("code").and_then(Value::as_str) == Some(code)
-                && c.get("system").and_then(Value::as_str) == Some(sensitivity::ACT_CODE_SYSTEM)
-        });
-        if !present {
+    let labels: Vec<Value> = sensitivity::labels_for(resource)
+        .into_iter()
+        .map(|code| {
             let mut coding = json!({"system": sensitivity::ACT_CODE_SYSTEM, "code": code});
             if let Some(display) = sensitivity::label_display(code) {
                 coding["display"] = json!(display);
             }
-            list.push(coding);
-        }
-    }
+            coding
+        })
+        .collect();
+    crate::pgx::add_security_labels(resource, &labels);
 }
