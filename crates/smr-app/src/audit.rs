@@ -106,6 +106,32 @@ impl Event {
     }
 }
 
+/// The caller's purpose of use as AuditEvent codings: for `agent.purposeOfUse`, and for
+/// `purposeOfEvent` (with the break-glass reason as its text).
+pub(crate) fn purpose_of_use(ctx: &RequestContext) -> (Value, Value) {
+    let purpose = json!({"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+        "code": ctx.purpose.code(),
+        "display": ctx.purpose.display(),
+    }]});
+    let mut purpose_of_event = purpose.clone();
+    if let Some(reason) = &ctx.break_glass {
+        purpose_of_event["text"] = json!(reason);
+    }
+    (purpose, purpose_of_event)
+}
+
+/// The agent naming the caller's organisation by ODS code, beside the user.
+pub(crate) fn organisation_agent(ods_code: &str) -> Value {
+    json!({
+        "type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+            "code": "datacollector", "display": "data collector"}]},
+        "who": {"identifier": {"system": ODS_SYSTEM, "value": ods_code}},
+        "requestor": false,
+    })
+}
+
 /// The AuditEvent for `event` by `ctx`, as the record the store appends.
 pub(crate) fn record(ctx: &RequestContext, event: &Event) -> AuditRecord {
     let recorded = now_micros();
@@ -116,15 +142,7 @@ pub(crate) fn record(ctx: &RequestContext, event: &Event) -> AuditRecord {
         Some(f) if f.refused => "4",
         Some(_) => "8",
     };
-    let purpose = json!({"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-        "code": ctx.purpose.code(),
-        "display": ctx.purpose.display(),
-    }]});
-    let mut purpose_of_event = purpose.clone();
-    if let Some(reason) = &ctx.break_glass {
-        purpose_of_event["text"] = json!(reason);
-    }
+    let (purpose, purpose_of_event) = purpose_of_use(ctx);
     let mut subtype = vec![json!({
         "system": "http://hl7.org/fhir/restful-interaction",
         "code": event.interaction,
@@ -152,13 +170,7 @@ pub(crate) fn record(ctx: &RequestContext, event: &Event) -> AuditRecord {
     }
     let mut agents = vec![user];
     if let Some(org) = &p.organisation {
-        agents.push(json!({
-            "type": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
-                "code": "datacollector", "display": "data collector"}]},
-            "who": {"identifier": {"system": ODS_SYSTEM, "value": org}},
-            "requestor": false,
-        }));
+        agents.push(organisation_agent(org));
     }
     let mut entities = Vec::new();
     let mut patients = event.patients.clone();

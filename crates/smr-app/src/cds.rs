@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 use smr_access::policy::{Operation, operation_allowed};
-use smr_access::{Interaction, ODS_SYSTEM, RequestContext};
+use smr_access::{Interaction, RequestContext};
 use smr_cds::hooks::{self, Hook};
 use smr_fhir::datetime;
 use smr_store::{Access, AuditRecord, StoreError};
@@ -191,15 +191,7 @@ fn feedback_record(
     let id = uuid::Uuid::now_v7().to_string();
     let now = datetime::format_instant(recorded);
     let p = &ctx.principal;
-    let purpose = json!({"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-        "code": ctx.purpose.code(),
-        "display": ctx.purpose.display(),
-    }]});
-    let mut purpose_of_event = purpose.clone();
-    if let Some(reason) = &ctx.break_glass {
-        purpose_of_event["text"] = json!(reason);
-    }
+    let (purpose, purpose_of_event) = crate::audit::purpose_of_use(ctx);
     let Some(obj) = body.as_object_mut() else {
         return Err(bad("not a JSON object".into()));
     };
@@ -227,13 +219,7 @@ fn feedback_record(
     user["purposeOfUse"] = json!([purpose]);
     let mut agents = vec![user];
     if let Some(org) = &p.organisation {
-        agents.push(json!({
-            "type": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
-                "code": "datacollector", "display": "data collector"}]},
-            "who": {"identifier": {"system": ODS_SYSTEM, "value": org}},
-            "requestor": false,
-        }));
+        agents.push(crate::audit::organisation_agent(org));
     }
     obj.insert("agent".into(), Value::Array(agents));
     let entities = obj
