@@ -52,15 +52,10 @@ fn missing_positions_are_reported_not_hidden() {
 
 #[test]
 fn pharmcat_example_vcf_is_called_for_every_defined_gene() {
-    let vcf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/pgx/pharmcat/example/pharmcat.example.vcf");
-    if !vcf.exists() {
-        eprintln!(
-            "SKIP: {} absent (../shared is only on developers' machines)",
-            vcf.display()
-        );
+    let Some(vcf) = smr_testdata::shared("reference/pgx/pharmcat/example/pharmcat.example.vcf")
+    else {
         return;
-    }
+    };
     let out = smr_call(&vcf);
     let genes = out["samples"][0]["genes"].as_array().expect("genes");
     assert_eq!(genes.len(), 15);
@@ -88,15 +83,11 @@ fn a_malformed_vcf_fails_with_a_message() {
 /// the combination is the call, and its phenotype is indeterminate (CPIC has none for it).
 #[test]
 fn combinations_are_opt_in_and_never_get_a_phenotype() {
-    let vcf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/pgx/pharmcat/test-vcfs/UGT1A1/s1s60s80s6phased.vcf");
-    if !vcf.exists() {
-        eprintln!(
-            "SKIP: {} absent (../shared is only on developers' machines)",
-            vcf.display()
-        );
+    let Some(vcf) =
+        smr_testdata::shared("reference/pgx/pharmcat/test-vcfs/UGT1A1/s1s60s80s6phased.vcf")
+    else {
         return;
-    }
+    };
     let default = smr_call(&vcf);
     let call = gene(&default, "UGT1A1");
     assert!(

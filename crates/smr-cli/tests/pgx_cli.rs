@@ -1,6 +1,5 @@
 //! Runs the real `smr` binary: `smr pgx interpret` and `smr pgx kb`.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -214,14 +213,12 @@ fn kb_lists_genes_guidelines_and_dictionary() {
 
 #[test]
 fn pharmcat_example_outside_calls_if_present() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/pgx/pharmcat/example/pharmcat.example.outsideCall.tsv"
-    );
-    if !Path::new(path).exists() {
-        eprintln!("skipping: {path} not present");
+    let Some(path) =
+        smr_testdata::shared("reference/pgx/pharmcat/example/pharmcat.example.outsideCall.tsv")
+    else {
         return;
-    }
+    };
+    let path = path.to_str().expect("UTF-8 path");
     let v = json_of(&smr(&[
         "pgx",
         "interpret",

@@ -297,12 +297,12 @@ mod tests {
     /// (checked against the shared copy of the definition when it is present).
     #[test]
     fn compartment_params_match_the_r4_compartment_definition() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/reference/fhir/r4-spec/compartmentdefinition-patient.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            eprintln!("SKIP: {} is absent", path.display());
+        let Some(path) =
+            smr_testdata::shared("reference/fhir/r4-spec/compartmentdefinition-patient.json")
+        else {
             return;
         };
+        let text = std::fs::read_to_string(&path).expect("readable CompartmentDefinition");
         let def: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         let resources = def["resource"].as_array().expect("resource array");
         for t in SERVED_TYPES {

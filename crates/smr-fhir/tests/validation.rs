@@ -10,17 +10,10 @@ use smr_fhir::validate::validate_resource;
 use smr_fhir::{Issue, IssueCode, Severity};
 use std::path::{Path, PathBuf};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/validation");
 
 fn shared_dir(rel: &str) -> Option<PathBuf> {
-    let dir = Path::new(SHARED).join(rel);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: shared reference data {} is absent", dir.display());
-        None
-    }
+    smr_testdata::shared(&format!("reference/{rel}"))
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {

@@ -3,15 +3,9 @@
 //! not part of the repository, so the test skips with a notice when they are absent.
 
 use std::fs;
-use std::path::Path;
 
 use serde_json::Value;
 use smr_pgx::{Gene, interpret};
-
-const ORACLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/pgx/pharmcat/phenotypes"
-);
 
 const FILES: [(&str, Gene); 13] = [
     ("ABCG2.json", Gene::Abcg2),
@@ -35,11 +29,9 @@ fn text(v: &Value) -> Option<String> {
 
 #[test]
 fn reproduces_every_pharmcat_diplotype_row() {
-    let dir = Path::new(ORACLE);
-    if !dir.is_dir() {
-        eprintln!("SKIPPED: PharmCAT phenotype tables not found at {ORACLE}");
+    let Some(dir) = smr_testdata::shared("reference/pgx/pharmcat/phenotypes") else {
         return;
-    }
+    };
     let mut mismatches = Vec::new();
     let mut rows = 0usize;
     let mut allele_rows = 0usize;

@@ -9,8 +9,6 @@ use smr_pgx::vcf::{
     CallOptions, DefinitionSet, GeneCall, call_vcf, call_vcf_with, parse_definitions,
 };
 
-const PHARMCAT: &str = "/work/shared/reference/pgx/pharmcat";
-
 fn defs() -> &'static DefinitionSet {
     match DefinitionSet::builtin() {
         Ok(d) => d,
@@ -294,14 +292,9 @@ fn satisfies(gene_dir: &str, expected: &str, called: &str) -> bool {
 
 #[test]
 fn pharmcat_test_vcfs() {
-    let root = Path::new(PHARMCAT).join("test-vcfs");
-    if !root.is_dir() {
-        println!(
-            "NOTICE: {} absent; PharmCAT test VCFs not checked",
-            root.display()
-        );
+    let Some(root) = smr_testdata::shared("reference/pgx/pharmcat/test-vcfs") else {
         return;
-    }
+    };
     let mut per_gene: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
@@ -422,17 +415,12 @@ fn decode_names() {
 
 #[test]
 fn pharmcat_example_vcf_reproduces_report() {
-    let dir = Path::new(PHARMCAT).join("example");
-    let (Ok(vcf), Ok(report)) = (
-        std::fs::read_to_string(dir.join("pharmcat.example.vcf")),
-        std::fs::read_to_string(dir.join("pharmcat.example.report.tsv")),
-    ) else {
-        println!(
-            "NOTICE: {} absent; PharmCAT example not checked",
-            dir.display()
-        );
+    let Some(dir) = smr_testdata::shared("reference/pgx/pharmcat/example") else {
         return;
     };
+    let vcf = std::fs::read_to_string(dir.join("pharmcat.example.vcf")).expect("example VCF");
+    let report =
+        std::fs::read_to_string(dir.join("pharmcat.example.report.tsv")).expect("example report");
     let calls = match call_vcf(&vcf, defs()) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
@@ -527,7 +515,9 @@ fn definition_from_pharmcat_json(path: &Path) -> Option<DefinitionSet> {
 /// PharmCAT's NamedAlleleMatcherTest expectations in combination mode.
 #[test]
 fn pharmcat_combination_vcfs() {
-    let dir = Path::new(PHARMCAT).join("test-vcfs");
+    let Some(dir) = smr_testdata::shared("reference/pgx/pharmcat/test-vcfs") else {
+        return;
+    };
     let cases: [(&str, &str, Gene, &str); 9] = [
         ("combination", "combinationBaseline", Gene::Ugt1a1, "*1/*1"),
         (
@@ -584,16 +574,9 @@ fn pharmcat_combination_vcfs() {
         let defs = definition_from_pharmcat_json(
             &dir.join(format!("NamedAlleleMatcher-{definition}.json")),
         );
-        let (Some(defs), Ok(text)) = (
-            defs,
-            std::fs::read_to_string(dir.join(format!("NamedAlleleMatcher-{vcf}.vcf"))),
-        ) else {
-            println!(
-                "NOTICE: {} absent; combination VCFs not checked",
-                dir.display()
-            );
-            return;
-        };
+        let defs = defs.unwrap_or_else(|| panic!("{definition}: definition file unreadable"));
+        let text = std::fs::read_to_string(dir.join(format!("NamedAlleleMatcher-{vcf}.vcf")))
+            .unwrap_or_else(|e| panic!("{vcf}: {e}"));
         let combinations = CallOptions { combinations: true };
         let calls = match call_vcf_with(&text, &defs, &combinations) {
             Ok(c) => c,

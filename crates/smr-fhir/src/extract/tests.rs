@@ -492,15 +492,7 @@ fn immunization() {
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/fhir")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not present", p.display());
-        None
-    }
+    smr_testdata::shared(&format!("reference/fhir/{rel}"))
 }
 
 fn read(p: &PathBuf) -> Value {

@@ -395,20 +395,10 @@ fn check_resource_schema(value: &Value) {
     );
 }
 
-/// A path under `../shared` (beside the project), or `None` with a notice when it is absent.
+/// A path under `../shared` (beside the project), or `None` with a notice when it is absent
+/// (a failure instead when `SMR_REQUIRE_SHARED` is set, as in CI).
 pub fn shared_path(relative: &str) -> Option<std::path::PathBuf> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(relative);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIP: {} not present (../shared is only on the developers' machines)",
-            path.display()
-        );
-        None
-    }
+    smr_testdata::shared(relative)
 }
 
 /// The router path for an absolute link SMR returned (e.g. a `next` link).
