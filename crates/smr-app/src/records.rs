@@ -314,6 +314,7 @@ impl App {
                 resource,
                 full_url: None,
                 if_match: Some(current.version),
+                patched: true,
             };
             match self.write(ctx, vec![op], WriteKind::Patch).await {
                 Ok(mut outcomes) => {

@@ -54,6 +54,8 @@ pub enum WriteOp {
         resource: Value,
         full_url: Option<String>,
         if_match: Option<i64>,
+        /// Made by PATCH (the new version's history entry says `PATCH`, not `PUT`).
+        patched: bool,
     },
     Delete {
         res_type: String,

@@ -122,6 +122,7 @@ impl Store {
         if_match: Option<i64>,
     ) -> Result<WriteOutcome, StoreError> {
         self.write_one(WriteOp::Update {
+            patched: false,
             resource,
             full_url: None,
             if_match,
@@ -262,6 +263,9 @@ impl Store {
         let mut ids: Vec<Option<String>> = vec![None; ops.len()];
         let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
         let mut placeholders: HashMap<String, String> = HashMap::new();
+        serialise_conditional_creates(self.engine, &mut *tx, &ops)
+            .await
+            .map_err(at(0))?;
         for (i, op) in ops.iter().enumerate() {
             match op {
                 WriteOp::Create {
@@ -321,6 +325,9 @@ impl Store {
                     .map_err(|issues| at(i)(StoreError::Invalid(issues)))?;
             }
         }
+        check_patients_exist(&mut *tx, &ops, &ids)
+            .await
+            .map_err(|(i, e)| at(i)(e))?;
 
         for phase in [Phase::Delete, Phase::Create, Phase::Update] {
             for i in 0..ops.len() {
@@ -340,8 +347,14 @@ impl Store {
                             .map(WriteOutcome::Created)
                     }
                     WriteOp::Update {
-                        resource, if_match, ..
-                    } => update(self.engine, &mut *tx, resource, *if_match).await,
+                        resource,
+                        if_match,
+                        patched,
+                        ..
+                    } => {
+                        let method = if *patched { "PATCH" } else { "PUT" };
+                        update(self.engine, &mut *tx, resource, *if_match, method).await
+                    }
                 };
                 outcomes[i] = Some(outcome.map_err(at(i))?);
             }
@@ -429,6 +442,132 @@ impl Phase {
             WriteOp::Update { .. } => Phase::Update,
         }
     }
+}
+
+/// Every entry's owning patient must be one SMR holds (or one this transaction writes): a
+/// medicine that belongs to no patient is unreachable by the patient's record, their access
+/// rules and their audit trail. Only the reference that decides the record is checked;
+/// references to other resources (a Practitioner outside the record) may dangle, so exports
+/// re-import.
+async fn check_patients_exist(
+    tx: &mut AnyConnection,
+    ops: &[WriteOp],
+    ids: &[Option<String>],
+) -> Result<(), (usize, StoreError)> {
+    let written: HashSet<&str> = ops
+        .iter()
+        .zip(ids)
+        .filter_map(|(op, id)| match op {
+            WriteOp::Create { resource, .. } if is_patient(resource) => id.as_deref(),
+            WriteOp::Update { resource, .. } if is_patient(resource) => {
+                resource.get("id").and_then(Value::as_str)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut known: HashSet<String> = HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        let (WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. }) = op else {
+            continue;
+        };
+        if is_patient(resource) {
+            continue;
+        }
+        let OwnerRef::Patient(patient) = owning_patient(resource) else {
+            continue;
+        };
+        if written.contains(patient.as_str()) || known.contains(&patient) {
+            continue;
+        }
+        match current(&mut *tx, "Patient", &patient).await {
+            Ok(Some(c)) if !c.deleted => {
+                known.insert(patient);
+            }
+            Ok(found) => {
+                let ty = resource_type_of(resource).unwrap_or_default();
+                let element = ["subject", "patient"]
+                    .into_iter()
+                    .find(|e| {
+                        resource
+                            .pointer(&format!("/{e}/reference"))
+                            .and_then(Value::as_str)
+                            == Some(&format!("Patient/{patient}"))
+                    })
+                    .map_or_else(|| ty.clone(), |e| format!("{ty}.{e}"));
+                let why = if found.is_some() {
+                    "was deleted"
+                } else {
+                    "does not exist"
+                };
+                return Err((
+                    i,
+                    StoreError::Invalid(vec![
+                        Issue::error(
+                            IssueCode::NotFound,
+                            format!(
+                                "Patient/{patient} {why}: a {ty} must belong to a patient SMR holds"
+                            ),
+                        )
+                        .at(&element),
+                    ]),
+                ));
+            }
+            Err(e) => return Err((i, e)),
+        }
+    }
+    Ok(())
+}
+
+fn is_patient(resource: &Value) -> bool {
+    resource.get("resourceType").and_then(Value::as_str) == Some("Patient")
+}
+
+/// Makes conditional creates race-free on PostgreSQL. Under READ COMMITTED two transactions
+/// can both search for `If-None-Exist`, both find nothing and both insert: duplicate
+/// prescriptions. Each transaction first takes a transaction-scoped advisory lock on every
+/// conditional create's search key (the type and its criteria, so every request with the same
+/// condition queues behind the first), in sorted order so two transactions never wait on each
+/// other. The search that follows starts a new statement snapshot, so it sees what the lock's
+/// previous holder committed. SQLite needs nothing: its single writer already serialises.
+async fn serialise_conditional_creates(
+    engine: Engine,
+    tx: &mut AnyConnection,
+    ops: &[WriteOp],
+) -> Result<(), StoreError> {
+    if engine != Engine::Postgres {
+        return Ok(());
+    }
+    let mut keys: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Create {
+                if_none_exist: Some(search),
+                ..
+            } => Some(conditional_key(search)),
+            _ => None,
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The lock key of a conditional create: its type and criteria, independent of the order in
+/// which the client wrote the parameters (paging and sorting do not change what matches).
+fn conditional_key(search: &query::SearchRequest) -> String {
+    let mut criteria: Vec<String> = search.criteria.iter().map(|c| format!("{c:?}")).collect();
+    criteria.sort();
+    format!(
+        "conditional-create {} {}",
+        search.resource_type,
+        criteria.join(" & ")
+    )
 }
 
 fn unexpected(outcome: WriteOutcome) -> StoreError {
@@ -695,6 +834,7 @@ async fn update(
     conn: &mut AnyConnection,
     resource: &mut Value,
     if_match: Option<i64>,
+    method: &str,
 ) -> Result<WriteOutcome, StoreError> {
     let (res_type, id) =
         type_and_id(resource).ok_or_else(|| invalid("an update needs the resource id", "id"))?;
@@ -747,7 +887,7 @@ async fn update(
             owner: key.clone(),
         };
         let mut script = Script::new(engine);
-        push_version(&mut script, &key, &stored, "PUT");
+        push_version(&mut script, &key, &stored, method);
         if !cur.deleted {
             push_delete_index(&mut script, &cur.patient_key, &res_type, &id);
             push_delete_derived(&mut script, &cur.patient_key, &res_type, &id);

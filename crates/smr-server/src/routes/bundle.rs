@@ -226,6 +226,7 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
                 }
             }
             Ok(Entry::Write(Box::new(WriteOp::Update {
+                patched: false,
                 resource,
                 full_url,
                 if_match,

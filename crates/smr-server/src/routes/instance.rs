@@ -141,6 +141,7 @@ pub async fn update(
     }
     let if_match = http::if_match(&headers)?;
     let op = WriteOp::Update {
+        patched: false,
         resource,
         full_url: None,
         if_match,
