@@ -63,6 +63,11 @@ impl App {
         self.store.engine()
     }
 
+    /// Whether the store can serve reads now (for `/healthz`); the error says why not.
+    pub async fn health(&self) -> Result<(), smr_store::StoreError> {
+        self.store.ping(std::time::Duration::from_secs(2)).await
+    }
+
     /// Closes the store's connections (at shutdown).
     pub async fn close(&self) {
         self.store.close().await;

@@ -47,6 +47,9 @@ impl WriteKind {
 
 /// How many times a PATCH without `If-Match` re-applies itself after losing a race.
 const PATCH_RETRIES: usize = 8;
+/// How often a conditional update is resolved again after another writer changed what its
+/// criteria match (each retry follows a commit by someone else, so this is progress).
+const CONDITIONAL_RETRIES: usize = 32;
 
 /// A patch function's answer: the patched resource or why it could not be applied.
 pub type PatchOutcome = Result<(), AppError>;
@@ -234,7 +237,96 @@ impl App {
     /// Writes `ops` all-or-nothing, after checking each against the caller's role, scopes
     /// and patients, and labelling medication entries by sensitivity. The audit record is
     /// committed with the write.
+    ///
+    /// Conditional updates (`PUT Type?criteria`) are resolved to an id first, as R4 defines
+    /// (no match: create; one match: update it; more: 412), and that resolution is what is
+    /// authorised. The store checks it again under a lock on the criteria; when another
+    /// writer got there first the whole write is resolved and authorised again, so N
+    /// simultaneous conditional updates make one resource and N versions, never N resources.
     pub async fn write(
+        &self,
+        ctx: &RequestContext,
+        ops: Vec<WriteOp>,
+        kind: WriteKind,
+    ) -> Result<Vec<WriteOutcome>, AppError> {
+        let conditional = ops.iter().any(|op| {
+            matches!(
+                op,
+                WriteOp::Update {
+                    condition: Some(_),
+                    ..
+                }
+            )
+        });
+        if !conditional {
+            return self.write_once(ctx, ops, kind).await;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut resolved = ops.clone();
+            self.resolve_conditional_updates(&mut resolved).await?;
+            match self.write_once(ctx, resolved, kind).await {
+                Err(AppError::Entry(e))
+                    if attempt < CONDITIONAL_RETRIES
+                        && matches!(e.error, StoreError::PreconditionFailed(_)) =>
+                {
+                    continue;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// R4 3.1.0.4.3: what a conditional update's criteria resolve to. The search sees the whole
+    /// store (a match the caller may not change is refused by the authorisation that follows,
+    /// not silently duplicated).
+    async fn resolve_conditional_updates(&self, ops: &mut [WriteOp]) -> Result<(), AppError> {
+        for op in ops.iter_mut() {
+            let WriteOp::Update {
+                resource,
+                condition: Some(search),
+                ..
+            } = op
+            else {
+                continue;
+            };
+            let mut probe = search.clone();
+            probe.count = 2;
+            probe.cursor = None;
+            probe.total = smr_fhir::query::TotalMode::None;
+            let page = self.store.search(&probe, &Access::unrestricted()).await?;
+            let body_id = resource
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let id = match (page.matches.as_slice(), body_id) {
+                ([], Some(id)) => id,
+                // Time-ordered ids, as the store gives a create.
+                ([], None) => uuid::Uuid::now_v7().to_string(),
+                ([one], None) => one.id.clone(),
+                ([one], Some(id)) if one.id == id => id,
+                ([one], Some(id)) => {
+                    return Err(AppError::BadRequest(format!(
+                        "the criteria match {}/{} but the resource's id is '{id}'",
+                        one.res_type, one.id
+                    )));
+                }
+                _ => {
+                    return Err(AppError::Store(StoreError::PreconditionFailed(format!(
+                        "the conditional update's criteria match more than one {}",
+                        search.resource_type
+                    ))));
+                }
+            };
+            if let Some(body) = resource.as_object_mut() {
+                body.insert("id".into(), Value::String(id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_once(
         &self,
         ctx: &RequestContext,
         mut ops: Vec<WriteOp>,
@@ -315,6 +407,7 @@ impl App {
                 full_url: None,
                 if_match: Some(current.version),
                 patched: true,
+                condition: None,
             };
             match self.write(ctx, vec![op], WriteKind::Patch).await {
                 Ok(mut outcomes) => {

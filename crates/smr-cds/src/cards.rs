@@ -86,12 +86,14 @@ pub struct SuggestionAction {
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub resource: Option<Value>,
+    /// CDS Hooks 2.0 Action: a relative reference (`Type/id`) to the resource a `delete`
+    /// removes, a single string (not an array).
     #[serde(
         rename = "resourceId",
         skip_serializing_if = "Option::is_none",
         default
     )]
-    pub resource_id: Option<Vec<String>>,
+    pub resource_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -698,7 +700,7 @@ fn delete_action(order: &Value, drug: &str) -> Option<SuggestionAction> {
         kind: "delete".into(),
         description: format!("Remove the draft {drug} order"),
         resource: None,
-        resource_id: Some(vec![order_ref(order)?]),
+        resource_id: Some(order_ref(order)?),
     })
 }
 

@@ -60,9 +60,14 @@ struct ServeArgs {
     /// Largest accepted request body in bytes (larger gets 413).
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
-    /// Public base URL of the FHIR endpoint, used in links (default: from the Host header).
-    #[arg(long)]
+    /// Public base URL of the FHIR endpoint, used in links (default: http://ADDRESS/fhir of
+    /// --listen, with localhost for an unspecified address).
+    #[arg(long, env = "SMR_BASE_URL")]
     base_url: Option<String>,
+    /// Without --base-url, take links' scheme and host from X-Forwarded-Proto,
+    /// X-Forwarded-Host and Host. Only behind a reverse proxy that sets them.
+    #[arg(long)]
+    trust_forwarded_headers: bool,
     /// Synthetic patients to load on start, only into a store with no Patient (0 disables).
     /// Default: 200 on the embedded store; none with --database-url unless given explicitly.
     /// All NHS numbers are in the never-issued 999 range and resources are marked HTEST.
@@ -178,19 +183,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.database_url.is_none() && !args.no_demo_tokens {
         demo::print_sign_ins(&app, &local, synthetic).await;
     }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let base_url = match (args.base_url, args.trust_forwarded_headers) {
+        (Some(base), _) => Some(base),
+        (None, true) => None,
+        (None, false) => Some(listen_base_url(bound)),
+    };
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
-        base_url: args.base_url,
+        base_url,
+        trust_forwarded_headers: args.trust_forwarded_headers,
         rate_limit: std::num::NonZeroU32::new(args.rate_limit),
         request_timeout: smr_auth::parse_ttl(&args.request_timeout)
             .with_context(|| format!("--request-timeout {}", args.request_timeout))?,
         tls: false,
     };
     let router = smr_server::router(AppState::new(app, verifier, config));
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!("SMR FHIR API on http://{}/fhir", listener.local_addr()?);
+    tracing::info!("SMR FHIR API on http://{bound}/fhir");
     // Request/response traffic: send each response at once rather than let Nagle's
     // algorithm hold back a last partial segment (the usual setting for HTTP APIs).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -203,6 +215,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     store.close().await;
     Ok(())
+}
+
+/// The base URL links use when none is configured: the address SMR listens on, with
+/// `localhost` for an unspecified one (0.0.0.0 is not an address a client can use).
+fn listen_base_url(bound: SocketAddr) -> String {
+    let host = if bound.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        match bound.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        }
+    };
+    format!("http://{host}:{}/fhir", bound.port())
 }
 
 /// The data directory holds the record and the signing key: owner only.

@@ -10,6 +10,7 @@ use axum::middleware;
 use axum::routing::get;
 use smr_app::App;
 use smr_auth::Verifier;
+use tower_http::normalize_path::NormalizePath;
 
 use crate::results_cache::PrefetchMemo;
 use crate::{auth, hardening, routes};
@@ -18,9 +19,14 @@ use crate::{auth, hardening, routes};
 pub struct ServerConfig {
     /// Largest accepted request body, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Public base URL of the FHIR endpoint (e.g. `https://smr.example.nhs.uk/fhir`). When not
-    /// set, it is derived from each request's `Host` header.
+    /// Public base URL of the FHIR endpoint (e.g. `https://smr.example.nhs.uk/fhir`), used in
+    /// `Location`, `fullUrl` and paging links. When not set: from the forwarding headers if
+    /// they are trusted, otherwise `http://localhost/fhir` (`smr serve` always sets it).
     pub base_url: Option<String>,
+    /// Take the base URL from `X-Forwarded-Proto`/`X-Forwarded-Host`/`Host` when no base URL
+    /// is configured. Only behind a proxy that sets them: otherwise any client could point
+    /// the links SMR hands to other clients at a host of its choosing.
+    pub trust_forwarded_headers: bool,
     /// Requests per second each user may make (burst: the same number); `None`: no limit.
     /// Back-end systems (role `system`) are exempt: they manage their own load.
     pub rate_limit: Option<NonZeroU32>,
@@ -35,6 +41,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body_bytes: 8 * 1024 * 1024,
             base_url: None,
+            trust_forwarded_headers: false,
             rate_limit: None,
             request_timeout: Duration::from_secs(30),
             tls: false,
@@ -86,7 +93,9 @@ pub fn router(state: AppState) -> Router {
         .route("/_history", get(routes::history::system))
         .route(
             "/{res_type}",
-            get(routes::search::search_get).post(routes::instance::create),
+            get(routes::search::search_get)
+                .post(routes::instance::create)
+                .put(routes::instance::conditional_update),
         )
         .route(
             "/{res_type}/_search",
@@ -118,7 +127,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::everything::operation).post(routes::everything::operation),
         )
         .fallback(routes::not_found);
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/cds-services", get(routes::cds::discovery))
         .route("/cds-services/events", get(routes::cds::events))
@@ -136,6 +145,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(middleware::from_fn(hardening::request_limits))
+        .layer(middleware::from_fn(hardening::error_bodies))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             hardening::time_limit,
@@ -147,5 +158,9 @@ pub fn router(state: AppState) -> Router {
         // Bodies are read by `http::read_body`, which enforces the configured limit and answers
         // with an OperationOutcome; axum's own default limit would answer in plain text.
         .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        .with_state(state);
+    // `/fhir/`, `/fhir/metadata/` and `/fhir/Patient/` are the same endpoints as without the
+    // slash (fhir-kit-client posts transactions to `base + "/"`). The path is trimmed before
+    // routing, which a layer on the API router itself would be too late for.
+    Router::new().fallback_service(NormalizePath::trim_trailing_slash(api))
 }

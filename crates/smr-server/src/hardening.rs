@@ -1,5 +1,7 @@
-//! Limits and headers every answer gets: a time limit per request and security headers.
+//! Limits and headers every answer gets: a time limit per request, bounds on the request line
+//! and headers, an OperationOutcome in every error answer, and security headers.
 
+use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -58,4 +60,79 @@ pub async fn security_headers(
         );
     }
     response
+}
+
+/// Longest request target (path and query) SMR reads. Far above any real search (a 100-value
+/// search is a few KB) and below hyper's own buffer, so the answer is SMR's 414 with an
+/// OperationOutcome rather than a bare connection-level error.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+/// Most header bytes (names and values) SMR reads; a bearer token is 1–2 KB.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 for an overlong request target and 431 for oversized headers, each with an
+/// OperationOutcome naming the limit.
+pub async fn request_limits(request: Request, next: Next) -> Response {
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            IssueCode::TooLong,
+            format!("the request target is {uri_len} bytes; SMR reads at most {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            IssueCode::TooLong,
+            format!(
+                "the request headers are {header_bytes} bytes; SMR reads at most {MAX_HEADER_BYTES}"
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Every error answer carries an OperationOutcome, also those the router makes itself with an
+/// empty body (405 for a method a path does not support, with its `Allow` header kept).
+pub async fn error_bodies(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.body().size_hint().exact() != Some(0)
+    {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            IssueCode::NotSupported,
+            format!("{method} is not supported on {path}"),
+        ),
+        StatusCode::NOT_FOUND => (IssueCode::NotFound, format!("nothing at {path}")),
+        _ => (
+            IssueCode::Processing,
+            status
+                .canonical_reason()
+                .unwrap_or("the request failed")
+                .to_owned(),
+        ),
+    };
+    let mut with_body = ApiError::new(status, code, message).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            with_body.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    with_body
 }

@@ -211,20 +211,43 @@ fn not_acceptable(asked: &str) -> ApiError {
     )
 }
 
-/// Base URL of the FHIR endpoint for links and `fullUrl`s.
+/// Base URL of the FHIR endpoint for links and `fullUrl`s: the configured one; else, only when
+/// configured to trust them, the forwarding headers a proxy sets; else `http://localhost/fhir`.
+/// Request headers never decide it by default, so a client cannot plant another host in the
+/// links SMR hands out.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(base) = &state.config.base_url {
         return base.trim_end_matches('/').to_owned();
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+    if !state.config.trust_forwarded_headers {
+        return "http://localhost/fhir".to_owned();
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            // A proxy chain lists the first (client-facing) value first.
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host = header("x-forwarded-host")
+        .or_else(|| header(header::HOST.as_str()))
+        .filter(|h| is_authority(h))
         .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
+    let scheme = match header("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
     format!("{scheme}://{host}/fhir")
+}
+
+/// A host with an optional port, nothing else (no path, user info or spaces).
+fn is_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// `Last-Modified` uses the HTTP date format (RFC 9110 IMF-fixdate).

@@ -182,10 +182,8 @@ fn assert_clopidogrel_switch(cards: &[Value]) {
     for s in suggestions {
         let actions = s["actions"].as_array().expect("actions");
         assert_eq!(actions[0]["type"], "delete");
-        assert_eq!(
-            actions[0]["resourceId"],
-            json!(["MedicationRequest/draft-1"])
-        );
+        // CDS Hooks 2.0: `resourceId` is one relative reference, a string.
+        assert_eq!(actions[0]["resourceId"], json!("MedicationRequest/draft-1"));
         assert_eq!(actions[1]["type"], "create");
         let created = &actions[1]["resource"];
         assert_eq!(created["resourceType"], "MedicationRequest");

@@ -412,12 +412,13 @@ async fn nhs_number_unique(app: &TestApp) {
         .await
         .expect(StatusCode::CONFLICT)
         .json();
-    assert!(
-        conflict["issue"][0]["diagnostics"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(&first)
-    );
+    // It says the number is taken, never by whom (another patient's id is not the writer's
+    // to learn).
+    let diagnostics = conflict["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(diagnostics.contains("already held"), "{diagnostics}");
+    assert!(!diagnostics.contains(&first), "{diagnostics}");
     // The holder may update itself, and a deleted patient releases the number.
     let mut same = app.get(&format!("/fhir/Patient/{first}")).await.json();
     same["gender"] = json!("unknown");

@@ -86,6 +86,43 @@ fn same(sent: &Value, stored: &Value) -> Result<(), String> {
     }
 }
 
+/// The examples' medicines belong to patients (`Patient/example`, ...) that the example set
+/// defines elsewhere; SMR only stores an entry whose patient it holds, so each referenced
+/// patient is put first (a bare Patient with that id).
+async fn ensure_patients(
+    app: &TestApp,
+    resource: &Value,
+    known: &mut std::collections::HashSet<String>,
+) {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("reference")
+                    && let Some(id) = r.strip_prefix("Patient/")
+                    && !id.contains('/')
+                {
+                    out.push(id.to_owned());
+                }
+                map.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut ids = Vec::new();
+    walk(resource, &mut ids);
+    for id in ids {
+        if known.insert(id.clone()) {
+            app.put(
+                &format!("/fhir/Patient/{id}"),
+                &json!({"resourceType": "Patient", "id": id}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        }
+    }
+}
+
 /// The `.json` files of a directory, in name order.
 fn json_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -109,12 +146,14 @@ async fn r4_examples(app: &TestApp) {
     };
     let files = json_files(&dir);
     let mut checked = 0;
+    let mut patients = std::collections::HashSet::new();
     for path in &files {
         let sent = read_json(path);
         let ty = sent["resourceType"].as_str().unwrap_or_default().to_owned();
         if !resource_types::is_served(&ty) {
             continue;
         }
+        ensure_patients(app, &sent, &mut patients).await;
         let created = app.post(&format!("/fhir/{ty}"), &sent).await;
         assert_eq!(
             created.status,

@@ -1,5 +1,5 @@
 //! Write integrity under races and bad references, on SQLite and PostgreSQL: conditional
-//! creates never duplicate, every entry belongs to a patient SMR holds, and history says which
+//! creates and updates never duplicate, every entry belongs to a patient SMR holds, and history says which
 //! interaction made each version.
 
 mod support;
@@ -14,6 +14,9 @@ backend_tests! {
     a_reference_to_a_patient_smr_does_not_hold_is_rejected => ghost_patient_rejected;
     a_patient_created_in_the_same_transaction_may_be_referenced => patient_in_same_transaction;
     history_of_a_patch_says_patch => patch_history_method;
+    conditional_update_creates_updates_and_refuses_ambiguity => conditional_update_semantics;
+    simultaneous_conditional_updates_make_one_resource => simultaneous_conditional_updates;
+    conditional_update_in_a_transaction => conditional_update_in_transaction;
 }
 
 const CONDITION: &str = "identifier=https://fhir.nhs.uk/Id/prescription-order-item-number|race-1";
@@ -242,4 +245,152 @@ async fn patch_history_method(app: &TestApp) {
         })
         .collect();
     assert_eq!(methods, vec![("3", "PUT"), ("2", "PATCH"), ("1", "POST")]);
+}
+
+async fn conditional_put(app: &TestApp, condition: &str, body: &Value) -> support::Reply {
+    app.request(
+        Method::PUT,
+        &format!("/fhir/MedicationRequest?{condition}"),
+        &[],
+        Some(body.to_string()),
+    )
+    .await
+}
+
+async fn conditional_update_semantics(app: &TestApp) {
+    let pid = patient(app).await;
+    let mut mr = medication_request(&pid);
+    // No match: created (201), with a server-assigned id.
+    let created = conditional_put(app, CONDITION, &mr)
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["meta"]["versionId"], "1");
+    // One match: that resource is updated.
+    mr["status"] = json!("on-hold");
+    let updated = conditional_put(app, CONDITION, &mr)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(updated["id"], id.as_str());
+    assert_eq!(updated["meta"]["versionId"], "2");
+    assert_eq!(updated["status"], "on-hold");
+    // The same with the matching id in the body.
+    mr["id"] = json!(id);
+    conditional_put(app, CONDITION, &mr)
+        .await
+        .expect(StatusCode::OK);
+    // An id that is not the match: 400.
+    mr["id"] = json!("someone-else");
+    let reply = conditional_put(app, CONDITION, &mr).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.json()["resourceType"], "OperationOutcome");
+    // Criteria that match several: 412, nothing written.
+    let mut other = medication_request(&pid);
+    other["identifier"][0]["value"] = json!("race-2");
+    app.create(&other).await;
+    let both = format!("subject=Patient/{pid}");
+    let reply = conditional_put(app, &both, &medication_request(&pid)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        reply.text
+    );
+    // No criteria: 400, not an update of everything.
+    let reply = app
+        .request(
+            Method::PUT,
+            "/fhir/MedicationRequest",
+            &[],
+            Some(medication_request(&pid).to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(matches(app).await, 1);
+}
+
+async fn simultaneous_conditional_updates(app: &TestApp) {
+    let pid = patient(app).await;
+    let body = medication_request(&pid);
+    let racers = (0..RACERS).map(|_| {
+        let client = app.client.clone();
+        let body = body.to_string();
+        tokio::spawn(async move {
+            client
+                .request(
+                    Method::PUT,
+                    &format!("/fhir/MedicationRequest?{CONDITION}"),
+                    &[],
+                    Some(body),
+                )
+                .await
+        })
+    });
+    let mut created = 0;
+    for racer in racers {
+        let reply = racer.await.expect("racer");
+        match reply.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::OK => {}
+            other => panic!("a conditional update answered {other}: {}", reply.text),
+        }
+    }
+    assert_eq!(created, 1, "exactly one of {RACERS} racers creates");
+    assert_eq!(matches(app).await, 1, "no duplicate prescription");
+    let found = app
+        .get(&format!("/fhir/MedicationRequest?{CONDITION}"))
+        .await
+        .json();
+    let id = found["entry"][0]["resource"]["id"].as_str().expect("id");
+    let history = app
+        .get(&format!("/fhir/MedicationRequest/{id}/_history?_count=100"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        history["entry"].as_array().map_or(0, Vec::len),
+        RACERS,
+        "every racer's write is a version of the one resource"
+    );
+}
+
+async fn conditional_update_in_transaction(app: &TestApp) {
+    let pid = patient(app).await;
+    let entry = |status: &str| {
+        let mut mr = medication_request(&pid);
+        mr["status"] = json!(status);
+        json!({
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{
+                "resource": mr,
+                "request": {"method": "PUT", "url": format!("MedicationRequest?{CONDITION}")}
+            }]
+        })
+    };
+    let first = app
+        .post("/fhir", &entry("active"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(
+        first["entry"][0]["response"]["status"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("201")),
+        "{first}"
+    );
+    let second = app
+        .post("/fhir", &entry("stopped"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(
+        second["entry"][0]["response"]["status"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("200")),
+        "{second}"
+    );
+    assert_eq!(matches(app).await, 1);
 }

@@ -79,6 +79,24 @@ impl Store {
         self.engine
     }
 
+    /// Whether the database answers a query within `within`: a connection from the reader
+    /// pool (the one every read waits on) and `SELECT 1`. An exhausted pool or an unreachable
+    /// server fails it, so a health check reports what clients would meet.
+    pub async fn ping(&self, within: Duration) -> Result<(), StoreError> {
+        let check = async {
+            let mut conn = self.reader.acquire().await?;
+            conn.execute("SELECT 1").await?;
+            Ok::<(), sqlx::Error>(())
+        };
+        match tokio::time::timeout(within, check).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Internal(format!(
+                "the database did not answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
+
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;

@@ -56,6 +56,12 @@ pub enum WriteOp {
         if_match: Option<i64>,
         /// Made by PATCH (the new version's history entry says `PATCH`, not `PUT`).
         patched: bool,
+        /// A conditional update (`PUT Type?criteria`): the caller resolved the criteria to the
+        /// resource's id before authorising it; the store runs them again under a lock on
+        /// the criteria and fails with `PreconditionFailed` when the answer has changed
+        /// since (more than one match, or another resource matches now), so two writers can
+        /// never both create what the criteria name.
+        condition: Option<SearchRequest>,
     },
     Delete {
         res_type: String,

@@ -123,6 +123,7 @@ impl Store {
     ) -> Result<WriteOutcome, StoreError> {
         self.write_one(WriteOp::Update {
             patched: false,
+            condition: None,
             resource,
             full_url: None,
             if_match,
@@ -263,9 +264,10 @@ impl Store {
         let mut ids: Vec<Option<String>> = vec![None; ops.len()];
         let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; ops.len()];
         let mut placeholders: HashMap<String, String> = HashMap::new();
-        serialise_conditional_creates(self.engine, &mut *tx, &ops)
+        serialise_conditional_writes(self.engine, &mut *tx, &ops)
             .await
             .map_err(at(0))?;
+        self.recheck_conditional_updates(&mut *tx, &ops).await?;
         for (i, op) in ops.iter().enumerate() {
             match op {
                 WriteOp::Create {
@@ -505,7 +507,7 @@ async fn check_patients_exist(
                         Issue::error(
                             IssueCode::NotFound,
                             format!(
-                                "Patient/{patient} {why}: a {ty} must belong to a patient SMR holds"
+                                "Patient/{patient} {why}: every {ty} must belong to a patient SMR holds"
                             ),
                         )
                         .at(&element),
@@ -522,14 +524,15 @@ fn is_patient(resource: &Value) -> bool {
     resource.get("resourceType").and_then(Value::as_str) == Some("Patient")
 }
 
-/// Makes conditional creates race-free on PostgreSQL. Under READ COMMITTED two transactions
-/// can both search for `If-None-Exist`, both find nothing and both insert: duplicate
-/// prescriptions. Each transaction first takes a transaction-scoped advisory lock on every
-/// conditional create's search key (the type and its criteria, so every request with the same
-/// condition queues behind the first), in sorted order so two transactions never wait on each
-/// other. The search that follows starts a new statement snapshot, so it sees what the lock's
-/// previous holder committed. SQLite needs nothing: its single writer already serialises.
-async fn serialise_conditional_creates(
+/// Makes conditional creates and updates race-free on PostgreSQL. Under READ COMMITTED two
+/// transactions can both search for `If-None-Exist` (or a conditional update's criteria), both
+/// find nothing and both insert: duplicate prescriptions. Each transaction first takes a
+/// transaction-scoped advisory lock on every conditional write's search key (the type and its
+/// criteria, so every request with the same condition queues behind the first), in sorted
+/// order so two transactions never wait on each other. The search that follows starts a new
+/// statement snapshot, so it sees what the lock's previous holder committed. SQLite needs
+/// nothing: its single writer already serialises.
+async fn serialise_conditional_writes(
     engine: Engine,
     tx: &mut AnyConnection,
     ops: &[WriteOp],
@@ -542,6 +545,10 @@ async fn serialise_conditional_creates(
         .filter_map(|op| match op {
             WriteOp::Create {
                 if_none_exist: Some(search),
+                ..
+            }
+            | WriteOp::Update {
+                condition: Some(search),
                 ..
             } => Some(conditional_key(search)),
             _ => None,
@@ -558,16 +565,55 @@ async fn serialise_conditional_creates(
     Ok(())
 }
 
-/// The lock key of a conditional create: its type and criteria, independent of the order in
-/// which the client wrote the parameters (paging and sorting do not change what matches).
+/// The lock key of a conditional write: its type and criteria, independent of the order in
+/// which the client wrote the parameters (paging and sorting do not change what matches). A
+/// conditional create and a conditional update with the same criteria share it.
 fn conditional_key(search: &query::SearchRequest) -> String {
     let mut criteria: Vec<String> = search.criteria.iter().map(|c| format!("{c:?}")).collect();
     criteria.sort();
     format!(
-        "conditional-create {} {}",
+        "conditional {} {}",
         search.resource_type,
         criteria.join(" & ")
     )
+}
+
+impl Store {
+    /// A conditional update's criteria must still name what the caller resolved them to
+    /// (the resource's id, or nothing), now that the lock on them is held.
+    async fn recheck_conditional_updates(
+        &self,
+        tx: &mut AnyConnection,
+        ops: &[WriteOp],
+    ) -> Result<(), EntryError> {
+        for (i, op) in ops.iter().enumerate() {
+            let WriteOp::Update {
+                resource,
+                condition: Some(search),
+                ..
+            } = op
+            else {
+                continue;
+            };
+            let at = |error: StoreError| EntryError { entry: i, error };
+            let found = self.search_in(&mut *tx, search, 2).await.map_err(at)?;
+            let id = resource.get("id").and_then(Value::as_str);
+            let changed = match found.as_slice() {
+                [] => false,
+                [one] => Some(one.id.as_str()) != id,
+                _ => true,
+            };
+            if changed {
+                return Err(at(StoreError::PreconditionFailed(format!(
+                    "the conditional update's criteria match {} {} resource(s) now; \
+                     they changed while the update was prepared",
+                    found.len(),
+                    search.resource_type
+                ))));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn unexpected(outcome: WriteOutcome) -> StoreError {
@@ -1286,18 +1332,19 @@ async fn claim_identifiers(
         {
             continue;
         }
-        let holder = sqlx::query(
-            "SELECT id FROM unique_identifier WHERE value = $1 AND system = $2 AND res_type = $3",
+        let held = sqlx::query(
+            "SELECT 1 FROM unique_identifier WHERE value = $1 AND system = $2 AND res_type = $3",
         )
         .bind(value.clone())
         .bind(system.clone())
         .bind(res_type.to_owned())
         .fetch_optional(&mut *conn)
         .await?;
-        if let Some(holder) = holder {
-            let holder: String = holder.get(0);
+        if held.is_some() {
+            // Say that it is taken, not by whom: naming the other patient's id would let anyone
+            // who may write a Patient find which record holds an NHS number.
             return Err(StoreError::Conflict(format!(
-                "identifier {system}|{value} already belongs to Patient/{holder}"
+                "identifier {system}|{value} is already held by another {res_type} in SMR"
             )));
         }
         sqlx::query(

@@ -198,7 +198,7 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
             }
             let if_none_exist = match request.get("ifNoneExist").and_then(Value::as_str) {
                 Some(q) => Some(
-                    conditional_search(&res_type, q)
+                    conditional_search(&res_type, q, "ifNoneExist")
                         .map_err(|e| e.within(&format!("Bundle.entry[{i}].request.ifNoneExist")))?,
                 ),
                 None => None,
@@ -227,6 +227,7 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
             }
             Ok(Entry::Write(Box::new(WriteOp::Update {
                 patched: false,
+                condition: None,
                 resource,
                 full_url,
                 if_match,
@@ -245,10 +246,19 @@ fn parse_entry(i: usize, entry: Value) -> Result<Entry, ApiError> {
             res_type,
             query: q.unwrap_or_default().to_owned(),
         }),
-        ("PUT" | "DELETE", [_], Some(_)) => Err(entry_error(
-            i,
-            "conditional update and delete are not supported",
-        )),
+        ("PUT", [_], Some(q)) => {
+            let resource = need_resource()?;
+            let condition = conditional_search(&res_type, q, "A conditional update")
+                .map_err(|e| e.within(&format!("Bundle.entry[{i}].request.url")))?;
+            Ok(Entry::Write(Box::new(WriteOp::Update {
+                patched: false,
+                condition: Some(condition),
+                resource,
+                full_url,
+                if_match,
+            })))
+        }
+        ("DELETE", [_], Some(_)) => Err(entry_error(i, "conditional delete is not supported")),
         ("PATCH", _, _) => Err(entry_error(
             i,
             "PATCH inside a Bundle is not supported; use PATCH on the resource URL",

@@ -48,7 +48,7 @@ pub async fn create(
         obj.shift_remove("id");
     }
     let if_none_exist = match headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
-        Some(q) => Some(conditional_search(&res_type, q)?),
+        Some(q) => Some(conditional_search(&res_type, q, "If-None-Exist")?),
         None => None,
     };
     let op = WriteOp::Create {
@@ -142,9 +142,36 @@ pub async fn update(
     let if_match = http::if_match(&headers)?;
     let op = WriteOp::Update {
         patched: false,
+        condition: None,
         resource,
         full_url: None,
         if_match,
+    };
+    let outcome = write_one(&state, &ctx, op, WriteKind::Update).await?;
+    write_response(&state, &headers, outcome)
+}
+
+/// Conditional update (R4 3.1.0.4.3), `PUT Type?criteria`: updates the one resource the
+/// criteria match, creates one when none does (201), and answers 412 when several do. How a
+/// sending system keeps its copy current by its own identifier without knowing SMR's ids;
+/// race-free (see `App::write`).
+pub async fn conditional_update(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(res_type): Path<String>,
+    request: Request<Body>,
+) -> Result<Response, ApiError> {
+    served_type(&res_type)?;
+    let query_text = request.uri().query().unwrap_or_default().to_owned();
+    let (headers, resource) = http::read_json(&state, request, BodyKind::Resource).await?;
+    check_body_type(&resource, &res_type)?;
+    let condition = conditional_search(&res_type, &query_text, "A conditional update")?;
+    let op = WriteOp::Update {
+        patched: false,
+        condition: Some(condition),
+        resource,
+        full_url: None,
+        if_match: http::if_match(&headers)?,
     };
     let outcome = write_one(&state, &ctx, op, WriteKind::Update).await?;
     write_response(&state, &headers, outcome)
@@ -287,16 +314,18 @@ pub(crate) fn check_body_type(resource: &Value, res_type: &str) -> Result<(), Ap
 }
 
 /// Parses an `If-None-Exist` / `ifNoneExist` query into a strict search.
+/// The criteria of a conditional write; `what` names it in the error (`If-None-Exist`, ...).
 pub(crate) fn conditional_search(
     res_type: &str,
     query_text: &str,
+    what: &str,
 ) -> Result<query::SearchRequest, ApiError> {
     let query_text = query_text.split_once('?').map_or(query_text, |(_, q)| q);
     let pairs = http::query_pairs(Some(query_text));
     if pairs.is_empty() {
-        return Err(ApiError::bad_request(
-            "If-None-Exist needs at least one search parameter",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "{what} needs at least one search parameter"
+        )));
     }
     let parsed = query::parse(res_type, &pairs, Handling::Strict)
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;

@@ -81,7 +81,7 @@ fn statement(base: &str) -> Value {
                 "updateCreate": true,
                 "conditionalCreate": true,
                 "conditionalRead": "not-supported",
-                "conditionalUpdate": false,
+                "conditionalUpdate": true,
                 "conditionalDelete": "not-supported",
                 "searchInclude": references.iter().map(|p| format!("{}:{p}", t.name)).collect::<Vec<_>>(),
                 "searchParam": search,

@@ -9,14 +9,29 @@ pub mod instance;
 pub mod metadata;
 pub mod search;
 
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use smr_fhir::{IssueCode, resource_types};
 
+use crate::app::AppState;
 use crate::error::ApiError;
 
-pub async fn healthz() -> &'static str {
-    "ok"
+/// `ok` when the database answers; 503 with an OperationOutcome when it does not (a load
+/// balancer then stops sending traffic to a node whose reads would fail).
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.app.health().await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueCode::Transient,
+                "the database is not answering",
+            )
+            .into_response()
+        }
+    }
 }
 
 pub async fn not_found(uri: Uri) -> Response {

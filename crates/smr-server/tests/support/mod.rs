@@ -165,6 +165,24 @@ fn build(
     }
 }
 
+impl TestApp {
+    /// A client (signed in as the harness's back-end system) of another router over the same
+    /// store, built with exactly `config` (no test base URL imposed).
+    pub fn client_with(&self, config: ServerConfig) -> Client {
+        let verifier = Arc::new(Verifier::new(smr_auth::DEFAULT_AUDIENCE));
+        verifier.trust_local(&self.issuer);
+        let router = router(AppState::new(
+            smr_app::App::new(self.store.clone()),
+            verifier,
+            config,
+        ));
+        Client {
+            router,
+            token: self.client.token.clone(),
+        }
+    }
+}
+
 pub fn issue(issuer: &LocalIssuer, request: TokenRequest) -> String {
     issuer.issue(&request).expect("token")
 }
