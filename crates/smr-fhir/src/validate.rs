@@ -12,11 +12,14 @@
 //! - primitive formats (`value`), minimum cardinality (`required`), REQUIRED value-set bindings
 //!   (`code-invalid`);
 //! - `Reference.reference` syntax and `#local` resolution against `contained`;
+//! - narrative XHTML (`text.div`, also in contained resources): well-formed, XHTML namespace,
+//!   only the elements and attributes R4 allows, no active content ([`narrative`]);
 //! - NHS numbers (Modulus 11) and SNOMED CT / dm+d codes (SCTID syntax with Verhoeff check).
 //!
 //! Every issue carries a FHIRPath `expression` to the offending element. The walk never clones
 //! the resource and keeps one path buffer; tables are built once on first use.
 
+pub mod narrative;
 mod primitives;
 mod tables;
 
@@ -299,7 +302,7 @@ impl<'t, 'r> Validator<'t, 'r> {
                 Value::String(s) if s.trim().is_empty() => {
                     self.issue(IssueCode::Value, "narrative div must not be empty".into())
                 }
-                Value::String(_) => {}
+                Value::String(s) => self.narrative(s),
                 _ => self.issue(IssueCode::Structure, "xhtml must be a JSON string".into()),
             },
             Ty::Resource => self.contained(value),
@@ -391,6 +394,25 @@ impl<'t, 'r> Validator<'t, 'r> {
                 );
             }
             self.object(m, def);
+        } else if let Some(Value::String(div)) = m.get("text").and_then(|t| t.get("div")) {
+            // Only the envelope of an unserved type is checked, but its narrative is served
+            // back inside the container and rendered like any other.
+            let len = self.path.len();
+            self.path.push_str(".text.div");
+            self.narrative(div);
+            self.path.truncate(len);
+        }
+    }
+
+    /// `Narrative.div`: XHTML per R4's txt-1/txt-2 (see [`narrative`]).
+    fn narrative(&mut self, div: &str) {
+        if let Err(problem) = narrative::check(div) {
+            let code = if problem.malformed {
+                IssueCode::Structure
+            } else {
+                IssueCode::Invalid
+            };
+            self.issue(code, problem.message);
         }
     }
 
@@ -692,6 +714,44 @@ mod tests {
                 (IssueCode::Required, "MedicationRequest.contained[2]".into()),
             ]
         );
+    }
+
+    #[test]
+    fn narrative_is_checked_in_resources_and_contained_resources() {
+        let ns = narrative::XHTML_NS;
+        let mut r = mr();
+        r["text"] = json!({"status": "generated", "div": format!("<div xmlns=\"{ns}\"><script>x</script></div>")});
+        r["contained"] = json!([
+            {"resourceType": "Medication", "id": "med1", "text": {"status": "generated",
+                "div": format!("<div xmlns=\"{ns}\"><img src=\"x\" onerror=\"alert(1)\"/></div>")}},
+            {"resourceType": "Substance", "id": "s1", "text": {"status": "generated",
+                "div": "<div>no namespace</div>"}},
+            {"resourceType": "Medication", "id": "med2", "text": {"status": "generated",
+                "div": format!("<div xmlns=\"{ns}\"><p>unclosed</div>")}}
+        ]);
+        assert_eq!(
+            issues(&r),
+            vec![
+                (IssueCode::Invalid, "MedicationRequest.text.div".into()),
+                (
+                    IssueCode::Invalid,
+                    "MedicationRequest.contained[0].text.div".into()
+                ),
+                (
+                    IssueCode::Invalid,
+                    "MedicationRequest.contained[1].text.div".into()
+                ),
+                (
+                    IssueCode::Structure,
+                    "MedicationRequest.contained[2].text.div".into()
+                ),
+            ]
+        );
+        let mut ok = mr();
+        ok["text"] = json!({"status": "generated", "div": format!(
+            "<div xmlns=\"{ns}\"><table><tr><td><a href=\"https://example.org\">x</a></td></tr></table><img src=\"#p\"/></div>"
+        )});
+        assert_eq!(issues(&ok), vec![]);
     }
 
     #[test]
