@@ -15,11 +15,14 @@
 //! - [`extract`]: resource → index entries, driven by the definitions.
 //! - [`query`]: parsing a FHIR search query string into typed criteria.
 //! - [`text`]: string folding shared by indexing and search.
+//! - [`json`]: strict reading of JSON request bodies (no duplicate keys, finite numbers kept
+//!   as sent, bounded nesting).
 
 pub mod datetime;
 pub mod extract;
 pub mod fhirpath;
 pub mod index;
+pub mod json;
 pub mod nhs_number;
 pub mod outcome;
 pub mod query;

@@ -103,15 +103,32 @@ pub async fn read_body(
     Ok((parts.headers, bytes))
 }
 
-/// Parses JSON text, 400 with the parser's message when it is not JSON.
+/// Parses a JSON request body strictly (`smr_fhir::json`): every JSON body SMR accepts is read
+/// here, so none is stored with duplicate keys, numbers clients cannot read back, or its
+/// decimal text rewritten. 400 with an OperationOutcome naming the key or path otherwise.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            IssueCode::Structure,
-            format!("body is not valid JSON: {e}"),
-        )
-    })
+    smr_fhir::json::parse(bytes).map_err(json_error)
+}
+
+/// Checks a JSON body by the same rules without building it (for bodies read another way
+/// afterwards, such as CDS Hooks requests whose prefetch stays raw text).
+pub fn check_json(bytes: &[u8]) -> Result<(), ApiError> {
+    smr_fhir::json::check(bytes).map_err(json_error)
+}
+
+fn json_error(e: smr_fhir::json::JsonError) -> ApiError {
+    use smr_fhir::json::JsonErrorKind;
+    let code = match e.kind {
+        JsonErrorKind::NumberOutOfRange(_) => IssueCode::Value,
+        _ => IssueCode::Structure,
+    };
+    let mut error = ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string());
+    if !e.path.is_empty() {
+        for issue in &mut error.issues {
+            issue.expression = Some(e.path.clone());
+        }
+    }
+    error
 }
 
 /// Reads a FHIR JSON resource body (an object).

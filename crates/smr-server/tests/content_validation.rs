@@ -3,7 +3,7 @@
 
 mod support;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{TestApp, fixture};
 
@@ -14,6 +14,11 @@ backend_tests! {
     malformed_narrative_is_rejected => narrative_malformed;
     narrative_of_a_contained_resource_is_checked => narrative_contained;
     ordinary_narrative_is_accepted => narrative_ordinary;
+    decimal_text_is_kept_exactly => decimal_text_kept;
+    numbers_outside_the_double_range_are_rejected => number_out_of_range;
+    duplicate_keys_are_rejected => duplicate_keys;
+    duplicate_keys_are_rejected_in_every_json_body => duplicate_keys_everywhere;
+    json_nesting_is_bounded => nesting_bounded;
 }
 
 const XHTML: &str = "http://www.w3.org/1999/xhtml";
@@ -172,4 +177,230 @@ async fn narrative_ordinary(app: &TestApp) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(read["text"]["div"], json!(div));
+}
+
+/// A 400 OperationOutcome's single issue: (code, expression, diagnostics).
+#[track_caller]
+fn bad_request(reply: support::Reply) -> (String, String, String) {
+    let oo = reply.expect(StatusCode::BAD_REQUEST).json();
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    let issue = &oo["issue"][0];
+    (
+        issue["code"].as_str().unwrap_or_default().to_owned(),
+        issue["expression"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        issue["diagnostics"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn post_text(app: &TestApp, path: &str, body: String) -> support::Reply {
+    app.request(Method::POST, path, &[], Some(body)).await
+}
+
+/// The MedicationRequest fixture as text with the dose written as `dose` (verbatim).
+fn medication_request_text(patient_id: &str, dose: &str) -> String {
+    let mut mr = medication_request(patient_id);
+    mr["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = json!(1);
+    mr.to_string().replace(
+        "\"doseQuantity\":{\"value\":1,",
+        &format!("\"doseQuantity\":{{\"value\":{dose},"),
+    )
+}
+
+async fn decimal_text_kept(app: &TestApp) {
+    let pid = patient(app).await;
+    let body = medication_request_text(&pid, "1E-22");
+    assert!(body.contains("\"value\":1E-22,"), "{body}");
+    let created = post_text(app, "/fhir/MedicationRequest", body).await;
+    let created = created.expect(StatusCode::CREATED);
+    assert!(
+        created.text.contains("\"value\":1E-22,"),
+        "{}",
+        created.text
+    );
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let read = app.get(&format!("/fhir/MedicationRequest/{id}")).await;
+    assert!(read.text.contains("\"value\":1E-22,"), "{}", read.text);
+
+    // A JSON Patch elsewhere in the resource leaves the decimal's text alone.
+    let patched = app
+        .request(
+            Method::PATCH,
+            &format!("/fhir/MedicationRequest/{id}"),
+            &[("content-type", "application/json-patch+json")],
+            Some(json!([{"op": "replace", "path": "/status", "value": "on-hold"}]).to_string()),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        patched.text.contains("\"value\":1E-22,"),
+        "{}",
+        patched.text
+    );
+    assert!(patched.text.contains("\"on-hold\""), "{}", patched.text);
+
+    // Other spellings keep theirs too.
+    for dose in ["1.50", "2e5", "0.000100"] {
+        let created = post_text(
+            app,
+            "/fhir/MedicationRequest",
+            medication_request_text(&pid, dose),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+        assert!(
+            created.text.contains(&format!("\"value\":{dose},")),
+            "{}",
+            created.text
+        );
+    }
+}
+
+async fn number_out_of_range(app: &TestApp) {
+    let pid = patient(app).await;
+    let (code, expression, diagnostics) = bad_request(
+        post_text(
+            app,
+            "/fhir/MedicationRequest",
+            medication_request_text(&pid, "1e999"),
+        )
+        .await,
+    );
+    assert_eq!(code, "value");
+    assert_eq!(
+        expression,
+        "dosageInstruction[0].doseAndRate[0].doseQuantity.value"
+    );
+    assert!(diagnostics.contains("1e999"), "{diagnostics}");
+    let found = app
+        .get("/fhir/MedicationRequest")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        found["entry"].as_array().map_or(0, Vec::len),
+        0,
+        "nothing stored"
+    );
+    bad_request(
+        post_text(
+            app,
+            "/fhir/MedicationRequest",
+            medication_request_text(&pid, "-1E+400"),
+        )
+        .await,
+    );
+}
+
+async fn duplicate_keys(app: &TestApp) {
+    let (code, expression, diagnostics) = bad_request(
+        post_text(
+            app,
+            "/fhir/Patient",
+            r#"{"resourceType":"Patient","gender":"male","gender":"female"}"#.into(),
+        )
+        .await,
+    );
+    assert_eq!(code, "structure");
+    assert_eq!(expression, "");
+    assert!(diagnostics.contains("'gender'"), "{diagnostics}");
+
+    let (_, expression, diagnostics) = bad_request(
+        post_text(
+            app,
+            "/fhir/Patient",
+            r#"{"resourceType":"Patient","name":[{"family":"A"},{"family":"B","given":["x"],"family":"C"}]}"#
+                .into(),
+        )
+        .await,
+    );
+    assert_eq!(expression, "name[1]");
+    assert!(diagnostics.contains("'family'"), "{diagnostics}");
+
+    // The plain `{"a":1,"a":2}` of the report.
+    let (_, _, diagnostics) =
+        bad_request(post_text(app, "/fhir/Patient", r#"{"a":1,"a":2}"#.into()).await);
+    assert!(diagnostics.contains("'a'"), "{diagnostics}");
+}
+
+async fn duplicate_keys_everywhere(app: &TestApp) {
+    let pid = patient(app).await;
+    // Transaction and batch Bundles.
+    for ty in ["transaction", "batch"] {
+        let bundle = format!(
+            r#"{{"resourceType":"Bundle","type":"{ty}","entry":[{{"request":{{"method":"POST","url":"Patient"}},"resource":{{"resourceType":"Patient","id":"a","id":"b"}}}}]}}"#
+        );
+        let (_, expression, _) = bad_request(post_text(app, "/fhir", bundle).await);
+        assert_eq!(expression, "entry[0].resource");
+    }
+    // Update.
+    let put = app
+        .request(
+            Method::PUT,
+            &format!("/fhir/Patient/{pid}"),
+            &[],
+            Some(format!(
+                r#"{{"resourceType":"Patient","id":"{pid}","gender":"male","gender":"female"}}"#
+            )),
+        )
+        .await;
+    bad_request(put);
+    // JSON Patch.
+    let patch = app
+        .request(
+            Method::PATCH,
+            &format!("/fhir/Patient/{pid}"),
+            &[("content-type", "application/json-patch+json")],
+            Some(r#"[{"op":"replace","path":"/gender","value":"male","value":"female"}]"#.into()),
+        )
+        .await;
+    let (_, expression, _) = bad_request(patch);
+    assert_eq!(expression, "[0]");
+    // A CDS Hooks request, its prefetch included: a CDS error object, 400.
+    let mut req = fixture("cds/order-select.json");
+    req["context"]["patientId"] = json!(pid);
+    req["prefetch"] = json!({"genotypes": {"resourceType": "Bundle", "type": "searchset"}});
+    let text = req.to_string().replace(
+        r#""type":"searchset""#,
+        r#""type":"searchset","type":"collection""#,
+    );
+    let reply = app
+        .request(
+            Method::POST,
+            "/cds-services/smr-pgx-order-select",
+            &[("content-type", "application/json")],
+            Some(text),
+        )
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    let error = reply.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("'type'"), "{error}");
+    // CDS feedback.
+    let reply = app
+        .request(
+            Method::POST,
+            "/cds-services/smr-pgx-order-select/feedback",
+            &[("content-type", "application/json")],
+            Some(r#"{"feedback":[],"feedback":[]}"#.into()),
+        )
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    assert!(reply.text.contains("duplicate key"), "{}", reply.text);
+}
+
+async fn nesting_bounded(app: &TestApp) {
+    let depth = smr_fhir::json::MAX_DEPTH + 1;
+    let body = format!(
+        r#"{{"resourceType":"Patient","extension":{}{}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let (code, _, diagnostics) = bad_request(post_text(app, "/fhir/Patient", body).await);
+    assert_eq!(code, "structure");
+    assert!(diagnostics.contains("deeper"), "{diagnostics}");
 }
