@@ -500,9 +500,14 @@ fn has_item(parent: &Map<String, Value>, key: &str, i: usize) -> bool {
     matches!(parent.get(key), Some(Value::Array(a)) if a.get(i).is_some_and(|v| !v.is_null()))
 }
 
-/// `Reference.reference` forms SMR accepts (http://hl7.org/fhir/R4/references.html): relative
-/// `Type/id(/_history/vid)`, absolute http(s) URLs, `urn:uuid:`, `urn:oid:`, and `#id` naming a
-/// contained resource (`#` alone is the container).
+/// `Reference.reference` forms SMR accepts (http://hl7.org/fhir/R4/references.html#literal):
+/// relative `Type/id(/_history/vid)`, `#id` naming a contained resource (`#` alone is the
+/// container), and absolute URIs. R4: "the reference may be ... an absolute URL" and, outside
+/// a Bundle, "a literal reference may also be ... any absolute URI" (`urn:uuid:`/`urn:oid:` need
+/// only resolve inside a Bundle), so `urn:foobar:patient:1` is a valid reference. `urn:uuid:`
+/// and `urn:oid:` must be well formed, a URN needs a namespace and a name (RFC 8141), and an
+/// http(s) URL something after its scheme. Whether a reference may name a record's patient is
+/// the store's question (only `Patient/<id>` can).
 fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
     if r.chars().any(char::is_whitespace) {
         return Err(format!("reference '{r}' must not contain whitespace"));
@@ -540,6 +545,23 @@ fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
             };
         }
     }
+    if let Some((scheme, rest)) = absolute_uri(r) {
+        return if rest.is_empty() {
+            Err(format!(
+                "reference '{r}' has nothing after its scheme '{scheme}:'"
+            ))
+        } else if scheme.eq_ignore_ascii_case("urn")
+            && !rest
+                .split_once(':')
+                .is_some_and(|(nid, nss)| !nid.is_empty() && !nss.is_empty())
+        {
+            Err(format!(
+                "reference '{r}' is not a URN: it must be urn:<namespace>:<name> (RFC 8141)"
+            ))
+        } else {
+            Ok(())
+        };
+    }
     if r.contains('?') {
         return Err(format!(
             "reference '{r}' is a conditional reference: these are only allowed inside a \
@@ -569,9 +591,21 @@ fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
     } else {
         Err(format!(
             "reference '{r}' must be Type/id with an R4 resource type (optionally \
-             /_history/version), an absolute http(s) URL, urn:uuid:, urn:oid: or #contained-id"
+             /_history/version), an absolute URI (such as an http(s) URL or a URN) or \
+             #contained-id"
         ))
     }
+}
+
+/// `scheme:rest` when `r` starts with an RFC 3986 scheme (§3.1: a letter, then letters,
+/// digits, `+`, `-`, `.`). A relative reference never does: `Type/id` has no colon before its
+/// first slash, and a conditional reference has `?` before any colon.
+fn absolute_uri(r: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = r.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some((scheme, rest))
 }
 
 #[cfg(test)]
@@ -617,6 +651,11 @@ mod tests {
             "urn:oid:2.16.840.1.113883.2.1.4.1",
             "#med1",
             "#",
+            "urn:foobar:patient:1",
+            "urn:ietf:rfc:3986",
+            "URN:ISBN:0451450523",
+            "ftp://example.org/x",
+            "tag:example.org,2026:patient-1",
         ] {
             assert_eq!(check_reference(ok, &ids), Ok(()), "{ok}");
         }
@@ -630,6 +669,15 @@ mod tests {
             "urn:uuid:nope",
             "Patient/ p1",
             "https://",
+            "urn:",
+            "urn:foobar",
+            "urn::x",
+            "urn:foobar:",
+            "mailto:",
+            ":x",
+            "1abc:x",
+            "urn:foobar:patient 1",
+            "",
         ] {
             assert!(check_reference(bad, &ids).is_err(), "{bad}");
         }

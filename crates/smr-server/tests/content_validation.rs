@@ -19,6 +19,9 @@ backend_tests! {
     duplicate_keys_are_rejected => duplicate_keys;
     duplicate_keys_are_rejected_in_every_json_body => duplicate_keys_everywhere;
     json_nesting_is_bounded => nesting_bounded;
+    absolute_uri_references_are_accepted => absolute_uri_references;
+    a_urn_cannot_name_the_records_patient => urn_patient_rejected;
+    junk_references_are_still_rejected => junk_references;
 }
 
 const XHTML: &str = "http://www.w3.org/1999/xhtml";
@@ -403,4 +406,101 @@ async fn nesting_bounded(app: &TestApp) {
     let (code, _, diagnostics) = bad_request(post_text(app, "/fhir/Patient", body).await);
     assert_eq!(code, "structure");
     assert!(diagnostics.contains("deeper"), "{diagnostics}");
+}
+
+async fn absolute_uri_references(app: &TestApp) {
+    let pid = patient(app).await;
+    let mut mr = medication_request(&pid);
+    mr["requester"] = json!({"reference": "urn:foobar:practitioner:1"});
+    mr["performer"] = json!({"reference": "https://example.org/fhir/Practitioner/7"});
+    mr["recorder"] = json!({"reference": "urn:oid:2.16.840.1.113883.2.1.4.1"});
+    mr["basedOn"] = json!([{"reference": "urn:ietf:rfc:3986"}, {"reference": "tag:example.org,2026:careplan-1"}]);
+    let created = app
+        .post("/fhir/MedicationRequest", &mr)
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let id = created["id"].as_str().expect("id");
+    let read = app
+        .get(&format!("/fhir/MedicationRequest/{id}"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(read["requester"]["reference"], "urn:foobar:practitioner:1");
+    assert_eq!(read["basedOn"], mr["basedOn"]);
+    // Still the patient's record.
+    let found = app
+        .get(&format!("/fhir/MedicationRequest?subject=Patient/{pid}"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(found["entry"].as_array().map_or(0, Vec::len), 1);
+}
+
+async fn urn_patient_rejected(app: &TestApp) {
+    let mut mr = medication_request("x");
+    mr["subject"] = json!({"reference": "urn:foobar:patient:1"});
+    let (code, expression, diagnostics) = rejected(app.post("/fhir/MedicationRequest", &mr).await);
+    assert_eq!(code, "invalid");
+    assert_eq!(expression, "MedicationRequest.subject");
+    assert!(
+        diagnostics.contains("urn:foobar:patient:1"),
+        "{diagnostics}"
+    );
+    assert!(diagnostics.contains("Patient/<id>"), "{diagnostics}");
+
+    let allergy = json!({
+        "resourceType": "AllergyIntolerance",
+        "patient": {"reference": "urn:uuid:a11a6118-634e-4e7e-a01b-cc2addb1b993"},
+        "code": {"text": "penicillin"}
+    });
+    let (_, expression, _) = rejected(app.post("/fhir/AllergyIntolerance", &allergy).await);
+    assert_eq!(expression, "AllergyIntolerance.patient");
+
+    // Inside a transaction, a urn:uuid that is no entry's fullUrl names nobody either.
+    let mut mr = medication_request("x");
+    mr["subject"] = json!({"reference": "urn:uuid:0c3e0c8e-4f0a-4a7a-9a53-4ad1a0b0c001"});
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": mr, "request": {"method": "POST", "url": "MedicationRequest"}}]
+    });
+    let reply = app.post("/fhir", &bundle).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("subject"), "{}", reply.text);
+    let found = app
+        .get("/fhir/MedicationRequest")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        found["entry"].as_array().map_or(0, Vec::len),
+        0,
+        "nothing stored"
+    );
+}
+
+async fn junk_references(app: &TestApp) {
+    let pid = patient(app).await;
+    for junk in [
+        "urn:foobar",
+        "urn:",
+        "not a reference",
+        "Practitioner/ 1",
+        ":x",
+    ] {
+        let mut mr = medication_request(&pid);
+        mr["requester"] = json!({"reference": junk});
+        let (code, expression, _) = rejected(app.post("/fhir/MedicationRequest", &mr).await);
+        assert_eq!(code, "invalid", "{junk}");
+        assert_eq!(
+            expression, "MedicationRequest.requester.reference",
+            "{junk}"
+        );
+    }
 }
