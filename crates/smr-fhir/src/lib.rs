@@ -10,6 +10,7 @@
 //!   required bindings, references, NHS numbers).
 //! - [`datetime`]: FHIR date/dateTime/instant parsing into half-open microsecond ranges.
 //! - [`fhirpath`]: the small FHIRPath subset used by R4 search-parameter expressions.
+//! - [`fhirpath_patch`]: FHIRPath Patch (a `Parameters` resource) applied to a resource.
 //! - [`search_params`]: the R4 search-parameter definitions for the served types.
 //! - [`index`]: the index entries extracted from a resource on every write.
 //! - [`extract`]: resource → index entries, driven by the definitions.
@@ -21,6 +22,7 @@
 pub mod datetime;
 pub mod extract;
 pub mod fhirpath;
+pub mod fhirpath_patch;
 pub mod index;
 pub mod json;
 pub mod nhs_number;

@@ -48,6 +48,53 @@ pub fn validate_resource(resource: &Value) -> Result<(), Vec<Issue>> {
     }
 }
 
+/// An element as FHIRPath Patch writes it: its JSON key and whether it repeats (a JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElementKey {
+    pub key: String,
+    pub repeats: bool,
+}
+
+/// The element `name` of the element reached from a `res_type` resource through `parents`
+/// (JSON keys, e.g. `["dosageInstruction", "timing"]`). A choice (`medication` for
+/// `medication[x]`) needs the value's type (`CodeableConcept`) to pick its variant. `None` when
+/// the tables do not know the element (the write's validation then names it).
+pub fn element_key(
+    res_type: &str,
+    parents: &[&str],
+    name: &str,
+    value_type: Option<&str>,
+) -> Option<ElementKey> {
+    let t: &Tables = &TABLES;
+    let mut def = t.def(res_type).filter(|d| d.is_resource)?;
+    for p in parents {
+        match def.element(p)?.ty {
+            Ty::Complex(d) => def = &t.defs[d],
+            _ => return None,
+        }
+    }
+    if let Some(el) = def.element(name) {
+        return Some(ElementKey {
+            key: el.name.clone(),
+            repeats: el.array,
+        });
+    }
+    let ty = value_type?;
+    let mut chars = ty.chars();
+    let first = chars.next()?;
+    let variant = format!("{name}{}{}", first.to_ascii_uppercase(), chars.as_str());
+    let choice = def.choices.iter().find(|c| c.base == name)?;
+    choice
+        .members
+        .iter()
+        .map(|&m| &def.elements[m])
+        .find(|el| el.name == variant)
+        .map(|el| ElementKey {
+            key: el.name.clone(),
+            repeats: el.array,
+        })
+}
+
 struct Validator<'t, 'r> {
     t: &'t Tables,
     issues: Vec<Issue>,

@@ -22,6 +22,9 @@ backend_tests! {
     absolute_uri_references_are_accepted => absolute_uri_references;
     a_urn_cannot_name_the_records_patient => urn_patient_rejected;
     junk_references_are_still_rejected => junk_references;
+    fhirpath_patch_replaces_adds_and_deletes => fhirpath_patch_operations;
+    fhirpath_patch_errors_name_the_problem => fhirpath_patch_errors;
+    patch_in_another_format_is_415 => patch_unsupported_media_type;
 }
 
 const XHTML: &str = "http://www.w3.org/1999/xhtml";
@@ -502,5 +505,201 @@ async fn junk_references(app: &TestApp) {
             expression, "MedicationRequest.requester.reference",
             "{junk}"
         );
+    }
+}
+
+fn operation(parts: Value) -> Value {
+    json!({"name": "operation", "part": parts})
+}
+
+fn parameters(operations: Vec<Value>) -> String {
+    json!({"resourceType": "Parameters", "parameter": operations}).to_string()
+}
+
+async fn fhirpath_patch(app: &TestApp, path: &str, body: String) -> support::Reply {
+    app.request(
+        Method::PATCH,
+        path,
+        &[("content-type", "application/fhir+json")],
+        Some(body),
+    )
+    .await
+}
+
+async fn fhirpath_patch_operations(app: &TestApp) {
+    let pid = patient(app).await;
+    let mr = app.create(&medication_request(&pid)).await;
+    let path = format!("/fhir/MedicationRequest/{}", mr["id"].as_str().expect("id"));
+
+    let replace = parameters(vec![operation(json!([
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": "MedicationRequest.status"},
+        {"name": "value", "valueCode": "on-hold"}
+    ]))]);
+    let patched = fhirpath_patch(app, &path, replace)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(patched["status"], "on-hold");
+    assert_eq!(patched["meta"]["versionId"], "2");
+
+    let add_and_delete = parameters(vec![
+        operation(json!([
+            {"name": "type", "valueCode": "add"},
+            {"name": "path", "valueString": "MedicationRequest"},
+            {"name": "name", "valueString": "note"},
+            {"name": "value", "valueAnnotation": {"text": "Paused while the patient is in hospital"}}
+        ])),
+        operation(json!([
+            {"name": "type", "valueCode": "delete"},
+            {"name": "path", "valueString": "MedicationRequest.dispenseRequest"}
+        ])),
+        operation(json!([
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "MedicationRequest.dosageInstruction[0].text"},
+            {"name": "value", "valueString": "One tablet up to four times a day"}
+        ])),
+    ]);
+    // application/json is FHIR JSON too.
+    let patched = app
+        .request(
+            Method::PATCH,
+            &path,
+            &[("content-type", "application/json; charset=utf-8")],
+            Some(add_and_delete),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        patched["note"],
+        json!([{"text": "Paused while the patient is in hospital"}])
+    );
+    assert!(patched.get("dispenseRequest").is_none(), "{patched}");
+    assert_eq!(
+        patched["dosageInstruction"][0]["text"],
+        "One tablet up to four times a day"
+    );
+    let read = app.get(&path).await.expect(StatusCode::OK).json();
+    assert_eq!(read, patched);
+
+    // History says PATCH for both patched versions.
+    let history = app
+        .get(&format!("{path}/_history"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let methods: Vec<&str> = history["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["request"]["method"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(methods, vec!["PATCH", "PATCH", "POST"]);
+
+    // The CapabilityStatement lists the format.
+    let cs = app
+        .get("/fhir/metadata")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let formats: Vec<&str> = cs["patchFormat"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        formats,
+        vec!["application/json-patch+json", "application/fhir+json"]
+    );
+}
+
+async fn fhirpath_patch_errors(app: &TestApp) {
+    let pid = patient(app).await;
+    let mr = app.create(&medication_request(&pid)).await;
+    let path = format!("/fhir/MedicationRequest/{}", mr["id"].as_str().expect("id"));
+
+    // A path outside the supported subset: 400 naming it.
+    let unsupported = "MedicationRequest.dosageInstruction.where(text.contains('tablet')).text";
+    let body = parameters(vec![operation(json!([
+        {"name": "type", "valueCode": "delete"},
+        {"name": "path", "valueString": unsupported}
+    ]))]);
+    let (code, _, diagnostics) = bad_request(fhirpath_patch(app, &path, body).await);
+    assert_eq!(code, "not-supported");
+    assert!(diagnostics.contains(unsupported), "{diagnostics}");
+
+    // Not a FHIRPath Patch: a JSON Patch sent as FHIR JSON is no format SMR reads (415).
+    let body = json!([{"op": "replace", "path": "/status", "value": "stopped"}]).to_string();
+    let oo = fhirpath_patch(app, &path, body)
+        .await
+        .expect(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        .json();
+    let diagnostics = oo["issue"][0]["diagnostics"].as_str().unwrap_or_default();
+    assert!(diagnostics.contains("Parameters"), "{diagnostics}");
+    assert!(
+        diagnostics.contains("application/json-patch+json"),
+        "{diagnostics}"
+    );
+
+    // A Parameters resource that is no FHIRPath Patch: 400.
+    let body = json!({"resourceType": "Parameters", "parameter": [{"name": "status", "valueCode": "stopped"}]}).to_string();
+    let (_, _, diagnostics) = bad_request(fhirpath_patch(app, &path, body).await);
+    assert!(diagnostics.contains("'operation'"), "{diagnostics}");
+
+    // Well formed, but nothing to replace: 422, nothing written.
+    let body = parameters(vec![operation(json!([
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": "MedicationRequest.note[3].text"},
+        {"name": "value", "valueString": "x"}
+    ]))]);
+    let reply = fhirpath_patch(app, &path, body).await;
+    let (_, _, diagnostics) = rejected(reply);
+    assert!(diagnostics.contains("selects nothing"), "{diagnostics}");
+
+    // A result that is not a valid resource is refused by validation (422).
+    let body = parameters(vec![operation(json!([
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": "MedicationRequest.status"},
+        {"name": "value", "valueCode": "paused"}
+    ]))]);
+    let (code, expression, _) = rejected(fhirpath_patch(app, &path, body).await);
+    assert_eq!(code, "code-invalid");
+    assert_eq!(expression, "MedicationRequest.status");
+
+    let read = app.get(&path).await.expect(StatusCode::OK).json();
+    assert_eq!(read["meta"]["versionId"], "1", "nothing was written");
+}
+
+async fn patch_unsupported_media_type(app: &TestApp) {
+    let pid = patient(app).await;
+    let mr = app.create(&medication_request(&pid)).await;
+    let path = format!("/fhir/MedicationRequest/{}", mr["id"].as_str().expect("id"));
+    for media in [
+        "text/plain",
+        "application/xml",
+        "application/merge-patch+json",
+    ] {
+        let reply = app
+            .request(
+                Method::PATCH,
+                &path,
+                &[("content-type", media)],
+                Some("status=stopped".into()),
+            )
+            .await
+            .expect(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let oo = reply.json();
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+        let diagnostics = oo["issue"][0]["diagnostics"].as_str().unwrap_or_default();
+        assert!(diagnostics.contains(media), "{diagnostics}");
+        assert!(
+            diagnostics.contains("application/json-patch+json"),
+            "{diagnostics}"
+        );
+        assert!(
+            diagnostics.contains("application/fhir+json"),
+            "{diagnostics}"
+        );
+        assert!(diagnostics.contains("Parameters"), "{diagnostics}");
     }
 }
