@@ -395,7 +395,8 @@ impl App {
                 )
                 .await;
             }
-            let mut resource: Value = match serde_json::from_str(&current.body) {
+            // Read as stored, numbers' text included (serde_json would rewrite `1E-22`).
+            let mut resource: Value = match smr_fhir::json::parse_str(&current.body) {
                 Ok(v) => v,
                 Err(e) => return refuse(StoreError::Internal(e.to_string()).into()).await,
             };

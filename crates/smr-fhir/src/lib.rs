@@ -10,16 +10,21 @@
 //!   required bindings, references, NHS numbers).
 //! - [`datetime`]: FHIR date/dateTime/instant parsing into half-open microsecond ranges.
 //! - [`fhirpath`]: the small FHIRPath subset used by R4 search-parameter expressions.
+//! - [`fhirpath_patch`]: FHIRPath Patch (a `Parameters` resource) applied to a resource.
 //! - [`search_params`]: the R4 search-parameter definitions for the served types.
 //! - [`index`]: the index entries extracted from a resource on every write.
 //! - [`extract`]: resource → index entries, driven by the definitions.
 //! - [`query`]: parsing a FHIR search query string into typed criteria.
 //! - [`text`]: string folding shared by indexing and search.
+//! - [`json`]: strict reading of JSON request bodies (no duplicate keys, finite numbers kept
+//!   as sent, bounded nesting).
 
 pub mod datetime;
 pub mod extract;
 pub mod fhirpath;
+pub mod fhirpath_patch;
 pub mod index;
+pub mod json;
 pub mod nhs_number;
 pub mod outcome;
 pub mod query;

@@ -12,11 +12,14 @@
 //! - primitive formats (`value`), minimum cardinality (`required`), REQUIRED value-set bindings
 //!   (`code-invalid`);
 //! - `Reference.reference` syntax and `#local` resolution against `contained`;
+//! - narrative XHTML (`text.div`, also in contained resources): well-formed, XHTML namespace,
+//!   only the elements and attributes R4 allows, no active content ([`narrative`]);
 //! - NHS numbers (Modulus 11) and SNOMED CT / dm+d codes (SCTID syntax with Verhoeff check).
 //!
 //! Every issue carries a FHIRPath `expression` to the offending element. The walk never clones
 //! the resource and keeps one path buffer; tables are built once on first use.
 
+pub mod narrative;
 mod primitives;
 mod tables;
 
@@ -43,6 +46,53 @@ pub fn validate_resource(resource: &Value) -> Result<(), Vec<Issue>> {
     } else {
         Err(v.issues)
     }
+}
+
+/// An element as FHIRPath Patch writes it: its JSON key and whether it repeats (a JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElementKey {
+    pub key: String,
+    pub repeats: bool,
+}
+
+/// The element `name` of the element reached from a `res_type` resource through `parents`
+/// (JSON keys, e.g. `["dosageInstruction", "timing"]`). A choice (`medication` for
+/// `medication[x]`) needs the value's type (`CodeableConcept`) to pick its variant. `None` when
+/// the tables do not know the element (the write's validation then names it).
+pub fn element_key(
+    res_type: &str,
+    parents: &[&str],
+    name: &str,
+    value_type: Option<&str>,
+) -> Option<ElementKey> {
+    let t: &Tables = &TABLES;
+    let mut def = t.def(res_type).filter(|d| d.is_resource)?;
+    for p in parents {
+        match def.element(p)?.ty {
+            Ty::Complex(d) => def = &t.defs[d],
+            _ => return None,
+        }
+    }
+    if let Some(el) = def.element(name) {
+        return Some(ElementKey {
+            key: el.name.clone(),
+            repeats: el.array,
+        });
+    }
+    let ty = value_type?;
+    let mut chars = ty.chars();
+    let first = chars.next()?;
+    let variant = format!("{name}{}{}", first.to_ascii_uppercase(), chars.as_str());
+    let choice = def.choices.iter().find(|c| c.base == name)?;
+    choice
+        .members
+        .iter()
+        .map(|&m| &def.elements[m])
+        .find(|el| el.name == variant)
+        .map(|el| ElementKey {
+            key: el.name.clone(),
+            repeats: el.array,
+        })
 }
 
 struct Validator<'t, 'r> {
@@ -299,7 +349,7 @@ impl<'t, 'r> Validator<'t, 'r> {
                 Value::String(s) if s.trim().is_empty() => {
                     self.issue(IssueCode::Value, "narrative div must not be empty".into())
                 }
-                Value::String(_) => {}
+                Value::String(s) => self.narrative(s),
                 _ => self.issue(IssueCode::Structure, "xhtml must be a JSON string".into()),
             },
             Ty::Resource => self.contained(value),
@@ -391,6 +441,25 @@ impl<'t, 'r> Validator<'t, 'r> {
                 );
             }
             self.object(m, def);
+        } else if let Some(Value::String(div)) = m.get("text").and_then(|t| t.get("div")) {
+            // Only the envelope of an unserved type is checked, but its narrative is served
+            // back inside the container and rendered like any other.
+            let len = self.path.len();
+            self.path.push_str(".text.div");
+            self.narrative(div);
+            self.path.truncate(len);
+        }
+    }
+
+    /// `Narrative.div`: XHTML per R4's txt-1/txt-2 (see [`narrative`]).
+    fn narrative(&mut self, div: &str) {
+        if let Err(problem) = narrative::check(div) {
+            let code = if problem.malformed {
+                IssueCode::Structure
+            } else {
+                IssueCode::Invalid
+            };
+            self.issue(code, problem.message);
         }
     }
 
@@ -478,9 +547,14 @@ fn has_item(parent: &Map<String, Value>, key: &str, i: usize) -> bool {
     matches!(parent.get(key), Some(Value::Array(a)) if a.get(i).is_some_and(|v| !v.is_null()))
 }
 
-/// `Reference.reference` forms SMR accepts (http://hl7.org/fhir/R4/references.html): relative
-/// `Type/id(/_history/vid)`, absolute http(s) URLs, `urn:uuid:`, `urn:oid:`, and `#id` naming a
-/// contained resource (`#` alone is the container).
+/// `Reference.reference` forms SMR accepts (http://hl7.org/fhir/R4/references.html#literal):
+/// relative `Type/id(/_history/vid)`, `#id` naming a contained resource (`#` alone is the
+/// container), and absolute URIs. R4: "the reference may be ... an absolute URL" and, outside
+/// a Bundle, "a literal reference may also be ... any absolute URI" (`urn:uuid:`/`urn:oid:` need
+/// only resolve inside a Bundle), so `urn:foobar:patient:1` is a valid reference. `urn:uuid:`
+/// and `urn:oid:` must be well formed, a URN needs a namespace and a name (RFC 8141), and an
+/// http(s) URL something after its scheme. Whether a reference may name a record's patient is
+/// the store's question (only `Patient/<id>` can).
 fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
     if r.chars().any(char::is_whitespace) {
         return Err(format!("reference '{r}' must not contain whitespace"));
@@ -518,6 +592,23 @@ fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
             };
         }
     }
+    if let Some((scheme, rest)) = absolute_uri(r) {
+        return if rest.is_empty() {
+            Err(format!(
+                "reference '{r}' has nothing after its scheme '{scheme}:'"
+            ))
+        } else if scheme.eq_ignore_ascii_case("urn")
+            && !rest
+                .split_once(':')
+                .is_some_and(|(nid, nss)| !nid.is_empty() && !nss.is_empty())
+        {
+            Err(format!(
+                "reference '{r}' is not a URN: it must be urn:<namespace>:<name> (RFC 8141)"
+            ))
+        } else {
+            Ok(())
+        };
+    }
     if r.contains('?') {
         return Err(format!(
             "reference '{r}' is a conditional reference: these are only allowed inside a \
@@ -547,9 +638,21 @@ fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
     } else {
         Err(format!(
             "reference '{r}' must be Type/id with an R4 resource type (optionally \
-             /_history/version), an absolute http(s) URL, urn:uuid:, urn:oid: or #contained-id"
+             /_history/version), an absolute URI (such as an http(s) URL or a URN) or \
+             #contained-id"
         ))
     }
+}
+
+/// `scheme:rest` when `r` starts with an RFC 3986 scheme (§3.1: a letter, then letters,
+/// digits, `+`, `-`, `.`). A relative reference never does: `Type/id` has no colon before its
+/// first slash, and a conditional reference has `?` before any colon.
+fn absolute_uri(r: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = r.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some((scheme, rest))
 }
 
 #[cfg(test)]
@@ -595,6 +698,11 @@ mod tests {
             "urn:oid:2.16.840.1.113883.2.1.4.1",
             "#med1",
             "#",
+            "urn:foobar:patient:1",
+            "urn:ietf:rfc:3986",
+            "URN:ISBN:0451450523",
+            "ftp://example.org/x",
+            "tag:example.org,2026:patient-1",
         ] {
             assert_eq!(check_reference(ok, &ids), Ok(()), "{ok}");
         }
@@ -608,6 +716,15 @@ mod tests {
             "urn:uuid:nope",
             "Patient/ p1",
             "https://",
+            "urn:",
+            "urn:foobar",
+            "urn::x",
+            "urn:foobar:",
+            "mailto:",
+            ":x",
+            "1abc:x",
+            "urn:foobar:patient 1",
+            "",
         ] {
             assert!(check_reference(bad, &ids).is_err(), "{bad}");
         }
@@ -692,6 +809,44 @@ mod tests {
                 (IssueCode::Required, "MedicationRequest.contained[2]".into()),
             ]
         );
+    }
+
+    #[test]
+    fn narrative_is_checked_in_resources_and_contained_resources() {
+        let ns = narrative::XHTML_NS;
+        let mut r = mr();
+        r["text"] = json!({"status": "generated", "div": format!("<div xmlns=\"{ns}\"><script>x</script></div>")});
+        r["contained"] = json!([
+            {"resourceType": "Medication", "id": "med1", "text": {"status": "generated",
+                "div": format!("<div xmlns=\"{ns}\"><img src=\"x\" onerror=\"alert(1)\"/></div>")}},
+            {"resourceType": "Substance", "id": "s1", "text": {"status": "generated",
+                "div": "<div>no namespace</div>"}},
+            {"resourceType": "Medication", "id": "med2", "text": {"status": "generated",
+                "div": format!("<div xmlns=\"{ns}\"><p>unclosed</div>")}}
+        ]);
+        assert_eq!(
+            issues(&r),
+            vec![
+                (IssueCode::Invalid, "MedicationRequest.text.div".into()),
+                (
+                    IssueCode::Invalid,
+                    "MedicationRequest.contained[0].text.div".into()
+                ),
+                (
+                    IssueCode::Invalid,
+                    "MedicationRequest.contained[1].text.div".into()
+                ),
+                (
+                    IssueCode::Structure,
+                    "MedicationRequest.contained[2].text.div".into()
+                ),
+            ]
+        );
+        let mut ok = mr();
+        ok["text"] = json!({"status": "generated", "div": format!(
+            "<div xmlns=\"{ns}\"><table><tr><td><a href=\"https://example.org\">x</a></td></tr></table><img src=\"#p\"/></div>"
+        )});
+        assert_eq!(issues(&ok), vec![]);
     }
 
     #[test]

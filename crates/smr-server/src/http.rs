@@ -80,8 +80,9 @@ pub fn parse_etag(text: &str) -> Option<i64> {
 pub enum BodyKind {
     /// A FHIR resource: `application/fhir+json` or `application/json`.
     Resource,
-    /// A JSON Patch document: `application/json-patch+json`.
-    JsonPatch,
+    /// A patch: JSON Patch (`application/json-patch+json`) or FHIRPath Patch (a `Parameters`
+    /// resource as `application/fhir+json` or `application/json`).
+    Patch,
 }
 
 /// Reads a body, enforcing the media type (415) and the size limit (413).
@@ -103,15 +104,32 @@ pub async fn read_body(
     Ok((parts.headers, bytes))
 }
 
-/// Parses JSON text, 400 with the parser's message when it is not JSON.
+/// Parses a JSON request body strictly (`smr_fhir::json`): every JSON body SMR accepts is read
+/// here, so none is stored with duplicate keys, numbers clients cannot read back, or its
+/// decimal text rewritten. 400 with an OperationOutcome naming the key or path otherwise.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            IssueCode::Structure,
-            format!("body is not valid JSON: {e}"),
-        )
-    })
+    smr_fhir::json::parse(bytes).map_err(json_error)
+}
+
+/// Checks a JSON body by the same rules without building it (for bodies read another way
+/// afterwards, such as CDS Hooks requests whose prefetch stays raw text).
+pub fn check_json(bytes: &[u8]) -> Result<(), ApiError> {
+    smr_fhir::json::check(bytes).map_err(json_error)
+}
+
+fn json_error(e: smr_fhir::json::JsonError) -> ApiError {
+    use smr_fhir::json::JsonErrorKind;
+    let code = match e.kind {
+        JsonErrorKind::NumberOutOfRange(_) => IssueCode::Value,
+        _ => IssueCode::Structure,
+    };
+    let mut error = ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string());
+    if !e.path.is_empty() {
+        for issue in &mut error.issues {
+            issue.expression = Some(e.path.clone());
+        }
+    }
+    error
 }
 
 /// Reads a FHIR JSON resource body (an object).
@@ -135,24 +153,20 @@ pub async fn read_json(
 fn check_content_type(headers: &HeaderMap, kind: BodyKind) -> Result<(), ApiError> {
     // A missing Content-Type on a resource is read as FHIR JSON, the only format served; a
     // wrong one is not. A patch must say it is one.
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+    let Some(media) = media_type(headers) else {
         return if kind == BodyKind::Resource {
             Ok(())
         } else {
             Err(unsupported("(none)", kind))
         };
     };
-    let media = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
     let accepted: &[&str] = match kind {
         BodyKind::Resource => &["application/fhir+json", "application/json"],
-        BodyKind::JsonPatch => &["application/json-patch+json"],
+        BodyKind::Patch => &[
+            "application/json-patch+json",
+            "application/fhir+json",
+            "application/json",
+        ],
     };
     if accepted.contains(&media.as_str()) {
         Ok(())
@@ -161,10 +175,28 @@ fn check_content_type(headers: &HeaderMap, kind: BodyKind) -> Result<(), ApiErro
     }
 }
 
+/// The request's media type (`Content-Type` without parameters, lower-case).
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    Some(
+        value
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 fn unsupported(media: &str, kind: BodyKind) -> ApiError {
     let accepted = match kind {
         BodyKind::Resource => "application/fhir+json or application/json",
-        BodyKind::JsonPatch => "application/json-patch+json",
+        BodyKind::Patch => {
+            "application/json-patch+json (JSON Patch), or application/fhir+json with a \
+             Parameters resource (FHIRPath Patch)"
+        }
     };
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,

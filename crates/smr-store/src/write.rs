@@ -475,8 +475,13 @@ async fn check_patients_exist(
         if is_patient(resource) {
             continue;
         }
-        let OwnerRef::Patient(patient) = owning_patient(resource) else {
-            continue;
+        let patient = match owning_patient(resource) {
+            OwnerRef::Patient(p) => p,
+            OwnerRef::Placeholder(_) => {
+                unresolved_patient(resource).map_err(|e| (i, e))?;
+                continue;
+            }
+            OwnerRef::NewPatient | OwnerRef::None => continue,
         };
         if written.contains(patient.as_str()) || known.contains(&patient) {
             continue;
@@ -518,6 +523,31 @@ async fn check_patients_exist(
         }
     }
     Ok(())
+}
+
+/// A URN left in the element naming the patient (`subject`, `patient`) after a transaction's
+/// placeholders were rewritten names no Patient SMR holds: R4 allows such absolute URIs in
+/// references (they are accepted elsewhere, e.g. a performer), but an entry of a patient's
+/// record must say whose record it is, as `Patient/<id>`.
+fn unresolved_patient(resource: &Value) -> Result<(), StoreError> {
+    let Some((element, url)) = ["subject", "patient"].into_iter().find_map(|e| {
+        let url = resource.get(e)?.get("reference")?.as_str()?;
+        url.starts_with("urn:").then_some((e, url))
+    }) else {
+        return Ok(());
+    };
+    let ty = resource_type_of(resource).unwrap_or_default();
+    Err(StoreError::Invalid(vec![
+        Issue::error(
+            IssueCode::Invalid,
+            format!(
+                "{ty}.{element} is '{url}', which names no Patient SMR holds: a {ty} belongs to a \
+                 patient's record and must reference it as Patient/<id> (or, inside a \
+                 transaction, by the fullUrl of a Patient the transaction creates)"
+            ),
+        )
+        .at(format!("{ty}.{element}")),
+    ]))
 }
 
 fn is_patient(resource: &Value) -> bool {

@@ -109,8 +109,7 @@ async fn read_body(state: &AppState, request: Request<Body>) -> Result<Bytes, Cd
 
 async fn read_json(state: &AppState, request: Request<Body>) -> Result<Value, CdsError> {
     let bytes = read_body(state, request).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| CdsError::bad(format!("body is not valid JSON: {e}")))
+    Ok(crate::http::parse_json(&bytes)?)
 }
 
 fn service(id: &str) -> Result<&'static hooks::Service, CdsError> {
@@ -169,6 +168,9 @@ pub async fn invoke(
 ) -> Result<Response, CdsError> {
     let service = service(&id)?;
     let body = read_body(&state, request).await?;
+    // The strict JSON rules (duplicate keys, numbers, depth) for the whole request, prefetch
+    // included, before it is read as borrowed raw parts.
+    crate::http::check_json(&body)?;
     let req = hooks::parse_request(service, &body)?;
     if state
         .app

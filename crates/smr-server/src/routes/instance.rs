@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use smr_app::{AppError, WriteKind};
 use smr_fhir::IssueCode;
+use smr_fhir::fhirpath_patch;
 use smr_fhir::query::{self, Handling};
 use smr_store::{WriteOp, WriteOutcome};
 
@@ -177,9 +178,13 @@ pub async fn conditional_update(
     write_response(&state, &headers, outcome)
 }
 
-/// JSON Patch (RFC 6902). The patch is applied to the version read and written back with that
-/// version as the precondition, so a concurrent write is never overwritten: with `If-Match`
-/// the client gets 412, without it the patch is re-applied to the newer version.
+/// PATCH in either format R4 defines (http.html#patch): JSON Patch (RFC 6902,
+/// `application/json-patch+json`) or FHIRPath Patch (a `Parameters` resource,
+/// `application/fhir+json` or `application/json`); any other Content-Type is 415 naming both.
+/// The patch is applied to the version read and written back with that version as the
+/// precondition, so a concurrent write is never overwritten: with `If-Match` the client gets
+/// 412, without it the patch is re-applied to the newer version. The new version's history
+/// entry says PATCH.
 pub async fn patch(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
@@ -187,13 +192,15 @@ pub async fn patch(
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
-    let (headers, patch_doc) = read_patch(&state, request).await?;
-    let patch: json_patch::Patch = serde_json::from_value(patch_doc)
-        .map_err(|e| ApiError::bad_request(format!("not a JSON Patch document: {e}")))?;
+    let (headers, patch) = read_patch(&state, request, &res_type).await?;
     let if_match = http::if_match(&headers)?;
     let apply = |resource: &mut Value| -> Result<(), AppError> {
-        json_patch::patch(resource, &patch)
-            .map_err(|e| AppError::BadRequest(format!("patch failed: {e}")))?;
+        match &patch {
+            Patch::Json(p) => json_patch::patch(resource, p)
+                .map_err(|e| AppError::BadRequest(format!("patch failed: {e}")))?,
+            Patch::FhirPath(ops) => fhirpath_patch::apply(resource, ops)
+                .map_err(|e| AppError::BadRequest(format!("FHIRPath Patch failed: {e}")))?,
+        }
         if resource.get("resourceType").and_then(Value::as_str) != Some(res_type.as_str())
             || resource.get("id").and_then(Value::as_str) != Some(id.as_str())
         {
@@ -214,17 +221,53 @@ pub async fn patch(
                 IssueCode::Processing,
                 message,
             ),
+            // A single resource's error, not a transaction entry's (as in `write_one`).
+            AppError::Entry(e) => e.error.into(),
             other => other.into(),
         })?;
     write_response(&state, &headers, outcome)
 }
 
+enum Patch {
+    Json(json_patch::Patch),
+    FhirPath(Vec<fhirpath_patch::Operation>),
+}
+
+/// Reads a patch body in the format its Content-Type names.
 async fn read_patch(
     state: &AppState,
     request: Request<Body>,
-) -> Result<(HeaderMap, Value), ApiError> {
-    let (headers, bytes) = http::read_body(state, request, BodyKind::JsonPatch).await?;
-    Ok((headers, http::parse_json(&bytes)?))
+    res_type: &str,
+) -> Result<(HeaderMap, Patch), ApiError> {
+    let (headers, bytes) = http::read_body(state, request, BodyKind::Patch).await?;
+    let doc = http::parse_json(&bytes)?;
+    if http::media_type(&headers).as_deref() == Some("application/json-patch+json") {
+        let patch = serde_json::from_value(doc)
+            .map_err(|e| ApiError::bad_request(format!("not a JSON Patch document: {e}")))?;
+        return Ok((headers, Patch::Json(patch)));
+    }
+    if !fhirpath_patch::is_fhirpath_patch(&doc) {
+        // FHIR JSON that is no Parameters resource is no patch format SMR reads (a JSON Patch
+        // labelled as FHIR JSON, typically): the same 415 as for any other format.
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueCode::NotSupported,
+            "a PATCH sent as application/fhir+json or application/json must be a Parameters \
+             resource (FHIRPath Patch); send a JSON Patch as application/json-patch+json",
+        ));
+    }
+    let ops = fhirpath_patch::parse(res_type, &doc).map_err(patch_error)?;
+    Ok((headers, Patch::FhirPath(ops)))
+}
+
+fn patch_error(e: fhirpath_patch::PatchError) -> ApiError {
+    use fhirpath_patch::PatchError;
+    let (status, code) = match &e {
+        PatchError::Invalid(_) => (StatusCode::BAD_REQUEST, IssueCode::Invalid),
+        PatchError::UnsupportedPath(_) => (StatusCode::BAD_REQUEST, IssueCode::NotSupported),
+        PatchError::NotApplicable(_) => (StatusCode::UNPROCESSABLE_ENTITY, IssueCode::Processing),
+    };
+    ApiError::new(status, code, e.to_string())
 }
 
 pub async fn delete(

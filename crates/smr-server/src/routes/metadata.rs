@@ -105,7 +105,8 @@ fn statement(base: &str) -> Value {
         "implementation": {"description": "SMR Single Medication Record FHIR server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        // JSON Patch, and FHIRPath Patch (a Parameters resource) as FHIR JSON.
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
         "rest": [{
             "mode": "server",
             "documentation": DOCUMENTATION,
