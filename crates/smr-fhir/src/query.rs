@@ -14,6 +14,15 @@ use crate::search_params;
 pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
 
+/// Bounds on one search, so that a short URL cannot make a query the database spends minutes
+/// on (each criterion is a subquery, each value a term of it): filter parameters per request
+/// (repeats count, as each is AND-ed), values of one parameter name (OR-ed and AND-ed
+/// together), `_include` plus `_revinclude`, and `_sort` keys. Exceeding one is a 400 naming it.
+pub const MAX_PARAMS: usize = 32;
+pub const MAX_VALUES: usize = 100;
+pub const MAX_INCLUDES: usize = 16;
+pub const MAX_SORT_KEYS: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handling {
     Strict,
@@ -232,6 +241,7 @@ pub fn parse(
     pairs: &[(String, String)],
     handling: Handling,
 ) -> Result<Parsed, Vec<Issue>> {
+    check_limits(pairs).map_err(|issue| vec![issue])?;
     let mut request = SearchRequest::new(resource_type);
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -254,6 +264,75 @@ pub fn parse(
     } else {
         Err(errors)
     }
+}
+
+/// Refuses a search over the bounds above before anything is parsed, with one issue naming
+/// the bound (not one issue per offending value).
+fn check_limits(pairs: &[(String, String)]) -> Result<(), Issue> {
+    let too_costly =
+        |key: &str, message: String| Issue::error(IssueCode::TooCostly, message).at(key.to_owned());
+    let mut params = 0;
+    let mut values: Vec<(&str, usize)> = Vec::new();
+    let mut includes: Vec<(&str, &str)> = Vec::new();
+    let mut sort_keys = 0;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "_include" | "_revinclude" => {
+                if includes.contains(&(key.as_str(), value.as_str())) {
+                    return Err(invalid(key, format!("{key}={value} is repeated")));
+                }
+                includes.push((key, value));
+                if includes.len() > MAX_INCLUDES {
+                    return Err(too_costly(
+                        key,
+                        format!(
+                            "at most {MAX_INCLUDES} _include and _revinclude parameters are allowed"
+                        ),
+                    ));
+                }
+            }
+            "_sort" => {
+                sort_keys += value.split(',').filter(|s| !s.is_empty()).count();
+                if sort_keys > MAX_SORT_KEYS {
+                    return Err(too_costly(
+                        key,
+                        format!("at most {MAX_SORT_KEYS} _sort keys are allowed"),
+                    ));
+                }
+            }
+            k if RESULT_PARAMS.contains(&k) => {}
+            _ => {
+                params += 1;
+                if params > MAX_PARAMS {
+                    return Err(too_costly(
+                        key,
+                        format!("at most {MAX_PARAMS} search parameters are allowed in one search"),
+                    ));
+                }
+                let name = key.split(':').next().unwrap_or(key);
+                let n = split_or(value).count();
+                let total = match values.iter_mut().find(|(k, _)| *k == name) {
+                    Some((_, count)) => {
+                        *count += n;
+                        *count
+                    }
+                    None => {
+                        values.push((name, n));
+                        n
+                    }
+                };
+                if total > MAX_VALUES {
+                    return Err(too_costly(
+                        key,
+                        format!(
+                            "at most {MAX_VALUES} values of '{name}' are allowed in one search"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_pair(
@@ -330,7 +409,11 @@ fn parse_typed(
                 values: values().map(|v| parse_token(&v)).collect(),
                 negate: true,
             },
-            Some("text") => Test::TokenText(values().map(|v| crate::text::normalize(&v)).collect()),
+            Some("text") => Test::TokenText(
+                values()
+                    .map(|v| folded(key, &v))
+                    .collect::<Result<_, _>>()?,
+            ),
             Some(m) => return Err(unsupported_modifier(key, m)),
         },
         SearchParamType::String => {
@@ -343,12 +426,12 @@ fn parse_typed(
             let values = values()
                 .map(|v| {
                     if mode == StringMode::Exact {
-                        v
+                        Ok(v)
                     } else {
-                        crate::text::normalize(&v)
+                        folded(key, &v)
                     }
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             Test::String { values, mode }
         }
         SearchParamType::Date => {
@@ -393,10 +476,12 @@ fn parse_typed(
                 Some("below") => true,
                 Some(m) => return Err(unsupported_modifier(key, m)),
             };
-            Test::Uri {
-                values: values().collect(),
-                below,
+            let values: Vec<String> = values().collect();
+            if below && values.iter().any(String::is_empty) {
+                // Every URI starts with the empty string: the filter would be dropped in effect.
+                return Err(invalid(key, ":below needs a non-empty URI"));
             }
+            Test::Uri { values, below }
         }
         SearchParamType::Composite | SearchParamType::Special => {
             return Err(not_supported(
@@ -517,6 +602,24 @@ fn parse_include(key: &str, value: &str) -> Result<Include, Issue> {
         param: param.to_owned(),
         target_type,
     })
+}
+
+/// A string search value folded as the index folds it. A value with nothing left to compare
+/// (`!!!`, an emoji, an undecodable byte, a zero-width space, or nothing at all) would be a
+/// "starts with the empty string" test that every row passes: the filter would silently
+/// vanish and show everything, so it is refused instead.
+fn folded(key: &str, value: &str) -> Result<String, Issue> {
+    let folded = crate::text::normalize(value);
+    if folded.is_empty() {
+        return Err(invalid(
+            key,
+            format!(
+                "search value '{}' has no letters or digits to search for",
+                value.escape_default()
+            ),
+        ));
+    }
+    Ok(folded)
 }
 
 fn lookup_param(resource_type: &str, name: &str) -> Result<SearchParamType, Issue> {
