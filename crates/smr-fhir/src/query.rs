@@ -125,6 +125,19 @@ pub enum Test {
         values: Vec<String>,
         below: bool,
     },
+    /// A chained parameter (`patient.identifier=…`, `subject:Patient.name=…`): the criterion's
+    /// reference parameter points at a `target_type` resource that matches `inner`.
+    Chain {
+        target_type: String,
+        inner: Box<Criterion>,
+    },
+    /// Reverse chaining (`_has:MedicationRequest:subject:status=active`): a `source_type`
+    /// resource matching `inner` refers to this one through `reference_param`.
+    Has {
+        source_type: String,
+        reference_param: String,
+        inner: Box<Criterion>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,12 +357,25 @@ fn parse_pair(
     if RESULT_PARAMS.contains(&key) {
         return parse_result_param(resource_type, key, value, request);
     }
+    let criterion = if let Some(rest) = key.strip_prefix("_has:") {
+        parse_has(resource_type, key, rest, value)?
+    } else if key.contains('.') {
+        parse_chain(resource_type, key, value)?
+    } else {
+        parse_criterion(resource_type, key, value)?
+    };
+    request.criteria.push(criterion);
+    Ok(())
+}
+
+/// One plain (unchained) criterion on `resource_type`.
+fn parse_criterion(resource_type: &str, key: &str, value: &str) -> Result<Criterion, Issue> {
     let (name, modifier) = match key.split_once(':') {
         Some((n, m)) => (n, Some(m)),
         None => (key, None),
     };
-    if name.contains('.') {
-        return Err(not_supported(key, "chained parameters are not supported"));
+    if name == "_has" {
+        return Err(invalid(key, "expected _has:Type:reference:parameter"));
     }
     if modifier == Some("missing") {
         let missing = parse_bool(key, value)?;
@@ -361,11 +387,10 @@ fn parse_pair(
             ));
         }
         lookup_param(resource_type, name)?;
-        request.criteria.push(Criterion {
+        return Ok(Criterion {
             param: name.to_owned(),
             test: Test::Missing(missing),
         });
-        return Ok(());
     }
     let test = match name {
         "_id" => {
@@ -385,11 +410,144 @@ fn parse_pair(
             parse_typed(key, kind, modifier, value)?
         }
     };
-    request.criteria.push(Criterion {
+    Ok(Criterion {
         param: name.to_owned(),
         test,
-    });
-    Ok(())
+    })
+}
+
+/// `param.inner=value` or `param:Type.inner=value`: one level of chaining (R4 search,
+/// "Chained parameters").
+fn parse_chain(resource_type: &str, key: &str, value: &str) -> Result<Criterion, Issue> {
+    let (head, inner_key) = key.split_once('.').unwrap_or((key, ""));
+    if inner_key.is_empty() || inner_key.contains('.') || inner_key.starts_with("_has") {
+        return Err(not_supported(
+            key,
+            "chained parameters are supported one level deep (param.name or param:Type.name)",
+        ));
+    }
+    let (param, type_modifier) = match head.split_once(':') {
+        Some((p, t)) => (p, Some(t)),
+        None => (head, None),
+    };
+    let def = search_params::lookup(resource_type, param).ok_or_else(|| {
+        not_supported(
+            key,
+            format!("unknown search parameter '{param}' for {resource_type}"),
+        )
+    })?;
+    if def.kind != SearchParamType::Reference {
+        return Err(invalid(
+            key,
+            format!("'{param}' is not a reference parameter, so it cannot be chained"),
+        ));
+    }
+    let target_type = chain_target(key, def, type_modifier, inner_key)?;
+    let inner = parse_criterion(&target_type, inner_key, value).map_err(|issue| issue.at(key))?;
+    Ok(Criterion {
+        param: param.to_owned(),
+        test: Test::Chain {
+            target_type,
+            inner: Box::new(inner),
+        },
+    })
+}
+
+/// The type a chain looks into: the `:Type` modifier, else the one type SMR serves among those
+/// the parameter may refer to (`MedicationRequest.subject` refers to Group or Patient; SMR
+/// holds only Patients, so a chain on it can only mean Patient). With more than one served
+/// target (`requester`: Practitioner, Organization, Patient, …) the chain is ambiguous and
+/// the client must name the type.
+fn chain_target(
+    key: &str,
+    def: &search_params::SearchParamDef,
+    type_modifier: Option<&str>,
+    inner_key: &str,
+) -> Result<String, Issue> {
+    let param = def.code.as_str();
+    if let Some(ty) = type_modifier {
+        if !def.targets.is_empty() && !def.targets.iter().any(|t| t == ty) {
+            return Err(invalid(
+                key,
+                format!(
+                    "'{param}' cannot refer to {ty} (it refers to {})",
+                    def.targets.join(", ")
+                ),
+            ));
+        }
+        if !crate::resource_types::is_served(ty) {
+            return Err(not_supported(key, format!("SMR does not serve {ty}")));
+        }
+        return Ok(ty.to_owned());
+    }
+    let served: Vec<&str> = def
+        .targets
+        .iter()
+        .map(String::as_str)
+        .filter(|t| crate::resource_types::is_served(t))
+        .collect();
+    match served.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(not_supported(
+            key,
+            format!("'{param}' refers to no type SMR serves, so it cannot be chained"),
+        )),
+        many => Err(invalid(
+            key,
+            format!(
+                "'{param}' may refer to {}: name the type, e.g. {param}:{}.{inner_key}",
+                many.join(", "),
+                many[0]
+            ),
+        )),
+    }
+}
+
+/// `_has:Type:reference:inner=value`: resources that a `Type` resource matching `inner` refers
+/// to through its `reference` parameter (R4 search, "Reverse Chaining"). One level.
+fn parse_has(resource_type: &str, key: &str, rest: &str, value: &str) -> Result<Criterion, Issue> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(reference), Some(inner_key)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(key, "expected _has:Type:reference:parameter"));
+    };
+    if inner_key.is_empty() || inner_key.starts_with("_has") || inner_key.contains('.') {
+        return Err(not_supported(
+            key,
+            "_has is supported one level deep, without chains inside",
+        ));
+    }
+    if !crate::resource_types::is_served(source) {
+        return Err(not_supported(key, format!("SMR does not serve {source}")));
+    }
+    let def = search_params::lookup(source, reference).ok_or_else(|| {
+        not_supported(
+            key,
+            format!("unknown search parameter '{reference}' for {source}"),
+        )
+    })?;
+    if def.kind != SearchParamType::Reference {
+        return Err(invalid(
+            key,
+            format!("{source}:{reference} is not a reference parameter"),
+        ));
+    }
+    if !def.targets.is_empty() && !def.targets.iter().any(|t| t == resource_type) {
+        return Err(invalid(
+            key,
+            format!("{source}:{reference} cannot refer to {resource_type}"),
+        ));
+    }
+    let inner = parse_criterion(source, inner_key, value).map_err(|issue| issue.at(key))?;
+    Ok(Criterion {
+        param: "_has".to_owned(),
+        test: Test::Has {
+            source_type: source.to_owned(),
+            reference_param: reference.to_owned(),
+            inner: Box::new(inner),
+        },
+    })
 }
 
 fn parse_typed(
@@ -837,5 +995,76 @@ mod tests {
         let r = parse_reference("subject", "1", Some("Group")).expect("ref");
         assert_eq!(r.target_type.as_deref(), Some("Group"));
         assert!(parse_reference("subject", "Patient/1", Some("Group")).is_err());
+    }
+
+    fn one(resource_type: &str, key: &str, value: &str) -> Result<Criterion, Vec<Issue>> {
+        parse(
+            resource_type,
+            &[(key.to_owned(), value.to_owned())],
+            Handling::Strict,
+        )
+        .map(|p| p.request.criteria[0].clone())
+    }
+
+    #[test]
+    fn chains_name_their_target_type() {
+        let target = |c: Criterion| match c.test {
+            Test::Chain { target_type, inner } => (target_type, inner.param),
+            other => panic!("not a chain: {other:?}"),
+        };
+        let nhs = "https://fhir.nhs.uk/Id/nhs-number|9990000018";
+        for key in [
+            "patient.identifier",
+            "subject.identifier",
+            "subject:Patient.identifier",
+        ] {
+            let c = one("MedicationRequest", key, nhs).expect(key);
+            assert_eq!(c.param, key.split(['.', ':']).next().unwrap_or_default());
+            assert_eq!(target(c), ("Patient".into(), "identifier".into()));
+        }
+        let c = one("MedicationRequest", "medication.code", "123").expect("medication");
+        assert_eq!(target(c), ("Medication".into(), "code".into()));
+        let ambiguous = one("MedicationRequest", "requester.name", "x").expect_err("ambiguous");
+        assert_eq!(ambiguous[0].code, IssueCode::Invalid);
+        assert!(
+            ambiguous[0].diagnostics.contains("requester:"),
+            "{ambiguous:?}"
+        );
+        assert!(one("MedicationRequest", "requester:Practitioner.name", "x").is_ok());
+        assert!(one("MedicationRequest", "subject:Medication.code", "x").is_err());
+        assert!(one("MedicationRequest", "status.code", "x").is_err());
+        assert!(one("MedicationRequest", "patient.organization.name", "x").is_err());
+        assert!(one("MedicationRequest", "patient.colour", "x").is_err());
+    }
+
+    #[test]
+    fn reverse_chains() {
+        let c = one("Patient", "_has:MedicationRequest:subject:status", "active").expect("has");
+        match c.test {
+            Test::Has {
+                source_type,
+                reference_param,
+                inner,
+            } => {
+                assert_eq!(
+                    (source_type.as_str(), reference_param.as_str()),
+                    ("MedicationRequest", "subject")
+                );
+                assert_eq!(inner.param, "status");
+            }
+            other => panic!("not _has: {other:?}"),
+        }
+        assert!(
+            one(
+                "Patient",
+                "_has:MedicationRequest:subject:status:not",
+                "active"
+            )
+            .is_ok()
+        );
+        assert!(one("Patient", "_has:MedicationRequest:subject", "active").is_err());
+        assert!(one("Patient", "_has:MedicationRequest:status:status", "x").is_err());
+        assert!(one("Medication", "_has:MedicationRequest:subject:status", "x").is_err());
+        assert!(one("Patient", "_has:Basic:subject:code", "x").is_err());
     }
 }

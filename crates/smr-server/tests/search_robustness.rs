@@ -7,9 +7,16 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use smr_access::Role;
 use smr_fhir::query::{Criterion, SearchRequest, StringMode, Test};
 use smr_store::StoreError;
 use support::{TestApp, fixture};
+
+const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+const NHS: &str = "https://fhir.nhs.uk/Id/nhs-number";
+const DMD: &str = "https://dmd.nhs.uk";
+const CLOPIDOGREL: &str = "319799004";
+const PARACETAMOL: &str = "39720311000001101";
 
 backend_tests! {
     too_many_parameters_or_values_is_400_naming_the_limit => bounded_criteria;
@@ -17,6 +24,9 @@ backend_tests! {
     searches_within_the_limits_still_run => within_limits;
     values_that_fold_to_nothing_are_refused_not_dropped => folds_to_nothing;
     database_limits_are_400_too_costly_never_database_text => database_limits;
+    chained_search_by_nhs_number_and_medication_code => chained;
+    reverse_chaining_with_has => reverse_chained;
+    chains_never_show_what_the_caller_cannot_read => chains_respect_access;
 }
 
 async fn patient(app: &TestApp, nhs: &str, family: &str) -> String {
@@ -209,4 +219,263 @@ async fn database_limits(app: &TestApp) {
         assert!(matches!(error, StoreError::TooCostly(_)), "{error:?}");
         assert!(!error.to_string().contains("Expression tree"), "{error}");
     }
+}
+
+/// A patient registered with the GP practice `gp` (ODS code): that practice cares for them.
+async fn registered(app: &TestApp, nhs: &str, family: &str, gp: &str) -> String {
+    let mut p = fixture("patient.json");
+    p["identifier"][0]["value"] = json!(nhs);
+    p["name"][0]["family"] = json!(family);
+    p["generalPractitioner"] = json!([{"identifier": {"system": ODS, "value": gp}}]);
+    app.create(&p).await["id"].as_str().expect("id").to_owned()
+}
+
+async fn medication(app: &TestApp, code: &str) -> String {
+    let m =
+        json!({"resourceType": "Medication", "code": {"coding": [{"system": DMD, "code": code}]}});
+    app.create(&m).await["id"].as_str().expect("id").to_owned()
+}
+
+/// A MedicationRequest of `patient` for the Medication resource `medication`.
+async fn order(app: &TestApp, patient: &str, medication: &str, status: &str) -> String {
+    let mut mr = fixture("medication-request.json");
+    mr["subject"]["reference"] = json!(format!("Patient/{patient}"));
+    mr["status"] = json!(status);
+    mr.as_object_mut().map(|o| o.remove("identifier"));
+    mr.as_object_mut()
+        .map(|o| o.remove("medicationCodeableConcept"));
+    mr["medicationReference"] = json!({"reference": format!("Medication/{medication}")});
+    app.create(&mr).await["id"].as_str().expect("id").to_owned()
+}
+
+async fn found(client: &support::Client, query: &str) -> Vec<String> {
+    let mut found = ids(&client
+        .get(&format!("/fhir/{query}"))
+        .await
+        .expect(StatusCode::OK)
+        .json());
+    found.sort();
+    found
+}
+
+async fn chained(app: &TestApp) {
+    let a = registered(app, "9990000018", "Smith", "A81001").await;
+    let b = registered(app, "9990000026", "Jones", "A81001").await;
+    let clopidogrel = medication(app, CLOPIDOGREL).await;
+    let paracetamol = medication(app, PARACETAMOL).await;
+    let a1 = order(app, &a, &clopidogrel, "active").await;
+    let b1 = order(app, &b, &paracetamol, "active").await;
+    let client = &app.client;
+    // Finding a patient's medicines by NHS number in one call, as NHS systems search.
+    for chain in [
+        "patient.identifier",
+        "subject.identifier",
+        "subject:Patient.identifier",
+    ] {
+        assert_eq!(
+            found(
+                client,
+                &format!("MedicationRequest?{chain}={NHS}|9990000018")
+            )
+            .await,
+            vec![a1.clone()],
+            "{chain}"
+        );
+    }
+    assert_eq!(
+        found(client, "MedicationRequest?subject.name=jones").await,
+        vec![b1.clone()]
+    );
+    assert_eq!(
+        found(
+            client,
+            &format!("MedicationRequest?medication.code={DMD}|{CLOPIDOGREL}")
+        )
+        .await,
+        vec![a1.clone()]
+    );
+    // Chains combine with other criteria (AND) and alternatives (OR) as any parameter does.
+    assert_eq!(
+        found(
+            client,
+            "MedicationRequest?subject.identifier=9990000018,9990000026&status=active"
+        )
+        .await
+        .len(),
+        2
+    );
+    assert!(found(client, &format!("MedicationRequest?patient.identifier={NHS}|9990000018&medication.code={PARACETAMOL}")).await.is_empty());
+    // A deleted target no longer matches.
+    app.delete(&format!("/fhir/Medication/{paracetamol}")).await;
+    assert!(
+        found(
+            client,
+            &format!("MedicationRequest?medication.code={PARACETAMOL}")
+        )
+        .await
+        .is_empty()
+    );
+    // Ambiguous targets must be named; deeper chains are not supported.
+    assert_refused(
+        app.get("/fhir/MedicationRequest?requester.name=hippocrates")
+            .await,
+        "invalid",
+        "name the type",
+    );
+    app.get("/fhir/MedicationRequest?requester:Practitioner.name=hippocrates")
+        .await
+        .expect(StatusCode::OK);
+    assert_refused(
+        app.get("/fhir/MedicationRequest?patient.organization.name=x")
+            .await,
+        "not-supported",
+        "one level",
+    );
+    assert_refused(
+        app.get("/fhir/MedicationRequest?status.code=x").await,
+        "invalid",
+        "not a reference parameter",
+    );
+}
+
+async fn reverse_chained(app: &TestApp) {
+    let a = registered(app, "9990000018", "Smith", "A81001").await;
+    let b = registered(app, "9990000026", "Jones", "A81001").await;
+    let c = registered(app, "9990000034", "Brown", "A81001").await;
+    let clopidogrel = medication(app, CLOPIDOGREL).await;
+    let paracetamol = medication(app, PARACETAMOL).await;
+    order(app, &a, &clopidogrel, "active").await;
+    order(app, &b, &paracetamol, "stopped").await;
+    let client = &app.client;
+    assert_eq!(
+        found(
+            client,
+            "Patient?_has:MedicationRequest:subject:status=active"
+        )
+        .await,
+        vec![a.clone()]
+    );
+    let mut either = vec![a.clone(), b.clone()];
+    either.sort();
+    assert_eq!(
+        found(
+            client,
+            "Patient?_has:MedicationRequest:subject:status=active,stopped"
+        )
+        .await,
+        either
+    );
+    assert_eq!(
+        found(
+            client,
+            "Patient?_has:MedicationRequest:patient:status:not=active"
+        )
+        .await,
+        vec![b.clone()]
+    );
+    // Which medicines someone is prescribed, and who is prescribed a medicine.
+    assert_eq!(
+        found(
+            client,
+            &format!("Medication?_has:MedicationRequest:medication:subject=Patient/{a}")
+        )
+        .await,
+        vec![clopidogrel.clone()]
+    );
+    assert_eq!(
+        found(
+            client,
+            &format!("Patient?_has:MedicationRequest:subject:medication=Medication/{paracetamol}")
+        )
+        .await,
+        vec![b.clone()]
+    );
+    assert!(
+        !found(
+            client,
+            "Patient?_has:MedicationRequest:subject:status=active"
+        )
+        .await
+        .contains(&c)
+    );
+    assert_refused(
+        app.get("/fhir/Patient?_has:MedicationRequest:subject")
+            .await,
+        "invalid",
+        "_has:Type:reference:parameter",
+    );
+    assert_refused(
+        app.get("/fhir/Medication?_has:MedicationRequest:subject:status=active")
+            .await,
+        "invalid",
+        "cannot refer to Medication",
+    );
+}
+
+async fn chains_respect_access(app: &TestApp) {
+    let cared = registered(app, "9990000018", "Cared", "A81001").await;
+    let stranger = registered(app, "9990000026", "Stranger", "B86001").await;
+    let clopidogrel = medication(app, CLOPIDOGREL).await;
+    let paracetamol = medication(app, PARACETAMOL).await;
+    let cared_order = order(app, &cared, &paracetamol, "active").await;
+    order(app, &stranger, &clopidogrel, "active").await;
+    let gp = app.as_user("dr-who", Role::Gp, Some("A81001"));
+    // The GP has no relationship with the stranger: _has and chains find only the cared-for.
+    assert_eq!(
+        found(&gp, "Patient?_has:MedicationRequest:subject:status=active").await,
+        vec![cared.clone()]
+    );
+    assert!(
+        found(
+            &gp,
+            &format!("Patient?_has:MedicationRequest:subject:medication=Medication/{clopidogrel}")
+        )
+        .await
+        .is_empty()
+    );
+    assert!(
+        found(
+            &gp,
+            &format!("MedicationRequest?patient.identifier={NHS}|9990000026")
+        )
+        .await
+        .is_empty()
+    );
+    // Medications are not patient data, so nothing but the chain's own access check stands
+    // between a caller and "what is the stranger prescribed".
+    assert!(
+        found(
+            &gp,
+            &format!("Medication?_has:MedicationRequest:medication:subject=Patient/{stranger}")
+        )
+        .await
+        .is_empty(),
+        "a stranger's prescriptions leak through _has"
+    );
+    assert_eq!(
+        found(
+            &app.client,
+            &format!("Medication?_has:MedicationRequest:medication:subject=Patient/{stranger}")
+        )
+        .await,
+        vec![clopidogrel.clone()],
+        "the back-end system sees every record"
+    );
+    let patient = app.as_patient(&cared);
+    assert!(
+        found(
+            &patient,
+            &format!("Medication?_has:MedicationRequest:medication:subject=Patient/{stranger}")
+        )
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        found(
+            &patient,
+            &format!("MedicationRequest?medication.code={DMD}|{PARACETAMOL}")
+        )
+        .await,
+        vec![cared_order]
+    );
 }

@@ -253,17 +253,66 @@ fn push_filter(sql: &mut Sql, req: &SearchRequest, access: &Access) -> Result<()
         .push(" AND r.deleted = 0");
     for criterion in &req.criteria {
         sql.push(" AND ");
-        push_criterion(sql, &req.resource_type, criterion)?;
+        push_criterion(sql, "r", &req.resource_type, criterion, access)?;
     }
     push_predicate(sql, access, "r", Some(&req.resource_type), true);
     Ok(())
 }
 
-fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Result<(), StoreError> {
+/// One criterion on the `resources` rows aliased `alias` (of type `res_type`). `access` limits
+/// the rows a chain looks through, so a chain never tells what a caller may not read.
+fn push_criterion(
+    sql: &mut Sql,
+    alias: &str,
+    res_type: &str,
+    criterion: &Criterion,
+    access: &Access,
+) -> Result<(), StoreError> {
     let param = criterion.param.as_str();
+    let r = alias;
     match &criterion.test {
+        Test::Chain { target_type, inner } => {
+            // The reference leads to a resource of the target type that matches `inner` and
+            // that the caller may read (access and consent, as for a search of that type).
+            sql.push(&format!(
+                "{r}.id IN (SELECT x.id FROM idx_reference x WHERE x.res_type = "
+            ));
+            sql.text(res_type)
+                .push(" AND x.param = ")
+                .text(param)
+                .push(" AND x.target_type = ")
+                .text(target_type.clone())
+                .push(" AND x.target_id IN (SELECT c.id FROM resources c WHERE c.res_type = ")
+                .text(target_type.clone())
+                .push(" AND c.deleted = 0 AND ");
+            push_criterion(sql, "c", target_type, inner, access)?;
+            push_predicate(sql, access, "c", Some(target_type), true);
+            sql.push("))");
+        }
+        Test::Has {
+            source_type,
+            reference_param,
+            inner,
+        } => {
+            // Some resource of the source type that the caller may read, matching `inner`,
+            // refers to this one: a hidden MedicationRequest never reveals its patient.
+            sql.push(&format!(
+                "{r}.id IN (SELECT x.target_id FROM idx_reference x WHERE x.res_type = "
+            ));
+            sql.text(source_type.clone())
+                .push(" AND x.param = ")
+                .text(reference_param.clone())
+                .push(" AND x.target_type = ")
+                .text(res_type)
+                .push(" AND x.id IN (SELECT c.id FROM resources c WHERE c.res_type = ")
+                .text(source_type.clone())
+                .push(" AND c.deleted = 0 AND ");
+            push_criterion(sql, "c", source_type, inner, access)?;
+            push_predicate(sql, access, "c", Some(source_type), true);
+            sql.push("))");
+        }
         Test::Id(ids) => {
-            sql.push("r.id IN (");
+            sql.push(&format!("{r}.id IN ("));
             for (n, id) in ids.iter().enumerate() {
                 if n > 0 {
                     sql.push(", ");
@@ -279,19 +328,25 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
                     sql.push(" OR ");
                 }
                 // A lastUpdated instant is the one-microsecond range [t, t+1).
-                push_date_test(sql, "r.last_updated", "(r.last_updated + 1)", t);
+                push_date_test(
+                    sql,
+                    &format!("{r}.last_updated"),
+                    &format!("({r}.last_updated + 1)"),
+                    t,
+                );
             }
             sql.push(")");
         }
         Test::Missing(missing) => {
             let table = table_for(res_type, param)?;
             sql.push(if *missing { "NOT EXISTS" } else { "EXISTS" });
-            sql.push(&format!(" (SELECT 1 FROM {table} x WHERE x.patient_key = r.patient_key AND x.res_type = r.res_type AND x.id = r.id AND x.param = "));
+            sql.push(&format!(" (SELECT 1 FROM {table} x WHERE x.patient_key = {r}.patient_key AND x.res_type = {r}.res_type AND x.id = {r}.id AND x.param = "));
             sql.text(param).push(")");
         }
         Test::Token { values, negate } => {
             push_index_filter(
                 sql,
+                r,
                 *negate,
                 "idx_token",
                 res_type,
@@ -303,6 +358,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::TokenText(values) => {
             push_index_filter(
                 sql,
+                r,
                 false,
                 "idx_token",
                 res_type,
@@ -314,6 +370,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::String { values, mode } => {
             push_index_filter(
                 sql,
+                r,
                 false,
                 "idx_string",
                 res_type,
@@ -333,13 +390,21 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
             );
         }
         Test::Date(tests) => {
-            push_index_filter(sql, false, "idx_date", res_type, param, tests, |sql, t| {
-                push_date_test(sql, "x.low", "x.high", t)
-            });
+            push_index_filter(
+                sql,
+                r,
+                false,
+                "idx_date",
+                res_type,
+                param,
+                tests,
+                |sql, t| push_date_test(sql, "x.low", "x.high", t),
+            );
         }
         Test::Reference(values) => {
             push_index_filter(
                 sql,
+                r,
                 false,
                 "idx_reference",
                 res_type,
@@ -351,6 +416,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::Number(tests) => {
             push_index_filter(
                 sql,
+                r,
                 false,
                 "idx_number",
                 res_type,
@@ -362,6 +428,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::Quantity(tests) => {
             push_index_filter(
                 sql,
+                r,
                 false,
                 "idx_quantity",
                 res_type,
@@ -385,13 +452,22 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
             );
         }
         Test::Uri { values, below } => {
-            push_index_filter(sql, false, "idx_uri", res_type, param, values, |sql, v| {
-                if *below {
-                    push_starts_with(sql, "x.value", v);
-                } else {
-                    sql.push("x.value = ").text(v.clone());
-                }
-            });
+            push_index_filter(
+                sql,
+                r,
+                false,
+                "idx_uri",
+                res_type,
+                param,
+                values,
+                |sql, v| {
+                    if *below {
+                        push_starts_with(sql, "x.value", v);
+                    } else {
+                        sql.push("x.value = ").text(v.clone());
+                    }
+                },
+            );
         }
     }
     Ok(())
@@ -418,8 +494,10 @@ fn table_for(res_type: &str, param: &str) -> Result<&'static str, StoreError> {
 }
 
 /// `r.id [NOT] IN (SELECT x.id FROM <table> x WHERE type, param AND (alternatives))`.
+#[allow(clippy::too_many_arguments)]
 fn push_index_filter<T>(
     sql: &mut Sql,
+    alias: &str,
     negate: bool,
     table: &str,
     res_type: &str,
@@ -427,7 +505,10 @@ fn push_index_filter<T>(
     values: &[T],
     push: impl FnMut(&mut Sql, &T),
 ) {
-    sql.push(if negate { "r.id NOT IN " } else { "r.id IN " });
+    sql.push(&format!(
+        "{alias}.id {}IN ",
+        if negate { "NOT " } else { "" }
+    ));
     open_subquery(sql, table, res_type, param);
     push_any(sql, values, push);
     sql.push(")");
