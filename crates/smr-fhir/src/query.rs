@@ -54,15 +54,24 @@ impl SearchRequest {
             includes: Vec::new(),
             revincludes: Vec::new(),
             summary_count: false,
-            total: TotalMode::Accurate,
+            total: TotalMode::IfKnown,
             cursor: None,
         }
     }
 }
 
+/// `_total` (R4 search, "Other Result Parameters"). Counting every match costs as much as the
+/// matches are many, so an exact count is opt-in: by default a page's total is given only when
+/// the first page already holds every match (no count needed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalMode {
+    /// `_total=none`: no total.
     None,
+    /// No `_total`: a total only when it costs nothing (the first page holds every match).
+    IfKnown,
+    /// `_total=estimate`: an exact count when it stays under a bound, else none.
+    Estimate,
+    /// `_total=accurate`: always an exact count.
     Accurate,
 }
 
@@ -718,7 +727,8 @@ fn parse_result_param(
         "_total" => {
             request.total = match value {
                 "none" => TotalMode::None,
-                "accurate" | "estimate" => TotalMode::Accurate,
+                "estimate" => TotalMode::Estimate,
+                "accurate" => TotalMode::Accurate,
                 other => {
                     return Err(invalid(
                         key,

@@ -27,6 +27,8 @@ backend_tests! {
     chained_search_by_nhs_number_and_medication_code => chained;
     reverse_chaining_with_has => reverse_chained;
     chains_never_show_what_the_caller_cannot_read => chains_respect_access;
+    exact_total_is_opt_in_and_paging_links_stay_right => totals_and_paging;
+    a_page_read_in_index_order_keeps_every_criterion => driven_page_filters;
 }
 
 async fn patient(app: &TestApp, nhs: &str, family: &str) -> String {
@@ -478,4 +480,180 @@ async fn chains_respect_access(app: &TestApp) {
         .await,
         vec![cared_order]
     );
+}
+
+fn next_link(bundle: &Value) -> Option<String> {
+    bundle["link"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+        .and_then(|l| l["url"].as_str())
+        .map(support::route)
+}
+
+async fn totals_and_paging(app: &TestApp) {
+    let a = registered(app, "9990000018", "Smith", "A81001").await;
+    let b = registered(app, "9990000026", "Jones", "A81001").await;
+    let paracetamol = medication(app, PARACETAMOL).await;
+    let mut expected = Vec::new();
+    for _ in 0..7 {
+        expected.push(order(app, &a, &paracetamol, "active").await);
+    }
+    order(app, &b, &paracetamol, "active").await;
+    expected.sort();
+    let get = |q: String| async move {
+        app.get(&format!("/fhir/MedicationRequest?{q}"))
+            .await
+            .expect(StatusCode::OK)
+            .json()
+    };
+    // The first page holds every match: its total is known without counting.
+    for count in [7, 50] {
+        let all = get(format!("subject=Patient/{a}&_count={count}")).await;
+        assert_eq!(all["total"], 7, "{all}");
+        assert!(next_link(&all).is_none(), "no next link without more rows");
+    }
+    // More matches than the page: no total unless asked for, then an exact one.
+    let first = get(format!("subject=Patient/{a}&_count=3")).await;
+    assert!(first.get("total").is_none(), "{first}");
+    for mode in ["accurate", "estimate"] {
+        let counted = get(format!("subject=Patient/{a}&_count=3&_total={mode}")).await;
+        assert_eq!(counted["total"], 7, "_total={mode}");
+        assert_eq!(ids(&counted).len(), 3);
+    }
+    let none = get(format!("subject=Patient/{a}&_count=3&_total=none")).await;
+    assert!(none.get("total").is_none());
+    assert_eq!(
+        get("_count=0".into()).await["total"],
+        8,
+        "_count=0 is a count"
+    );
+    assert_refused(
+        app.get("/fhir/MedicationRequest?_total=some").await,
+        "invalid",
+        "_total",
+    );
+    // Paging: every match once, in id order, and a next link iff more rows remain.
+    for query in [
+        format!("subject=Patient/{a}&_count=3"),
+        format!("patient={a}&_count=3"),
+        format!("subject:Patient={a}&_count=3&_sort=_id"),
+        format!("subject=Patient/{a}&status=active&_count=1"),
+    ] {
+        let mut seen = Vec::new();
+        let mut next = Some(format!("/fhir/MedicationRequest?{query}"));
+        let mut pages = 0;
+        while let Some(url) = next {
+            let page = app.get(&url).await.expect(StatusCode::OK).json();
+            let got = ids(&page);
+            assert!(!got.is_empty(), "no empty page ({query}): {page}");
+            seen.extend(got);
+            next = next_link(&page);
+            pages += 1;
+            assert!(pages <= 7, "paging terminates");
+        }
+        assert_eq!(seen, expected, "{query}");
+    }
+    // Exactly one page's worth: no next link pointing at an empty page.
+    let six = get(format!("subject=Patient/{a}&_count=6")).await;
+    let rest = app
+        .get(&next_link(&six).expect("a next link"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(ids(&rest).len(), 1);
+    assert!(next_link(&rest).is_none());
+    assert!(
+        rest.get("total").is_none(),
+        "a later page does not know the total"
+    );
+}
+
+async fn driven_page_filters(app: &TestApp) {
+    let a = registered(app, "9990000018", "Smith", "A81001").await;
+    let paracetamol = medication(app, PARACETAMOL).await;
+    let clopidogrel = medication(app, CLOPIDOGREL).await;
+    let mut active = Vec::new();
+    for n in 0..6 {
+        let status = if n % 2 == 0 { "active" } else { "stopped" };
+        let id = order(
+            app,
+            &a,
+            if n < 3 { &paracetamol } else { &clopidogrel },
+            status,
+        )
+        .await;
+        if status == "active" {
+            active.push(id);
+        }
+    }
+    active.sort();
+    let client = &app.client;
+    assert_eq!(
+        found(
+            client,
+            &format!("MedicationRequest?subject=Patient/{a}&status=active")
+        )
+        .await,
+        active
+    );
+    assert_eq!(
+        found(
+            client,
+            &format!("MedicationRequest?subject=Patient/{a}&status:not=active")
+        )
+        .await
+        .len(),
+        3
+    );
+    assert_eq!(
+        found(
+            client,
+            &format!(
+                "MedicationRequest?subject=Patient/{a}&medication.code={CLOPIDOGREL}&status=active"
+            )
+        )
+        .await
+        .len(),
+        1
+    );
+    assert_eq!(
+        found(client, &format!("MedicationRequest?subject=Patient/{a}&_lastUpdated=gt2020-01-01&authoredon:missing=false")).await.len(),
+        6
+    );
+    // Access still applies: a GP of another practice sees nothing of this record.
+    let other = app.as_user("dr-other", Role::Gp, Some("B86001"));
+    let refused = other
+        .get(&format!("/fhir/MedicationRequest?subject=Patient/{a}"))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    // One resource referring to the same target twice (two spellings): listed once.
+    let practitioner = app
+        .create(&json!({"resourceType": "Practitioner", "name": [{"family": "Hippocrates"}]}))
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut observations = Vec::new();
+    for _ in 0..3 {
+        let o = json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "blood pressure"},
+        "subject": {"reference": format!("Patient/{a}")},
+        "performer": [
+            {"reference": format!("Practitioner/{practitioner}")},
+            {"reference": format!("{}/Practitioner/{practitioner}", support::BASE)}
+        ]});
+        observations.push(app.create(&o).await["id"].as_str().expect("id").to_owned());
+    }
+    observations.sort();
+    let mut seen = Vec::new();
+    let mut next = Some(format!(
+        "/fhir/Observation?performer=Practitioner/{practitioner}&_count=1"
+    ));
+    while let Some(url) = next {
+        let page = app.get(&url).await.expect(StatusCode::OK).json();
+        seen.extend(ids(&page));
+        next = next_link(&page);
+        assert!(seen.len() <= 3, "no repeats: {seen:?}");
+    }
+    assert_eq!(seen, observations);
 }

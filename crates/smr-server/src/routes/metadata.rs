@@ -20,7 +20,8 @@ default: an unknown or unsupported search parameter is an error (400), because s
 a filter could show the wrong medicines; send `Prefer: handling=lenient` to have such parameters \
 ignored and reported in an OperationOutcome entry. Paging is by cursor (`next` links stay valid \
 while writes happen). Search supports `_count`, `_sort`, `_include`, `_revinclude`, \
-`_summary=count`, `_total`, chained parameters (one level) \
+`_summary=count`, `_total` (an exact total only with `_total=accurate`; by default only when the \
+first page holds every match), chained parameters (one level) \
 and `_has`. One search takes at most 32 parameters, 100 values per parameter, 16 includes and 8 \
 sort keys. Writes are validated; NHS numbers must pass the Modulus 11 check \
 and an NHS number can be held by one Patient only.";
