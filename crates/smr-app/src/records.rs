@@ -129,6 +129,10 @@ impl App {
             .query(query_text);
         let result = async {
             check_interaction(ctx, &request.resource_type, Interaction::Search)?;
+            // A chain searches the type it looks into: the caller must be allowed that search.
+            for ty in chained_types(request) {
+                check_interaction(ctx, ty, Interaction::Search)?;
+            }
             let access = self.access(ctx).await?;
             check_sees_patients(ctx, &access, &request.resource_type)?;
             // A search that names patients the caller may not open is refused with the reason
@@ -593,6 +597,19 @@ pub use smr_store::OwnerRef;
 
 /// The patients a search names through its patient-compartment parameters (`patient=`,
 /// `subject=Patient/…`) or, for Patient, `_id`: those it is about.
+/// The types chained (`param.x`) and reverse-chained (`_has:Type:…`) criteria look into.
+fn chained_types(request: &SearchRequest) -> Vec<&str> {
+    request
+        .criteria
+        .iter()
+        .filter_map(|c| match &c.test {
+            smr_fhir::query::Test::Chain { target_type, .. } => Some(target_type.as_str()),
+            smr_fhir::query::Test::Has { source_type, .. } => Some(source_type.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn named_patients(request: &SearchRequest) -> Vec<String> {
     let compartment = smr_fhir::resource_types::served(&request.resource_type)
         .map_or(&[][..], |t| t.compartment_params);

@@ -9,9 +9,11 @@
 //!
 //! Scenarios: `create` (POST MedicationRequest), `read` (GET by id), `search` (by patient,
 //! 50 results), `transaction` (100-entry Bundles), `raw-insert` (the same rows inserted raw:
-//! the ceiling), `cpu` (the CPU cost of each step of a create, single-threaded), `all`.
+//! the ceiling), `cpu` (the CPU cost of each step of a create, single-threaded), `page-growth`
+//! (a page of a search by patient as the patient's record grows; not part of `all`), `all`.
 
 mod data;
+mod growth;
 mod load;
 mod raw;
 mod target;
@@ -42,6 +44,7 @@ enum Scenario {
     Transaction,
     RawInsert,
     Cpu,
+    PageGrowth,
     All,
 }
 
@@ -58,7 +61,7 @@ enum Layer {
     name = "smr-bench",
     about = "Benchmarks of SMR's hot paths (in process)"
 )]
-struct Args {
+pub(crate) struct Args {
     #[arg(long, value_enum, default_value = "sqlite")]
     engine: EngineArg,
     /// PostgreSQL server (admin) URL: each run creates a fresh database there and drops it.
@@ -93,6 +96,9 @@ struct Args {
     /// Measured transaction Bundles.
     #[arg(long, default_value_t = 200)]
     bundles: usize,
+    /// `page-growth`: the sizes of the one patient's record, one fresh database each.
+    #[arg(long, value_delimiter = ',', default_values_t = [50, 1_000, 10_000, 100_000])]
+    sizes: Vec<usize>,
     /// Instead of benchmarking, write the HTTP benchmark's seed data to DIR and exit:
     /// `seed-NNNN.json` transaction Bundles (10 patients each, PUT with ids `bench-pNNNNNN` and
     /// `bench-mNNNNNN-KKK`) and `create-template.json` (subject `Patient/__PATIENT__`).
@@ -139,6 +145,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if all || args.scenario == Scenario::Transaction {
         reports.push(transaction(&args).await?);
     }
+    if args.scenario == Scenario::PageGrowth {
+        reports.extend(growth::page_growth(&args).await?);
+    }
     if !reports.is_empty() {
         println!("{}", Report::header());
         for r in &reports {
@@ -148,7 +157,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(
+pub(crate) fn report(
     args: &Args,
     scenario: &str,
     layer: &str,
@@ -178,7 +187,7 @@ fn layer_name(layer: Layer) -> &'static str {
 }
 
 /// Warms up on indices `ops..ops+warmup`, then measures `0..ops`.
-async fn measure(
+pub(crate) async fn measure(
     args: &Args,
     ops: usize,
     warmup: usize,
@@ -231,7 +240,7 @@ struct Record {
 }
 
 /// `patients` patients with `per_patient` MedicationRequests each, one transaction per patient.
-async fn seed_records(
+pub(crate) async fn seed_records(
     store: &Store,
     patients: usize,
     per_patient: usize,
@@ -270,7 +279,7 @@ async fn seed_records(
     Ok(records)
 }
 
-fn created_id(outcome: WriteOutcome) -> anyhow::Result<String> {
+pub(crate) fn created_id(outcome: WriteOutcome) -> anyhow::Result<String> {
     match outcome {
         WriteOutcome::Created(r) => Ok(r.id),
         other => bail!("expected a create, got {other:?}"),
@@ -281,7 +290,7 @@ fn created_id(outcome: WriteOutcome) -> anyhow::Result<String> {
 // HTTP through the router
 
 /// Sends one request through the router and returns the body, failing on any other status.
-async fn call(
+pub(crate) async fn call(
     router: Router,
     method: Method,
     uri: String,

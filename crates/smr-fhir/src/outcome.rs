@@ -43,6 +43,8 @@ pub enum IssueCode {
     NotFound,
     Deleted,
     TooLong,
+    /// The request would cost more than the server allows (too many criteria, values, ...).
+    TooCostly,
     CodeInvalid,
     BusinessRule,
     Conflict,
@@ -71,6 +73,7 @@ impl IssueCode {
             IssueCode::NotFound => "not-found",
             IssueCode::Deleted => "deleted",
             IssueCode::TooLong => "too-long",
+            IssueCode::TooCostly => "too-costly",
             IssueCode::CodeInvalid => "code-invalid",
             IssueCode::BusinessRule => "business-rule",
             IssueCode::Conflict => "conflict",

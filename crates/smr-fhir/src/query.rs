@@ -14,6 +14,15 @@ use crate::search_params;
 pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
 
+/// Bounds on one search, so that a short URL cannot make a query the database spends minutes
+/// on (each criterion is a subquery, each value a term of it): filter parameters per request
+/// (repeats count, as each is AND-ed), values of one parameter name (OR-ed and AND-ed
+/// together), `_include` plus `_revinclude`, and `_sort` keys. Exceeding one is a 400 naming it.
+pub const MAX_PARAMS: usize = 32;
+pub const MAX_VALUES: usize = 100;
+pub const MAX_INCLUDES: usize = 16;
+pub const MAX_SORT_KEYS: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handling {
     Strict,
@@ -45,15 +54,24 @@ impl SearchRequest {
             includes: Vec::new(),
             revincludes: Vec::new(),
             summary_count: false,
-            total: TotalMode::Accurate,
+            total: TotalMode::IfKnown,
             cursor: None,
         }
     }
 }
 
+/// `_total` (R4 search, "Other Result Parameters"). Counting every match costs as much as the
+/// matches are many, so an exact count is opt-in: by default a page's total is given only when
+/// the first page already holds every match (no count needed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalMode {
+    /// `_total=none`: no total.
     None,
+    /// No `_total`: a total only when it costs nothing (the first page holds every match).
+    IfKnown,
+    /// `_total=estimate`: an exact count when it stays under a bound, else none.
+    Estimate,
+    /// `_total=accurate`: always an exact count.
     Accurate,
 }
 
@@ -115,6 +133,19 @@ pub enum Test {
     Uri {
         values: Vec<String>,
         below: bool,
+    },
+    /// A chained parameter (`patient.identifier=…`, `subject:Patient.name=…`): the criterion's
+    /// reference parameter points at a `target_type` resource that matches `inner`.
+    Chain {
+        target_type: String,
+        inner: Box<Criterion>,
+    },
+    /// Reverse chaining (`_has:MedicationRequest:subject:status=active`): a `source_type`
+    /// resource matching `inner` refers to this one through `reference_param`.
+    Has {
+        source_type: String,
+        reference_param: String,
+        inner: Box<Criterion>,
     },
 }
 
@@ -232,6 +263,7 @@ pub fn parse(
     pairs: &[(String, String)],
     handling: Handling,
 ) -> Result<Parsed, Vec<Issue>> {
+    check_limits(pairs).map_err(|issue| vec![issue])?;
     let mut request = SearchRequest::new(resource_type);
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -256,6 +288,75 @@ pub fn parse(
     }
 }
 
+/// Refuses a search over the bounds above before anything is parsed, with one issue naming
+/// the bound (not one issue per offending value).
+fn check_limits(pairs: &[(String, String)]) -> Result<(), Issue> {
+    let too_costly =
+        |key: &str, message: String| Issue::error(IssueCode::TooCostly, message).at(key.to_owned());
+    let mut params = 0;
+    let mut values: Vec<(&str, usize)> = Vec::new();
+    let mut includes: Vec<(&str, &str)> = Vec::new();
+    let mut sort_keys = 0;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "_include" | "_revinclude" => {
+                if includes.contains(&(key.as_str(), value.as_str())) {
+                    return Err(invalid(key, format!("{key}={value} is repeated")));
+                }
+                includes.push((key, value));
+                if includes.len() > MAX_INCLUDES {
+                    return Err(too_costly(
+                        key,
+                        format!(
+                            "at most {MAX_INCLUDES} _include and _revinclude parameters are allowed"
+                        ),
+                    ));
+                }
+            }
+            "_sort" => {
+                sort_keys += value.split(',').filter(|s| !s.is_empty()).count();
+                if sort_keys > MAX_SORT_KEYS {
+                    return Err(too_costly(
+                        key,
+                        format!("at most {MAX_SORT_KEYS} _sort keys are allowed"),
+                    ));
+                }
+            }
+            k if RESULT_PARAMS.contains(&k) => {}
+            _ => {
+                params += 1;
+                if params > MAX_PARAMS {
+                    return Err(too_costly(
+                        key,
+                        format!("at most {MAX_PARAMS} search parameters are allowed in one search"),
+                    ));
+                }
+                let name = key.split(':').next().unwrap_or(key);
+                let n = split_or(value).count();
+                let total = match values.iter_mut().find(|(k, _)| *k == name) {
+                    Some((_, count)) => {
+                        *count += n;
+                        *count
+                    }
+                    None => {
+                        values.push((name, n));
+                        n
+                    }
+                };
+                if total > MAX_VALUES {
+                    return Err(too_costly(
+                        key,
+                        format!(
+                            "at most {MAX_VALUES} values of '{name}' are allowed in one search"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parse_pair(
     resource_type: &str,
     key: &str,
@@ -265,12 +366,25 @@ fn parse_pair(
     if RESULT_PARAMS.contains(&key) {
         return parse_result_param(resource_type, key, value, request);
     }
+    let criterion = if let Some(rest) = key.strip_prefix("_has:") {
+        parse_has(resource_type, key, rest, value)?
+    } else if key.contains('.') {
+        parse_chain(resource_type, key, value)?
+    } else {
+        parse_criterion(resource_type, key, value)?
+    };
+    request.criteria.push(criterion);
+    Ok(())
+}
+
+/// One plain (unchained) criterion on `resource_type`.
+fn parse_criterion(resource_type: &str, key: &str, value: &str) -> Result<Criterion, Issue> {
     let (name, modifier) = match key.split_once(':') {
         Some((n, m)) => (n, Some(m)),
         None => (key, None),
     };
-    if name.contains('.') {
-        return Err(not_supported(key, "chained parameters are not supported"));
+    if name == "_has" {
+        return Err(invalid(key, "expected _has:Type:reference:parameter"));
     }
     if modifier == Some("missing") {
         let missing = parse_bool(key, value)?;
@@ -282,11 +396,10 @@ fn parse_pair(
             ));
         }
         lookup_param(resource_type, name)?;
-        request.criteria.push(Criterion {
+        return Ok(Criterion {
             param: name.to_owned(),
             test: Test::Missing(missing),
         });
-        return Ok(());
     }
     let test = match name {
         "_id" => {
@@ -306,11 +419,144 @@ fn parse_pair(
             parse_typed(key, kind, modifier, value)?
         }
     };
-    request.criteria.push(Criterion {
+    Ok(Criterion {
         param: name.to_owned(),
         test,
-    });
-    Ok(())
+    })
+}
+
+/// `param.inner=value` or `param:Type.inner=value`: one level of chaining (R4 search,
+/// "Chained parameters").
+fn parse_chain(resource_type: &str, key: &str, value: &str) -> Result<Criterion, Issue> {
+    let (head, inner_key) = key.split_once('.').unwrap_or((key, ""));
+    if inner_key.is_empty() || inner_key.contains('.') || inner_key.starts_with("_has") {
+        return Err(not_supported(
+            key,
+            "chained parameters are supported one level deep (param.name or param:Type.name)",
+        ));
+    }
+    let (param, type_modifier) = match head.split_once(':') {
+        Some((p, t)) => (p, Some(t)),
+        None => (head, None),
+    };
+    let def = search_params::lookup(resource_type, param).ok_or_else(|| {
+        not_supported(
+            key,
+            format!("unknown search parameter '{param}' for {resource_type}"),
+        )
+    })?;
+    if def.kind != SearchParamType::Reference {
+        return Err(invalid(
+            key,
+            format!("'{param}' is not a reference parameter, so it cannot be chained"),
+        ));
+    }
+    let target_type = chain_target(key, def, type_modifier, inner_key)?;
+    let inner = parse_criterion(&target_type, inner_key, value).map_err(|issue| issue.at(key))?;
+    Ok(Criterion {
+        param: param.to_owned(),
+        test: Test::Chain {
+            target_type,
+            inner: Box::new(inner),
+        },
+    })
+}
+
+/// The type a chain looks into: the `:Type` modifier, else the one type SMR serves among those
+/// the parameter may refer to (`MedicationRequest.subject` refers to Group or Patient; SMR
+/// holds only Patients, so a chain on it can only mean Patient). With more than one served
+/// target (`requester`: Practitioner, Organization, Patient, …) the chain is ambiguous and
+/// the client must name the type.
+fn chain_target(
+    key: &str,
+    def: &search_params::SearchParamDef,
+    type_modifier: Option<&str>,
+    inner_key: &str,
+) -> Result<String, Issue> {
+    let param = def.code.as_str();
+    if let Some(ty) = type_modifier {
+        if !def.targets.is_empty() && !def.targets.iter().any(|t| t == ty) {
+            return Err(invalid(
+                key,
+                format!(
+                    "'{param}' cannot refer to {ty} (it refers to {})",
+                    def.targets.join(", ")
+                ),
+            ));
+        }
+        if !crate::resource_types::is_served(ty) {
+            return Err(not_supported(key, format!("SMR does not serve {ty}")));
+        }
+        return Ok(ty.to_owned());
+    }
+    let served: Vec<&str> = def
+        .targets
+        .iter()
+        .map(String::as_str)
+        .filter(|t| crate::resource_types::is_served(t))
+        .collect();
+    match served.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(not_supported(
+            key,
+            format!("'{param}' refers to no type SMR serves, so it cannot be chained"),
+        )),
+        many => Err(invalid(
+            key,
+            format!(
+                "'{param}' may refer to {}: name the type, e.g. {param}:{}.{inner_key}",
+                many.join(", "),
+                many[0]
+            ),
+        )),
+    }
+}
+
+/// `_has:Type:reference:inner=value`: resources that a `Type` resource matching `inner` refers
+/// to through its `reference` parameter (R4 search, "Reverse Chaining"). One level.
+fn parse_has(resource_type: &str, key: &str, rest: &str, value: &str) -> Result<Criterion, Issue> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(reference), Some(inner_key)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid(key, "expected _has:Type:reference:parameter"));
+    };
+    if inner_key.is_empty() || inner_key.starts_with("_has") || inner_key.contains('.') {
+        return Err(not_supported(
+            key,
+            "_has is supported one level deep, without chains inside",
+        ));
+    }
+    if !crate::resource_types::is_served(source) {
+        return Err(not_supported(key, format!("SMR does not serve {source}")));
+    }
+    let def = search_params::lookup(source, reference).ok_or_else(|| {
+        not_supported(
+            key,
+            format!("unknown search parameter '{reference}' for {source}"),
+        )
+    })?;
+    if def.kind != SearchParamType::Reference {
+        return Err(invalid(
+            key,
+            format!("{source}:{reference} is not a reference parameter"),
+        ));
+    }
+    if !def.targets.is_empty() && !def.targets.iter().any(|t| t == resource_type) {
+        return Err(invalid(
+            key,
+            format!("{source}:{reference} cannot refer to {resource_type}"),
+        ));
+    }
+    let inner = parse_criterion(source, inner_key, value).map_err(|issue| issue.at(key))?;
+    Ok(Criterion {
+        param: "_has".to_owned(),
+        test: Test::Has {
+            source_type: source.to_owned(),
+            reference_param: reference.to_owned(),
+            inner: Box::new(inner),
+        },
+    })
 }
 
 fn parse_typed(
@@ -330,7 +576,11 @@ fn parse_typed(
                 values: values().map(|v| parse_token(&v)).collect(),
                 negate: true,
             },
-            Some("text") => Test::TokenText(values().map(|v| crate::text::normalize(&v)).collect()),
+            Some("text") => Test::TokenText(
+                values()
+                    .map(|v| folded(key, &v))
+                    .collect::<Result<_, _>>()?,
+            ),
             Some(m) => return Err(unsupported_modifier(key, m)),
         },
         SearchParamType::String => {
@@ -343,12 +593,12 @@ fn parse_typed(
             let values = values()
                 .map(|v| {
                     if mode == StringMode::Exact {
-                        v
+                        Ok(v)
                     } else {
-                        crate::text::normalize(&v)
+                        folded(key, &v)
                     }
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             Test::String { values, mode }
         }
         SearchParamType::Date => {
@@ -393,10 +643,12 @@ fn parse_typed(
                 Some("below") => true,
                 Some(m) => return Err(unsupported_modifier(key, m)),
             };
-            Test::Uri {
-                values: values().collect(),
-                below,
+            let values: Vec<String> = values().collect();
+            if below && values.iter().any(String::is_empty) {
+                // Every URI starts with the empty string: the filter would be dropped in effect.
+                return Err(invalid(key, ":below needs a non-empty URI"));
             }
+            Test::Uri { values, below }
         }
         SearchParamType::Composite | SearchParamType::Special => {
             return Err(not_supported(
@@ -475,7 +727,8 @@ fn parse_result_param(
         "_total" => {
             request.total = match value {
                 "none" => TotalMode::None,
-                "accurate" | "estimate" => TotalMode::Accurate,
+                "estimate" => TotalMode::Estimate,
+                "accurate" => TotalMode::Accurate,
                 other => {
                     return Err(invalid(
                         key,
@@ -517,6 +770,24 @@ fn parse_include(key: &str, value: &str) -> Result<Include, Issue> {
         param: param.to_owned(),
         target_type,
     })
+}
+
+/// A string search value folded as the index folds it. A value with nothing left to compare
+/// (`!!!`, an emoji, an undecodable byte, a zero-width space, or nothing at all) would be a
+/// "starts with the empty string" test that every row passes: the filter would silently
+/// vanish and show everything, so it is refused instead.
+fn folded(key: &str, value: &str) -> Result<String, Issue> {
+    let folded = crate::text::normalize(value);
+    if folded.is_empty() {
+        return Err(invalid(
+            key,
+            format!(
+                "search value '{}' has no letters or digits to search for",
+                value.escape_default()
+            ),
+        ));
+    }
+    Ok(folded)
 }
 
 fn lookup_param(resource_type: &str, name: &str) -> Result<SearchParamType, Issue> {
@@ -734,5 +1005,76 @@ mod tests {
         let r = parse_reference("subject", "1", Some("Group")).expect("ref");
         assert_eq!(r.target_type.as_deref(), Some("Group"));
         assert!(parse_reference("subject", "Patient/1", Some("Group")).is_err());
+    }
+
+    fn one(resource_type: &str, key: &str, value: &str) -> Result<Criterion, Vec<Issue>> {
+        parse(
+            resource_type,
+            &[(key.to_owned(), value.to_owned())],
+            Handling::Strict,
+        )
+        .map(|p| p.request.criteria[0].clone())
+    }
+
+    #[test]
+    fn chains_name_their_target_type() {
+        let target = |c: Criterion| match c.test {
+            Test::Chain { target_type, inner } => (target_type, inner.param),
+            other => panic!("not a chain: {other:?}"),
+        };
+        let nhs = "https://fhir.nhs.uk/Id/nhs-number|9990000018";
+        for key in [
+            "patient.identifier",
+            "subject.identifier",
+            "subject:Patient.identifier",
+        ] {
+            let c = one("MedicationRequest", key, nhs).expect(key);
+            assert_eq!(c.param, key.split(['.', ':']).next().unwrap_or_default());
+            assert_eq!(target(c), ("Patient".into(), "identifier".into()));
+        }
+        let c = one("MedicationRequest", "medication.code", "123").expect("medication");
+        assert_eq!(target(c), ("Medication".into(), "code".into()));
+        let ambiguous = one("MedicationRequest", "requester.name", "x").expect_err("ambiguous");
+        assert_eq!(ambiguous[0].code, IssueCode::Invalid);
+        assert!(
+            ambiguous[0].diagnostics.contains("requester:"),
+            "{ambiguous:?}"
+        );
+        assert!(one("MedicationRequest", "requester:Practitioner.name", "x").is_ok());
+        assert!(one("MedicationRequest", "subject:Medication.code", "x").is_err());
+        assert!(one("MedicationRequest", "status.code", "x").is_err());
+        assert!(one("MedicationRequest", "patient.organization.name", "x").is_err());
+        assert!(one("MedicationRequest", "patient.colour", "x").is_err());
+    }
+
+    #[test]
+    fn reverse_chains() {
+        let c = one("Patient", "_has:MedicationRequest:subject:status", "active").expect("has");
+        match c.test {
+            Test::Has {
+                source_type,
+                reference_param,
+                inner,
+            } => {
+                assert_eq!(
+                    (source_type.as_str(), reference_param.as_str()),
+                    ("MedicationRequest", "subject")
+                );
+                assert_eq!(inner.param, "status");
+            }
+            other => panic!("not _has: {other:?}"),
+        }
+        assert!(
+            one(
+                "Patient",
+                "_has:MedicationRequest:subject:status:not",
+                "active"
+            )
+            .is_ok()
+        );
+        assert!(one("Patient", "_has:MedicationRequest:subject", "active").is_err());
+        assert!(one("Patient", "_has:MedicationRequest:status:status", "x").is_err());
+        assert!(one("Medication", "_has:MedicationRequest:subject:status", "x").is_err());
+        assert!(one("Patient", "_has:Basic:subject:code", "x").is_err());
     }
 }

@@ -8,6 +8,9 @@ use smr_store::{EntryError, StoreError};
 
 use crate::http::fhir_json_response;
 
+/// The whole of what a client learns about an internal failure (plus the request id).
+pub const INTERNAL_MESSAGE: &str = "internal server error";
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -24,6 +27,15 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, IssueCode::Invalid, message)
+    }
+
+    /// A 500 that says nothing of its cause (logged where it happened).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            IssueCode::Exception,
+            INTERNAL_MESSAGE,
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -62,9 +74,16 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict(_) => (StatusCode::CONFLICT, IssueCode::Duplicate),
             StoreError::BadRequest(_) => (StatusCode::BAD_REQUEST, IssueCode::Invalid),
+            StoreError::TooCostly(_) => (StatusCode::BAD_REQUEST, IssueCode::TooCostly),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(%error, "statement cancelled by the database");
+                (StatusCode::SERVICE_UNAVAILABLE, IssueCode::Timeout)
+            }
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Internal(_) => {
+                // The database's text (SQL, table names, values) stays in the log; the client
+                // gets a generic message, and `hardening::security_headers` adds the request id.
                 tracing::error!(%error, "storage failure");
-                (StatusCode::INTERNAL_SERVER_ERROR, IssueCode::Exception)
+                return ApiError::internal();
             }
         };
         ApiError::new(status, code, error.to_string())
@@ -99,5 +118,34 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = operation_outcome(&self.issues).to_string();
         fhir_json_response(self.status, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_limits_are_client_errors_and_timeouts_unavailable() {
+        let costly = ApiError::from(StoreError::TooCostly("x".into()));
+        assert_eq!(costly.status, StatusCode::BAD_REQUEST);
+        assert_eq!(costly.issues[0].code, IssueCode::TooCostly);
+        let timeout = ApiError::from(StoreError::Unavailable("x".into()));
+        assert_eq!(timeout.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn internal_failures_say_nothing_of_their_cause() {
+        for error in [
+            StoreError::Internal("the write could not be committed: disk I/O".into()),
+            StoreError::Database(sqlx::Error::Protocol(
+                "SELECT body FROM resource_versions".into(),
+            )),
+        ] {
+            let api = ApiError::from(error);
+            assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(api.issues.len(), 1);
+            assert_eq!(api.issues[0].diagnostics, INTERNAL_MESSAGE);
+        }
     }
 }

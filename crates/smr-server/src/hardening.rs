@@ -37,6 +37,9 @@ pub async fn security_headers(
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        response = opaque_internal_error(&response);
+    }
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name, value: &'static str| {
         headers
@@ -135,4 +138,61 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
         }
     }
     with_body
+}
+
+/// Whatever produced a 500, its body is replaced by a generic OperationOutcome carrying only
+/// the request id (the operator finds the cause in the log by it): no SQL, path or library
+/// text reaches a client.
+fn opaque_internal_error(response: &Response) -> Response {
+    let request_id = response.headers().get("x-request-id").cloned();
+    let message = match request_id.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(id) => format!("{} (request id {id})", crate::error::INTERNAL_MESSAGE),
+        None => crate::error::INTERNAL_MESSAGE.to_owned(),
+    };
+    let mut generic = ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        IssueCode::Exception,
+        message,
+    )
+    .into_response();
+    if let Some(id) = request_id {
+        generic.headers_mut().insert("x-request-id", id);
+    }
+    generic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn a_500_carries_only_a_generic_message_and_the_request_id() {
+        let mut leaky = (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error returned from database: near \"FROM\": syntax error",
+        )
+            .into_response();
+        leaky
+            .headers_mut()
+            .insert("x-request-id", HeaderValue::from_static("req-42"));
+        let generic = opaque_internal_error(&leaky);
+        assert_eq!(generic.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(generic.headers()["x-request-id"], "req-42");
+        let body = generic
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("OperationOutcome") && text.contains("req-42"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("database") && !text.contains("FROM"),
+            "{text}"
+        );
+    }
 }

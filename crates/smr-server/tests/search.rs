@@ -299,7 +299,7 @@ async fn paging(app: &TestApp) {
     // seen exactly once.
     let mut seen = Vec::new();
     let mut next = Some(format!(
-        "{}/MedicationRequest?patient={a}&_count=3&_sort=authoredon",
+        "{}/MedicationRequest?patient={a}&_count=3&_sort=authoredon&_total=accurate",
         support::BASE
     ));
     let mut pages = 0;

@@ -159,11 +159,39 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
     Ok(store)
 }
 
+/// The longest a statement may run on PostgreSQL unless the database URL sets its own
+/// `statement_timeout` (e.g. `?options=-c%20statement_timeout%3D5s`). It bounds what one
+/// request can take from the pool: shorter than the HTTP time limit (30 s by default), so the
+/// client hears 503 from the database's cancellation rather than a bare time-out.
+///
+/// It is also what ends the query of a client that went away. When a client disconnects,
+/// axum drops the handler's future, and with it the sqlx query future; sqlx does not send
+/// PostgreSQL a cancel request for a dropped query: the statement runs on, and the connection
+/// goes back to the pool only once it has drained the results (sqlx waits for
+/// `ReadyForQuery` before reusing it). So a dropped client's query lasts at most this long.
+const SET_STATEMENT_TIMEOUT: &str = "SET statement_timeout = '15s'";
+
+/// Whether the PostgreSQL URL already chooses a statement timeout (`options=-c
+/// statement_timeout=…`; the name itself is never percent-encoded).
+fn url_sets_statement_timeout(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, query)| query.to_ascii_lowercase().contains("statement_timeout"))
+}
+
 async fn open_postgres(url: &str) -> Result<Store, StoreError> {
     let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+    let set_timeout = !url_sets_statement_timeout(url);
     let pool = AnyPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if set_timeout {
+                    conn.execute(SET_STATEMENT_TIMEOUT).await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await?;
     let mut store = Store {
@@ -176,4 +204,55 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
     };
     store.audit_queue = Some(WriteQueue::start(store.clone()));
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_may_choose_its_own_statement_timeout() {
+        assert!(!url_sets_statement_timeout("postgres://h/db"));
+        assert!(url_sets_statement_timeout(
+            "postgres://h/db?options=-c%20statement_timeout%3D5s"
+        ));
+        assert!(url_sets_statement_timeout(
+            "postgres://h/db?options=-c statement_timeout=5s"
+        ));
+    }
+
+    /// Every pooled PostgreSQL connection carries the statement timeout, and a statement it
+    /// cancels is reported as `Unavailable` (a 503), not as an internal error.
+    #[tokio::test]
+    async fn postgres_statements_are_bounded_and_cancellation_is_unavailable() {
+        let Some(url) = std::env::var("SMR_TEST_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("SKIP: SMR_TEST_DATABASE_URL is not set");
+            return;
+        };
+        sqlx::any::install_default_drivers();
+        // No migrations: only the pool's settings are under test.
+        let store = open_postgres(&url).await.expect("connect");
+        let mut conn = store.reader.acquire().await.expect("connection");
+        let row = sqlx::query("SELECT current_setting('statement_timeout')")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("show");
+        assert_eq!(sqlx::Row::get::<String, _>(&row, 0), "15s");
+        conn.execute("SET statement_timeout = '50ms'")
+            .await
+            .expect("set");
+        let error = sqlx::query("SELECT pg_sleep(2)")
+            .execute(&mut *conn)
+            .await
+            .expect_err("cancelled by the timeout");
+        assert!(
+            matches!(StoreError::from(error), StoreError::Unavailable(_)),
+            "57014 is unavailability"
+        );
+        drop(conn);
+        store.close().await;
+    }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use smr_fhir::index::SearchParamType;
 use smr_fhir::query::{
     Criterion, DateTest, Include, NumberTest, Prefix, ReferenceTest, SearchRequest, SortKind,
-    StringMode, SystemTest, Test, TokenTest,
+    StringMode, SystemTest, Test, TokenTest, TotalMode,
 };
 use smr_fhir::search_params;
 use sqlx::any::AnyRow;
@@ -25,6 +25,29 @@ use crate::{Store, StoreError};
 /// Upper bound for "starts with" as a range: every string with prefix p sorts in [p, p+MAX).
 const MAX_CHAR: char = '\u{10FFFF}';
 
+/// `_total=estimate` counts at most this many matches (a bounded cost); past it, no total.
+const ESTIMATE_BOUND: usize = 10_000;
+
+/// The number of matches, counting at most `bound + 1` when bounded.
+async fn count(
+    conn: &mut AnyConnection,
+    req: &SearchRequest,
+    access: &Access,
+    bound: Option<usize>,
+) -> Result<i64, StoreError> {
+    let mut sql = match bound {
+        None => Sql::new("SELECT COUNT(*) FROM resources r WHERE "),
+        Some(_) => Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM resources r WHERE "),
+    };
+    push_filter(&mut sql, req, access)?;
+    if let Some(bound) = bound {
+        // A literal SMR computed, like the page's LIMIT.
+        sql.push(&format!(" LIMIT {}) b", bound + 1));
+    }
+    let row = sql.into_query().fetch_one(&mut *conn).await?;
+    Ok(row.get::<i64, _>(0))
+}
+
 impl Store {
     /// Runs a search; rows `access` does not allow are invisible to it (matches, total,
     /// paging and includes alike).
@@ -35,19 +58,25 @@ impl Store {
     ) -> Result<SearchPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let mut page = SearchPage::default();
-        if req.total == smr_fhir::query::TotalMode::Accurate || req.summary_count {
-            let mut sql = Sql::new("SELECT COUNT(*) FROM resources r WHERE ");
-            push_filter(&mut sql, req, access)?;
-            let row = sql.into_query().fetch_one(&mut *conn).await?;
-            page.total = Some(row.get::<i64, _>(0));
+        // `_summary=count` and `_count=0` ask for the count alone.
+        let count_only = req.summary_count || req.count == 0;
+        if count_only || req.total == TotalMode::Accurate {
+            page.total = Some(count(&mut conn, req, access, None).await?);
+        } else if req.total == TotalMode::Estimate {
+            page.total = count(&mut conn, req, access, Some(ESTIMATE_BOUND))
+                .await
+                .map(|n| (n <= ESTIMATE_BOUND as i64).then_some(n))?;
         }
-        if req.summary_count || req.count == 0 {
+        if count_only {
             return Ok(page);
         }
         let (mut matches, sort_values) = run_page(&mut conn, req, req.count, access).await?;
         if matches.len() > req.count {
             matches.truncate(req.count);
             page.next_cursor = sort_values.get(req.count - 1).map(|v| v.to_string());
+        } else if req.total == TotalMode::IfKnown && req.cursor.is_none() {
+            // The first page holds every match: the total is known without counting.
+            page.total = Some(matches.len() as i64);
         }
         let included = includes(&mut conn, req, &matches).await?;
         page.included = filter_visible(&mut conn, included, access).await?;
@@ -79,6 +108,9 @@ async fn run_page(
     access: &Access,
 ) -> Result<(Vec<StoredResource>, Vec<Value>), StoreError> {
     let sort = sort_columns(req);
+    if let Some(driver) = page_driver(req) {
+        return run_driven_page(conn, req, count, access, driver).await;
+    }
     let mut sql = Sql::new("SELECT ");
     sql.push(RESOURCE_COLUMNS);
     for (n, _) in sort.iter().enumerate() {
@@ -127,6 +159,91 @@ async fn run_page(
         ));
     }
     Ok((matches, keys))
+}
+
+/// The criterion a page can be read from in order: a single-valued reference test (the search
+/// by patient, `subject=Patient/X`) when the page is in id order (the default). Its rows sit in
+/// `idx_reference_target` (res_type, param, target_id, id, …) in id order, so the page query
+/// walks that index, checks the other criteria row by row, and stops after page size + 1
+/// matches: a page costs the same whether the patient has 50 entries or 100,000.
+fn page_driver(req: &SearchRequest) -> Option<usize> {
+    if req
+        .sort
+        .iter()
+        .any(|k| k.kind != SortKind::Id || k.descending)
+    {
+        return None;
+    }
+    req.criteria
+        .iter()
+        .position(|c| matches!(&c.test, Test::Reference(values) if values.len() == 1))
+}
+
+/// The page of [`page_driver`]'s plan. `CROSS JOIN` tells SQLite to keep `idx_reference` as the
+/// outer loop (the order the page needs); PostgreSQL plans the same under `LIMIT`.
+async fn run_driven_page(
+    conn: &mut AnyConnection,
+    req: &SearchRequest,
+    count: usize,
+    access: &Access,
+    driver: usize,
+) -> Result<(Vec<StoredResource>, Vec<Value>), StoreError> {
+    let Test::Reference(values) = &req.criteria[driver].test else {
+        return Err(StoreError::Internal(
+            "page driver is not a reference".into(),
+        ));
+    };
+    let (param, target) = (req.criteria[driver].param.as_str(), &values[0]);
+    let after = match &req.cursor {
+        Some(cursor) => cursor_args(&sort_columns(req), cursor)?.into_iter().next(),
+        None => None,
+    };
+    let mut limit = count + 1;
+    loop {
+        let mut sql = Sql::new("SELECT ");
+        sql.push(RESOURCE_COLUMNS);
+        sql.push(
+            ", t.s0 FROM (SELECT r.patient_key, r.res_type, r.id, r.version, r.id AS s0 \
+             FROM idx_reference d CROSS JOIN resources r WHERE d.res_type = ",
+        );
+        sql.text(req.resource_type.clone())
+            .push(" AND d.param = ")
+            .text(param)
+            .push(" AND d.target_id = ")
+            .text(target.target_id.clone());
+        if let Some(ty) = &target.target_type {
+            sql.push(" AND d.target_type = ").text(ty.clone());
+        }
+        if let Some(after) = &after {
+            sql.push(" AND d.id > ").bind(after.clone());
+        }
+        sql.push(
+            " AND r.patient_key = d.patient_key AND r.res_type = d.res_type AND r.id = d.id AND ",
+        );
+        push_filter_except(&mut sql, req, access, Some(driver))?;
+        // Literal limits, as in `run_page`.
+        sql.push(&format!(
+            " ORDER BY d.id LIMIT {limit}) t JOIN resource_versions v ON v.patient_key = t.patient_key \
+             AND v.res_type = t.res_type AND v.id = t.id AND v.version = t.version ORDER BY t.s0"
+        ));
+        let rows = sql.into_query().fetch_all(&mut *conn).await?;
+        let fetched = rows.len();
+        let mut matches: Vec<StoredResource> = Vec::with_capacity(fetched);
+        for row in &rows {
+            let resource = resource_from_row(row);
+            // A resource that refers to the target twice under one parameter (two spellings
+            // of the same reference) has two index rows: adjacent, as the page is in id order.
+            if matches.last().is_none_or(|m| m.id != resource.id) {
+                matches.push(resource);
+            }
+        }
+        if fetched < limit || matches.len() > count {
+            let keys = matches.iter().map(|m| json!([m.id])).collect();
+            return Ok((matches, keys));
+        }
+        // Duplicates ate into the page: read further (rare; at most a few rounds).
+        limit *= 2;
+    }
 }
 
 /// One ORDER BY column: what it sorts on and which SQL type its values have.
@@ -213,19 +330,23 @@ fn sort_columns(req: &SearchRequest) -> Vec<SortColumn> {
     columns
 }
 
-/// `(s0, s1, …) > (c0, c1, …)` in the sort's own directions, spelt out as nested OR/AND.
-fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result<(), StoreError> {
+/// The bind values of a cursor, one per sort column.
+fn cursor_args(sort: &[SortColumn], cursor: &str) -> Result<Vec<Arg>, StoreError> {
     let bad = || StoreError::BadRequest(format!("invalid search cursor '{cursor}'"));
     let values: Vec<Value> = serde_json::from_str(cursor).map_err(|_| bad())?;
     if values.len() != sort.len() {
         return Err(bad());
     }
-    let args: Vec<Arg> = sort
-        .iter()
+    sort.iter()
         .zip(&values)
         .map(|(c, v)| c.arg(v))
         .collect::<Option<_>>()
-        .ok_or_else(bad)?;
+        .ok_or_else(bad)
+}
+
+/// `(s0, s1, …) > (c0, c1, …)` in the sort's own directions, spelt out as nested OR/AND.
+fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result<(), StoreError> {
+    let args = cursor_args(sort, cursor)?;
     sql.push("(");
     for n in 0..sort.len() {
         if n > 0 {
@@ -248,22 +369,94 @@ fn push_after_cursor(sql: &mut Sql, sort: &[SortColumn], cursor: &str) -> Result
 
 /// The WHERE clause over `resources r` for the request's type and criteria.
 fn push_filter(sql: &mut Sql, req: &SearchRequest, access: &Access) -> Result<(), StoreError> {
+    push_filter_except(sql, req, access, None)
+}
+
+/// [`push_filter`] for a page read from the index of criterion `driver`, which is left out.
+/// The other criteria then test each row the walk meets (`EXISTS` on the row's own index
+/// entries), rather than collecting every matching id of the whole table first.
+fn push_filter_except(
+    sql: &mut Sql,
+    req: &SearchRequest,
+    access: &Access,
+    driver: Option<usize>,
+) -> Result<(), StoreError> {
     sql.push("r.res_type = ")
         .text(req.resource_type.clone())
         .push(" AND r.deleted = 0");
-    for criterion in &req.criteria {
+    for (n, criterion) in req.criteria.iter().enumerate() {
+        if Some(n) == driver {
+            continue;
+        }
         sql.push(" AND ");
-        push_criterion(sql, &req.resource_type, criterion)?;
+        push_criterion(
+            sql,
+            "r",
+            driver.is_some(),
+            &req.resource_type,
+            criterion,
+            access,
+        )?;
     }
     push_predicate(sql, access, "r", Some(&req.resource_type), true);
     Ok(())
 }
 
-fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Result<(), StoreError> {
+/// One criterion on the `resources` rows aliased `alias` (of type `res_type`). `access` limits
+/// the rows a chain looks through, so a chain never tells what a caller may not read.
+fn push_criterion(
+    sql: &mut Sql,
+    alias: &str,
+    row_by_row: bool,
+    res_type: &str,
+    criterion: &Criterion,
+    access: &Access,
+) -> Result<(), StoreError> {
     let param = criterion.param.as_str();
+    let r = alias;
     match &criterion.test {
+        Test::Chain { target_type, inner } => {
+            // The reference leads to a resource of the target type that matches `inner` and
+            // that the caller may read (access and consent, as for a search of that type).
+            sql.push(&format!(
+                "{r}.id IN (SELECT x.id FROM idx_reference x WHERE x.res_type = "
+            ));
+            sql.text(res_type)
+                .push(" AND x.param = ")
+                .text(param)
+                .push(" AND x.target_type = ")
+                .text(target_type.clone())
+                .push(" AND x.target_id IN (SELECT c.id FROM resources c WHERE c.res_type = ")
+                .text(target_type.clone())
+                .push(" AND c.deleted = 0 AND ");
+            push_criterion(sql, "c", false, target_type, inner, access)?;
+            push_predicate(sql, access, "c", Some(target_type), true);
+            sql.push("))");
+        }
+        Test::Has {
+            source_type,
+            reference_param,
+            inner,
+        } => {
+            // Some resource of the source type that the caller may read, matching `inner`,
+            // refers to this one: a hidden MedicationRequest never reveals its patient.
+            sql.push(&format!(
+                "{r}.id IN (SELECT x.target_id FROM idx_reference x WHERE x.res_type = "
+            ));
+            sql.text(source_type.clone())
+                .push(" AND x.param = ")
+                .text(reference_param.clone())
+                .push(" AND x.target_type = ")
+                .text(res_type)
+                .push(" AND x.id IN (SELECT c.id FROM resources c WHERE c.res_type = ")
+                .text(source_type.clone())
+                .push(" AND c.deleted = 0 AND ");
+            push_criterion(sql, "c", false, source_type, inner, access)?;
+            push_predicate(sql, access, "c", Some(source_type), true);
+            sql.push("))");
+        }
         Test::Id(ids) => {
-            sql.push("r.id IN (");
+            sql.push(&format!("{r}.id IN ("));
             for (n, id) in ids.iter().enumerate() {
                 if n > 0 {
                     sql.push(", ");
@@ -279,19 +472,25 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
                     sql.push(" OR ");
                 }
                 // A lastUpdated instant is the one-microsecond range [t, t+1).
-                push_date_test(sql, "r.last_updated", "(r.last_updated + 1)", t);
+                push_date_test(
+                    sql,
+                    &format!("{r}.last_updated"),
+                    &format!("({r}.last_updated + 1)"),
+                    t,
+                );
             }
             sql.push(")");
         }
         Test::Missing(missing) => {
             let table = table_for(res_type, param)?;
             sql.push(if *missing { "NOT EXISTS" } else { "EXISTS" });
-            sql.push(&format!(" (SELECT 1 FROM {table} x WHERE x.patient_key = r.patient_key AND x.res_type = r.res_type AND x.id = r.id AND x.param = "));
+            sql.push(&format!(" (SELECT 1 FROM {table} x WHERE x.patient_key = {r}.patient_key AND x.res_type = {r}.res_type AND x.id = {r}.id AND x.param = "));
             sql.text(param).push(")");
         }
         Test::Token { values, negate } => {
             push_index_filter(
                 sql,
+                (r, row_by_row),
                 *negate,
                 "idx_token",
                 res_type,
@@ -303,6 +502,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::TokenText(values) => {
             push_index_filter(
                 sql,
+                (r, row_by_row),
                 false,
                 "idx_token",
                 res_type,
@@ -314,6 +514,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::String { values, mode } => {
             push_index_filter(
                 sql,
+                (r, row_by_row),
                 false,
                 "idx_string",
                 res_type,
@@ -333,13 +534,21 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
             );
         }
         Test::Date(tests) => {
-            push_index_filter(sql, false, "idx_date", res_type, param, tests, |sql, t| {
-                push_date_test(sql, "x.low", "x.high", t)
-            });
+            push_index_filter(
+                sql,
+                (r, row_by_row),
+                false,
+                "idx_date",
+                res_type,
+                param,
+                tests,
+                |sql, t| push_date_test(sql, "x.low", "x.high", t),
+            );
         }
         Test::Reference(values) => {
             push_index_filter(
                 sql,
+                (r, row_by_row),
                 false,
                 "idx_reference",
                 res_type,
@@ -351,6 +560,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::Number(tests) => {
             push_index_filter(
                 sql,
+                (r, row_by_row),
                 false,
                 "idx_number",
                 res_type,
@@ -362,6 +572,7 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
         Test::Quantity(tests) => {
             push_index_filter(
                 sql,
+                (r, row_by_row),
                 false,
                 "idx_quantity",
                 res_type,
@@ -385,13 +596,22 @@ fn push_criterion(sql: &mut Sql, res_type: &str, criterion: &Criterion) -> Resul
             );
         }
         Test::Uri { values, below } => {
-            push_index_filter(sql, false, "idx_uri", res_type, param, values, |sql, v| {
-                if *below {
-                    push_starts_with(sql, "x.value", v);
-                } else {
-                    sql.push("x.value = ").text(v.clone());
-                }
-            });
+            push_index_filter(
+                sql,
+                (r, row_by_row),
+                false,
+                "idx_uri",
+                res_type,
+                param,
+                values,
+                |sql, v| {
+                    if *below {
+                        push_starts_with(sql, "x.value", v);
+                    } else {
+                        sql.push("x.value = ").text(v.clone());
+                    }
+                },
+            );
         }
     }
     Ok(())
@@ -417,9 +637,14 @@ fn table_for(res_type: &str, param: &str) -> Result<&'static str, StoreError> {
     })
 }
 
-/// `r.id [NOT] IN (SELECT x.id FROM <table> x WHERE type, param AND (alternatives))`.
+/// `r.id [NOT] IN (SELECT x.id FROM <table> x WHERE type, param AND (alternatives))`; with
+/// `row_by_row`, `[NOT] EXISTS (SELECT 1 FROM <table> x WHERE x is the row's own entry AND param
+/// AND (alternatives))` instead: a probe of the row's own index entries (the `_owner` index),
+/// for a page that walks another index and must not collect the whole table's matches first.
+#[allow(clippy::too_many_arguments)]
 fn push_index_filter<T>(
     sql: &mut Sql,
+    (alias, row_by_row): (&str, bool),
     negate: bool,
     table: &str,
     res_type: &str,
@@ -427,8 +652,17 @@ fn push_index_filter<T>(
     values: &[T],
     push: impl FnMut(&mut Sql, &T),
 ) {
-    sql.push(if negate { "r.id NOT IN " } else { "r.id IN " });
-    open_subquery(sql, table, res_type, param);
+    let not = if negate { "NOT " } else { "" };
+    if row_by_row {
+        sql.push(&format!(
+            "{not}EXISTS (SELECT 1 FROM {table} x WHERE x.patient_key = {alias}.patient_key \
+             AND x.res_type = {alias}.res_type AND x.id = {alias}.id AND x.param = "
+        ));
+        sql.text(param).push(" AND ");
+    } else {
+        sql.push(&format!("{alias}.id {not}IN "));
+        open_subquery(sql, table, res_type, param);
+    }
     push_any(sql, values, push);
     sql.push(")");
 }

@@ -1413,7 +1413,7 @@ async fn release_identifiers(
 fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
-        _ => StoreError::Database(error),
+        _ => error.into(),
     }
 }
 

@@ -20,7 +20,10 @@ default: an unknown or unsupported search parameter is an error (400), because s
 a filter could show the wrong medicines; send `Prefer: handling=lenient` to have such parameters \
 ignored and reported in an OperationOutcome entry. Paging is by cursor (`next` links stay valid \
 while writes happen). Search supports `_count`, `_sort`, `_include`, `_revinclude`, \
-`_summary=count` and `_total`. Writes are validated; NHS numbers must pass the Modulus 11 check \
+`_summary=count`, `_total` (an exact total only with `_total=accurate`; by default only when the \
+first page holds every match), chained parameters (one level) \
+and `_has`. One search takes at most 32 parameters, 100 values per parameter, 16 includes and 8 \
+sort keys. Writes are validated; NHS numbers must pass the Modulus 11 check \
 and an NHS number can be held by one Patient only.";
 
 pub async fn capability_statement(
@@ -60,12 +63,22 @@ fn statement(base: &str) -> Value {
                 if answered_by_columns || matches!(def.kind, SearchParamType::Composite | SearchParamType::Special) {
                     continue;
                 }
-                search.push(json!({
+                let mut param = json!({
                     "name": def.code,
                     "definition": format!("http://hl7.org/fhir/SearchParameter/{}-{}", t.name, def.code),
                     "type": serde_json::to_value(def.kind).unwrap_or(Value::Null),
-                }));
+                });
+                if def.kind == SearchParamType::Reference {
+                    param["documentation"] = json!(chain_documentation(def));
+                }
+                search.push(param);
             }
+            search.push(json!({
+                "name": "_has",
+                "type": "special",
+                "documentation": "Reverse chaining, one level: `_has:Type:reference:parameter=value` \
+                    (e.g. `Patient?_has:MedicationRequest:subject:status=active`).",
+            }));
             let references: Vec<&str> = search_params::params_for(t.name)
                 .iter()
                 .filter(|d| d.kind == SearchParamType::Reference)
@@ -114,6 +127,26 @@ fn statement(base: &str) -> Value {
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
         }],
     })
+}
+
+/// How a reference parameter chains (R4 search, "Chained parameters"): one level, into the
+/// served types it may refer to.
+fn chain_documentation(def: &search_params::SearchParamDef) -> String {
+    let served: Vec<&str> = def
+        .targets
+        .iter()
+        .map(String::as_str)
+        .filter(|t| smr_fhir::resource_types::is_served(t))
+        .collect();
+    let code = &def.code;
+    match served.as_slice() {
+        [] => "Not chainable: it refers to no type SMR serves.".to_owned(),
+        [one] => format!("Chainable one level: `{code}.parameter` or `{code}:{one}.parameter`."),
+        many => format!(
+            "Chainable one level with the type named (`{code}:Type.parameter`), Type one of {}.",
+            many.join(", ")
+        ),
+    }
 }
 
 #[cfg(test)]
