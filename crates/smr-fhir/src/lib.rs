@@ -15,6 +15,7 @@
 //! - [`extract`]: resource → index entries, driven by the definitions.
 //! - [`query`]: parsing a FHIR search query string into typed criteria.
 //! - [`text`]: string folding shared by indexing and search.
+//! - [`summary`]: `_summary` / `_elements` subsets of stored resources.
 
 pub mod datetime;
 pub mod extract;
@@ -27,6 +28,7 @@ pub mod references;
 pub mod resource_types;
 pub mod sctid;
 pub mod search_params;
+pub mod summary;
 pub mod text;
 pub mod validate;
 
