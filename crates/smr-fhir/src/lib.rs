@@ -18,6 +18,7 @@
 //! - [`text`]: string folding shared by indexing and search.
 //! - [`json`]: strict reading of JSON request bodies (no duplicate keys, finite numbers kept
 //!   as sent, bounded nesting).
+//! - [`summary`]: `_summary` / `_elements` subsets of stored resources.
 
 pub mod datetime;
 pub mod extract;
@@ -32,6 +33,7 @@ pub mod references;
 pub mod resource_types;
 pub mod sctid;
 pub mod search_params;
+pub mod summary;
 pub mod text;
 pub mod validate;
 

@@ -244,6 +244,7 @@ const RESULT_PARAMS: &[&str] = &[
     "_include",
     "_revinclude",
     "_summary",
+    "_elements",
     "_total",
     "_cursor",
     "_format",
@@ -714,15 +715,12 @@ fn parse_result_param(
                 request.revincludes.push(include);
             }
         }
-        "_summary" => match value {
-            "count" => request.summary_count = true,
-            "false" => {}
-            other => {
-                return Err(not_supported(
-                    key,
-                    format!("_summary={other} is not supported (count, false are)"),
-                ));
-            }
+        // The other modes cut down each returned resource: the server applies them
+        // (`summary::requested`). An unknown mode is invalid under any handling.
+        "_summary" => match crate::summary::SummaryMode::parse(value) {
+            Some(crate::summary::SummaryMode::Count) => request.summary_count = true,
+            Some(_) => {}
+            None => return Err(crate::summary::bad_mode(value)),
         },
         "_total" => {
             request.total = match value {

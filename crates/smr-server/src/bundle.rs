@@ -62,14 +62,25 @@ impl BundleWriter {
 
     /// A search entry, written directly as text: this runs once per result of every search.
     pub fn search_entry(&mut self, base: &str, r: &StoredResource, mode: &'static str) {
+        self.search_entry_with(base, r, &r.body, mode);
+    }
+
+    /// A search entry for `r` carrying `body` (the stored one cut down by `_summary`).
+    pub fn search_entry_with(
+        &mut self,
+        base: &str,
+        r: &StoredResource,
+        body: &str,
+        mode: &'static str,
+    ) {
         self.open_entry();
         self.text.push_str("{\"fullUrl\":");
         // The base URL can come from a Host header: escape it as JSON like any other value.
         self.text
             .push_str(&Value::String(full_url(base, r)).to_string());
-        if !r.body.is_empty() {
+        if !body.is_empty() {
             self.text.push_str(",\"resource\":");
-            self.text.push_str(&r.body);
+            self.text.push_str(body);
         }
         self.text.push_str(",\"search\":{\"mode\":\"");
         self.text.push_str(mode);
@@ -91,7 +102,8 @@ impl BundleWriter {
         self.text.push_str(",\"search\":{\"mode\":\"match\"}}");
     }
 
-    pub fn history_entry(&mut self, base: &str, e: &HistoryEntry) {
+    /// A history entry carrying `body` (the stored one, or that cut down by `_summary`).
+    pub fn history_entry_with(&mut self, base: &str, e: &HistoryEntry, body: &str) {
         let r = &e.resource;
         let url = if e.method == "POST" {
             r.res_type.clone()
@@ -113,7 +125,7 @@ impl BundleWriter {
                 "lastModified": smr_fhir::datetime::format_instant(r.last_updated),
             },
         });
-        self.entry(fields, if r.deleted { None } else { Some(&r.body) });
+        self.entry(fields, if r.deleted { None } else { Some(body) });
     }
 
     pub fn finish(mut self) -> String {

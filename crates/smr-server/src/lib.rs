@@ -8,6 +8,7 @@
 //! - `http`: FHIR content negotiation, bodies with a size limit, `Prefer`/`If-Match` headers,
 //!   and responses with `ETag`/`Location`/`Last-Modified`.
 //! - `bundle`: building searchset/history/transaction-response Bundles.
+//! - `subset`: `_summary` / `_elements` on read, vread, search and history.
 //! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
 //! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
 //!   transaction/batch, `$everything`).
@@ -21,5 +22,6 @@ mod http;
 mod pgx_intake;
 mod results_cache;
 mod routes;
+mod subset;
 
 pub use app::{AppState, ServerConfig, router};

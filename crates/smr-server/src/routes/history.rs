@@ -13,6 +13,7 @@ use crate::auth::Ctx;
 use crate::bundle::BundleWriter;
 use crate::error::ApiError;
 use crate::http::{base_url, fhir_json_response, query_pairs};
+use crate::subset;
 
 pub async fn instance(
     State(state): State<AppState>,
@@ -80,6 +81,18 @@ async fn run(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(uri.query());
+    let subset = match &scope {
+        HistoryScope::Instance { res_type, .. } | HistoryScope::Type { res_type } => {
+            subset::requested(res_type, &pairs, false)?
+        }
+        // `_elements` names elements of one type; `_summary` works per entry's own type.
+        HistoryScope::System if pairs.iter().any(|(k, _)| k == "_elements") => {
+            return Err(ApiError::bad_request(
+                "_elements needs a resource type: use it on type or instance history",
+            ));
+        }
+        HistoryScope::System => subset::requested("", &pairs, false)?,
+    };
     let mut req = HistoryRequest {
         scope,
         count: DEFAULT_COUNT,
@@ -101,7 +114,7 @@ async fn run(
                 );
             }
             "_cursor" => req.cursor = Some(value.clone()),
-            "_format" | "_pretty" => {}
+            "_format" | "_pretty" | "_summary" | "_elements" => {}
             other => {
                 return Err(ApiError::bad_request(format!(
                     "history does not support the parameter '{other}'"
@@ -136,7 +149,8 @@ async fn run(
     }
     let mut bundle = BundleWriter::new("history", None, &links);
     for entry in &page.entries {
-        bundle.history_entry(&base, entry);
+        let body = subset::body(&entry.resource.body, subset.as_ref())?;
+        bundle.history_entry_with(&base, entry, &body);
     }
     Ok(fhir_json_response(StatusCode::OK, bundle.finish()))
 }

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use smr_app::{AppError, WriteKind};
@@ -19,6 +19,7 @@ use crate::http::{
     self, BodyKind, Return, base_url, check_accept, fhir_json_response, prefer_return,
     resource_response,
 };
+use crate::subset;
 
 pub async fn create(
     State(state): State<AppState>,
@@ -71,21 +72,27 @@ pub async fn read(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     Path((res_type, id)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
     check_accept(&headers, None)?;
+    let subset = subset::requested(&res_type, &http::query_pairs(uri.query()), false)?;
     if res_type == "AuditEvent" {
         // The audit trail is its own append-only chain, not a resource table.
         let body = state.app.audit_event(&ctx, &id).await?;
+        let body = subset::body(&body, subset.as_ref())?.into_owned();
         return Ok(fhir_json_response(StatusCode::OK, body));
     }
-    let r = state.app.read(&ctx, &res_type, &id).await?;
+    let mut r = state.app.read(&ctx, &res_type, &id).await?;
     // A client holding the current version gets 304 instead of the body again.
     if let Some(tag) = headers.get("if-none-match").and_then(|v| v.to_str().ok())
         && http::parse_etag(tag) == Some(r.version)
     {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    if subset.is_some() {
+        r.body = subset::body(&r.body, subset.as_ref())?.into_owned();
     }
     Ok(resource_response(
         StatusCode::OK,
@@ -100,13 +107,18 @@ pub async fn vread(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     Path((res_type, id, version)): Path<(String, String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     served_type(&res_type)?;
     let version: i64 = version
         .parse()
         .map_err(|_| ApiError::not_found(format!("{res_type}/{id} has no version '{version}'")))?;
-    let r = state.app.vread(&ctx, &res_type, &id, version).await?;
+    let subset = subset::requested(&res_type, &http::query_pairs(uri.query()), false)?;
+    let mut r = state.app.vread(&ctx, &res_type, &id, version).await?;
+    if subset.is_some() {
+        r.body = subset::body(&r.body, subset.as_ref())?.into_owned();
+    }
     Ok(resource_response(
         StatusCode::OK,
         &r,

@@ -20,11 +20,12 @@ default: an unknown or unsupported search parameter is an error (400), because s
 a filter could show the wrong medicines; send `Prefer: handling=lenient` to have such parameters \
 ignored and reported in an OperationOutcome entry. Paging is by cursor (`next` links stay valid \
 while writes happen). Search supports `_count`, `_sort`, `_include`, `_revinclude`, \
-`_summary=count`, `_total` (an exact total only with `_total=accurate`; by default only when the \
-first page holds every match), chained parameters (one level) \
-and `_has`. One search takes at most 32 parameters, 100 values per parameter, 16 includes and 8 \
-sort keys. Writes are validated; NHS numbers must pass the Modulus 11 check \
-and an NHS number can be held by one Patient only.";
+`_total` (an exact total only with `_total=accurate`; by default only when the first page holds \
+every match), chained parameters (one level) and `_has`. `_summary` (true, text, data, count, \
+false) and `_elements` work on search, read, vread and history, and mark what they cut down \
+`SUBSETTED`. One search takes at most 32 parameters, 100 values per parameter, 16 includes and 8 \
+sort keys. Writes are validated; NHS numbers must pass the Modulus 11 check and an NHS number \
+can be held by one Patient only. Conditional create and conditional update are race-free.";
 
 pub async fn capability_statement(
     State(state): State<AppState>,
@@ -125,6 +126,10 @@ fn statement(base: &str) -> Value {
             "documentation": DOCUMENTATION,
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "searchParam": [
+                {"name": "_summary", "type": "token", "documentation": "true | text | data | count | false (http://hl7.org/fhir/R4/search.html#summary); also on read, vread and history"},
+                {"name": "_elements", "type": "string", "documentation": "top-level elements to return (http://hl7.org/fhir/R4/search.html#elements); also on read, vread and history"},
+            ],
         }],
     })
 }

@@ -15,6 +15,7 @@ use crate::auth::Ctx;
 use crate::bundle::BundleWriter;
 use crate::error::ApiError;
 use crate::http::{base_url, check_accept, fhir_json_response, prefer_handling, query_pairs};
+use crate::subset;
 
 pub async fn search_get(
     State(state): State<AppState>,
@@ -78,6 +79,7 @@ async fn run(
     }
     let parsed = query::parse(res_type, &pairs, prefer_handling(headers))
         .map_err(|issues| ApiError::issues(StatusCode::BAD_REQUEST, issues))?;
+    let subset = subset::requested(res_type, &pairs, true)?;
     let query_text = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter())
         .finish();
@@ -101,11 +103,15 @@ async fn run(
         ));
     }
     let mut bundle = BundleWriter::new("searchset", page.total, &links);
+    // `_summary`/`_elements` stay in the self and next links above (only `_cursor` is
+    // replaced), so every page is cut down the same way.
     for r in &page.matches {
-        bundle.search_entry(&base, r, "match");
+        let body = subset::body(&r.body, subset.as_ref())?;
+        bundle.search_entry_with(&base, r, &body, "match");
     }
     for r in &page.included {
-        bundle.search_entry(&base, r, "include");
+        let body = subset::body(&r.body, subset.as_ref())?;
+        bundle.search_entry_with(&base, r, &body, "include");
     }
     if !parsed.warnings.is_empty() {
         // Lenient handling dropped parameters: say so, in-band, as FHIR search prescribes.
