@@ -91,6 +91,15 @@ struct ServeArgs {
     /// Longest a request may take before it is answered with 503 (e.g. 30s, 2m).
     #[arg(long, default_value = "30s")]
     request_timeout: String,
+    /// Longest a client may take to send a request's headers, counted from the connection's
+    /// start or the end of the previous response (so it also closes idle keep-alive
+    /// connections); e.g. 30s.
+    #[arg(long, default_value = "30s")]
+    header_timeout: String,
+    /// A connection on which nothing is received or sent for this long is closed (a stalled
+    /// body, a client that stopped reading); e.g. 60s, 2m.
+    #[arg(long, default_value = "60s")]
+    idle_timeout: String,
     /// Do not print the demo sign-ins at start (they are printed on the embedded store only).
     #[arg(long)]
     no_demo_tokens: bool,
@@ -201,18 +210,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--request-timeout {}", args.request_timeout))?,
         tls: false,
     };
+    let timeouts = smr_server::ConnectionTimeouts {
+        header: smr_auth::parse_ttl(&args.header_timeout)
+            .with_context(|| format!("--header-timeout {}", args.header_timeout))?,
+        idle: smr_auth::parse_ttl(&args.idle_timeout)
+            .with_context(|| format!("--idle-timeout {}", args.idle_timeout))?,
+    };
     let router = smr_server::router(AppState::new(app, verifier, config));
     tracing::info!("SMR FHIR API on http://{bound}/fhir");
-    // Request/response traffic: send each response at once rather than let Nagle's
-    // algorithm hold back a last partial segment (the usual setting for HTTP APIs).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // SMR's own accept loop: header and idle timeouts (slow or silent clients are dropped),
+    // TCP_NODELAY, graceful shutdown.
+    smr_server::serve(listener, router, timeouts, shutdown_signal()).await?;
     store.close().await;
     Ok(())
 }

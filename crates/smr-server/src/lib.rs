@@ -9,6 +9,7 @@
 //!   and responses with `ETag`/`Location`/`Last-Modified`.
 //! - `bundle`: building searchset/history/transaction-response Bundles.
 //! - `subset`: `_summary` / `_elements` on read, vread, search and history.
+//! - [`serve`]: the accept loop with header and idle timeouts, and graceful shutdown.
 //! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
 //! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
 //!   transaction/batch, `$everything`).
@@ -22,6 +23,8 @@ mod http;
 mod pgx_intake;
 mod results_cache;
 mod routes;
+mod serve;
 mod subset;
 
 pub use app::{AppState, ServerConfig, router};
+pub use serve::{ConnectionTimeouts, serve};
