@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    restrict_permissions(&args.data_dir);
+    restrict_permissions(&args.data_dir, args.database_url.is_none());
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", args.data_dir.join("smr.db").display()),
@@ -239,13 +239,38 @@ fn listen_base_url(bound: SocketAddr) -> String {
     format!("http://{host}:{}/fhir", bound.port())
 }
 
-/// The data directory holds the record and the signing key: owner only.
-fn restrict_permissions(dir: &std::path::Path) {
+/// The data directory holds the record and the signing key: owner only. The database file is
+/// created owner-only before SQLite opens it (SQLite would create it with the umask's mode,
+/// usually world-readable), and an existing one is restricted; SQLite gives its `-wal` and
+/// `-shm` files the database file's mode, so they follow.
+fn restrict_permissions(dir: &std::path::Path, embedded_store: bool) {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
             tracing::warn!(error = %e, dir = %dir.display(), "could not restrict the data directory to its owner");
+        }
+        if !embedded_store {
+            return;
+        }
+        let db = dir.join("smr.db");
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&db);
+        if let Err(e) = created {
+            tracing::warn!(error = %e, file = %db.display(), "could not create the database file owner-only");
+        }
+        for name in ["smr.db", "smr.db-wal", "smr.db-shm"] {
+            let file = dir.join(name);
+            if file.exists()
+                && let Err(e) =
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!(error = %e, file = %file.display(), "could not restrict a database file to its owner");
+            }
         }
     }
 }

@@ -229,6 +229,25 @@ fn serve_loads_a_synthetic_population_into_an_empty_store() {
             "{printed}"
         );
     }
+    // The record and the key are the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: std::path::PathBuf| {
+            std::fs::metadata(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(dir.0.clone()), 0o700, "data directory");
+        for name in ["smr.db", "smr.db-wal", "smr.db-shm"] {
+            let file = dir.0.join(name);
+            if file.exists() {
+                assert_eq!(mode(file), 0o600, "{name}");
+            }
+        }
+    }
     drop(server);
     let _ = std::fs::remove_file(dir.0.with_extension("out"));
 }
