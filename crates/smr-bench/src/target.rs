@@ -85,6 +85,9 @@ impl FreshDb {
 /// The bearer token every benchmark request sends.
 pub static BENCH_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// The key that signs [`BENCH_TOKEN`].
+static BENCH_ISSUER: std::sync::OnceLock<smr_auth::LocalIssuer> = std::sync::OnceLock::new();
+
 /// The store and the real router over it, on a fresh database.
 pub struct Target {
     pub store: Store,
@@ -102,9 +105,16 @@ impl Target {
         };
         // Requests carry a back-end system's token: authentication, the access decision and
         // the audit record are part of what is measured.
-        let issuer = smr_auth::LocalIssuer::generate()?;
+        // One issuer per process: `BENCH_TOKEN` is signed once, and every target (a scenario
+        // of `all`, a size of `page-growth`) must trust it.
+        if BENCH_ISSUER.get().is_none() {
+            let _ = BENCH_ISSUER.set(smr_auth::LocalIssuer::generate()?);
+        }
+        let issuer = BENCH_ISSUER
+            .get()
+            .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
         let verifier = std::sync::Arc::new(smr_auth::Verifier::new(smr_auth::DEFAULT_AUDIENCE));
-        verifier.trust_local(&issuer);
+        verifier.trust_local(issuer);
         let token = issuer.issue(&smr_auth::TokenRequest {
             org: Some("X26".into()),
             ttl: std::time::Duration::from_secs(24 * 3600),

@@ -193,4 +193,32 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn states_chaining_and_reverse_chaining() {
+        let cs = statement("http://localhost/fhir");
+        let resources = cs["rest"][0]["resource"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let param = |ty: &str, name: &str| {
+            resources
+                .iter()
+                .find(|r| r["type"] == ty)
+                .and_then(|r| r["searchParam"].as_array())
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let doc = |ty: &str, name: &str| {
+            param(ty, name)["documentation"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(doc("MedicationRequest", "patient").contains("`patient:Patient.parameter`"));
+        assert!(doc("MedicationRequest", "subject").contains("`subject.parameter`"));
+        assert!(doc("MedicationRequest", "requester").contains("with the type named"));
+        assert_eq!(param("Patient", "_has")["type"], "special");
+    }
 }
