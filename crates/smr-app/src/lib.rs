@@ -14,6 +14,7 @@
 //! - `records`: read, vread, search, history, `$everything`, and writes (create, update,
 //!   patch, delete, transaction, batch) with sensitivity labels applied.
 //! - `pgx`: pharmacogenomic results and the re-check of current medicines.
+//! - `provenance`: who made a write, as the template of the Provenance the store writes.
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -27,6 +28,7 @@ mod authorize;
 pub mod cds;
 mod error;
 pub mod pgx;
+mod provenance;
 mod records;
 
 use std::sync::Arc;

@@ -461,11 +461,14 @@ impl App {
         let event = Event::new("operation", AuditAction::Execute)
             .detail("pgx-recheck")
             .patient(patient);
+        // SMR's own DetectedIssues say so: their Provenance names the `smr` system principal.
+        let provenance = crate::provenance::template(&ctx, None);
         let outcomes = self
             .store
-            .transaction_audited(
+            .transaction_with_provenance(
                 ops,
                 Box::new(move |result| write_record(&ctx, event, result)),
+                Some(provenance),
             )
             .await?;
         let mut created = Vec::new();

@@ -349,12 +349,15 @@ impl App {
             }
             return Err(refusal);
         }
+        let keys = self.org_keys(ctx).await?;
+        let provenance = crate::provenance::template(ctx, crate::provenance::org_reference(&keys));
         let audit_ctx = ctx.clone();
         let outcomes = self
             .store
-            .transaction_audited(
+            .transaction_with_provenance(
                 ops,
                 Box::new(move |result| write_record(&audit_ctx, event, result)),
+                Some(provenance),
             )
             .await?;
         // SMR's own follow-up (DetectedIssues for new genotype results); never fails the write.

@@ -18,7 +18,7 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, ChainHead};
-use crate::model::{AuditFn, AuditRecord, WriteOp, WriteOutcome};
+use crate::model::{AuditFn, AuditRecord, ProvenanceTemplate, WriteOp, WriteOutcome};
 use crate::write::{EntryError, is_single_plain_create};
 use crate::{Store, StoreError};
 
@@ -31,6 +31,7 @@ enum Work {
     Write {
         ops: Vec<WriteOp>,
         audit: Option<AuditFn>,
+        provenance: Option<ProvenanceTemplate>,
     },
     Audit(Vec<AuditRecord>),
 }
@@ -86,8 +87,14 @@ impl WriteQueue {
         &self,
         ops: Vec<WriteOp>,
         audit: Option<AuditFn>,
+        provenance: Option<ProvenanceTemplate>,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
-        self.submit_work(Work::Write { ops, audit }).await
+        self.submit_work(Work::Write {
+            ops,
+            audit,
+            provenance,
+        })
+        .await
     }
 
     pub(crate) async fn submit_audit(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
@@ -120,19 +127,25 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
         // (in the same transaction as the writes they describe).
         let mut audits: Vec<AuditRecord> = Vec::new();
         for (n, job) in batch.into_iter().enumerate() {
-            let (ops, audit) = match job.work {
+            let (ops, audit, provenance) = match job.work {
                 Work::Audit(records) => {
                     audits.extend(records);
                     replies.push((job.reply, Ok(Vec::new())));
                     continue;
                 }
-                Work::Write { ops, audit } => (ops, audit),
+                Work::Write {
+                    ops,
+                    audit,
+                    provenance,
+                } => (ops, audit, provenance),
             };
             let result = if is_single_plain_create(&ops) {
                 // The common case: the create's one script opens and releases its savepoint
                 // itself, so it costs one round trip instead of three.
                 let name = format!("smr_write_{n}");
-                let result = store.execute_in_savepoint(&mut tx, ops, &name).await;
+                let result = store
+                    .execute_in_savepoint(&mut tx, ops, &name, provenance.as_ref())
+                    .await;
                 if result.is_err() {
                     // The script may have stopped part-way with its savepoint open, or may
                     // never have run (an error before any SQL): undo what ran, if anything.
@@ -144,7 +157,9 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
                 result
             } else {
                 let mut savepoint = tx.begin().await?;
-                let result = store.execute(&mut savepoint, ops).await;
+                let result = store
+                    .execute(&mut savepoint, ops, provenance.as_ref())
+                    .await;
                 if result.is_ok() {
                     savepoint.commit().await?;
                 } else {

@@ -13,6 +13,7 @@
 //! - `changes`: per-type counters of committed writes, for caches in this process.
 //! - `access`: access rules as SQL (patients the caller may see, consent restrictions).
 //! - `audit`: the hash-chained audit trail (append, list, verify).
+//! - `provenance`: the Provenance written beside every patient-record entry a write changes.
 //!
 //! Invariants: a version row, its `resources` pointer and its index rows change together or not
 //! at all; the index tables only ever describe current, non-deleted versions; the stored body is
@@ -25,6 +26,7 @@ pub mod engine;
 mod error;
 mod group_commit;
 pub mod model;
+mod provenance;
 mod read;
 mod search;
 mod sql;

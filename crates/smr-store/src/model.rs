@@ -189,6 +189,20 @@ pub struct AuditRecord {
 pub type AuditFn =
     Box<dyn FnOnce(Result<&[WriteOutcome], &crate::EntryError>) -> AuditRecord + Send>;
 
+/// Who made a write, for the `Provenance` the store writes beside every patient-record entry
+/// it creates, changes or deletes (in the same database transaction). The caller knows the
+/// agents (from its request context); only the store knows the versions it assigns, so the
+/// store completes a copy per entry: `target` (the versioned reference), `recorded` (the
+/// version's `lastUpdated`), `activity` (v3-DataOperation CREATE/UPDATE/DELETE), the entry's
+/// `meta.source` as a source entity, and the entry's security labels (so a consent that
+/// withholds the entry withholds its Provenance too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvenanceTemplate {
+    /// A Provenance without `id`, `meta`, `target`, `recorded` or `activity`: at least
+    /// `agent`; anything else given (`reason`, `policy`, `entity`, …) is kept.
+    pub base: Value,
+}
+
 /// Which audit records to list, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {

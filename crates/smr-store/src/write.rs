@@ -14,7 +14,8 @@ use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use smr_fhir::{Issue, IssueCode, datetime, extract, query, references, resource_types, validate};
 use sqlx::{AnyConnection, Row};
 
-use crate::model::{AuditFn, StoredResource, WriteOp, WriteOutcome};
+use crate::model::{AuditFn, ProvenanceTemplate, StoredResource, WriteOp, WriteOutcome};
+use crate::provenance;
 use crate::sql::Sql;
 use crate::{Engine, Store, StoreError};
 
@@ -49,11 +50,15 @@ impl Script {
         }
     }
 
-    fn within_savepoint(engine: Engine, savepoint: Option<&str>) -> Self {
+    fn within_savepoint(engine: Engine, savepoint: Option<Savepoint<'_>>) -> Self {
         let mut script = Script::new(engine);
-        if let (Engine::Sqlite, Some(name)) = (engine, savepoint) {
-            script.current.push(&format!("SAVEPOINT {name}"));
-            script.savepoint = Some(name.to_owned());
+        if let (Engine::Sqlite, Some(sp)) = (engine, savepoint) {
+            if sp.open {
+                script.current.push(&format!("SAVEPOINT {}", sp.name));
+            }
+            if sp.release {
+                script.savepoint = Some(sp.name.to_owned());
+            }
         }
         script
     }
@@ -83,6 +88,16 @@ impl Script {
         }
         Ok(())
     }
+}
+
+/// Group commit's savepoint around a single create, opened by the first script and released
+/// by the last: the create's own, or (when the create gets a Provenance) the create's opens
+/// it and the Provenance's releases it, so both are undone together.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Savepoint<'a> {
+    name: &'a str,
+    open: bool,
+    release: bool,
 }
 
 /// A transaction entry that failed, and why. `entry` is the index in the submitted order.
@@ -155,7 +170,7 @@ impl Store {
     /// Runs `ops` all-or-nothing, in FHIR transaction order (deletes, creates, updates), and
     /// returns their outcomes in the order given.
     pub async fn transaction(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, EntryError> {
-        self.transaction_with(ops, None).await
+        self.transaction_with(ops, None, None).await
     }
 
     /// [`Store::transaction`] with its audit record: `audit` builds it from the result, and
@@ -166,13 +181,26 @@ impl Store {
         ops: Vec<WriteOp>,
         audit: AuditFn,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
-        self.transaction_with(ops, Some(audit)).await
+        self.transaction_with(ops, Some(audit), None).await
+    }
+
+    /// [`Store::transaction_audited`] that also writes, in the same database transaction, a
+    /// Provenance completed from `provenance` for every patient-record entry it creates,
+    /// updates or deletes (see [`ProvenanceTemplate`]).
+    pub async fn transaction_with_provenance(
+        &self,
+        ops: Vec<WriteOp>,
+        audit: AuditFn,
+        provenance: Option<ProvenanceTemplate>,
+    ) -> Result<Vec<WriteOutcome>, EntryError> {
+        self.transaction_with(ops, Some(audit), provenance).await
     }
 
     async fn transaction_with(
         &self,
         ops: Vec<WriteOp>,
         audit: Option<AuditFn>,
+        provenance: Option<ProvenanceTemplate>,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
         let checked = check_targets_distinct(&ops).and_then(|()| {
             ops.iter().enumerate().try_for_each(|(i, op)| match op {
@@ -195,11 +223,11 @@ impl Store {
         match &self.queue {
             // SQLite: hand the work to the single writer, which commits many callers'
             // transactions together (group commit).
-            Some(queue) => queue.submit(ops, audit).await,
+            Some(queue) => queue.submit(ops, audit, provenance).await,
             None => {
                 let at0 = |error: StoreError| EntryError { entry: 0, error };
                 let mut tx = self.writer.begin().await.map_err(|e| at0(e.into()))?;
-                match self.execute(&mut tx, ops).await {
+                match self.execute(&mut tx, ops, provenance.as_ref()).await {
                     Ok(outcomes) => {
                         if let Some(audit) = audit {
                             let record = audit(Ok(&outcomes));
@@ -237,8 +265,9 @@ impl Store {
         &self,
         tx: &mut AnyConnection,
         ops: Vec<WriteOp>,
+        provenance: Option<&ProvenanceTemplate>,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
-        self.execute_with(tx, ops, None).await
+        self.execute_with(tx, ops, None, provenance).await
     }
 
     /// [`Store::execute`] for a single plain create whose one script opens and releases
@@ -248,8 +277,10 @@ impl Store {
         tx: &mut AnyConnection,
         ops: Vec<WriteOp>,
         savepoint: &str,
+        provenance: Option<&ProvenanceTemplate>,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
-        self.execute_with(tx, ops, Some(savepoint)).await
+        self.execute_with(tx, ops, Some(savepoint), provenance)
+            .await
     }
 
     async fn execute_with(
@@ -257,6 +288,7 @@ impl Store {
         tx: &mut AnyConnection,
         mut ops: Vec<WriteOp>,
         savepoint: Option<&str>,
+        provenance: Option<&ProvenanceTemplate>,
     ) -> Result<Vec<WriteOutcome>, EntryError> {
         let at = |entry: usize| move |error: StoreError| EntryError { entry, error };
         // Decide every create's id (or the existing match of a conditional create) first, so
@@ -330,6 +362,18 @@ impl Store {
         check_patients_exist(&mut *tx, &ops, &ids)
             .await
             .map_err(|(i, e)| at(i)(e))?;
+        // Which entries get a Provenance is known by type before anything is written; a single
+        // create that gets one leaves group commit's savepoint open for its Provenance.
+        let own_provenance = provenance::own_targets(&ops);
+        let provenance_follows = provenance.is_some()
+            && ops
+                .iter()
+                .any(|op| op_type(op).is_some_and(provenance::is_recorded));
+        let create_savepoint = savepoint.map(|name| Savepoint {
+            name,
+            open: true,
+            release: !provenance_follows,
+        });
 
         for phase in [Phase::Delete, Phase::Create, Phase::Update] {
             for i in 0..ops.len() {
@@ -344,9 +388,17 @@ impl Store {
                     } => delete(self.engine, &mut *tx, res_type, id, *if_match).await,
                     WriteOp::Create { resource, .. } => {
                         let id = ids[i].clone().unwrap_or_default();
-                        insert_new(self.engine, savepoint, &mut *tx, resource, &id, "POST")
-                            .await
-                            .map(WriteOutcome::Created)
+                        insert_new(
+                            self.engine,
+                            create_savepoint,
+                            &mut *tx,
+                            resource,
+                            &id,
+                            "POST",
+                            None,
+                        )
+                        .await
+                        .map(WriteOutcome::Created)
                     }
                     WriteOp::Update {
                         resource,
@@ -360,6 +412,55 @@ impl Store {
                 };
                 outcomes[i] = Some(outcome.map_err(at(i))?);
             }
+        }
+        let mut savepoint_open = create_savepoint.is_some_and(|sp| !sp.release);
+        if let Some(template) = provenance {
+            for (i, outcome) in outcomes.iter().enumerate() {
+                let Some((stored, activity)) = outcome.as_ref().and_then(provenance::activity)
+                else {
+                    continue;
+                };
+                if !provenance::is_recorded(&stored.res_type)
+                    || own_provenance.contains(&stored.reference())
+                {
+                    continue;
+                }
+                let written = match &ops[i] {
+                    WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => {
+                        Some(&*resource)
+                    }
+                    WriteOp::Delete { .. } => None,
+                };
+                let mut body = provenance::complete(template, stored, activity, written);
+                validate::validate_resource(&body)
+                    .map_err(|issues| at(i)(StoreError::Invalid(issues)))?;
+                let id = uuid::Uuid::now_v7().to_string();
+                // Released by this (the last) script when the create left it open.
+                let release = savepoint.filter(|_| savepoint_open).map(|name| Savepoint {
+                    name,
+                    open: false,
+                    release: true,
+                });
+                savepoint_open = false;
+                // Kept in the record (the shard) of the entry it describes.
+                insert_new(
+                    self.engine,
+                    release,
+                    &mut *tx,
+                    &mut body,
+                    &id,
+                    "POST",
+                    Some(&stored.owner),
+                )
+                .await
+                .map_err(at(i))?;
+            }
+        }
+        if let (true, Some(name), Engine::Sqlite) = (savepoint_open, savepoint, self.engine) {
+            sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| at(0)(e.into()))?;
         }
         Ok(outcomes
             .into_iter()
@@ -684,6 +785,16 @@ fn resource_type_of(resource: &Value) -> Result<String, StoreError> {
     Ok(ty.to_owned())
 }
 
+/// The type an op writes.
+fn op_type(op: &WriteOp) -> Option<&str> {
+    match op {
+        WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => {
+            resource.get("resourceType").and_then(Value::as_str)
+        }
+        WriteOp::Delete { res_type, .. } => Some(res_type),
+    }
+}
+
 fn type_and_id(resource: &Value) -> Option<(String, String)> {
     let ty = resource.get("resourceType")?.as_str()?;
     let id = resource.get("id")?.as_str()?;
@@ -851,19 +962,23 @@ async fn current(
 }
 
 /// Inserts version 1 of a resource that has never existed.
+/// `owner` overrides the key read from the resource (a Provenance the store writes lives
+/// with the entry it describes).
+#[allow(clippy::too_many_arguments)]
 async fn insert_new(
     engine: Engine,
-    savepoint: Option<&str>,
+    savepoint: Option<Savepoint<'_>>,
     conn: &mut AnyConnection,
     resource: &mut Value,
     id: &str,
     method: &str,
+    owner: Option<&str>,
 ) -> Result<StoredResource, StoreError> {
     let res_type = resource_type_of(resource)?;
     let last_updated = timestamp_after(None);
     stamp(resource, id, 1, last_updated);
     let entries = extract::extract(resource);
-    let key = owner_key(&res_type, id, &entries);
+    let key = owner.map_or_else(|| owner_key(&res_type, id, &entries), str::to_owned);
     let stored = StoredResource {
         res_type: res_type.clone(),
         id: id.to_owned(),
@@ -921,7 +1036,7 @@ async fn update(
                     "If-Match names version {v} of {res_type}/{id}, which does not exist"
                 )));
             }
-            return insert_new(engine, None, conn, resource, &id, "PUT")
+            return insert_new(engine, None, conn, resource, &id, "PUT", None)
                 .await
                 .map(WriteOutcome::Created);
         };

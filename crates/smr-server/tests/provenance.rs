@@ -1,0 +1,310 @@
+//! Issue 8: every created, changed or deleted entry of a patient's record gets a Provenance,
+//! written in the same database transaction (target as a versioned reference, activity, the
+//! user acting for their organisation in their care setting, the source system when the client
+//! names one), found by `GET /fhir/Provenance?target=…` by those who may see the record only.
+//! Each runs on SQLite and, when configured, PostgreSQL.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use smr_access::Role;
+use support::{Client, TestApp, fixture};
+
+backend_tests! {
+    create_update_delete_each_get_a_provenance => create_update_delete;
+    pharmacist_write_names_pharmacy_setting_and_source_system => pharmacist_source;
+    transaction_of_three_gets_three_and_failed_none => transactions;
+    conditional_create_that_finds_a_match_records_nothing => conditional_existing;
+    provenance_belongs_to_the_patients_record => visibility;
+    shared_resources_get_no_provenance => shared_resources;
+}
+
+const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+const GP: &str = "A81001";
+const OTHER_GP: &str = "B86001";
+const PHARMACY: &str = "FA123";
+const DATA_OPERATION: &str = "http://terminology.hl7.org/CodeSystem/v3-DataOperation";
+
+struct World {
+    patient: String,
+    gp_org: String,
+}
+
+/// A patient registered with the GP's Organization (by reference) whose prescriptions are
+/// nominated to the pharmacy, so both have a care relationship.
+async fn world(app: &TestApp) -> World {
+    let gp_org = app
+        .create(&json!({"resourceType": "Organization",
+            "identifier": [{"system": ODS, "value": GP}], "name": "Test Surgery"}))
+        .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut patient = fixture("patient.json");
+    patient["generalPractitioner"] = json!([{"reference": format!("Organization/{gp_org}")}]);
+    let patient = app.create(&patient).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    World { patient, gp_org }
+}
+
+fn order(patient: &str) -> Value {
+    let mut mr = fixture("medication-request.json");
+    mr["subject"]["reference"] = json!(format!("Patient/{patient}"));
+    mr["dispenseRequest"]["performer"] = json!({"identifier": {"system": ODS, "value": PHARMACY}});
+    mr
+}
+
+fn gp(app: &TestApp) -> Client {
+    app.as_user("u-gp", Role::Gp, Some(GP))
+}
+
+/// The Provenances `client` finds for `target` (`Type/id`), oldest first.
+async fn provenances(client: &Client, target: &str) -> Vec<Value> {
+    let reply = client
+        .get(&format!(
+            "/fhir/Provenance?target={target}&_total=accurate&_count=100"
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let mut found: Vec<Value> = reply["entry"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(reply["total"].as_u64(), Some(found.len() as u64));
+    found.sort_by_key(|p| p["recorded"].as_str().unwrap_or_default().to_owned());
+    found
+}
+
+async fn provenance_total(app: &TestApp) -> i64 {
+    app.get("/fhir/Provenance?_total=accurate&_count=0")
+        .await
+        .expect(StatusCode::OK)
+        .json()["total"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+fn activity(p: &Value) -> &str {
+    assert_eq!(p["activity"]["coding"][0]["system"], DATA_OPERATION);
+    p["activity"]["coding"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+fn target(p: &Value) -> &str {
+    p["target"][0]["reference"].as_str().unwrap_or_default()
+}
+
+async fn create_update_delete(app: &TestApp) {
+    let w = world(app).await;
+    let gp = gp(app);
+    let created = gp
+        .post("/fhir/MedicationRequest", &order(&w.patient))
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let reference = format!("MedicationRequest/{id}");
+
+    let found = provenances(&gp, &reference).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let p = &found[0];
+    assert_eq!(target(p), format!("{reference}/_history/1"));
+    assert_eq!(activity(p), "CREATE");
+    // Recorded when the version was: its lastUpdated.
+    assert_eq!(p["recorded"], created["meta"]["lastUpdated"]);
+    let agent = &p["agent"][0];
+    assert_eq!(agent["type"]["coding"][0]["code"], "author");
+    assert_eq!(
+        agent["type"]["coding"][0]["system"],
+        "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+    );
+    assert_eq!(agent["who"]["identifier"]["value"], "u-gp");
+    // The Organization SMR holds with the GP's ODS code, and the code itself.
+    assert_eq!(
+        agent["onBehalfOf"]["reference"],
+        format!("Organization/{}", w.gp_org)
+    );
+    assert_eq!(agent["onBehalfOf"]["identifier"]["system"], ODS);
+    assert_eq!(agent["onBehalfOf"]["identifier"]["value"], GP);
+    assert_eq!(agent["role"][0]["coding"][0]["code"], "gp-practice");
+    assert!(p.get("entity").is_none(), "no source system named: {p}");
+
+    let mut changed = created.clone();
+    changed["status"] = json!("on-hold");
+    gp.put(&format!("/fhir/{reference}"), &changed)
+        .await
+        .expect(StatusCode::OK);
+    let found = provenances(&gp, &reference).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(target(&found[1]), format!("{reference}/_history/2"));
+    assert_eq!(activity(&found[1]), "UPDATE");
+
+    gp.delete(&format!("/fhir/{reference}"))
+        .await
+        .expect(StatusCode::OK);
+    let found = provenances(&gp, &reference).await;
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(target(&found[2]), format!("{reference}/_history/3"));
+    assert_eq!(activity(&found[2]), "DELETE");
+    assert_eq!(found[2]["agent"][0]["who"]["identifier"]["value"], "u-gp");
+
+    // Each Provenance reads back by id, as any resource.
+    let read = gp
+        .get(&format!(
+            "/fhir/Provenance/{}",
+            found[0]["id"].as_str().unwrap_or_default()
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(target(&read), format!("{reference}/_history/1"));
+}
+
+async fn pharmacist_source(app: &TestApp) {
+    let w = world(app).await;
+    let order_id = app.create(&order(&w.patient)).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let pharmacist = app.as_user("u-ph", Role::CommunityPharmacist, Some(PHARMACY));
+    let source = "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.48";
+    let dispense = json!({"resourceType": "MedicationDispense", "status": "completed",
+        "meta": {"source": source},
+        "medicationCodeableConcept": {"text": "Paracetamol 500mg tablets"},
+        "subject": {"reference": format!("Patient/{}", w.patient)},
+        "authorizingPrescription": [{"reference": format!("MedicationRequest/{order_id}")}]});
+    let created = pharmacist
+        .post("/fhir/MedicationDispense", &dispense)
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let reference = format!(
+        "MedicationDispense/{}",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let found = provenances(&pharmacist, &reference).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let agent = &found[0]["agent"][0];
+    assert_eq!(agent["who"]["identifier"]["value"], "u-ph");
+    assert_eq!(agent["role"][0]["coding"][0]["code"], "community-pharmacy");
+    // No Organization with that ODS code is held: named by identifier only.
+    assert_eq!(agent["onBehalfOf"]["identifier"]["value"], PHARMACY);
+    assert!(agent["onBehalfOf"].get("reference").is_none());
+    // meta.source is the source system entity.
+    let entity = &found[0]["entity"][0];
+    assert_eq!(entity["role"], "source");
+    assert_eq!(entity["what"]["identifier"]["value"], source);
+}
+
+async fn transactions(app: &TestApp) {
+    let w = world(app).await;
+    let before = provenance_total(app).await;
+    let entry = |resource: Value| {
+        let ty = resource["resourceType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        json!({"fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()), "resource": resource,
+               "request": {"method": "POST", "url": ty}})
+    };
+    let statement = json!({"resourceType": "MedicationStatement", "status": "active",
+        "medicationCodeableConcept": {"text": "Ibuprofen 200mg tablets"},
+        "subject": {"reference": format!("Patient/{}", w.patient)}});
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        entry(order(&w.patient)), entry(order(&w.patient)), entry(statement)]});
+    let reply = gp(app)
+        .post("/fhir", &tx)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(provenance_total(app).await, before + 3);
+    for e in reply["entry"].as_array().expect("entries") {
+        let location = e["response"]["location"].as_str().unwrap_or_default();
+        let plain = location.split("/_history/").next().unwrap_or_default();
+        let found = provenances(app, plain).await;
+        assert_eq!(found.len(), 1, "{location}: {found:?}");
+        assert_eq!(target(&found[0]), location);
+    }
+
+    // A transaction that fails writes nothing, Provenances included.
+    let mut bad = order(&w.patient);
+    bad["status"] = json!("not-a-status");
+    let failing = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        entry(order(&w.patient)), entry(bad)]});
+    let status = gp(app).post("/fhir", &failing).await.status;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(provenance_total(app).await, before + 3);
+}
+
+async fn conditional_existing(app: &TestApp) {
+    let w = world(app).await;
+    let gp = gp(app);
+    let body = order(&w.patient).to_string();
+    let condition = "identifier=https://fhir.nhs.uk/Id/prescription-order-item-number|a54219b8-f741-4c47-b662-e4f8dfa49ab6";
+    gp.request(
+        Method::POST,
+        "/fhir/MedicationRequest",
+        &[("if-none-exist", condition)],
+        Some(body.clone()),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let before = provenance_total(app).await;
+    gp.request(
+        Method::POST,
+        "/fhir/MedicationRequest",
+        &[("if-none-exist", condition)],
+        Some(body),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(provenance_total(app).await, before);
+}
+
+async fn visibility(app: &TestApp) {
+    let w = world(app).await;
+    let gp = gp(app);
+    let id = gp
+        .post("/fhir/MedicationRequest", &order(&w.patient))
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let reference = format!("MedicationRequest/{id}");
+    let found = provenances(&gp, &reference).await;
+    assert_eq!(found.len(), 1);
+    let provenance_id = found[0]["id"].as_str().unwrap_or_default().to_owned();
+    // Another practice's GP has no relationship with the patient: the Provenance is part of
+    // the patient's record, hidden like the entry it describes.
+    let other = app.as_user("u-other", Role::Gp, Some(OTHER_GP));
+    assert!(provenances(&other, &reference).await.is_empty());
+    let status = other
+        .get(&format!("/fhir/Provenance/{provenance_id}"))
+        .await
+        .status;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+        "{status}"
+    );
+    // The patient sees who wrote their record.
+    let own = app.as_patient(&w.patient);
+    assert_eq!(provenances(&own, &reference).await.len(), 1);
+}
+
+async fn shared_resources(app: &TestApp) {
+    let before = provenance_total(app).await;
+    app.create(&json!({"resourceType": "Organization",
+        "identifier": [{"system": ODS, "value": "Y12345"}], "name": "Another"}))
+        .await;
+    app.create(&json!({"resourceType": "Medication",
+        "code": {"text": "Paracetamol 500mg tablets"}}))
+        .await;
+    assert_eq!(provenance_total(app).await, before);
+}
