@@ -216,6 +216,9 @@ pub struct RequestContext {
     pub break_glass: Option<String>,
     /// Correlates the request's log lines and audit record.
     pub request_id: String,
+    /// The `X-Provenance` header as sent (FHIR R4 http.html): a Provenance the client asks
+    /// to be recorded with its write; SMR fills in the target and names the caller.
+    pub x_provenance: Option<String>,
 }
 
 impl RequestContext {
@@ -232,6 +235,7 @@ impl RequestContext {
             purpose,
             break_glass,
             request_id,
+            x_provenance: None,
         }
     }
 

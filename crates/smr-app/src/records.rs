@@ -337,20 +337,31 @@ impl App {
         kind: WriteKind,
     ) -> Result<Vec<WriteOutcome>, AppError> {
         let event = kind.event();
-        if let Err(refusal) = self.authorize_writes(ctx, &mut ops).await {
-            let mut event = event;
-            if let AppError::Forbidden(_) = &refusal {
-                event = event.failed(&refusal);
-            } else {
-                event = event.failed(&refusal);
+        let checked = match self.authorize_writes(ctx, &mut ops).await {
+            Ok(()) => crate::provenance::from_client(ctx),
+            Err(e) => Err(e),
+        };
+        let client_provenance = match checked {
+            Ok(p) => p,
+            Err(refusal) => {
+                let mut event = event;
+                if let AppError::Forbidden(_) = &refusal {
+                    event = event.failed(&refusal);
+                } else {
+                    event = event.failed(&refusal);
+                }
+                if let Err(e) = self.audit(ctx, &event).await {
+                    tracing::error!(error = %e, "audit record of a refused write not written");
+                }
+                return Err(refusal);
             }
-            if let Err(e) = self.audit(ctx, &event).await {
-                tracing::error!(error = %e, "audit record of a refused write not written");
-            }
-            return Err(refusal);
-        }
+        };
         let keys = self.org_keys(ctx).await?;
-        let provenance = crate::provenance::template(ctx, crate::provenance::org_reference(&keys));
+        let mut provenance =
+            crate::provenance::template(ctx, crate::provenance::org_reference(&keys));
+        if let Some(client) = client_provenance {
+            crate::provenance::merge_client(&mut provenance, client);
+        }
         let audit_ctx = ctx.clone();
         let outcomes = self
             .store

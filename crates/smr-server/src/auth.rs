@@ -25,6 +25,8 @@ use crate::error::ApiError;
 
 /// The header a clinician sends to open a record outside a care relationship.
 pub const BREAK_GLASS_HEADER: &str = "x-break-glass-reason";
+/// FHIR R4 http.html: a Provenance for the write, read by `smr-app` (it is only text here).
+pub const X_PROVENANCE_HEADER: &str = "x-provenance";
 const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest break-glass reason kept (it is stored in every audit record of the request).
 const MAX_REASON_LEN: usize = 1024;
@@ -101,7 +103,14 @@ async fn context(
             Some(reason.chars().take(MAX_REASON_LEN).collect::<String>())
         }
     };
-    Ok(RequestContext::new(principal, break_glass, request_id))
+    let mut ctx = RequestContext::new(principal, break_glass, request_id);
+    if let Some(v) = headers.get(X_PROVENANCE_HEADER) {
+        let text = v.to_str().map_err(|_| {
+            ApiError::bad_request("the X-Provenance header is not text").into_response()
+        })?;
+        ctx.x_provenance = Some(text.to_owned());
+    }
+    Ok(ctx)
 }
 
 fn unauthorized(error: AuthError) -> Response {

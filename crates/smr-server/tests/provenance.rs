@@ -18,6 +18,8 @@ backend_tests! {
     conditional_create_that_finds_a_match_records_nothing => conditional_existing;
     provenance_belongs_to_the_patients_record => visibility;
     shared_resources_get_no_provenance => shared_resources;
+    x_provenance_header_is_recorded_with_the_write => x_provenance;
+    bad_x_provenance_writes_nothing => bad_x_provenance;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -307,4 +309,84 @@ async fn shared_resources(app: &TestApp) {
         "code": {"text": "Paracetamol 500mg tablets"}}))
         .await;
     assert_eq!(provenance_total(app).await, before);
+}
+
+async fn x_provenance(app: &TestApp) {
+    let w = world(app).await;
+    let header = json!({"resourceType": "Provenance",
+        // Whatever the client says of target and activity, SMR decides them.
+        "target": [{"reference": "Patient/someone-else"}],
+        "reason": [{"text": "medication review"}],
+        "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "assembler"}]},
+                   "who": {"display": "EMIS Web"}}]})
+    .to_string();
+    let created = gp(app)
+        .request(
+            Method::POST,
+            "/fhir/MedicationRequest",
+            &[("x-provenance", header.as_str())],
+            Some(order(&w.patient).to_string()),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let reference = format!(
+        "MedicationRequest/{}",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let found = provenances(&gp(app), &reference).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let p = &found[0];
+    assert_eq!(p["target"].as_array().map(Vec::len), Some(1));
+    assert_eq!(target(p), format!("{reference}/_history/1"));
+    assert_eq!(activity(p), "CREATE");
+    assert_eq!(p["reason"][0]["text"], "medication review");
+    // The authenticated author first, the client's agents after.
+    assert_eq!(p["agent"][0]["who"]["identifier"]["value"], "u-gp");
+    assert_eq!(p["agent"][1]["who"]["display"], "EMIS Web");
+}
+
+async fn bad_x_provenance(app: &TestApp) {
+    let w = world(app).await;
+    let orders = |client: Client| async move {
+        client
+            .get("/fhir/MedicationRequest?_total=accurate&_count=0")
+            .await
+            .expect(StatusCode::OK)
+            .json()["total"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    let before = (
+        orders(app.client.clone()).await,
+        provenance_total(app).await,
+    );
+    for (header, status) in [
+        (r#"{"resourceType": "Patient"}"#, StatusCode::BAD_REQUEST),
+        ("not json", StatusCode::BAD_REQUEST),
+        // Valid JSON, but not a valid Provenance once completed (inside the write's
+        // transaction): the create it came with is rolled back with it.
+        (
+            r#"{"resourceType": "Provenance", "reason": "because"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let reply = gp(app)
+            .request(
+                Method::POST,
+                "/fhir/MedicationRequest",
+                &[("x-provenance", header)],
+                Some(order(&w.patient).to_string()),
+            )
+            .await;
+        assert_eq!(reply.status, status, "{header}: {}", reply.text);
+        assert_eq!(
+            (
+                orders(app.client.clone()).await,
+                provenance_total(app).await
+            ),
+            before,
+            "{header}"
+        );
+    }
 }

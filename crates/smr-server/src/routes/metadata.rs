@@ -27,6 +27,15 @@ false) and `_elements` work on search, read, vread and history, and mark what th
 sort keys. Writes are validated; NHS numbers must pass the Modulus 11 check and an NHS number \
 can be held by one Patient only. Conditional create and conditional update are race-free.";
 
+const PROVENANCE_DOCUMENTATION: &str = "SMR writes a Provenance for every entry of a patient's \
+record it creates, updates or deletes, in the same transaction: `target` the new version \
+(`Type/id/_history/n`; `target=Type/id` finds every version's), `activity` CREATE / UPDATE / \
+DELETE (v3-DataOperation), an `author` agent naming the user, their care setting and role, \
+`onBehalfOf` their organisation (ODS code), and the written resource's `meta.source` as a \
+`source` entity. A client may send a Provenance in the `X-Provenance` header \
+(http://hl7.org/fhir/R4/http.html#provenance): its agents follow the author's, its other elements \
+are kept, and SMR fills in the target.";
+
 pub async fn capability_statement(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -105,6 +114,9 @@ fn statement(base: &str) -> Value {
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
                 }]);
+            }
+            if t.name == "Provenance" {
+                resource["documentation"] = json!(PROVENANCE_DOCUMENTATION);
             }
             resource
         })
