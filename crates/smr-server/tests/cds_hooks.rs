@@ -495,6 +495,9 @@ async fn feedback(app: &TestApp) {
 
 async fn bad_outside_calls(app: &TestApp) {
     let patient = new_patient(app).await;
+    // Creating the patient wrote its own Provenance; the failed import must add none.
+    let provenances = app.get("/fhir/Provenance").await.json()["total"].clone();
+    assert_eq!(provenances, 1);
     let reply = import_calls(app, &patient, &text_fixture("outside-calls-bad.tsv"))
         .await
         .expect(StatusCode::BAD_REQUEST);
@@ -511,7 +514,10 @@ async fn bad_outside_calls(app: &TestApp) {
             .json()["total"],
         0
     );
-    assert_eq!(app.get("/fhir/Provenance").await.json()["total"], 0);
+    assert_eq!(
+        app.get("/fhir/Provenance").await.json()["total"],
+        provenances
+    );
     // Unknown patient: 404, nothing stored.
     import_calls(app, "no-such-patient", "CYP2D6\t*1/*1\n")
         .await

@@ -550,13 +550,18 @@ async fn everything(app: &TestApp) {
         .filter_map(|e| e["resource"]["resourceType"].as_str())
         .collect();
     types.sort_unstable();
+    // Each entry of the record (Patient, MedicationRequest, AllergyIntolerance) has the
+    // Provenance SMR wrote with it, which belongs to the record too; the other patient's does not.
     assert_eq!(
         types,
         vec![
             "AllergyIntolerance",
             "Medication",
             "MedicationRequest",
-            "Patient"
+            "Patient",
+            "Provenance",
+            "Provenance",
+            "Provenance"
         ]
     );
     app.get("/fhir/Patient/nobody/$everything")

@@ -20,6 +20,7 @@ backend_tests! {
     shared_resources_get_no_provenance => shared_resources;
     x_provenance_header_is_recorded_with_the_write => x_provenance;
     bad_x_provenance_writes_nothing => bad_x_provenance;
+    smr_names_itself_and_pgx_intake_is_not_doubled => smr_and_intake;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -389,4 +390,64 @@ async fn bad_x_provenance(app: &TestApp) {
             "{header}"
         );
     }
+}
+
+fn placed(fixture_name: &str, patient: &str) -> Value {
+    let text = fixture(fixture_name)
+        .to_string()
+        .replace("PATIENT_ID", patient);
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+async fn smr_and_intake(app: &TestApp) {
+    let w = world(app).await;
+    app.create(&placed("cds/codeine-order.json", &w.patient))
+        .await;
+    // A CYP2D6 ultrarapid result: SMR's re-check writes a DetectedIssue, and its Provenance
+    // names SMR (the `smr` system principal), acting for no organisation.
+    app.create(&placed("cds/genotype-cyp2d6-um.json", &w.patient))
+        .await;
+    let issues = app
+        .get(&format!("/fhir/DetectedIssue?patient={}", w.patient))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(issues["total"], 1, "{issues}");
+    let issue = format!(
+        "DetectedIssue/{}",
+        issues["entry"][0]["resource"]["id"]
+            .as_str()
+            .unwrap_or_default()
+    );
+    let found = provenances(app, &issue).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["agent"][0]["who"]["identifier"]["value"], "smr");
+    assert!(found[0]["agent"][0].get("onBehalfOf").is_none());
+
+    // The PGx intake writes its own Provenance (naming the lab) for the results it stores:
+    // SMR adds no second one.
+    let reply = app
+        .request(
+            Method::POST,
+            &format!("/fhir/Patient/{}/$pgx-outside-calls", w.patient),
+            &[("content-type", "text/tab-separated-values")],
+            Some("CYP2C19\t*2/*2\tPoor Metabolizer\n".to_owned()),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let genotype = reply["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap_or_default()
+        .split("/_history/")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(genotype.starts_with("Observation/"), "{reply}");
+    let found = provenances(app, &genotype).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0]["agent"][0]["type"]["coding"][0]["code"],
+        "performer"
+    );
 }
