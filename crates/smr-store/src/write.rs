@@ -427,7 +427,7 @@ impl Store {
                 }
                 let written = match &ops[i] {
                     WriteOp::Create { resource, .. } | WriteOp::Update { resource, .. } => {
-                        Some(&*resource)
+                        Some(resource)
                     }
                     WriteOp::Delete { .. } => None,
                 };
