@@ -21,6 +21,7 @@ backend_tests! {
     x_provenance_header_is_recorded_with_the_write => x_provenance;
     bad_x_provenance_writes_nothing => bad_x_provenance;
     smr_names_itself_and_pgx_intake_is_not_doubled => smr_and_intake;
+    consent_that_withholds_an_entry_withholds_its_provenance => consent;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -450,4 +451,53 @@ async fn smr_and_intake(app: &TestApp) {
         found[0]["agent"][0]["type"]["coding"][0]["code"],
         "performer"
     );
+}
+
+async fn consent(app: &TestApp) {
+    let w = world(app).await;
+    let order_id = app.create(&order(&w.patient)).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // Olanzapine is labelled PSY by SMR from its medicine; its Provenance carries the label.
+    let statement = gp(app)
+        .post(
+            "/fhir/MedicationStatement",
+            &json!({"resourceType": "MedicationStatement", "status": "active",
+                "medicationCodeableConcept": {"text": "Olanzapine 10mg tablets"},
+                "subject": {"reference": format!("Patient/{}", w.patient)}}),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let statement_ref = format!(
+        "MedicationStatement/{}",
+        statement["id"].as_str().unwrap_or_default()
+    );
+    // The patient withholds psychiatric medicines from community pharmacies.
+    app.as_patient(&w.patient)
+        .post(
+            "/fhir/Consent",
+            &json!({"resourceType": "Consent", "status": "active",
+                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                "patient": {"reference": format!("Patient/{}", w.patient)},
+                "provision": {"type": "permit", "provision": [{"type": "deny",
+                    "actor": [{"role": {"text": "community pharmacy"}, "reference": {"identifier": {
+                        "system": "https://fhir.smr.nhs.uk/CodeSystem/care-setting", "value": "community-pharmacy"}}}],
+                    "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}]}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let pharmacist = app.as_user("u-ph", Role::CommunityPharmacist, Some(PHARMACY));
+    assert!(provenances(&pharmacist, &statement_ref).await.is_empty());
+    assert_eq!(
+        provenances(&pharmacist, &format!("MedicationRequest/{order_id}"))
+            .await
+            .len(),
+        1
+    );
+    let found = provenances(&gp(app), &statement_ref).await;
+    assert_eq!(found.len(), 1);
+    assert!(found[0]["meta"]["security"].to_string().contains("\"PSY\""));
 }
