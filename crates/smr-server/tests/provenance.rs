@@ -148,6 +148,21 @@ async fn create_update_delete(app: &TestApp) {
     assert_eq!(target(&found[1]), format!("{reference}/_history/2"));
     assert_eq!(activity(&found[1]), "UPDATE");
 
+    // `_revinclude=Provenance:target` finds them through the same (unversioned) index.
+    let with_provenance = gp
+        .get(&format!(
+            "/fhir/MedicationRequest?_id={id}&_revinclude=Provenance:target"
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let included = with_provenance["entry"].as_array().map_or(0, |e| {
+        e.iter()
+            .filter(|e| e["resource"]["resourceType"] == "Provenance")
+            .count()
+    });
+    assert_eq!(included, 2, "{with_provenance}");
+
     gp.delete(&format!("/fhir/{reference}"))
         .await
         .expect(StatusCode::OK);
