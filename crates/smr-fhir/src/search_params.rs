@@ -31,8 +31,9 @@ pub struct SearchParamDef {
 }
 
 impl SearchParamDef {
-    /// The parsed expression; `None` when it uses FHIRPath outside the supported subset (no
-    /// shipped definition does, see the tests), in which case the parameter extracts nothing.
+    /// The parsed expression; `None` when it uses FHIRPath outside the supported subset (only
+    /// Bundle.composition and Bundle.message do, see the tests), in which case the parameter
+    /// extracts nothing and a search on it is refused as not supported.
     pub fn compiled(&self) -> Option<&Expr> {
         self.compiled.as_ref().ok()
     }
