@@ -756,6 +756,13 @@ fn parse_include(key: &str, value: &str) -> Result<Include, Issue> {
     }
     let def = search_params::lookup(source, param)
         .ok_or_else(|| not_supported(key, format!("unknown search parameter {source}:{param}")))?;
+    if def.compiled().is_none() {
+        // Bundle:composition / Bundle:message: a stored Bundle's entries are not indexed.
+        return Err(not_supported(
+            key,
+            format!("{source}:{param} is not supported"),
+        ));
+    }
     if def.kind != SearchParamType::Reference {
         return Err(invalid(
             key,

@@ -332,6 +332,10 @@ async fn unknown_patient(app: &TestApp) {
         reply.text
     );
     assert!(reply.text.contains("Patient/ghost"), "{}", reply.text);
+    assert_eq!(
+        expressions(&reply),
+        vec!["Bundle.entry[0].resource.subject"]
+    );
     app.get("/fhir/Bundle?type=document&_total=accurate")
         .await
         .expect(StatusCode::OK);
@@ -458,7 +462,10 @@ async fn search(app: &TestApp) {
         .json();
     assert_eq!(ids(found).len(), 1);
     // Entries are not indexed: parameters reaching into them are refused, not silently empty.
-    app.get(&format!("/fhir/Bundle?composition=Composition/x"))
+    app.get("/fhir/Bundle?composition=Composition/x")
+        .await
+        .expect(StatusCode::BAD_REQUEST);
+    app.get("/fhir/Bundle?_include=Bundle:composition")
         .await
         .expect(StatusCode::BAD_REQUEST);
     // The CapabilityStatement lists Bundle with what it answers.

@@ -502,7 +502,19 @@ async fn check_patients_exist(
                             .and_then(Value::as_str)
                             == Some(&format!("Patient/{patient}"))
                     })
-                    .map_or_else(|| ty.clone(), |e| format!("{ty}.{e}"));
+                    .map_or_else(
+                        || {
+                            // A stored document's patient is its Composition's subject.
+                            if ty == "Bundle"
+                                && resource.get("type").and_then(Value::as_str) == Some("document")
+                            {
+                                "Bundle.entry[0].resource.subject".to_owned()
+                            } else {
+                                ty.clone()
+                            }
+                        },
+                        |e| format!("{ty}.{e}"),
+                    );
                 let why = if found.is_some() {
                     "was deleted"
                 } else {
