@@ -819,6 +819,37 @@ mod tests {
     }
 
     #[test]
+    fn bundle_entries_are_checked_as_resources_of_their_own() {
+        let mut bad = mr();
+        bad["status"] = json!("bogus");
+        let mut with_contained = mr();
+        with_contained["contained"] = json!([{"resourceType": "Medication", "id": "m1"}]);
+        with_contained["medicationReference"] = json!({"reference": "#m1"});
+        with_contained
+            .as_object_mut()
+            .map(|o| o.remove("medicationCodeableConcept"));
+        let mut dangling = mr();
+        dangling["note"] = json!([{"authorReference": {"reference": "#m1"}, "text": "x"}]);
+        let b = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": mr()}, {"resource": bad}, {"resource": with_contained},
+            {"resource": dangling}]});
+        assert_eq!(
+            issues(&b),
+            vec![
+                (
+                    IssueCode::CodeInvalid,
+                    "Bundle.entry[1].resource.status".into()
+                ),
+                // `#m1` names a resource contained by entry 2, not by entry 3.
+                (
+                    IssueCode::Invalid,
+                    "Bundle.entry[3].resource.note[0].authorReference.reference".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn contained_resources() {
         let mut r = mr();
         r["contained"] = json!([
