@@ -141,7 +141,8 @@ impl<'t> Validator<'t> {
             return;
         };
         let def = match self.t.def(rt) {
-            Some(d) if d.is_resource => d,
+            // Composition has tables (checked inside stored documents) but is not served.
+            Some(d) if d.is_resource && resource_types::is_served(rt) => d,
             _ => {
                 let why = if resource_types::is_r4_resource_type(rt) {
                     format!("resource type '{rt}' is not served by this server")

@@ -289,6 +289,28 @@ async fn document_invariants(app: &TestApp) {
         expressions(&reply),
         vec!["Bundle.entry[0].resource.subject"]
     );
+    // The Composition is checked as a Composition, though SMR does not serve it alone.
+    let mut doc = document(&pid, "Amlodipine 5mg tablets");
+    doc["entry"][0]["resource"]
+        .as_object_mut()
+        .map(|o| o.remove("title"));
+    doc["entry"][0]["resource"]["status"] = json!("done");
+    let reply = app
+        .post("/fhir/Bundle", &doc)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        expressions(&reply),
+        vec![
+            "Bundle.entry[0].resource.status",
+            "Bundle.entry[0].resource.title"
+        ],
+        "{}",
+        reply.text
+    );
+    app.post("/fhir/Composition", &doc["entry"][0]["resource"])
+        .await
+        .expect(StatusCode::NOT_FOUND);
     // bdl-7: a fullUrl twice.
     let mut doc = document(&pid, "Amlodipine 5mg tablets");
     doc["entry"][1]["fullUrl"] = doc["entry"][0]["fullUrl"].clone();
