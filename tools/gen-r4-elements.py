@@ -54,6 +54,11 @@ def served_types():
     return names
 
 
+# Types validated only as entries of a stored Bundle, never served on their own: a document's
+# first resource is its Composition (R4 bdl-11).
+VALIDATED_ONLY_TYPES = ["Composition"]
+
+
 def ref_name(prop):
     ref = prop.get("$ref")
     return ref.rsplit("/", 1)[-1] if ref else None
@@ -86,7 +91,7 @@ def main():
         schema = json.load(f)
     defs = schema["definitions"]
 
-    roots = served_types()
+    roots = served_types() + VALIDATED_ONLY_TYPES
     out_defs = {}
     enums = {}
     # `Element` (id, extension) types the `_x` primitive-extension objects, which are left out.

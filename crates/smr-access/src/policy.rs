@@ -29,6 +29,8 @@ pub const SHARED_TYPES: &[&str] = &[
 /// care relationship.
 pub const RECORD_TYPES: &[&str] = &[
     "AllergyIntolerance",
+    // Stored collection/document Bundles: discharge summaries, medication lists.
+    "Bundle",
     "Condition",
     "Consent",
     "DetectedIssue",
@@ -62,6 +64,7 @@ fn writes(role: Role) -> &'static [&'static str] {
     match role {
         Role::Gp => &[
             "AllergyIntolerance",
+            "Bundle",
             "Condition",
             "Consent",
             "DetectedIssue",
@@ -79,6 +82,7 @@ fn writes(role: Role) -> &'static [&'static str] {
         ],
         Role::HospitalPrescriber => &[
             "AllergyIntolerance",
+            "Bundle",
             "Condition",
             "DetectedIssue",
             "Encounter",
@@ -94,6 +98,7 @@ fn writes(role: Role) -> &'static [&'static str] {
         ],
         Role::HospitalPharmacist => &[
             "AllergyIntolerance",
+            "Bundle",
             "DetectedIssue",
             "List",
             "Medication",
@@ -130,6 +135,7 @@ fn writes(role: Role) -> &'static [&'static str] {
         ],
         Role::System => &[
             "AllergyIntolerance",
+            "Bundle",
             "Condition",
             "Consent",
             "DetectedIssue",

@@ -99,7 +99,7 @@ impl App {
             Some(v) => format!("{res_type}/{id}/_history/{v}"),
             None => format!("{res_type}/{id}"),
         });
-        if is_patient_data(res_type) {
+        if smr_store::in_patient_record(res_type, &r.owner) {
             if !r.owner.contains('/') {
                 event.patients.push(r.owner.clone());
             }
@@ -535,7 +535,7 @@ impl App {
         access: &Access,
         current: &StoredResource,
     ) -> Result<(), AppError> {
-        if !is_patient_data(&current.res_type) {
+        if !smr_store::in_patient_record(&current.res_type, &current.owner) {
             return Ok(());
         }
         let view = self.store.patient_view(&current.owner, access).await?;
@@ -670,7 +670,16 @@ fn patients_of<'a>(resources: impl Iterator<Item = &'a StoredResource>) -> Vec<S
 /// Adds the sensitivity labels of a medication entry's medicine to `meta.security`, keeping
 /// any a client set.
 fn label(resource: &mut Value) {
-    let labels: Vec<Value> = sensitivity::labels_for(resource)
+    let labels: Vec<Value> = if type_of(resource) == Some("Bundle") {
+        bundle_labels(resource)
+    } else {
+        label_codings(resource)
+    };
+    crate::pgx::add_security_labels(resource, &labels);
+}
+
+fn label_codings(resource: &Value) -> Vec<Value> {
+    sensitivity::labels_for(resource)
         .into_iter()
         .map(|code| {
             let mut coding = json!({"system": sensitivity::ACT_CODE_SYSTEM, "code": code});
@@ -679,6 +688,30 @@ fn label(resource: &mut Value) {
             }
             coding
         })
-        .collect();
-    crate::pgx::add_security_labels(resource, &labels);
+        .collect()
+}
+
+/// A stored Bundle is read, and withheld by consent, as one resource: it carries the labels of
+/// every medication entry in it, and any ActCode label a client set on an entry, so a consent
+/// that hides a sensitive medicine hides the document holding it too.
+fn bundle_labels(bundle: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let entries = bundle.get("entry").and_then(Value::as_array);
+    for resource in entries
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("resource"))
+    {
+        out.extend(label_codings(resource));
+        let own = resource.pointer("/meta/security").and_then(Value::as_array);
+        out.extend(
+            own.into_iter()
+                .flatten()
+                .filter(|c| {
+                    c.get("system").and_then(Value::as_str) == Some(sensitivity::ACT_CODE_SYSTEM)
+                })
+                .cloned(),
+        );
+    }
+    out
 }

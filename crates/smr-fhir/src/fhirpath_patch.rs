@@ -393,19 +393,10 @@ fn apply_one(res_type: &str, resource: &mut Value, op: &Operation) -> Result<(),
                 )));
             };
             let repeats = ek.is_some_and(|e| e.repeats);
-            match obj.get_mut(&key) {
-                Some(Value::Array(items)) if repeats => items.push(value),
-                Some(_) => {
-                    return Err(PatchError::NotApplicable(format!(
-                        "'{key}' already exists at '{path}' and does not repeat; use replace"
-                    )));
-                }
-                None if repeats => {
-                    obj.insert(key, Value::Array(vec![value]));
-                }
-                None => {
-                    obj.insert(key, value);
-                }
+            if !put_element(obj, &key, value, repeats) {
+                return Err(PatchError::NotApplicable(format!(
+                    "'{key}' already exists at '{path}' and does not repeat; use replace"
+                )));
             }
         }
         Kind::Insert | Kind::Move => {
@@ -658,24 +649,31 @@ fn build(
                     .to_owned();
                 let v = build(res_type, &path, &ckey, Some(child))?;
                 let repeats = ek.is_some_and(|e| e.repeats);
-                match obj.get_mut(&ckey) {
-                    Some(Value::Array(items)) if repeats => items.push(v),
-                    Some(_) => {
-                        return Err(PatchError::Invalid(format!(
-                            "part '{name}' is given twice but does not repeat"
-                        )));
-                    }
-                    None if repeats => {
-                        obj.insert(ckey, Value::Array(vec![v]));
-                    }
-                    None => {
-                        obj.insert(ckey, v);
-                    }
+                if !put_element(&mut obj, &ckey, v, repeats) {
+                    return Err(PatchError::Invalid(format!(
+                        "part '{name}' is given twice but does not repeat"
+                    )));
                 }
             }
             Ok(Value::Object(obj))
         }
     }
+}
+
+/// Adds `value` as element `key` of `obj`: appended when the element repeats (an array),
+/// set when it is absent; `false` when a non-repeating element is already there.
+fn put_element(obj: &mut Map<String, Value>, key: &str, value: Value, repeats: bool) -> bool {
+    match obj.get_mut(key) {
+        Some(Value::Array(items)) if repeats => items.push(value),
+        Some(_) => return false,
+        None if repeats => {
+            obj.insert(key.to_owned(), Value::Array(vec![value]));
+        }
+        None => {
+            obj.insert(key.to_owned(), value);
+        }
+    }
+    true
 }
 
 #[cfg(test)]

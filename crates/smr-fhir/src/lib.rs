@@ -18,6 +18,7 @@
 //! - [`text`]: string folding shared by indexing and search.
 //! - [`json`]: strict reading of JSON request bodies (no duplicate keys, finite numbers kept
 //!   as sent, bounded nesting).
+//! - [`stored_bundle`]: the rules for Bundles stored as resources (collection, document).
 //! - [`summary`]: `_summary` / `_elements` subsets of stored resources.
 
 pub mod datetime;
@@ -33,6 +34,7 @@ pub mod references;
 pub mod resource_types;
 pub mod sctid;
 pub mod search_params;
+pub mod stored_bundle;
 pub mod summary;
 pub mod text;
 pub mod validate;

@@ -756,6 +756,13 @@ fn parse_include(key: &str, value: &str) -> Result<Include, Issue> {
     }
     let def = search_params::lookup(source, param)
         .ok_or_else(|| not_supported(key, format!("unknown search parameter {source}:{param}")))?;
+    if def.compiled().is_none() {
+        // Bundle:composition / Bundle:message: a stored Bundle's entries are not indexed.
+        return Err(not_supported(
+            key,
+            format!("{source}:{param} is not supported"),
+        ));
+    }
     if def.kind != SearchParamType::Reference {
         return Err(invalid(
             key,
@@ -789,14 +796,21 @@ fn folded(key: &str, value: &str) -> Result<String, Issue> {
 }
 
 fn lookup_param(resource_type: &str, name: &str) -> Result<SearchParamType, Issue> {
-    search_params::lookup(resource_type, name)
-        .map(|d| d.kind)
-        .ok_or_else(|| {
-            not_supported(
-                name,
-                format!("unknown search parameter '{name}' for {resource_type}"),
-            )
-        })
+    let def = search_params::lookup(resource_type, name).ok_or_else(|| {
+        not_supported(
+            name,
+            format!("unknown search parameter '{name}' for {resource_type}"),
+        )
+    })?;
+    // Bundle.composition/message (`Bundle.entry[0].resource`): a stored Bundle's entries are
+    // not indexed, so such a filter could only ever match nothing.
+    if def.compiled().is_none() && !matches!(name, "_id" | "_lastUpdated") {
+        return Err(not_supported(
+            name,
+            format!("search parameter '{name}' is not supported for {resource_type}"),
+        ));
+    }
+    Ok(def.kind)
 }
 
 /// Splits on unescaped commas (`\,` is a literal comma).

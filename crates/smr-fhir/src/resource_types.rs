@@ -15,7 +15,8 @@ pub struct ServedType {
     pub compartment_params: &'static [&'static str],
 }
 
-/// Every type SMR stores. `Bundle` is accepted only as a transaction/batch request, never stored.
+/// Every type SMR stores. A `Bundle` is stored only when it is a `collection` or `document`
+/// (see [`crate::stored_bundle`]); transaction and batch Bundles are processed at the base URL.
 pub const SERVED_TYPES: &[ServedType] = &[
     ServedType {
         name: "AllergyIntolerance",
@@ -24,6 +25,12 @@ pub const SERVED_TYPES: &[ServedType] = &[
     ServedType {
         name: "AuditEvent",
         compartment_params: &["patient"],
+    },
+    // Not in the R4 patient compartment: a stored Bundle's patient is read from its content
+    // (`stored_bundle::owner`), not from a search parameter of its own.
+    ServedType {
+        name: "Bundle",
+        compartment_params: &[],
     },
     ServedType {
         name: "Condition",
@@ -284,7 +291,7 @@ mod tests {
         for t in SERVED_TYPES {
             assert!(is_r4_resource_type(t.name), "{}", t.name);
         }
-        assert!(!is_served("Bundle"));
+        assert!(is_served("Bundle"));
         assert!(is_served("MedicationRequest"));
         assert!(is_served("EpisodeOfCare") && is_served("Immunization"));
         assert!(

@@ -31,8 +31,9 @@ pub struct SearchParamDef {
 }
 
 impl SearchParamDef {
-    /// The parsed expression; `None` when it uses FHIRPath outside the supported subset (no
-    /// shipped definition does, see the tests), in which case the parameter extracts nothing.
+    /// The parsed expression; `None` when it uses FHIRPath outside the supported subset (only
+    /// Bundle.composition and Bundle.message do, see the tests), in which case the parameter
+    /// extracts nothing and a search on it is refused as not supported.
     pub fn compiled(&self) -> Option<&Expr> {
         self.compiled.as_ref().ok()
     }
@@ -179,6 +180,13 @@ mod tests {
     fn every_expression_parses() {
         let failures: Vec<String> = all()
             .iter()
+            // Bundle.composition / Bundle.message (`Bundle.entry[0].resource`) serve chained
+            // searches into a stored Bundle's first resource, which SMR does not index: its
+            // entries are not stored resources. Unparsed, they are refused as unsupported.
+            .filter(|d| {
+                !(d.resource_type == "Bundle"
+                    && ["composition", "message"].contains(&d.code.as_str()))
+            })
             .filter_map(|d| {
                 d.compiled
                     .as_ref()
@@ -217,7 +225,7 @@ mod tests {
                 assert_eq!(kind(t.name, cp), T::Reference, "{}.{cp}", t.name);
             }
         }
-        assert!(lookup("Bundle", "_id").is_none());
+        assert!(lookup("Bundle", "identifier").is_some());
         assert!(params_for("NoSuchType").is_empty());
     }
 

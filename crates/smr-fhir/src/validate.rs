@@ -95,16 +95,17 @@ pub fn element_key(
         })
 }
 
-struct Validator<'t, 'r> {
+struct Validator<'t> {
     t: &'t Tables,
     issues: Vec<Issue>,
     /// FHIRPath of the element being checked; segments are pushed and truncated in place.
     path: String,
     /// Ids of the root resource's `contained` resources, for `#id` references.
-    contained_ids: Vec<&'r str>,
+    /// Owned: a Bundle entry's resource swaps in its own while it is checked.
+    contained_ids: Vec<String>,
 }
 
-impl<'t, 'r> Validator<'t, 'r> {
+impl<'t> Validator<'t> {
     fn issue(&mut self, code: IssueCode, diagnostics: String) {
         self.issues
             .push(Issue::error(code, diagnostics).at(self.path.clone()));
@@ -119,7 +120,7 @@ impl<'t, 'r> Validator<'t, 'r> {
         self.path.truncate(len);
     }
 
-    fn root(&mut self, resource: &'r Value) {
+    fn root(&mut self, resource: &Value) {
         let Value::Object(obj) = resource else {
             self.issues.push(Issue::error(
                 IssueCode::Structure,
@@ -140,7 +141,8 @@ impl<'t, 'r> Validator<'t, 'r> {
             return;
         };
         let def = match self.t.def(rt) {
-            Some(d) if d.is_resource => d,
+            // Composition has tables (checked inside stored documents) but is not served.
+            Some(d) if d.is_resource && resource_types::is_served(rt) => d,
             _ => {
                 let why = if resource_types::is_r4_resource_type(rt) {
                     format!("resource type '{rt}' is not served by this server")
@@ -156,10 +158,14 @@ impl<'t, 'r> Validator<'t, 'r> {
             self.contained_ids = contained
                 .iter()
                 .filter_map(|c| c.get("id").and_then(Value::as_str))
+                .map(str::to_owned)
                 .collect();
         }
         self.path.push_str(rt);
         self.object(obj, def);
+        if rt == "Bundle" {
+            self.issues.extend(crate::stored_bundle::check(resource));
+        }
     }
 
     fn object(&mut self, obj: &Map<String, Value>, def: &'t Definition) {
@@ -352,6 +358,7 @@ impl<'t, 'r> Validator<'t, 'r> {
                 Value::String(s) => self.narrative(s),
                 _ => self.issue(IssueCode::Structure, "xhtml must be a JSON string".into()),
             },
+            Ty::Resource if el.name == "resource" => self.entry_resource(value),
             Ty::Resource => self.contained(value),
         }
     }
@@ -449,6 +456,31 @@ impl<'t, 'r> Validator<'t, 'r> {
             self.narrative(div);
             self.path.truncate(len);
         }
+    }
+
+    /// `Bundle.entry.resource`: a resource in its own right, checked as a root resource of its
+    /// type would be (its own `contained` for `#id` references); unserved types only by
+    /// envelope and narrative, as contained ones.
+    fn entry_resource(&mut self, value: &Value) {
+        let def = value
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .and_then(|rt| self.t.def(rt))
+            .filter(|d| d.is_resource);
+        let (Some(def), Value::Object(m)) = (def, value) else {
+            self.contained(value);
+            return;
+        };
+        let outer = std::mem::take(&mut self.contained_ids);
+        if let Some(Value::Array(contained)) = m.get("contained") {
+            self.contained_ids = contained
+                .iter()
+                .filter_map(|c| c.get("id").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect();
+        }
+        self.object(m, def);
+        self.contained_ids = outer;
     }
 
     /// `Narrative.div`: XHTML per R4's txt-1/txt-2 (see [`narrative`]).
@@ -555,12 +587,12 @@ fn has_item(parent: &Map<String, Value>, key: &str, i: usize) -> bool {
 /// and `urn:oid:` must be well formed, a URN needs a namespace and a name (RFC 8141), and an
 /// http(s) URL something after its scheme. Whether a reference may name a record's patient is
 /// the store's question (only `Patient/<id>` can).
-fn check_reference(r: &str, contained_ids: &[&str]) -> Result<(), String> {
+fn check_reference(r: &str, contained_ids: &[String]) -> Result<(), String> {
     if r.chars().any(char::is_whitespace) {
         return Err(format!("reference '{r}' must not contain whitespace"));
     }
     if let Some(local) = r.strip_prefix('#') {
-        return if local.is_empty() || contained_ids.contains(&local) {
+        return if local.is_empty() || contained_ids.iter().any(|c| c == local) {
             Ok(())
         } else {
             Err(format!(
@@ -688,7 +720,7 @@ mod tests {
 
     #[test]
     fn references() {
-        let ids = ["med1"];
+        let ids = ["med1".to_owned()];
         for ok in [
             "Patient/p1",
             "Group/g.1",
@@ -788,6 +820,37 @@ mod tests {
     }
 
     #[test]
+    fn bundle_entries_are_checked_as_resources_of_their_own() {
+        let mut bad = mr();
+        bad["status"] = json!("bogus");
+        let mut with_contained = mr();
+        with_contained["contained"] = json!([{"resourceType": "Medication", "id": "m1"}]);
+        with_contained["medicationReference"] = json!({"reference": "#m1"});
+        with_contained
+            .as_object_mut()
+            .map(|o| o.remove("medicationCodeableConcept"));
+        let mut dangling = mr();
+        dangling["note"] = json!([{"authorReference": {"reference": "#m1"}, "text": "x"}]);
+        let b = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+            {"resource": mr()}, {"resource": bad}, {"resource": with_contained},
+            {"resource": dangling}]});
+        assert_eq!(
+            issues(&b),
+            vec![
+                (
+                    IssueCode::CodeInvalid,
+                    "Bundle.entry[1].resource.status".into()
+                ),
+                // `#m1` names a resource contained by entry 2, not by entry 3.
+                (
+                    IssueCode::Invalid,
+                    "Bundle.entry[3].resource.note[0].authorReference.reference".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn contained_resources() {
         let mut r = mr();
         r["contained"] = json!([
@@ -860,7 +923,7 @@ mod tests {
             vec![(IssueCode::Required, String::new())]
         );
         assert_eq!(
-            issues(&json!({"resourceType": "Bundle"})),
+            issues(&json!({"resourceType": "Composition"})),
             vec![(IssueCode::NotSupported, "resourceType".into())]
         );
     }

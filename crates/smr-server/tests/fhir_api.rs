@@ -49,9 +49,11 @@ async fn capability_statement(app: &TestApp) {
         .filter_map(|r| r["type"].as_str())
         .collect();
     assert!(types.contains(&"MedicationRequest") && types.contains(&"Provenance"));
+    // Transaction and batch Bundles are processed at the base; collection and document
+    // Bundles are stored at /Bundle.
     assert!(
-        !types.contains(&"Bundle"),
-        "Bundle is processed, not stored"
+        types.contains(&"Bundle"),
+        "collection/document Bundles are stored"
     );
     let health = app.get("/healthz").await.expect(StatusCode::OK);
     assert_eq!(health.text, "ok");

@@ -18,8 +18,17 @@ use crate::{Store, StoreError};
 
 /// Whether resources of `res_type` belong to a patient's record (and are filtered).
 pub fn is_patient_data(res_type: &str) -> bool {
+    // A stored Bundle is outside the R4 compartment but holds a patient's entries.
     res_type == "Patient"
+        || res_type == "Bundle"
         || resource_types::served(res_type).is_some_and(|t| !t.compartment_params.is_empty())
+}
+
+/// Whether a stored row (type and `patient_key`) is in a patient's record and filtered. A
+/// Bundle with no patient's entry (a collection of Medications) is keyed `Bundle/id` and is
+/// shared, like a Medication.
+pub fn in_patient_record(res_type: &str, owner: &str) -> bool {
+    is_patient_data(res_type) && !(res_type == "Bundle" && owner.contains('/'))
 }
 
 /// Appends ` AND <access predicate>` for rows of `alias` (a `resources` or
@@ -39,8 +48,9 @@ pub(crate) fn push_predicate(
     {
         return;
     }
-    // With rows of any type, shared resources (keyed `Type/id`) stay visible.
-    let shared_ok = if res_type.is_none() {
+    // With rows of any type, shared resources (keyed `Type/id`) stay visible; so do shared
+    // Bundles among Bundles.
+    let shared_ok = if res_type.is_none() || res_type == Some("Bundle") {
         format!("{alias}.patient_key LIKE '%/%' OR ")
     } else {
         String::new()
@@ -154,7 +164,7 @@ pub(crate) async fn filter_visible(
     }
     let owners: Vec<String> = resources
         .iter()
-        .filter(|r| is_patient_data(&r.res_type))
+        .filter(|r| in_patient_record(&r.res_type, &r.owner))
         .map(|r| r.owner.clone())
         .collect::<HashSet<_>>()
         .into_iter()
@@ -163,7 +173,7 @@ pub(crate) async fn filter_visible(
     Ok(resources
         .into_iter()
         .filter(|r| {
-            if !is_patient_data(&r.res_type) {
+            if !in_patient_record(&r.res_type, &r.owner) {
                 return true;
             }
             let Some(view) = views.get(&r.owner) else {

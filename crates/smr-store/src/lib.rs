@@ -32,7 +32,7 @@ mod search;
 mod sql;
 mod write;
 
-pub use access::{PatientView, is_patient_data};
+pub use access::{PatientView, in_patient_record, is_patient_data};
 pub use audit::GENESIS_HASH;
 pub use engine::{Engine, Store};
 pub use error::StoreError;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 use smr_fhir::datetime;
 
-use crate::access::is_patient_data;
+use crate::access::{in_patient_record, is_patient_data};
 use crate::model::{ProvenanceTemplate, StoredResource, WriteOp, WriteOutcome};
 
 const DATA_OPERATION: &str = "http://terminology.hl7.org/CodeSystem/v3-DataOperation";
@@ -15,11 +15,17 @@ const DATA_OPERATION: &str = "http://terminology.hl7.org/CodeSystem/v3-DataOpera
 /// The identifier system for an identifier that is itself a URI (`meta.source` is one).
 const URI_SYSTEM: &str = "urn:ietf:rfc:3986";
 
-/// Whether an entry of `res_type` gets a Provenance: entries of a patient's record, except
+/// Whether entries of `res_type` may get a Provenance: types of a patient's record, except
 /// Provenances themselves (a record of a record would never end). Shared resources
 /// (Organization, Medication, …) are not a patient's record.
 pub(crate) fn is_recorded(res_type: &str) -> bool {
     is_patient_data(res_type) && res_type != "Provenance"
+}
+
+/// Whether this stored entry gets one: its type may, and it is in a patient's record (a
+/// stored Bundle about no patient is shared).
+pub(crate) fn is_recorded_entry(stored: &StoredResource) -> bool {
+    is_recorded(&stored.res_type) && in_patient_record(&stored.res_type, &stored.owner)
 }
 
 /// What a written entry's Provenance says was done to it, and the version it targets; `None`

@@ -11,7 +11,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 use smr_fhir::index::{IndexEntry, IndexValue};
 use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
-use smr_fhir::{Issue, IssueCode, datetime, extract, query, references, resource_types, validate};
+use smr_fhir::{
+    Issue, IssueCode, datetime, extract, query, references, resource_types, stored_bundle, validate,
+};
 use sqlx::{AnyConnection, Row};
 
 use crate::model::{AuditFn, ProvenanceTemplate, StoredResource, WriteOp, WriteOutcome};
@@ -420,7 +422,7 @@ impl Store {
                 else {
                     continue;
                 };
-                if !provenance::is_recorded(&stored.res_type)
+                if !provenance::is_recorded_entry(stored)
                     || own_provenance.contains(&stored.reference())
                 {
                     continue;
@@ -601,7 +603,19 @@ async fn check_patients_exist(
                             .and_then(Value::as_str)
                             == Some(&format!("Patient/{patient}"))
                     })
-                    .map_or_else(|| ty.clone(), |e| format!("{ty}.{e}"));
+                    .map_or_else(
+                        || {
+                            // A stored document's patient is its Composition's subject.
+                            if ty == "Bundle"
+                                && resource.get("type").and_then(Value::as_str) == Some("document")
+                            {
+                                "Bundle.entry[0].resource.subject".to_owned()
+                            } else {
+                                ty.clone()
+                            }
+                        },
+                        |e| format!("{ty}.{e}"),
+                    );
                 let why = if found.is_some() {
                     "was deleted"
                 } else {
@@ -866,6 +880,14 @@ pub fn owning_patient(resource: &Value) -> OwnerRef {
             None => OwnerRef::NewPatient,
         };
     }
+    if ty == "Bundle" {
+        // A stored Bundle's patient comes from its content; an ill-formed one is refused by
+        // validation (stored_bundle::check), so no owner here.
+        return match stored_bundle::owner(resource) {
+            Ok(Some(p)) => OwnerRef::Patient(p),
+            _ => OwnerRef::None,
+        };
+    }
     let Some(served) = resource_types::served(ty) else {
         return OwnerRef::None;
     };
@@ -890,6 +912,18 @@ pub fn owning_patient(resource: &Value) -> OwnerRef {
         }
     }
     OwnerRef::None
+}
+
+/// [`owner_key`] for a resource about to be stored: a Bundle's patient is read from its
+/// entries, not from index entries (a stored Bundle's entries are not indexed).
+fn record_key(res_type: &str, id: &str, resource: &Value, entries: &[IndexEntry]) -> String {
+    if res_type == "Bundle" {
+        return match stored_bundle::owner(resource) {
+            Ok(Some(p)) => p,
+            _ => format!("Bundle/{id}"),
+        };
+    }
+    owner_key(res_type, id, entries)
 }
 
 /// The patient a resource belongs to (see `resource_types`): its distribution key.
@@ -978,7 +1012,10 @@ async fn insert_new(
     let last_updated = timestamp_after(None);
     stamp(resource, id, 1, last_updated);
     let entries = extract::extract(resource);
-    let key = owner.map_or_else(|| owner_key(&res_type, id, &entries), str::to_owned);
+    let key = owner.map_or_else(
+        || record_key(&res_type, id, resource, &entries),
+        str::to_owned,
+    );
     let stored = StoredResource {
         res_type: res_type.clone(),
         id: id.to_owned(),
@@ -1049,7 +1086,7 @@ async fn update(
         let last_updated = timestamp_after(Some(cur.last_updated));
         stamp(resource, &id, version, last_updated);
         let entries = extract::extract(resource);
-        let key = owner_key(&res_type, &id, &entries);
+        let key = record_key(&res_type, &id, resource, &entries);
         if !advance_pointer(
             conn,
             &cur,

@@ -50,7 +50,8 @@ pub async fn transaction_or_batch(
         "transaction" => transaction(&state, &ctx, &headers, entries).await,
         "batch" => batch(&state, &ctx, &headers, entries).await,
         other => Err(ApiError::bad_request(format!(
-            "Bundle.type must be transaction or batch to be processed, got '{other}'"
+            "Bundle.type must be transaction or batch to be processed, got '{other}' \
+             (a collection or document Bundle is stored by POST to /Bundle)"
         ))
         .within("Bundle.type")),
     }

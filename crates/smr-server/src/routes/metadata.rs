@@ -70,7 +70,9 @@ fn statement(base: &str) -> Value {
             ];
             for def in search_params::params_for(t.name) {
                 let answered_by_columns = def.code == "_id" || def.code == "_lastUpdated";
-                if answered_by_columns || matches!(def.kind, SearchParamType::Composite | SearchParamType::Special) {
+                // Not searchable here (Bundle.composition/message: entries are not indexed).
+                let unsupported = !answered_by_columns && def.compiled().is_none();
+                if answered_by_columns || unsupported || matches!(def.kind, SearchParamType::Composite | SearchParamType::Special) {
                     continue;
                 }
                 let mut param = json!({
@@ -91,7 +93,7 @@ fn statement(base: &str) -> Value {
             }));
             let references: Vec<&str> = search_params::params_for(t.name)
                 .iter()
-                .filter(|d| d.kind == SearchParamType::Reference)
+                .filter(|d| d.kind == SearchParamType::Reference && d.compiled().is_some())
                 .map(|d| d.code.as_str())
                 .collect();
             let interactions: Vec<Value> = INTERACTIONS.iter().map(|c| json!({"code": c})).collect();
