@@ -22,6 +22,7 @@ backend_tests! {
     bad_x_provenance_writes_nothing => bad_x_provenance;
     smr_names_itself_and_pgx_intake_is_not_doubled => smr_and_intake;
     consent_that_withholds_an_entry_withholds_its_provenance => consent;
+    stored_bundle_gets_one_only_in_a_patients_record => stored_bundles;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -515,4 +516,30 @@ async fn consent(app: &TestApp) {
     let found = provenances(&gp(app), &statement_ref).await;
     assert_eq!(found.len(), 1);
     assert!(found[0]["meta"]["security"].to_string().contains("\"PSY\""));
+}
+
+async fn stored_bundles(app: &TestApp) {
+    let w = world(app).await;
+    let collection = |entries: Vec<Value>| {
+        json!({"resourceType": "Bundle", "type": "collection",
+            "entry": entries.into_iter().map(|r| json!({"resource": r})).collect::<Vec<_>>()})
+    };
+    let before = provenance_total(app).await;
+    // A collection with no patient's entry is shared, like a Medication: no Provenance.
+    app.create(&collection(vec![json!({"resourceType": "Medication",
+        "code": {"text": "Paracetamol 500mg tablets"}})]))
+        .await;
+    assert_eq!(provenance_total(app).await, before);
+    // One about the patient is in their record, and gets one.
+    let statement = json!({"resourceType": "MedicationStatement", "status": "active",
+        "medicationCodeableConcept": {"text": "Amlodipine 5mg tablets"},
+        "subject": {"reference": format!("Patient/{}", w.patient)}});
+    let stored = app.create(&collection(vec![statement])).await;
+    let found = provenances(
+        app,
+        &format!("Bundle/{}", stored["id"].as_str().unwrap_or_default()),
+    )
+    .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(provenance_total(app).await, before + 1);
 }
