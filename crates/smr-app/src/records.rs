@@ -269,7 +269,10 @@ impl App {
         loop {
             attempt += 1;
             let mut resolved = ops.clone();
-            self.resolve_conditional_updates(&mut resolved).await?;
+            if let Err(refusal) = self.resolve_conditional_updates(&mut resolved).await {
+                self.audit_refused_write(ctx, kind, &refusal).await;
+                return Err(refusal);
+            }
             match self.write_once(ctx, resolved, kind).await {
                 Err(AppError::Entry(e))
                     if attempt < CONDITIONAL_RETRIES
@@ -330,6 +333,14 @@ impl App {
         Ok(())
     }
 
+    /// A write refused before it reached the store still leaves its audit record.
+    async fn audit_refused_write(&self, ctx: &RequestContext, kind: WriteKind, refusal: &AppError) {
+        let event = kind.event().failed(refusal);
+        if let Err(e) = self.audit(ctx, &event).await {
+            tracing::error!(error = %e, "audit record of a refused write not written");
+        }
+    }
+
     async fn write_once(
         &self,
         ctx: &RequestContext,
@@ -344,15 +355,7 @@ impl App {
         let client_provenance = match checked {
             Ok(p) => p,
             Err(refusal) => {
-                let mut event = event;
-                if let AppError::Forbidden(_) = &refusal {
-                    event = event.failed(&refusal);
-                } else {
-                    event = event.failed(&refusal);
-                }
-                if let Err(e) = self.audit(ctx, &event).await {
-                    tracing::error!(error = %e, "audit record of a refused write not written");
-                }
+                self.audit_refused_write(ctx, kind, &refusal).await;
                 return Err(refusal);
             }
         };
