@@ -5,6 +5,8 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::fixture_order as medication_request;
+use support::fixture_patient as patient;
 use support::{TestApp, fixture};
 
 backend_tests! {
@@ -28,17 +30,6 @@ backend_tests! {
 }
 
 const XHTML: &str = "http://www.w3.org/1999/xhtml";
-
-async fn patient(app: &TestApp) -> String {
-    let p = app.create(&fixture("patient.json")).await;
-    p["id"].as_str().expect("id").to_owned()
-}
-
-fn medication_request(patient_id: &str) -> Value {
-    let mut mr = fixture("medication-request.json");
-    mr["subject"]["reference"] = json!(format!("Patient/{patient_id}"));
-    mr
-}
 
 fn with_div(mut resource: Value, div: &str) -> Value {
     resource["text"] = json!({"status": "generated", "div": div});

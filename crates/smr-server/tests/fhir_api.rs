@@ -4,6 +4,8 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::fixture_order as medication_request;
+use support::fixture_patient as patient;
 use support::{Reply, TestApp, fixture};
 
 backend_tests! {
@@ -17,17 +19,6 @@ backend_tests! {
     nhs_number_is_unique_across_patients => nhs_number_unique;
     history_instance_type_and_paging => history;
     patient_everything_returns_the_record => everything;
-}
-
-async fn patient(app: &TestApp) -> String {
-    let p = app.create(&fixture("patient.json")).await;
-    p["id"].as_str().expect("id").to_owned()
-}
-
-fn medication_request(patient_id: &str) -> Value {
-    let mut mr = fixture("medication-request.json");
-    mr["subject"]["reference"] = json!(format!("Patient/{patient_id}"));
-    mr
 }
 
 fn count(reply: &Reply) -> usize {

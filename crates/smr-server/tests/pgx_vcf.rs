@@ -4,7 +4,8 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
-use support::{TestApp, fixture};
+use support::fixture_patient as patient;
+use support::TestApp;
 
 backend_tests! {
     complete_calls_are_stored_and_the_rest_reported => stores_complete_calls;
@@ -16,13 +17,6 @@ fn vcf(name: &str) -> String {
         .join("../smr-pgx/tests/fixtures/vcf")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-async fn patient(app: &TestApp) -> String {
-    app.create(&fixture("patient.json")).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
 }
 
 async fn stores_complete_calls(app: &TestApp) {

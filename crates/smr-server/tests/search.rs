@@ -4,6 +4,8 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::match_ids as ids;
+use support::named_patient as patient;
 use support::{TestApp, fixture, route};
 
 backend_tests! {
@@ -16,13 +18,6 @@ backend_tests! {
     unknown_parameters_strict_by_default_lenient_on_request => handling;
 }
 
-async fn patient(app: &TestApp, nhs: &str, family: &str) -> String {
-    let mut p = fixture("patient.json");
-    p["identifier"][0]["value"] = json!(nhs);
-    p["name"][0]["family"] = json!(family);
-    app.create(&p).await["id"].as_str().expect("id").to_owned()
-}
-
 fn order(patient: &str, code: &str, display: &str, status: &str, authored: &str) -> Value {
     let mut mr = fixture("medication-request.json");
     mr["subject"]["reference"] = json!(format!("Patient/{patient}"));
@@ -32,16 +27,6 @@ fn order(patient: &str, code: &str, display: &str, status: &str, authored: &str)
     mr["authoredOn"] = json!(authored);
     mr.as_object_mut().map(|o| o.remove("identifier"));
     mr
-}
-
-fn ids(bundle: &Value) -> Vec<String> {
-    bundle["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["search"]["mode"] == "match")
-        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
-        .collect()
 }
 
 async fn search(app: &TestApp, query: &str) -> Value {

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use smr_access::Role;
 use smr_fhir::query::{Criterion, SearchRequest, StringMode, Test};
 use smr_store::StoreError;
+use support::match_ids as ids;
+use support::named_patient as patient;
 use support::{TestApp, fixture};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -29,23 +31,6 @@ backend_tests! {
     chains_never_show_what_the_caller_cannot_read => chains_respect_access;
     exact_total_is_opt_in_and_paging_links_stay_right => totals_and_paging;
     a_page_read_in_index_order_keeps_every_criterion => driven_page_filters;
-}
-
-async fn patient(app: &TestApp, nhs: &str, family: &str) -> String {
-    let mut p = fixture("patient.json");
-    p["identifier"][0]["value"] = json!(nhs);
-    p["name"][0]["family"] = json!(family);
-    app.create(&p).await["id"].as_str().expect("id").to_owned()
-}
-
-fn ids(bundle: &Value) -> Vec<String> {
-    bundle["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["search"]["mode"] == "match")
-        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// A 400 whose single issue has `code` and whose text mentions `needle`.

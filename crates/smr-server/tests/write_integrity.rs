@@ -6,6 +6,7 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::fixture_patient as patient;
 use support::{TestApp, fixture};
 
 backend_tests! {
@@ -22,14 +23,8 @@ backend_tests! {
 const CONDITION: &str = "identifier=https://fhir.nhs.uk/Id/prescription-order-item-number|race-1";
 const RACERS: usize = 20;
 
-async fn patient(app: &TestApp) -> String {
-    let p = app.create(&fixture("patient.json")).await;
-    p["id"].as_str().expect("id").to_owned()
-}
-
 fn medication_request(patient_id: &str) -> Value {
-    let mut mr = fixture("medication-request.json");
-    mr["subject"]["reference"] = json!(format!("Patient/{patient_id}"));
+    let mut mr = support::fixture_order(patient_id);
     mr["identifier"] = json!([{
         "system": "https://fhir.nhs.uk/Id/prescription-order-item-number",
         "value": "race-1"

@@ -461,3 +461,37 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// Creates the fixture Patient (`patient.json`) and returns its id.
+pub async fn fixture_patient(app: &TestApp) -> String {
+    app.create(&fixture("patient.json")).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// The fixture MedicationRequest (`medication-request.json`) for `patient_id`.
+pub fn fixture_order(patient_id: &str) -> Value {
+    let mut mr = fixture("medication-request.json");
+    mr["subject"]["reference"] = Value::String(format!("Patient/{patient_id}"));
+    mr
+}
+
+/// Creates the fixture Patient with this NHS number and family name; its id.
+pub async fn named_patient(app: &TestApp, nhs: &str, family: &str) -> String {
+    let mut p = fixture("patient.json");
+    p["identifier"][0]["value"] = Value::String(nhs.to_owned());
+    p["name"][0]["family"] = Value::String(family.to_owned());
+    app.create(&p).await["id"].as_str().expect("id").to_owned()
+}
+
+/// The ids of a searchset's matches (not its included resources), in order.
+pub fn match_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
