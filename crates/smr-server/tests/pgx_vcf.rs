@@ -4,8 +4,8 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
-use support::fixture_patient as patient;
 use support::TestApp;
+use support::fixture_patient as patient;
 
 backend_tests! {
     complete_calls_are_stored_and_the_rest_reported => stores_complete_calls;

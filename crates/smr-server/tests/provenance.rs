@@ -23,6 +23,7 @@ backend_tests! {
     smr_names_itself_and_pgx_intake_is_not_doubled => smr_and_intake;
     consent_that_withholds_an_entry_withholds_its_provenance => consent;
     stored_bundle_gets_one_only_in_a_patients_record => stored_bundles;
+    a_client_written_provenance_lives_in_its_targets_record => client_provenance_record;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -542,4 +543,41 @@ async fn stored_bundles(app: &TestApp) {
     .await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(provenance_total(app).await, before + 1);
+}
+
+/// A Provenance a client writes itself (a lab import recording its results) names no Patient;
+/// it belongs to the record of the entry it targets, so those caring for the patient find it
+/// and others do not.
+async fn client_provenance_record(app: &TestApp) {
+    let w = world(app).await;
+    let gp = gp(app);
+    let id = gp
+        .post("/fhir/MedicationRequest", &order(&w.patient))
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let reference = format!("MedicationRequest/{id}");
+    app.create(&json!({
+        "resourceType": "Provenance",
+        "target": [{"reference": reference}],
+        "recorded": "2026-12-06T10:00:00Z",
+        "agent": [{"who": {"display": "Reconciliation service"}}]
+    }))
+    .await;
+    let by_lab = |found: &[Value]| {
+        found
+            .iter()
+            .filter(|p| p["agent"][0]["who"]["display"] == "Reconciliation service")
+            .count()
+    };
+    assert_eq!(by_lab(&provenances(&gp, &reference).await), 1);
+    assert_eq!(
+        by_lab(&provenances(&app.as_patient(&w.patient), &reference).await),
+        1
+    );
+    let other = app.as_user("u-other", Role::Gp, Some(OTHER_GP));
+    assert_eq!(by_lab(&provenances(&other, &reference).await), 0);
 }

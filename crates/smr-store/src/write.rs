@@ -390,6 +390,11 @@ impl Store {
                     } => delete(self.engine, &mut *tx, res_type, id, *if_match).await,
                     WriteOp::Create { resource, .. } => {
                         let id = ids[i].clone().unwrap_or_default();
+                        let owner =
+                            match provenance_target_owner(&mut *tx, resource, &outcomes).await {
+                                Ok(owner) => owner,
+                                Err(e) => return Err(at(i)(e)),
+                            };
                         insert_new(
                             self.engine,
                             create_savepoint,
@@ -397,7 +402,7 @@ impl Store {
                             resource,
                             &id,
                             "POST",
-                            None,
+                            owner.as_deref(),
                         )
                         .await
                         .map(WriteOutcome::Created)
@@ -663,6 +668,54 @@ fn unresolved_patient(resource: &Value) -> Result<(), StoreError> {
         )
         .at(format!("{ty}.{element}")),
     ]))
+}
+
+/// The record a client-written Provenance belongs to when it names no Patient itself: the
+/// record of the entry it first targets (written earlier in this transaction, or already
+/// held), so it is read under that patient's access rules and kept in that shard. A lab import
+/// that records its Observations' Provenance would otherwise land outside every record, where
+/// nobody caring for the patient could find it. `None`: the usual owner rules apply.
+async fn provenance_target_owner(
+    tx: &mut AnyConnection,
+    resource: &Value,
+    written: &[Option<WriteOutcome>],
+) -> Result<Option<String>, StoreError> {
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Provenance")
+        || !matches!(owning_patient(resource), OwnerRef::None)
+    {
+        return Ok(None);
+    }
+    let Some(target) = resource
+        .pointer("/target/0/reference")
+        .and_then(Value::as_str)
+    else {
+        return Ok(None);
+    };
+    let plain = target.split("/_history/").next().unwrap_or(target);
+    let Some((res_type, id)) = plain.split_once('/') else {
+        return Ok(None);
+    };
+    let in_this_write = written.iter().flatten().find_map(|outcome| match outcome {
+        WriteOutcome::Created(r) | WriteOutcome::Updated(r) | WriteOutcome::Existing(r)
+            if r.res_type == res_type && r.id == id =>
+        {
+            Some(r.owner.clone())
+        }
+        _ => None,
+    });
+    let owner = match in_this_write {
+        Some(owner) => Some(owner),
+        None => {
+            sqlx::query("SELECT patient_key FROM resource_locator WHERE res_type = $1 AND id = $2")
+                .bind(res_type.to_owned())
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.get::<String, _>(0))
+        }
+    };
+    // Only a patient's record: a Provenance of a shared resource keeps its own key.
+    Ok(owner.filter(|key| !key.contains('/')))
 }
 
 fn is_patient(resource: &Value) -> bool {
