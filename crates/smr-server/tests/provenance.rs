@@ -63,6 +63,18 @@ fn order(patient: &str) -> Value {
     mr
 }
 
+/// `client` prescribes the fixture order for `patient`; its id.
+async fn ordered(client: &Client, patient: &str) -> String {
+    client
+        .post("/fhir/MedicationRequest", &order(patient))
+        .await
+        .expect(StatusCode::CREATED)
+        .json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn gp(app: &TestApp) -> Client {
     app.as_user("u-gp", Role::Gp, Some(GP))
 }
@@ -290,14 +302,7 @@ async fn conditional_existing(app: &TestApp) {
 async fn visibility(app: &TestApp) {
     let w = world(app).await;
     let gp = gp(app);
-    let id = gp
-        .post("/fhir/MedicationRequest", &order(&w.patient))
-        .await
-        .expect(StatusCode::CREATED)
-        .json()["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = ordered(&gp, &w.patient).await;
     let reference = format!("MedicationRequest/{id}");
     let found = provenances(&gp, &reference).await;
     assert_eq!(found.len(), 1);
@@ -551,14 +556,7 @@ async fn stored_bundles(app: &TestApp) {
 async fn client_provenance_record(app: &TestApp) {
     let w = world(app).await;
     let gp = gp(app);
-    let id = gp
-        .post("/fhir/MedicationRequest", &order(&w.patient))
-        .await
-        .expect(StatusCode::CREATED)
-        .json()["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = ordered(&gp, &w.patient).await;
     let reference = format!("MedicationRequest/{id}");
     app.create(&json!({
         "resourceType": "Provenance",
