@@ -24,8 +24,12 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub mod medicine;
 mod verhoeff;
 
+pub use medicine::{
+    ConceptRef, IngredientStrength, Level, MedicineInfo, MedicineLookup, SubsetLookup,
+};
 pub use verhoeff::{is_sctid, verhoeff_valid};
 
 /// Code systems whose codes are dm+d / SNOMED CT identifiers. dm+d concepts are
