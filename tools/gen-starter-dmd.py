@@ -348,7 +348,7 @@ FORM_ROUTE = {
     "cream": ("Cream", "Cutaneous"),
     "vaginal gel": ("Vaginal gel", "Vaginal"),
 }
-QUALIFIERS = re.compile(r"\s+(sugar free|preservative free|CFC free|unit dose)$")
+QUALIFIERS = re.compile(r"\s+(sugar[ -]free\.?|preservative free|CFC free|unit dose)$")
 
 
 def fmt_strength(tok):
@@ -381,6 +381,9 @@ def parse_vmp_name(name, forms, routes, combos):
             # 'Co-codamol 30mg/500mg tablets': the name does not say which strength is
             # whose, so list the ingredients without strengths.
             ingredients.extend({"name": n, "strength": None} for n in combos[lead])
+        elif lead.startswith("co-"):
+            # Other 'Co-' names: the name alone does not say the ingredients.
+            pass
         elif lead:
             ingredients.append({"name": lead, "strength": strength})
         if i == len(parts) - 1:
@@ -547,6 +550,12 @@ def main():
             unmatched_rules.append(name)
             continue
         add_vtm(v, "rules")
+    # Combination names the PGx subset resolves to rules-named ingredients (e.g.
+    # Co-trimoxazole for sulfamethoxazole) are rules-named too when dm+d has the VTM.
+    for c in pgx["combination_names"]:
+        v = vindex.exact(c["name"])
+        if v is not None:
+            add_vtm(v, "rules")
 
     # 3. Products.
     vmps = {}  # code -> entry
