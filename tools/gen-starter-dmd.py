@@ -17,6 +17,7 @@ sources already hold, and each product says how its links were made.
 import collections
 import csv
 import glob
+import itertools
 import json
 import os
 import re
@@ -30,7 +31,6 @@ OUT = os.path.join(REPO, "crates", "smr-dmd", "data", "starter-dictionary.json")
 
 RELEASE_DIR = os.path.join(REF, "dmd-xml", "release-2")
 VTM_XML = os.path.join(RELEASE_DIR, "f_vtm2_3010419.xml")
-ING_XML = os.path.join(RELEASE_DIR, "f_ingredient2_3010419.xml")
 LOOKUP_XML = os.path.join(RELEASE_DIR, "f_lookup2_3010419.xml")
 EPD_CSV = os.path.join(REF, "analytics", "epd_201709.csv")
 PINCER_DIR = os.path.join(REF, "safety", "pincer-codelists")
@@ -97,10 +97,6 @@ def load_vtms():
             "invalid": v.findtext("INVALID") == "1",
         }
     return vtms
-
-
-def load_ingredient_names():
-    return {i.findtext("NM").lower() for i in ET.parse(ING_XML).getroot().iter("ING")}
 
 
 def load_lookup(section):
@@ -193,8 +189,7 @@ def match_parts(bnf_parts, vtm_parts):
     if len(bnf_parts) != len(vtm_parts):
         return None
     best = None
-    # Few parts; try VTM parts in every order by greedy assignment on each BNF part.
-    import itertools
+    # Combinations have at most a handful of parts, so trying every order is cheap.
     for perm in itertools.permutations(range(len(vtm_parts))):
         total = 0
         for i, j in enumerate(perm):
@@ -431,8 +426,6 @@ def vtm_for_vmp_name(name, vindex):
             size = sum(len(p) for p in vparts)
             if best is None or size > best[0] or (size == best[0] and v["code"] < best[1]["code"]):
                 best = (size, v)
-    # A single-part VMP name starting with a whole multi-word VTM name is enough; a
-    # 'Co-' name matches its own VTM ('Co-codamol').
     return best[1] if best else None
 
 
@@ -486,11 +479,13 @@ def openprescribing_objs():
 
 def main():
     check_only = "--check" in sys.argv[1:]
+    if not os.path.isdir(REF):
+        print("reference data not found at %s (set SMR_SHARED_DIR)" % REF, file=sys.stderr)
+        return 2
     vtms = load_vtms()
     vindex = VtmIndex(vtms)
     forms = load_lookup("FORM")
     routes = load_lookup("ROUTE")
-    ingredient_names = load_ingredient_names()
     pgx = json.load(open(PGX_SUBSET))
     combos = {c["name"].lower(): sorted(c["ingredients"]) for c in pgx["combination_names"]}
     notes = []
@@ -587,9 +582,7 @@ def main():
     # 3a. OpenPrescribing fixtures carry real dm+d structure (VMP->VTM, AMP->VMP).
     for o, src in openprescribing_objs():
         f = o["fields"]
-        if o["model"] == "dmd.vtm" and str(o["pk"]) in vtms:
-            pass
-        elif o["model"] == "dmd.vmp":
+        if o["model"] == "dmd.vmp":
             vtm = str(f["vtm"]) if f.get("vtm") else None
             add_vmp(str(o["pk"]), f["nm"], src, vtm, "structure" if vtm else None,
                     f.get("bnf_code"))
@@ -692,16 +685,23 @@ def main():
         out_amps.append({"code": code, "name": e["name"], "vmp": e["vmp"],
                          "source": "; ".join(sorted(e["sources"])) + "; " + link})
 
+    with open(EPD_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    epd_rows, epd_practices = len(rows), len({r["PRACTICE_CODE"] for r in rows})
     n_epd = sum(1 for v in out_vtms if v["why"] != "rules")
+    names = collections.Counter(v["name"].lower() for v in out_vmps)
+    dup_names = sum(1 for n in names.values() if n > 1)
     notes += [
         "VTM codes and names are copied from the complete VTM file of NHSBSA dm+d release "
         "3010419 (f_vtm2_3010419.xml); 'previous' is that file's VTMIDPREV.",
-        "EPD ranking: the English Prescribing Dataset sample for 2017-09 (%d rows, 4 "
+        "rank = the rank of the VTM's BNF chemical substance (bnf) in the EPD sample by total "
+        "items; a VTM several chemicals map to keeps the best rank. "
+        "EPD ranking: the English Prescribing Dataset sample for 2017-09 (%d rows, %d "
         "practices) ranked by total ITEMS per BNF chemical substance (first 9 characters of "
         "BNF_CODE), chapters 1-15 only; %d distinct drug substances. The sample's "
         "CHEMICAL_SUBSTANCE_BNF_DESCR column is empty, so names come from the generic "
         "(product 'AA') BNF_DESCRIPTION stems, which are abbreviated ('Levothyrox Sod')."
-        % (sum(1 for _ in open(EPD_CSV)) - 1, len(ranking)),
+        % (epd_rows, epd_practices, len(ranking)),
         "EPD->VTM: exact name, else each BNF word a prefix of the VTM word in order with "
         "salts ignored on both sides and combinations ('/', '&') matched part by part "
         "against VTM ' + ' parts, closest unique match only; %d hand-checked aliases "
@@ -730,8 +730,13 @@ def main():
         "Strength, form and route are parsed from the VMP name only where unambiguous (one "
         "strength per ingredient part; a listed whole form phrase); otherwise null. "
         "Ingredients of 'Co-' names come from the PGx subset's combination names, without "
-        "strengths. controlled_drug is null throughout: no source here gives VMP control "
-        "information.",
+        "strengths; other 'Co-' names get an empty ingredient list. Ingredient names are the "
+        "words the VMP name uses ('propranolol'), which can be the base where the dm+d "
+        "ingredient substance is a salt. controlled_drug is null throughout: no source here "
+        "gives VMP control information (the EPS examples' 'CD2' does not say which Schedule 2 "
+        "category).",
+        "%d VMP names carry two codes (an old and a new dm+d code, both seen in sources); "
+        "both are kept because records carry either." % dup_names,
         "Products whose VTM is not in this dictionary are left out (%d): %s."
         % (len(dropped_vmps), "; ".join(dropped_vmps[:40]) + (" ..." if len(dropped_vmps) > 40 else "")),
         "AMPs: kept only when linked to a kept VMP by a source's structure or by the AMP "
@@ -747,8 +752,8 @@ def main():
         "release": "NHSBSA dm+d release 3010419 (f_vtm2_3010419.xml)",
         "generated_by": "tools/gen-starter-dmd.py",
         "sources": [
-            "NHSBSA dm+d release 3010419: f_vtm2_3010419.xml (VTMs), f_ingredient2_3010419.xml "
-            "(ingredient names), f_lookup2_3010419.xml (forms, routes), as copied into the "
+            "NHSBSA dm+d release 3010419: f_vtm2_3010419.xml (VTMs) and "
+            "f_lookup2_3010419.xml (form and route names), as copied into the "
             "OpenPrescribing repository (ebmdatalab/openprescribing, MIT, Copyright (c) Ben "
             "Goldacre). The data are NHSBSA's dm+d, published under NHSBSA's dm+d licence terms "
             "(NHS TRUD); SNOMED CT identifiers are used under the SNOMED CT licence.",
