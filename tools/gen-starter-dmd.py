@@ -116,6 +116,7 @@ SALTS = {
     "bromide", "citrate", "carbonate", "bisulfate", "gluconate", "erbumine", "cilexetil",
     "hyclate", "malate", "besilate", "succinate", "hydrate", "dihydrate", "monohydrate",
     "hemihydrate", "trihydrate", "dried", "disodium", "butylbromide", "hexanoate",
+    "dihydrochloride",
 }
 
 # EPD (BNF) descriptions abbreviate salts; expand them so they are recognised as salts.
@@ -146,6 +147,8 @@ EPD_ALIASES = {
     # BNF 0906040G0 is colecalciferol with calcium carbonate; 'Calc' alone would also
     # fit Calcium phosphate.
     "colecal & calc": "Colecalciferol + Calcium carbonate",
+    # VTM 'Carbomer 980' is INVALID in this release; the valid VTM is 'Carbomer'.
+    "carbomer 980": "Carbomer",
 }
 
 
@@ -212,10 +215,23 @@ class VtmIndex:
         self.parts = {v["code"]: [words(p) for p in v["name"].split(" + ")] for v in self.valid}
 
     def exact(self, name):
-        """VTM whose name equals `name` (case-insensitive), preferring a valid one."""
-        cands = self.by_lower.get(name.lower().strip(), [])
-        cands = sorted(cands, key=lambda v: (v["invalid"], v["code"]))
-        return cands[0] if cands else None
+        """Valid VTM whose name equals `name` (case-insensitive). VTMs the release marks
+        INVALID are never chosen: they are withdrawn concepts."""
+        cands = [v for v in self.by_lower.get(name.lower().strip(), []) if not v["invalid"]]
+        return min(cands, key=lambda v: v["code"]) if cands else None
+
+    def salt_forms(self, name):
+        """Valid VTMs named `name` plus salt words ('Chloroquine' -> 'Chloroquine
+        phosphate', 'Chloroquine sulfate'), for names whose plain VTM is INVALID."""
+        want = words(name)
+        return sorted(
+            (v for v in self.valid
+             if words(v["name"])[: len(want)] == want
+             and len(words(v["name"])) > len(want)
+             and all(w in SALTS for w in words(v["name"])[len(want):])
+             and " + " not in v["name"]),
+            key=lambda v: v["code"],
+        )
 
     def match_bnf(self, bnf_name):
         """VTM for an EPD (BNF) abbreviated chemical/product name, or None if no unique
@@ -539,12 +555,19 @@ def main():
         for t in g.get("tables", []):
             rule_names.update(t.get("drugs") or [])
     unmatched_rules = []
+    salt_matched = []
     for name in sorted(rule_names):
         v = vindex.exact(name)
-        if v is None:
-            unmatched_rules.append(name)
+        if v is not None:
+            add_vtm(v, "rules")
             continue
-        add_vtm(v, "rules")
+        forms_ = vindex.salt_forms(name)
+        if forms_:
+            salt_matched.append("%s -> %s" % (name, ", ".join(f["name"] for f in forms_)))
+            for f in forms_:
+                add_vtm(f, "rules")
+        else:
+            unmatched_rules.append(name)
     # Combination names the PGx subset resolves to rules-named ingredients (e.g.
     # Co-trimoxazole for sulfamethoxazole) are rules-named too when dm+d has the VTM.
     for c in pgx["combination_names"]:
@@ -716,8 +739,10 @@ def main():
         % (TOP_N, "; ".join(unmatched_top) or "none"),
         "Rules-named medicines: ingredients of crates/smr-dmd/data/dmd-pgx-subset.json, the "
         "drugs of crates/smr-pgx-guidelines/data/guidelines.json, and the VTMs of the "
-        "PINCER drug codelists (%s), matched to VTMs by exact name. Not in the VTM file: %s."
-        % (", ".join(PINCER_DRUG_LISTS), ", ".join(unmatched_rules) or "none"),
+        "PINCER drug codelists (%s), matched to valid VTMs by exact name, else (where the plain VTM is INVALID in this "
+        "release) to its valid salt-named VTMs: %s. No valid VTM in this release: %s."
+        % (", ".join(PINCER_DRUG_LISTS), "; ".join(salt_matched) or "none",
+           ", ".join(unmatched_rules) or "none"),
         "Each product's source lists where its code was read, then how it was linked: 'VTM "
         "by name' = the VTM name is the leading ingredient words of the VMP name (each ' / ' "
         "part for combinations; the longest such VTM), 'VMP by name' = the AMP name without "
