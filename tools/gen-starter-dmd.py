@@ -868,8 +868,12 @@ def self_check(doc):
     for a in doc["amps"]:
         if a["vmp"] not in vmp_codes:
             problems.append("amp %s names missing vmp %s" % (a["code"], a["vmp"]))
-    if len(set(vtm_codes) & vmp_codes):
-        problems.append("code used as both VTM and VMP")
+    amp_codes = {a["code"] for a in doc["amps"]}
+    prev_codes = {p for v in doc["vtms"] for p in v["previous"]}
+    if vtm_codes & vmp_codes or vmp_codes & amp_codes or vtm_codes & amp_codes:
+        problems.append("a code is used by two kinds of concept")
+    if prev_codes & (vtm_codes | vmp_codes | amp_codes):
+        problems.append("a previous VTM code is also a current code")
     return problems
 
 
