@@ -123,6 +123,10 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::pgx_intake::vcf),
         )
         .route(
+            "/Patient/{id}/$medication-record",
+            get(routes::medication_record::operation),
+        )
+        .route(
             "/{res_type}/{id}/{operation}",
             get(routes::everything::operation).post(routes::everything::operation),
         )

@@ -257,6 +257,61 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The current versions of the resources of `types` in one patient's record, in type and
+    /// id order, as `access` lets the caller see them (consent-withheld entries left out).
+    /// One query on the patient's own rows: a single shard on Citus.
+    pub async fn patient_record(
+        &self,
+        patient_id: &str,
+        types: &[&str],
+        access: &Access,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        if types.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.reader.acquire().await?;
+        let mut sql = Sql::new("SELECT ");
+        sql.push(RESOURCE_COLUMNS).push(
+            " FROM resources r JOIN resource_versions v ON v.patient_key = r.patient_key \
+             AND v.res_type = r.res_type AND v.id = r.id AND v.version = r.version \
+             WHERE r.deleted = 0 AND r.patient_key = ",
+        );
+        sql.text(patient_id).push(" AND r.res_type IN (");
+        for (i, ty) in types.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(*ty);
+        }
+        sql.push(") ORDER BY v.res_type, v.id");
+        let rows = sql.into_query().fetch_all(&mut *conn).await?;
+        let resources = rows.iter().map(resource_from_row).collect();
+        filter_visible(&mut conn, resources, access).await
+    }
+
+    /// The current versions of resources outside any patient's record (Organization,
+    /// Medication, …) by `(type, id)`; missing, deleted and patient-record resources are
+    /// skipped, so this never reveals a patient's entry.
+    pub async fn read_shared(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let shared: Vec<(String, String)> = keys
+            .iter()
+            .filter(|(ty, _)| {
+                resource_types::served(ty).is_some_and(|t| t.compartment_params.is_empty())
+            })
+            .cloned()
+            .collect();
+        if shared.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.reader.acquire().await?;
+        read_many(&mut conn, &shared).await
+    }
+}
+
 pub(crate) async fn read_current(
     conn: &mut AnyConnection,
     res_type: &str,

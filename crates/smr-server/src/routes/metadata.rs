@@ -115,6 +115,10 @@ fn statement(base: &str) -> Value {
                 resource["operation"] = json!([{
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }, {
+                    "name": "medication-record",
+                    "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-medication-record",
+                    "documentation": "The single medication record: a collection Bundle whose first entry is a List (mode working) of one MedicationStatement per medicine, merged from every care setting's entries, with DetectedIssues for conflicts. Parameters: stopped-within (days; default 90), medicine (CODE or system|CODE: one medicine's timeline with Provenance)."
                 }]);
             }
             if t.name == "Provenance" {

@@ -6,6 +6,7 @@ pub mod cds;
 pub mod everything;
 pub mod history;
 pub mod instance;
+pub mod medication_record;
 pub mod metadata;
 pub mod search;
 
