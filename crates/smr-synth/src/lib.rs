@@ -49,11 +49,17 @@
 //! needs them), so each Bundle loads on its own through `Store::transaction` or `POST /fhir`. The crate is pure: no I/O, and the same config always gives the same output.
 
 mod care;
+mod care_home;
 mod clinical;
 mod demo;
+mod dosage;
+mod gp;
+mod hospital;
 mod people;
 mod pgx;
+mod provenance;
 mod rng;
+mod scenarios;
 
 use serde_json::{Map, Value, json};
 use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
@@ -61,10 +67,12 @@ use time::{Date, Duration, Month};
 
 use care::Locality;
 use clinical::{Allergy, Drug, Record, Setting, Status};
+use provenance::{CareSetting, Pending};
 use rng::Rng;
 
 pub use care::PRACTICES_PER_LOCALITY;
 pub use demo::{DemoOrganisations, demo_organisations, demo_patient_nhs_number};
+pub use provenance::CARE_SETTING_SYSTEM;
 
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 pub const GMC_SYSTEM: &str = "https://fhir.hl7.org.uk/Id/gmc-number";
@@ -275,6 +283,7 @@ fn practice_code(index: usize) -> String {
 
 struct Practice {
     url: String,
+    code: String,
     name: String,
     town: usize,
     gps: Vec<(String, String)>,
@@ -319,7 +328,10 @@ fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
             "identifier": [{"system": ODS_SYSTEM, "value": practice_code(index)}],
             "active": true,
             "type": [{
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov", "display": "Healthcare Provider"}],
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov", "display": "Healthcare Provider"},
+                    CareSetting::GpPractice.coding(),
+                ],
                 "text": "GP practice",
             }],
             "name": name,
@@ -348,6 +360,7 @@ fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
     g.rng = rng;
     Practice {
         url,
+        code: practice_code(index),
         name,
         town,
         gps,
@@ -400,6 +413,14 @@ fn patient(
     demo: bool,
 ) {
     let (age, female, mut record) = draw(rng);
+    let stays = care::stays(rng, age, demo);
+    // Most people with prescriptions from the practice have nominated a community pharmacy.
+    let nominated = record
+        .prescriptions
+        .iter()
+        .any(|rx| rx.setting == Setting::Community)
+        && (demo || rng.chance(care::NOMINATION_SHARE));
+    let change = scenarios::apply(rng, &mut record, &stays, nominated, demo);
     if demo {
         for rx in &mut record.prescriptions {
             if rx.status == Status::Active {
@@ -476,91 +497,55 @@ fn patient(
     for allergy in &record.allergies {
         g.add(allergy_resource(rng, *allergy, &subject, &gp, today), None);
     }
-    // Most people with prescriptions from the practice have nominated a community pharmacy.
-    let nominated = record
-        .prescriptions
-        .iter()
-        .any(|rx| rx.setting == Setting::Community)
-        && (demo || rng.chance(care::NOMINATION_SHARE));
-    let mut dispensed_one = false;
-    for rx in &record.prescriptions {
-        let authored = days_before(today, rx.days_ago);
-        let mut mr = json!({
-            "resourceType": "MedicationRequest",
-            "identifier": [{"system": PRESCRIPTION_ITEM_SYSTEM, "value": rng.uuid()}],
-            "status": match rx.status {
-                Status::Active => "active",
-                Status::Completed => "completed",
-                Status::Stopped => "stopped",
-            },
-            "intent": "order",
-            "category": [{"coding": [match rx.setting {
-                Setting::Community => json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "community", "display": "Community"}),
-                Setting::Inpatient => json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "inpatient", "display": "Inpatient"}),
-            }]}],
-            "medicationCodeableConcept": medication(rx.drug),
-            "subject": subject,
-            "authoredOn": date_time(rng, authored),
-            "requester": match rx.setting {
-                Setting::Community => gp.clone(),
-                Setting::Inpatient => local.hospital.reference(),
-            },
-            "courseOfTherapyType": {"coding": [if rx.repeat {
-                json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "continuous", "display": "Continuous long term therapy"})
-            } else {
-                json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "acute", "display": "Short course (acute) therapy"})
-            }]},
-            "dosageInstruction": [{"text": rx.dose}],
-        });
-        if let Some(why) = rx.status_reason {
-            mr["statusReason"] = json!({"text": why});
-        }
-        if let Some(url) = rx
-            .reason
-            .and_then(|c| condition_urls.iter().find(|(x, _)| *x == c))
-            .map(|(_, u)| u)
-        {
-            mr["reasonReference"] = json!([{"reference": url}]);
-        }
-        let community = rx.setting == Setting::Community;
-        if nominated && community {
-            mr["dispenseRequest"] = json!({"performer": local.pharmacy.reference()});
-        }
-        let mr_url = g.add(mr, None);
-        if nominated
-            && community
-            && rx.status == Status::Active
-            && ((demo && !dispensed_one) || rng.chance(care::DISPENSE_SHARE))
-        {
-            dispensed_one = true;
-            let md = care::dispense(
-                rng,
-                rx,
-                medication(rx.drug),
-                &subject,
-                &mr_url,
-                &local.pharmacy,
-                today,
-            );
-            g.add(md, None);
-        }
-    }
+    let practice_org = OrgRef {
+        url: practice.url.clone(),
+        code: practice.code.clone(),
+        name: practice.name.clone(),
+    };
+    let at = gp::Gp {
+        subject: &subject,
+        gp: &gp,
+        hospital: &local.hospital,
+        pharmacy: nominated.then_some(&local.pharmacy),
+        today,
+    };
+    let conditions: Vec<_> = condition_urls.clone();
+    let meds = gp::write(g, rng, &at, &record.prescriptions, &conditions, demo);
+    let pharmacist = json!({"display": format!("Pharmacist, {}", local.pharmacy.name)});
+    let mut provenances = vec![
+        meds.gp.finish(CareSetting::GpPractice, gp.clone(), &practice_org),
+        meds.pharmacy
+            .finish(CareSetting::CommunityPharmacy, pharmacist, &local.pharmacy),
+        meds.hospital
+            .finish(CareSetting::Hospital, local.clinician.clone(), &local.hospital),
+    ];
+    let mut reported = Pending::default();
     for s in &record.reported {
         let since = days_before(today, s.days_ago);
-        g.add(
+        let asserted = date_time_ago(rng, today, 0, s.days_ago.min(365));
+        let url = g.add(
             json!({
                 "resourceType": "MedicationStatement",
                 "status": "active",
+                "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medication-statement-category", "code": "patientspecified", "display": "Patient Specified"}]},
                 "medicationCodeableConcept": medication(s.drug),
                 "subject": subject,
                 "effectivePeriod": {"start": date(since)},
-                "dateAsserted": date_time_ago(rng, today, 0, s.days_ago.min(365)),
+                "dateAsserted": asserted,
                 "informationSource": subject,
-                "dosage": [{"text": s.dose}],
+                "dosage": [dosage::dosage(s.drug, s.dose)],
             }),
             None,
         );
+        reported.push(url, &asserted);
     }
+    // Told to the practice by the patient: the patient is the author, the practice where it
+    // was recorded.
+    provenances.push(reported.finish(
+        CareSetting::PatientReported,
+        subject.clone(),
+        &practice_org,
+    ));
     if age >= 18 && (demo || rng.chance(0.15)) {
         let issued = date_time_ago(rng, today, 30, 1500);
         let lab = json!({"display": "Synthetic Genomic Laboratory Hub"});
@@ -575,9 +560,37 @@ fn patient(
             g.add(obs, None);
         }
     }
-    if let Some(stay) = care::stay(rng, age, demo) {
-        let encounter = care::encounter(rng, stay, &subject, &local.hospital, today);
-        g.add(encounter, None);
+    let ward = hospital::Ward {
+        subject: &subject,
+        hospital: &local.hospital,
+        clinician: &local.clinician,
+        today,
+    };
+    for &stay in &stays {
+        let changed_here = matches!(stay, care::Stay::Finished { .. });
+        let change = change.as_ref().filter(|_| changed_here);
+        provenances.push(hospital::stay(
+            g,
+            rng,
+            &ward,
+            stay,
+            &record.prescriptions,
+            change,
+        ));
+    }
+    if care::in_care_home(rng, age, demo) {
+        provenances.push(care_home::administrations(
+            g,
+            rng,
+            &subject,
+            &local.care_home,
+            &record.prescriptions,
+            &meds.written,
+            today,
+        ));
+    }
+    for p in provenances.into_iter().flatten() {
+        g.add(p, None);
     }
     if care::community_nursing(rng, age, demo) {
         g.add(care::episode(rng, &subject, &local.team, today), None);
