@@ -208,6 +208,8 @@ pub fn write(
                 // Handed over after the stop date, from the issue written before it.
                 Some(rx.days_ago - rng.range(1, 5.min(rx.days_ago).max(1)))
             } else if rx.status == Status::Active
+                // Issued today or yesterday: not collected yet.
+                && *issued >= 2
                 && (rx.extra.everywhere
                     || (demo && !dispensed_one)
                     || rng.chance(care::DISPENSE_SHARE))

@@ -179,11 +179,20 @@ fn the_population_looks_like_primary_care() {
     let categories: HashSet<&str> = of_type(&p, "MedicationRequest")
         .map(|r| r["category"][0]["coding"][0]["code"].as_str().unwrap())
         .collect();
-    assert_eq!(categories, HashSet::from(["community", "inpatient"]));
+    assert_eq!(
+        categories,
+        HashSet::from(["community", "inpatient", "discharge"])
+    );
+    let intents: HashSet<&str> = of_type(&p, "MedicationRequest")
+        .map(|r| r["intent"].as_str().unwrap())
+        .collect();
+    assert_eq!(intents, HashSet::from(["plan", "order"]));
 
-    // Polypharmacy rises with age: mean active repeats for 75+ (about 3.8) far above under-40s.
+    // Polypharmacy rises with age: mean active GP plans for 75+ (about 4) far above under-40s.
     let mut active: std::collections::HashMap<&str, usize> = Default::default();
-    for r in of_type(&p, "MedicationRequest").filter(|r| r["status"] == "active") {
+    for r in of_type(&p, "MedicationRequest")
+        .filter(|r| r["status"] == "active" && r["intent"] == "plan")
+    {
         *active
             .entry(r["subject"]["reference"].as_str().unwrap())
             .or_default() += 1;
@@ -420,16 +429,19 @@ fn locality_organisations_are_synthetic_shared_and_conditional() {
             }
             let code = ods(r);
             let (prefix, digits) = code.split_at(3);
-            let (org_type, text) = match prefix {
-                "Y9H" => ("prov", "NHS trust (acute hospital)"),
-                "Y9P" => ("prov", "Community pharmacy"),
-                "Y9C" => ("team", "Community nursing team"),
+            let (org_type, text, setting) = match prefix {
+                "Y9H" => ("prov", "NHS trust (acute hospital)", "hospital"),
+                "Y9P" => ("prov", "Community pharmacy", "community-pharmacy"),
+                "Y9C" => ("team", "Community nursing team", "community"),
+                "Y9K" => ("prov", "Care home", "care-home"),
                 _ => continue,
             };
             codes.push(code.to_owned());
             assert_eq!(digits, format!("{locality:03}"), "{code} in Bundle {index}");
             assert_eq!(r["type"][0]["text"], text);
             assert_eq!(r["type"][0]["coding"][0]["code"], org_type);
+            assert_eq!(r["type"][0]["coding"][1]["system"], CARE_SETTING_SYSTEM);
+            assert_eq!(r["type"][0]["coding"][1]["code"], setting);
             assert!(r["name"].as_str().unwrap().ends_with(" (synthetic)"));
             assert_eq!(
                 e["request"]["ifNoneExist"],
@@ -450,9 +462,9 @@ fn locality_organisations_are_synthetic_shared_and_conditional() {
                 assert_eq!(first, same, "{code}");
             }
         }
-        assert_eq!(codes.len(), 3, "Bundle {index}");
+        assert_eq!(codes.len(), 4, "Bundle {index}");
     }
-    assert_eq!(seen.len(), 3 * 8);
+    assert_eq!(seen.len(), 4 * 8);
 }
 
 #[test]
@@ -501,9 +513,10 @@ fn care_beyond_the_practice_has_realistic_shares() {
     assert!((0.35..0.55).contains(&(recent as f64 / total)), "{recent}");
     assert!((0.15..0.35).contains(&(old as f64 / total)), "{old}");
 
-    // Pharmacy nominations: most patients with active prescriptions, mostly within 90 days.
+    // Pharmacy nominations: most patients with active GP plans; the latest issues of active
+    // plans mostly within 90 days.
     let active: Vec<&Value> = of_type(&p, "MedicationRequest")
-        .filter(|r| r["status"] == "active")
+        .filter(|r| r["status"] == "active" && r["intent"] == "plan")
         .collect();
     let with_active: HashSet<&str> = active
         .iter()
@@ -516,8 +529,29 @@ fn care_beyond_the_practice_has_realistic_shares() {
         .collect();
     let share = nominating.len() as f64 / with_active.len() as f64;
     assert!((0.78..0.92).contains(&share), "nominating {share}");
-    let nominated: Vec<&&Value> = active
-        .iter()
+    let mut latest_issues: HashMap<String, &Value> = HashMap::new();
+    for b in &p.bundles {
+        let urls = by_url(b);
+        for r in urls.values().filter(|r| r["intent"] == "order") {
+            let Some(plan) = r["basedOn"][0]["reference"].as_str() else {
+                continue;
+            };
+            assert_eq!(urls[plan]["intent"], "plan");
+            if urls[plan]["status"] != "active" {
+                continue;
+            }
+            let key = format!("{}{plan}", b["entry"][0]["fullUrl"]);
+            let newer = latest_issues
+                .get(&key)
+                .is_none_or(|old| old["authoredOn"].as_str() < r["authoredOn"].as_str());
+            if newer {
+                latest_issues.insert(key, r);
+            }
+        }
+    }
+    let nominated: Vec<&Value> = latest_issues
+        .values()
+        .copied()
         .filter(|r| r.pointer("/dispenseRequest/performer").is_some())
         .collect();
     let in_window = nominated
@@ -532,9 +566,11 @@ fn care_beyond_the_practice_has_realistic_shares() {
         }
     }
 
-    // Dispenses: completed, of the prescription they name, by the nominated pharmacy, after
-    // it was authored and not after today.
+    // Dispenses: completed, of the issue they name (its product, or a brand of it), by the
+    // nominated pharmacy, after it was issued and not after today; of active plans, but for
+    // the stopped ones dispensed after the stop.
     let mut dispenses = 0;
+    let mut branded = 0;
     for b in &p.bundles {
         let urls = by_url(b);
         for r in urls
@@ -545,12 +581,20 @@ fn care_beyond_the_practice_has_realistic_shares() {
                 .as_str()
                 .unwrap()];
             assert_eq!(rx["resourceType"], "MedicationRequest");
-            assert_eq!(rx["status"], "active");
+            assert_eq!(rx["intent"], "order");
+            let plan = urls[rx["basedOn"][0]["reference"].as_str().unwrap()];
             assert_eq!(r["status"], "completed");
-            assert_eq!(
-                r["medicationCodeableConcept"],
-                rx["medicationCodeableConcept"]
-            );
+            if r["medicationCodeableConcept"] != rx["medicationCodeableConcept"] {
+                let vmp = rx["medicationCodeableConcept"]["coding"][0]["code"].as_str();
+                let amp = r["medicationCodeableConcept"]["coding"][0]["code"].as_str();
+                assert!(
+                    clinical::BRANDS
+                        .iter()
+                        .any(|(v, a)| v.code == vmp && a.code == amp),
+                    "{r}"
+                );
+                branded += 1;
+            }
             assert_eq!(r["subject"], rx["subject"]);
             assert_eq!(
                 r["performer"][0]["actor"],
@@ -560,11 +604,19 @@ fn care_beyond_the_practice_has_realistic_shares() {
             let handed = range(&r["whenHandedOver"]);
             assert!(handed.0 > range(&rx["authoredOn"]).1, "{r}");
             assert!(handed.1 <= now + DAY);
-            dispenses += 1;
+            match plan["status"].as_str().unwrap() {
+                "active" => dispenses += 1,
+                "stopped" => {
+                    let stop = range(&plan["dispenseRequest"]["validityPeriod"]["end"]);
+                    assert!(handed.0 >= stop.1, "dispensed after the stop: {r}");
+                }
+                other => panic!("dispense of a {other} plan"),
+            }
         }
     }
     let share = dispenses as f64 / nominated.len() as f64;
     assert!((0.5..0.7).contains(&share), "dispensed {share}");
+    assert!(branded > 0, "no dispense of a brand");
 
     // Community nursing: about 5%, active, with the locality team.
     let episodes: HashSet<&str> = of_type(&p, "EpisodeOfCare")
