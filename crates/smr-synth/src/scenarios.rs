@@ -21,11 +21,11 @@ use crate::hospital::{Change, admission_list};
 use crate::rng::Rng;
 
 /// Share of patients with a finished stay whose discharge changed a dose.
-const DOSE_CHANGE_SHARE: f64 = 0.6;
+const DOSE_CHANGE_SHARE: f64 = 0.9;
 /// Share of nominating patients with a repeat stopped but still dispensed.
-const STOPPED_DISPENSED_SHARE: f64 = 0.09;
+const STOPPED_DISPENSED_SHARE: f64 = 0.15;
 /// Share of patients with a coded repeat that has a brand or another strength who have both.
-const DUPLICATE_SHARE: f64 = 0.3;
+const DUPLICATE_SHARE: f64 = 0.6;
 
 /// Why a stop, for the stopped-but-dispensed repeats.
 const STOP_REASONS: &[&str] = &[

@@ -769,3 +769,260 @@ fn demo_sign_ins_are_deterministic_and_cheap_to_ask() {
             .contains(&(Link::Encounter, demo_organisations(&one).hospital))
     );
 }
+
+// Settings: Provenance of every medication entry, and the conflicts between settings.
+
+const MEDICATION_TYPES: [&str; 4] = [
+    "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
+    "MedicationStatement",
+];
+
+/// The care setting a medication entry's own elements say it came from.
+fn setting_of(r: &Value) -> &'static str {
+    let category = |r: &Value| {
+        let c = &r["category"];
+        c[0]["coding"][0]["code"]
+            .as_str()
+            .or(c["coding"][0]["code"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match (r["resourceType"].as_str().unwrap(), category(r).as_str()) {
+        ("MedicationRequest", "community") => "gp-practice",
+        ("MedicationRequest", "inpatient" | "discharge") => "hospital",
+        ("MedicationDispense", _) => "community-pharmacy",
+        ("MedicationAdministration", "inpatient") => "hospital",
+        ("MedicationAdministration", "community") => "care-home",
+        ("MedicationStatement", "inpatient") => "hospital",
+        ("MedicationStatement", "patientspecified") => "patient-reported",
+        (ty, c) => panic!("{ty} with category {c:?}"),
+    }
+}
+
+#[test]
+fn every_medication_entry_has_a_provenance_with_its_care_setting() {
+    let p = generate(&config(600, 13));
+    let mut settings = HashSet::new();
+    for b in &p.bundles {
+        let urls = by_url(b);
+        let mut covered: HashMap<&str, &str> = HashMap::new();
+        for prov in urls.values().filter(|r| r["resourceType"] == "Provenance") {
+            assert_eq!(prov["activity"]["coding"][0]["code"], "CREATE");
+            assert_eq!(
+                prov["activity"]["coding"][0]["system"],
+                "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+            );
+            smr_fhir::datetime::parse_range(prov["recorded"].as_str().unwrap()).unwrap();
+            let agent = &prov["agent"][0];
+            assert_eq!(agent["type"]["coding"][0]["code"], "author");
+            let role = &agent["role"][0]["coding"][0];
+            assert_eq!(role["system"], CARE_SETTING_SYSTEM);
+            let setting = role["code"].as_str().unwrap();
+            assert!(agent["who"].get("display").is_some() || agent["who"].get("reference").is_some());
+            org_code(&urls, &agent["onBehalfOf"]);
+            assert!(agent["onBehalfOf"].get("identifier").is_some());
+            let targets = prov["target"].as_array().unwrap();
+            assert!(!targets.is_empty());
+            // One patient per Provenance: the store keys it to its first target's.
+            let patient = |t: &Value| {
+                let r = urls[t["reference"].as_str().unwrap()];
+                r["subject"]["reference"].as_str().unwrap().to_owned()
+            };
+            for t in targets {
+                let url = t["reference"].as_str().unwrap();
+                assert!(covered.insert(url, setting).is_none(), "{url} twice");
+                assert_eq!(patient(t), patient(&targets[0]));
+            }
+            settings.insert(setting.to_owned());
+        }
+        for e in b["entry"].as_array().unwrap() {
+            let r = &e["resource"];
+            let ty = r["resourceType"].as_str().unwrap();
+            let url = e["fullUrl"].as_str().unwrap();
+            if MEDICATION_TYPES.contains(&ty) {
+                let setting = covered.get(url).unwrap_or_else(|| panic!("no Provenance: {r}"));
+                assert_eq!(*setting, setting_of(r), "{r}");
+            } else {
+                assert!(!covered.contains_key(url), "{ty} has a medication Provenance");
+            }
+        }
+    }
+    for s in [
+        "gp-practice",
+        "hospital",
+        "community-pharmacy",
+        "care-home",
+        "patient-reported",
+    ] {
+        assert!(settings.contains(s), "no {s} Provenance");
+    }
+}
+
+/// An ingredient name for a medicine concept (the first word of its text; the two brands
+/// this crate uses by their generic name).
+fn ingredient(r: &Value) -> String {
+    let text = r["medicationCodeableConcept"]["text"].as_str().unwrap();
+    let first = text.split_whitespace().next().unwrap().to_ascii_lowercase();
+    match first.as_str() {
+        "losec" => "omeprazole".into(),
+        "brufen" => "ibuprofen".into(),
+        _ => first,
+    }
+}
+
+fn code(r: &Value) -> Option<&str> {
+    r["medicationCodeableConcept"]["coding"][0]["code"].as_str()
+}
+
+fn time(r: &Value, key: &str) -> i64 {
+    range(&r[key]).0
+}
+
+/// The conflicts and clean multi-setting medicines of each patient (by fullUrl).
+#[derive(Debug, Default, Clone)]
+struct Shows {
+    dose_changed: bool,
+    stopped_dispensed: bool,
+    duplicate: bool,
+    clean_everywhere: bool,
+}
+
+fn shows(b: &Value) -> HashMap<String, Shows> {
+    let urls = by_url(b);
+    let mut out: HashMap<String, Shows> = HashMap::new();
+    let of = |ty: &'static str| urls.values().filter(move |r| r["resourceType"] == ty);
+    let patient = |r: &Value| r["subject"]["reference"].as_str().unwrap().to_owned();
+    let plans: Vec<&Value> = of("MedicationRequest")
+        .filter(|r| r["intent"] == "plan")
+        .copied()
+        .collect();
+    let issues_of = |plan: &Value| -> Vec<&Value> {
+        let plan_url = urls
+            .iter()
+            .find(|(_, r)| std::ptr::eq(**r, plan))
+            .map(|(u, _)| *u)
+            .unwrap();
+        of("MedicationRequest")
+            .filter(|r| r["basedOn"][0]["reference"] == plan_url)
+            .copied()
+            .collect()
+    };
+    let active: Vec<&Value> = plans
+        .iter()
+        .filter(|r| r["status"] == "active")
+        .copied()
+        .collect();
+    // (a) A discharge list changed the dose of an active GP plan, issued again since.
+    for d in of("MedicationRequest").filter(|r| r["category"][0]["coding"][0]["code"] == "discharge") {
+        for p in active.iter().filter(|p| patient(p) == patient(d) && ingredient(p) == ingredient(d)) {
+            let different = code(p) != code(d)
+                || p["dosageInstruction"][0]["doseAndRate"] != d["dosageInstruction"][0]["doseAndRate"];
+            let issued_since = issues_of(p)
+                .iter()
+                .any(|i| time(i, "authoredOn") > time(d, "authoredOn"));
+            if different && issued_since {
+                out.entry(patient(d)).or_default().dose_changed = true;
+            }
+        }
+    }
+    // (b) A stopped plan dispensed after its stop date.
+    for p in plans.iter().filter(|r| r["status"] == "stopped") {
+        let stop = range(&p["dispenseRequest"]["validityPeriod"]["end"]).1;
+        for i in issues_of(p) {
+            let dispensed_after = of("MedicationDispense").any(|m| {
+                urls[m["authorizingPrescription"][0]["reference"].as_str().unwrap()] == i
+                    && time(m, "whenHandedOver") >= stop
+            });
+            if dispensed_after {
+                out.entry(patient(p)).or_default().stopped_dispensed = true;
+            }
+        }
+    }
+    // (c) Two active GP plans of one ingredient, different products.
+    for (k, a) in active.iter().enumerate() {
+        for b in &active[k + 1..] {
+            if patient(a) == patient(b) && ingredient(a) == ingredient(b) && code(a) != code(b) {
+                out.entry(patient(a)).or_default().duplicate = true;
+            }
+        }
+    }
+    // Clean: an active VMP plan, dispensed (as a brand of it or itself) and given on the ward
+    // at the plan's dose and route.
+    for p in &active {
+        let Some(vmp) = code(p) else { continue };
+        let dose = &p["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"];
+        let route = &p["dosageInstruction"][0]["route"];
+        let dispensed = issues_of(p).iter().any(|i| {
+            of("MedicationDispense").any(|m| {
+                urls[m["authorizingPrescription"][0]["reference"].as_str().unwrap()] == *i
+                    && (code(m) == Some(vmp)
+                        || clinical::BRANDS
+                            .iter()
+                            .any(|(v, a)| v.code == Some(vmp) && a.code == code(m)))
+            })
+        });
+        let given = of("MedicationAdministration").any(|a| {
+            patient(a) == patient(p)
+                && a["category"]["coding"][0]["code"] == "inpatient"
+                && code(a) == Some(vmp)
+                && a["dosage"]["dose"] == *dose
+                && a["dosage"]["route"] == *route
+        });
+        if dispensed && given && !dose.is_null() {
+            out.entry(patient(p)).or_default().clean_everywhere = true;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_patient_shows_every_conflict_and_a_clean_medicine() {
+    for cfg in demo_configs() {
+        let p = generate(&cfg);
+        let nhs = demo_patient_nhs_number(&cfg);
+        let b = &p.bundles[0];
+        let urls = by_url(b);
+        let (patient_url, _) = urls
+            .iter()
+            .find(|(_, r)| {
+                r["resourceType"] == "Patient" && r["identifier"][0]["value"] == nhs.as_str()
+            })
+            .unwrap();
+        let s = shows(b).remove(*patient_url).unwrap_or_default();
+        assert!(s.dose_changed, "seed {}: no dose change", cfg.seed);
+        assert!(s.stopped_dispensed, "seed {}: no stopped dispense", cfg.seed);
+        assert!(s.duplicate, "seed {}: no duplicate", cfg.seed);
+        assert!(s.clean_everywhere, "seed {}: no clean medicine", cfg.seed);
+        // The clean medicine is dispensed as a brand where the subset has one.
+        let demo_dispenses: Vec<_> = urls
+            .values()
+            .filter(|r| {
+                r["resourceType"] == "MedicationDispense" && r["subject"]["reference"] == **patient_url
+            })
+            .collect();
+        assert!(demo_dispenses.iter().any(|m| code(m).is_some_and(|c| {
+            smr_dmd::products()
+                .iter()
+                .any(|p| p.code == c && p.kind == smr_dmd::ConceptKind::Amp)
+        })));
+    }
+}
+
+#[test]
+fn conflicts_have_realistic_shares() {
+    let p = generate(&config(3000, 14));
+    let mut all = Vec::new();
+    for b in &p.bundles {
+        all.extend(shows(b).into_values());
+    }
+    let share = |f: fn(&Shows) -> bool| all.iter().filter(|s| f(s)).count() as f64 / 3000.0;
+    let dose = share(|s| s.dose_changed);
+    let stopped = share(|s| s.stopped_dispensed);
+    let duplicate = share(|s| s.duplicate);
+    eprintln!("dose {dose} stopped {stopped} duplicate {duplicate}");
+    assert!((0.03..0.12).contains(&dose), "dose changed {dose}");
+    assert!((0.03..0.12).contains(&stopped), "stopped dispensed {stopped}");
+    assert!((0.03..0.12).contains(&duplicate), "duplicate {duplicate}");
+}
