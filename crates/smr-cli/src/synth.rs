@@ -329,7 +329,11 @@ mod tests {
             .search(&all("Provenance"), &smr_store::Access::unrestricted())
             .await
             .unwrap();
-        assert!(page.matches.len() > 60, "{} Provenances", page.matches.len());
+        assert!(
+            page.matches.len() > 60,
+            "{} Provenances",
+            page.matches.len()
+        );
         let mut settings = std::collections::HashSet::new();
         let mut targeted = std::collections::HashMap::new();
         for prov in &page.matches {
@@ -354,7 +358,12 @@ mod tests {
             }
         }
         assert!(targeted.values().all(|&n| n == 1));
-        for s in ["gp-practice", "hospital", "community-pharmacy", "patient-reported"] {
+        for s in [
+            "gp-practice",
+            "hospital",
+            "community-pharmacy",
+            "patient-reported",
+        ] {
             assert!(settings.contains(s), "no {s}");
         }
         // Every medication entry has its Provenance.

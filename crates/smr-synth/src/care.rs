@@ -5,14 +5,15 @@
 //! # Localities
 //!
 //! Practices are grouped into localities: up to [`PRACTICES_PER_LOCALITY`] practices of the
-//! same ICB share one acute hospital trust, one community pharmacy and one community nursing
-//! team. Their Organizations are conditional creates (`ifNoneExist` on the ODS code) in every
+//! same ICB share one acute hospital trust (with one admitting clinician), one community
+//! pharmacy, one community nursing team and one care home. Their Organizations are conditional creates (`ifNoneExist` on the ODS code) in every
 //! Bundle of the locality, like the ICB, so each Bundle still loads on its own and the store
 //! ends with one Organization per code.
 //!
 //! # ODS codes
 //!
-//! `Y9Hnnn` (hospital trust), `Y9Pnnn` (pharmacy), `Y9Cnnn` (nursing team), `nnn` the
+//! `Y9Hnnn` (hospital trust), `Y9Pnnn` (pharmacy), `Y9Cnnn` (nursing team), `Y9Knnn` (care
+//! home), `nnn` the
 //! locality's number: why these forms cannot be real is in the crate documentation. There are
 //! at most [`MAX_PRACTICES`] / [`PRACTICES_PER_LOCALITY`] = 1000 localities. The hospital and
 //! pharmacy are `partOf` the ICB (the same model as the practices: the ICB commissions them),
@@ -28,6 +29,8 @@
 //!   the latest issue, most authored within 12 weeks); 60% of their active prescriptions have
 //!   a completed MedicationDispense handed over 1–4 days after authoring.
 //! - About 5% (mostly the very old) have an active EpisodeOfCare with the nursing team.
+//! - About 4% of the over-65s (a sixth of the over-85s) live in the locality care home, whose
+//!   administration records show it (see `care_home`).
 //!
 //! [`MAX_PRACTICES`]: crate::MAX_PRACTICES
 
@@ -35,11 +38,9 @@ use serde_json::{Value, json};
 use time::Date;
 
 use crate::clinical::{Drug, Rx};
-use crate::rng::Rng;
 use crate::provenance::CareSetting;
-use crate::{
-    BundleBuilder, GMC_SYSTEM, ODS_SYSTEM, OrgRef, date, date_time, days_before, people,
-};
+use crate::rng::Rng;
+use crate::{BundleBuilder, GMC_SYSTEM, ODS_SYSTEM, OrgRef, date, date_time, days_before, people};
 
 /// Practices of one ICB sharing a hospital, a pharmacy and a nursing team.
 pub const PRACTICES_PER_LOCALITY: usize = 10;

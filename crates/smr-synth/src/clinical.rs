@@ -90,7 +90,10 @@ pub const LOSEC_20MG: Drug = coded(
     Other,
 );
 pub const BRUFEN_400MG: Drug = coded("263211000001109", "Brufen 400mg tablets (Mylan)", Nsaid);
-pub const BRANDS: &[(Drug, Drug)] = &[(OMEPRAZOLE_20MG, LOSEC_20MG), (IBUPROFEN_400MG, BRUFEN_400MG)];
+pub const BRANDS: &[(Drug, Drug)] = &[
+    (OMEPRAZOLE_20MG, LOSEC_20MG),
+    (IBUPROFEN_400MG, BRUFEN_400MG),
+];
 
 /// A supplier's brand (AMP) of `vmp`, where the subset has one.
 pub fn brand_of(vmp: Drug) -> Option<Drug> {

@@ -122,7 +122,10 @@ pub fn dose(dosage: &Value) -> Option<Value> {
 /// `text` with its dose doubled ("One tablet …" → "Two tablets …"), for a dose changed in
 /// hospital where the subset has no other strength; `None` for anything else.
 pub fn doubled(text: &'static str) -> Option<String> {
-    for (from, to) in [("One tablet ", "Two tablets "), ("One capsule ", "Two capsules ")] {
+    for (from, to) in [
+        ("One tablet ", "Two tablets "),
+        ("One capsule ", "Two capsules "),
+    ] {
         if let Some(rest) = text.strip_prefix(from)
             && !text.contains("when required")
         {

@@ -10,27 +10,61 @@
 //!   made-up streets, Ofcom drama mobile numbers, the registered practice in
 //!   `generalPractitioner`;
 //! - long-term conditions (SNOMED CT) by age, and the medicines a GP would prescribe for them
-//!   as MedicationRequests: active repeats, stopped ones with a reason, completed acute
-//!   courses, in-hospital loading doses; dm+d VMP codes from smr-dmd where the subset has one,
-//!   text otherwise; more medicines the older and iller the patient;
-//! - sometimes MedicationStatements (over-the-counter medicines), drug allergies for about
-//!   10%, and for about 15% a pharmacogenomic panel (CYP2C19, CYP2D6, CYP2C9, VKORC1 genotype
-//!   Observations);
+//!   (dm+d VMP codes from smr-dmd where the subset has one, text otherwise; more medicines the
+//!   older and iller the patient), drug allergies for about 10%, and for about 15% a
+//!   pharmacogenomic panel (CYP2C19, CYP2D6, CYP2C9, VKORC1 genotype Observations);
+//! - their medicines as each care setting records them (below), with the conflicts between
+//!   settings a medication record has to show;
 //! - care beyond the practice, from which SMR derives who may open a record (see
 //!   `smr_access::care`): inpatient Encounters at a synthetic acute hospital trust for about
 //!   15% (in progress, finished within the last 30 days, or long ago), a nominated community
-//!   pharmacy on the community prescriptions of about 85% of those who have one (active
-//!   repeats mostly issued within 12 weeks) with MedicationDispenses, and an active
-//!   EpisodeOfCare with a community nursing team for about 5% (mostly the very old).
+//!   pharmacy on the community prescriptions of about 85% of those who have one with
+//!   MedicationDispenses, an active EpisodeOfCare with a community nursing team for about 5%
+//!   (mostly the very old), and residence in a care home for about 4% of the over-65s.
 //!
-//! Up to [`PRACTICES_PER_LOCALITY`] practices of an ICB form a locality sharing one hospital,
-//! one pharmacy and one nursing team, numbered by locality `nnn` (at most 1000):
+//! # Medicines by setting
+//!
+//! | setting | resources | shape |
+//! |---|---|---|
+//! | GP practice | MedicationRequest | GP Connect: the authorisation `intent: plan` (`courseOfTherapyType` continuous or acute, `dosageInstruction` text *and* `doseAndRate.doseQuantity` (or `doseRange`), `timing.repeat` frequency/period, route; `dispenseRequest` validity, quantity, 28-day supply, nominated pharmacy), category `community`; its issues `intent: order`, `status: completed`, `basedOn` the plan (the last 1–3 monthly issues of a repeat, the one issue of an acute course). A stopped plan: `status: stopped`, `statusReason.text`, stop date = `dispenseRequest.validityPeriod.end`. |
+//! | community pharmacy | MedicationDispense | `status: completed`, `whenHandedOver`, `authorizingPrescription` = the issue, `performer.actor` = the pharmacy, quantity, structured `dosageInstruction`; about 30% of dispenses of a VMP the subset has a brand (AMP) for are of the brand. |
+//! | hospital | Encounter (class `IMP`), MedicationStatement, MedicationRequest, MedicationAdministration | per stay: the admission medication history (MedicationStatement, category `inpatient`, `informationSource` the admitting clinician, `context` the Encounter), inpatient orders (`intent: order`, category `inpatient`, `encounter`) for up to two of them, each with a ward administration (category `inpatient`, `context` the Encounter, `request` the order, `dosage.dose` and `dosage.route`), and for a finished stay the discharge medicines (`intent: order`, category `discharge`, `status: active`). An MI's loading dose is an older inpatient order. |
+//! | care home | MedicationAdministration | category `community`, `request` the GP issue it was supplied from, two days of up to three of the resident's repeats. |
+//! | patient-reported | MedicationStatement | `status: active`, category `patientspecified`, `informationSource` the Patient: ibuprofen 200 mg (coded), paracetamol and colecalciferol (text only: not in the subset, so they take the by-name path). |
+//!
+//! Every medication entry is the target of exactly one Provenance of its Bundle: one per
+//! setting per patient (one per stay for the hospital), `target` the entries' `urn:uuid:`
+//! fullUrls, `recorded` the newest entry's time, `activity` CREATE (v3-DataOperation), and
+//! `agent[0]` of type `author` with `role` the setting in
+//! `https://fhir.smr.nhs.uk/CodeSystem/care-setting` (`gp-practice`, `hospital`,
+//! `community-pharmacy`, `care-home`, `patient-reported`), `who` the clinician (the GP or the
+//! hospital's admitting doctor as a Practitioner reference; the pharmacist and the care-home
+//! carer by display; the Patient for patient-reported) and `onBehalfOf` the Organization
+//! (reference and ODS identifier; for patient-reported, the practice where it was told). The
+//! store keeps each in the record of its first target's patient and writes no second
+//! Provenance for the entries it names. Organizations carry the same setting as a second
+//! `type` coding (`community` for the nursing team).
+//!
+//! # Conflicts
+//!
+//! See `scenarios`: a dose changed in hospital (discharge list at another strength or twice
+//! the tablets, GP plan issued again at the old dose after the discharge; about 4% of
+//! patients), a stopped medicine still dispensed (plan stopped 10–40 days ago, its last issue
+//! handed over after the stop; about 5%), a duplicate brand or strength (two active plans of
+//! one ingredient; about 6%). The demo patient has all three and a clean multi-setting
+//! medicine: a GP repeat (VMP), dispensed as its brand where the subset has one, given on the
+//! ward at the same dose and route.
+//!
+//! Up to [`PRACTICES_PER_LOCALITY`] practices of an ICB form a locality sharing one hospital
+//! (and its admitting clinician, a Practitioner with GMC-shaped number `996nnnn`), one
+//! pharmacy, one nursing team and one care home, numbered by locality `nnn` (at most 1000):
 //!
 //! | organisation | ODS code | `type` |
 //! |---|---|---|
 //! | acute hospital trust | `Y9Hnnn` | `prov`, "NHS trust (acute hospital)"; `partOf` the ICB |
 //! | community pharmacy | `Y9Pnnn` | `prov`, "Community pharmacy"; `partOf` the ICB |
 //! | community nursing team | `Y9Cnnn` | `team`, "Community nursing team"; `partOf` the trust |
+//! | care home | `Y9Knnn` | `prov`, "Care home"; `partOf` the ICB |
 //!
 //! Real codes look different (trusts `R` + 2 characters, their sites 5 characters,
 //! pharmacies `F` + 4, ICBs `Q` + 2, practices a letter and 5 digits, other `Y` codes `Y` and 5
@@ -44,8 +78,8 @@
 //! Every resource carries `meta.security` HTEST ("test health data",
 //! `http://terminology.hl7.org/CodeSystem/v3-ActReason`) and passes
 //! `smr_fhir::validate::validate_resource`. References are `urn:uuid:` placeholders inside
-//! one transaction Bundle per practice (the ICB and the locality's hospital, pharmacy and
-//! nursing team are conditional creates, `ifNoneExist` on the ODS code, in every Bundle that
+//! one transaction Bundle per practice (the ICB, the locality's organisations and its hospital
+//! clinician are conditional creates, `ifNoneExist` on the ODS code, in every Bundle that
 //! needs them), so each Bundle loads on its own through `Store::transaction` or `POST /fhir`. The crate is pure: no I/O, and the same config always gives the same output.
 
 mod care;
@@ -513,11 +547,15 @@ fn patient(
     let meds = gp::write(g, rng, &at, &record.prescriptions, &conditions, demo);
     let pharmacist = json!({"display": format!("Pharmacist, {}", local.pharmacy.name)});
     let mut provenances = vec![
-        meds.gp.finish(CareSetting::GpPractice, gp.clone(), &practice_org),
+        meds.gp
+            .finish(CareSetting::GpPractice, gp.clone(), &practice_org),
         meds.pharmacy
             .finish(CareSetting::CommunityPharmacy, pharmacist, &local.pharmacy),
-        meds.hospital
-            .finish(CareSetting::Hospital, local.clinician.clone(), &local.hospital),
+        meds.hospital.finish(
+            CareSetting::Hospital,
+            local.clinician.clone(),
+            &local.hospital,
+        ),
     ];
     let mut reported = Pending::default();
     for s in &record.reported {
@@ -541,11 +579,7 @@ fn patient(
     }
     // Told to the practice by the patient: the patient is the author, the practice where it
     // was recorded.
-    provenances.push(reported.finish(
-        CareSetting::PatientReported,
-        subject.clone(),
-        &practice_org,
-    ));
+    provenances.push(reported.finish(CareSetting::PatientReported, subject.clone(), &practice_org));
     if age >= 18 && (demo || rng.chance(0.15)) {
         let issued = date_time_ago(rng, today, 30, 1500);
         let lab = json!({"display": "Synthetic Genomic Laboratory Hub"});

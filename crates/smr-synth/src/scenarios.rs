@@ -13,8 +13,8 @@
 use crate::care::Stay;
 use crate::clinical::{
     AMITRIPTYLINE_10MG, AMITRIPTYLINE_25MG, Drug, DrugClass, IBUPROFEN_400MG, LANSOPRAZOLE_15MG,
-    LANSOPRAZOLE_30MG, NAPROXEN_500MG, OMEPRAZOLE_20MG, Record, Rx, Setting, SIMVASTATIN_10MG,
-    SIMVASTATIN_40MG, Status, brand_of, ingredient_key, other_strength,
+    LANSOPRAZOLE_30MG, NAPROXEN_500MG, OMEPRAZOLE_20MG, Record, Rx, SIMVASTATIN_10MG,
+    SIMVASTATIN_40MG, Setting, Status, brand_of, ingredient_key, other_strength,
 };
 use crate::dosage;
 use crate::hospital::{Change, admission_list};
@@ -69,7 +69,9 @@ pub fn apply(
     // Stopped but dispensed.
     if nominated && (demo || rng.chance(STOPPED_DISPENSED_SHARE)) {
         let pick = if demo {
-            r.prescriptions.iter().position(|rx| rx.extra.dispensed_after_stop)
+            r.prescriptions
+                .iter()
+                .position(|rx| rx.extra.dispensed_after_stop)
         } else {
             let candidates: Vec<usize> = (0..r.prescriptions.len())
                 .filter(|&i| regular(&r.prescriptions[i]))
@@ -109,7 +111,9 @@ pub fn apply(
     }
     let listed = admission_list(&r.prescriptions, None);
     let i = if demo {
-        r.prescriptions.iter().position(|rx| rx.extra.changed_in_hospital)?
+        r.prescriptions
+            .iter()
+            .position(|rx| rx.extra.changed_in_hospital)?
     } else {
         let candidates: Vec<usize> = listed
             .into_iter()

@@ -820,7 +820,9 @@ fn every_medication_entry_has_a_provenance_with_its_care_setting() {
             let role = &agent["role"][0]["coding"][0];
             assert_eq!(role["system"], CARE_SETTING_SYSTEM);
             let setting = role["code"].as_str().unwrap();
-            assert!(agent["who"].get("display").is_some() || agent["who"].get("reference").is_some());
+            assert!(
+                agent["who"].get("display").is_some() || agent["who"].get("reference").is_some()
+            );
             org_code(&urls, &agent["onBehalfOf"]);
             assert!(agent["onBehalfOf"].get("identifier").is_some());
             let targets = prov["target"].as_array().unwrap();
@@ -842,10 +844,15 @@ fn every_medication_entry_has_a_provenance_with_its_care_setting() {
             let ty = r["resourceType"].as_str().unwrap();
             let url = e["fullUrl"].as_str().unwrap();
             if MEDICATION_TYPES.contains(&ty) {
-                let setting = covered.get(url).unwrap_or_else(|| panic!("no Provenance: {r}"));
+                let setting = covered
+                    .get(url)
+                    .unwrap_or_else(|| panic!("no Provenance: {r}"));
                 assert_eq!(*setting, setting_of(r), "{r}");
             } else {
-                assert!(!covered.contains_key(url), "{ty} has a medication Provenance");
+                assert!(
+                    !covered.contains_key(url),
+                    "{ty} has a medication Provenance"
+                );
             }
         }
     }
@@ -915,10 +922,16 @@ fn shows(b: &Value) -> HashMap<String, Shows> {
         .copied()
         .collect();
     // (a) A discharge list changed the dose of an active GP plan, issued again since.
-    for d in of("MedicationRequest").filter(|r| r["category"][0]["coding"][0]["code"] == "discharge") {
-        for p in active.iter().filter(|p| patient(p) == patient(d) && ingredient(p) == ingredient(d)) {
+    for d in
+        of("MedicationRequest").filter(|r| r["category"][0]["coding"][0]["code"] == "discharge")
+    {
+        for p in active
+            .iter()
+            .filter(|p| patient(p) == patient(d) && ingredient(p) == ingredient(d))
+        {
             let different = code(p) != code(d)
-                || p["dosageInstruction"][0]["doseAndRate"] != d["dosageInstruction"][0]["doseAndRate"];
+                || p["dosageInstruction"][0]["doseAndRate"]
+                    != d["dosageInstruction"][0]["doseAndRate"];
             let issued_since = issues_of(p)
                 .iter()
                 .any(|i| time(i, "authoredOn") > time(d, "authoredOn"));
@@ -932,7 +945,10 @@ fn shows(b: &Value) -> HashMap<String, Shows> {
         let stop = range(&p["dispenseRequest"]["validityPeriod"]["end"]).1;
         for i in issues_of(p) {
             let dispensed_after = of("MedicationDispense").any(|m| {
-                urls[m["authorizingPrescription"][0]["reference"].as_str().unwrap()] == i
+                urls[m["authorizingPrescription"][0]["reference"]
+                    .as_str()
+                    .unwrap()]
+                    == i
                     && time(m, "whenHandedOver") >= stop
             });
             if dispensed_after {
@@ -956,7 +972,10 @@ fn shows(b: &Value) -> HashMap<String, Shows> {
         let route = &p["dosageInstruction"][0]["route"];
         let dispensed = issues_of(p).iter().any(|i| {
             of("MedicationDispense").any(|m| {
-                urls[m["authorizingPrescription"][0]["reference"].as_str().unwrap()] == *i
+                urls[m["authorizingPrescription"][0]["reference"]
+                    .as_str()
+                    .unwrap()]
+                    == *i
                     && (code(m) == Some(vmp)
                         || clinical::BRANDS
                             .iter()
@@ -992,14 +1011,19 @@ fn the_demo_patient_shows_every_conflict_and_a_clean_medicine() {
             .unwrap();
         let s = shows(b).remove(*patient_url).unwrap_or_default();
         assert!(s.dose_changed, "seed {}: no dose change", cfg.seed);
-        assert!(s.stopped_dispensed, "seed {}: no stopped dispense", cfg.seed);
+        assert!(
+            s.stopped_dispensed,
+            "seed {}: no stopped dispense",
+            cfg.seed
+        );
         assert!(s.duplicate, "seed {}: no duplicate", cfg.seed);
         assert!(s.clean_everywhere, "seed {}: no clean medicine", cfg.seed);
         // The clean medicine is dispensed as a brand where the subset has one.
         let demo_dispenses: Vec<_> = urls
             .values()
             .filter(|r| {
-                r["resourceType"] == "MedicationDispense" && r["subject"]["reference"] == **patient_url
+                r["resourceType"] == "MedicationDispense"
+                    && r["subject"]["reference"] == **patient_url
             })
             .collect();
         assert!(demo_dispenses.iter().any(|m| code(m).is_some_and(|c| {
@@ -1023,6 +1047,9 @@ fn conflicts_have_realistic_shares() {
     let duplicate = share(|s| s.duplicate);
     eprintln!("dose {dose} stopped {stopped} duplicate {duplicate}");
     assert!((0.03..0.12).contains(&dose), "dose changed {dose}");
-    assert!((0.03..0.12).contains(&stopped), "stopped dispensed {stopped}");
+    assert!(
+        (0.03..0.12).contains(&stopped),
+        "stopped dispensed {stopped}"
+    );
     assert!((0.03..0.12).contains(&duplicate), "duplicate {duplicate}");
 }
