@@ -111,7 +111,7 @@ fn snomed_codes_pass_the_verhoeff_check() {
     for c in clinical::Condition::ALL {
         assert!(smr_dmd::is_sctid(c.snomed().0), "{c:?}");
     }
-    for code in ["91936005", "39579001"] {
+    for code in ["91936005", "39579001"].into_iter().chain(dosage::CODES) {
         assert!(smr_dmd::is_sctid(code), "{code}");
     }
 }
