@@ -85,6 +85,22 @@ fn every_dmd_code_is_in_smr_dmd_and_displayed_with_its_term() {
             assert_eq!(product.kind, smr_dmd::ConceptKind::Vmp, "{code}");
         }
     }
+    for (vmp, amp) in clinical::BRANDS {
+        let product = smr_dmd::products()
+            .iter()
+            .find(|p| Some(p.code.as_str()) == amp.code)
+            .expect("brand in smr-dmd");
+        assert_eq!(product.kind, smr_dmd::ConceptKind::Amp, "{}", amp.name);
+        assert_eq!(product.term, amp.name);
+        let generic = smr_dmd::products()
+            .iter()
+            .find(|p| Some(p.code.as_str()) == vmp.code)
+            .expect("VMP in smr-dmd");
+        // A brand of the VMP: same ingredients, and the strength the VMP's term names.
+        assert_eq!(product.ingredients, generic.ingredients);
+        let strength = vmp.name.split_whitespace().nth(1).unwrap();
+        assert!(amp.name.contains(strength), "{} / {}", amp.name, vmp.name);
+    }
     let p = generate(&config(500, 5));
     let mut coded = 0;
     for r in p.resources() {
