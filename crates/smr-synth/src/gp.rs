@@ -98,7 +98,7 @@ pub fn write(
             .map(|(_, u)| json!([{"reference": u}]));
         if rx.setting == Setting::Inpatient {
             let when = date_time(rng, days_before(at.today, rx.days_ago));
-            let mr = json!({
+            let mut mr = json!({
                 "resourceType": "MedicationRequest",
                 "status": "completed",
                 "intent": "order",
@@ -110,7 +110,6 @@ pub fn write(
                 "courseOfTherapyType": course(false),
                 "dosageInstruction": [dosage::dosage(rx.drug, rx.dose)],
             });
-            let mut mr = mr;
             if let Some(r) = reason {
                 mr["reasonReference"] = r;
             }
@@ -132,7 +131,9 @@ pub fn write(
                 let n = if demo { 3 } else { rng.range(1, 3) };
                 let issues: Vec<i64> = (0..n).map(|k| rx.days_ago + ISSUE_INTERVAL * k).collect();
                 let first = *issues.last().unwrap_or(&rx.days_ago);
-                (issues, first + rng.range(0, 700))
+                // Authorised at least a day before its first issue shown, so plan and issues
+                // order by time.
+                (issues, first + rng.range(1, 700))
             }
             Status::Stopped => {
                 // `days_ago` is the stop date; the last issue came before it.
@@ -140,7 +141,7 @@ pub fn write(
                 let n = rng.range(1, 2);
                 let issues: Vec<i64> = (0..n).map(|k| last + ISSUE_INTERVAL * k).collect();
                 let first = *issues.last().unwrap_or(&last);
-                (issues, first + rng.range(0, 500))
+                (issues, first + rng.range(1, 500))
             }
             Status::Completed => (vec![rx.days_ago], rx.days_ago),
         };
