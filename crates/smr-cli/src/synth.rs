@@ -247,8 +247,9 @@ mod tests {
         assert!(
             matches!(&ops[0], WriteOp::Create { if_none_exist: Some(s), .. } if s.resource_type == "Organization")
         );
-        // Shared organisations (ICB, hospital, pharmacy, community team) are conditional
-        // creates so each Bundle loads on its own; everything else is a plain create.
+        // Shared organisations (ICB, hospital, pharmacy, community team, care home) and the
+        // locality's hospital clinician are conditional creates so each Bundle loads on its
+        // own; everything else is a plain create.
         assert!(ops.iter().all(|op| match op {
             WriteOp::Create {
                 if_none_exist: None,
@@ -258,7 +259,7 @@ mod tests {
             WriteOp::Create {
                 if_none_exist: Some(s),
                 ..
-            } => s.resource_type == "Organization",
+            } => matches!(s.resource_type.as_str(), "Organization" | "Practitioner"),
             _ => false,
         }));
     }
@@ -310,5 +311,113 @@ mod tests {
         );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Loads a population through the store and checks its Provenances: every one stored,
+    /// targets rewritten to `Type/id`, kept in the record of its first target's patient, and
+    /// the only Provenance of each entry it names (the store writes no second one).
+    async fn provenances_load(url: &str) {
+        let store = Store::open(url).await.unwrap();
+        let written = load_if_empty(&store, 60, 4).await.unwrap();
+        assert!(written.is_some());
+        let all = |ty: &str| {
+            let mut req = SearchRequest::new(ty);
+            req.count = query::MAX_COUNT;
+            req
+        };
+        let page = store
+            .search(&all("Provenance"), &smr_store::Access::unrestricted())
+            .await
+            .unwrap();
+        assert!(
+            page.matches.len() > 60,
+            "{} Provenances",
+            page.matches.len()
+        );
+        let mut settings = std::collections::HashSet::new();
+        let mut targeted = std::collections::HashMap::new();
+        for prov in &page.matches {
+            let body: Value = serde_json::from_str(&prov.body).unwrap();
+            let role = &body["agent"][0]["role"][0]["coding"][0];
+            assert_eq!(role["system"], smr_synth::CARE_SETTING_SYSTEM);
+            settings.insert(role["code"].as_str().unwrap().to_owned());
+            assert!(
+                body["agent"][0]["onBehalfOf"]["reference"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Organization/")
+            );
+            for (k, t) in body["target"].as_array().unwrap().iter().enumerate() {
+                let reference = t["reference"].as_str().unwrap();
+                let (ty, id) = reference.split_once('/').expect("Type/id");
+                let entry = store.read(ty, id).await.unwrap();
+                if k == 0 {
+                    assert_eq!(prov.owner, entry.owner, "{reference}");
+                }
+                *targeted.entry(reference.to_owned()).or_insert(0) += 1;
+            }
+        }
+        assert!(targeted.values().all(|&n| n == 1));
+        for s in [
+            "gp-practice",
+            "hospital",
+            "community-pharmacy",
+            "patient-reported",
+        ] {
+            assert!(settings.contains(s), "no {s}");
+        }
+        // Every medication entry has its Provenance.
+        for ty in [
+            "MedicationRequest",
+            "MedicationDispense",
+            "MedicationAdministration",
+            "MedicationStatement",
+        ] {
+            let page = store
+                .search(&all(ty), &smr_store::Access::unrestricted())
+                .await
+                .unwrap();
+            assert!(!page.matches.is_empty(), "no {ty}");
+            for r in &page.matches {
+                assert!(
+                    targeted.contains_key(&format!("{ty}/{}", r.id)),
+                    "{ty}/{} has no Provenance",
+                    r.id
+                );
+            }
+        }
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn provenances_load_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        provenances_load(&format!("sqlite://{}", dir.path().join("smr.db").display())).await;
+    }
+
+    #[tokio::test]
+    async fn provenances_load_on_postgres() {
+        use sqlx::Connection;
+        let Some(admin) = std::env::var("SMR_TEST_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("SKIP: SMR_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let database = format!("smr_synth_{}", uuid::Uuid::new_v4().simple());
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        provenances_load(&format!("{base}/{database}")).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {database} WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
     }
 }

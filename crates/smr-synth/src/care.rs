@@ -5,14 +5,15 @@
 //! # Localities
 //!
 //! Practices are grouped into localities: up to [`PRACTICES_PER_LOCALITY`] practices of the
-//! same ICB share one acute hospital trust, one community pharmacy and one community nursing
-//! team. Their Organizations are conditional creates (`ifNoneExist` on the ODS code) in every
+//! same ICB share one acute hospital trust (with one admitting clinician), one community
+//! pharmacy, one community nursing team and one care home. Their Organizations are conditional creates (`ifNoneExist` on the ODS code) in every
 //! Bundle of the locality, like the ICB, so each Bundle still loads on its own and the store
 //! ends with one Organization per code.
 //!
 //! # ODS codes
 //!
-//! `Y9Hnnn` (hospital trust), `Y9Pnnn` (pharmacy), `Y9Cnnn` (nursing team), `nnn` the
+//! `Y9Hnnn` (hospital trust), `Y9Pnnn` (pharmacy), `Y9Cnnn` (nursing team), `Y9Knnn` (care
+//! home), `nnn` the
 //! locality's number: why these forms cannot be real is in the crate documentation. There are
 //! at most [`MAX_PRACTICES`] / [`PRACTICES_PER_LOCALITY`] = 1000 localities. The hospital and
 //! pharmacy are `partOf` the ICB (the same model as the practices: the ICB commissions them),
@@ -28,6 +29,8 @@
 //!   the latest issue, most authored within 12 weeks); 60% of their active prescriptions have
 //!   a completed MedicationDispense handed over 1–4 days after authoring.
 //! - About 5% (mostly the very old) have an active EpisodeOfCare with the nursing team.
+//! - About 4% of the over-65s (a sixth of the over-85s) live in the locality care home, whose
+//!   administration records show it (see `care_home`).
 //!
 //! [`MAX_PRACTICES`]: crate::MAX_PRACTICES
 
@@ -35,8 +38,9 @@ use serde_json::{Value, json};
 use time::Date;
 
 use crate::clinical::{Drug, Rx};
+use crate::provenance::CareSetting;
 use crate::rng::Rng;
-use crate::{BundleBuilder, ODS_SYSTEM, OrgRef, date, date_time, days_before, people};
+use crate::{BundleBuilder, GMC_SYSTEM, ODS_SYSTEM, OrgRef, date, date_time, days_before, people};
 
 /// Practices of one ICB sharing a hospital, a pharmacy and a nursing team.
 pub const PRACTICES_PER_LOCALITY: usize = 10;
@@ -67,12 +71,25 @@ pub fn team_code(locality: usize) -> String {
     format!("Y9C{locality:03}")
 }
 
+pub fn care_home_code(locality: usize) -> String {
+    format!("Y9K{locality:03}")
+}
+
+/// The GMC-shaped number of a locality's hospital clinician: `996nnnn`, above every
+/// practice GP's (`99nnnnn` up to `9939999`).
+pub fn hospital_clinician_number(locality: usize) -> String {
+    format!("996{locality:04}")
+}
+
 /// The organisations of one locality, as referenced from its Bundles.
 #[derive(Debug, Clone)]
 pub struct Locality {
     pub hospital: OrgRef,
     pub pharmacy: OrgRef,
     pub team: OrgRef,
+    pub care_home: OrgRef,
+    /// The hospital's admitting clinician, a Reference to their Practitioner.
+    pub clinician: Value,
 }
 
 /// Adds the locality's Organizations to the Bundle (conditional creates). Names and addresses
@@ -89,17 +106,17 @@ pub fn add_locality(
                rng: &mut Rng,
                code: String,
                name: String,
-               kind: (&str, &str, &str),
+               kind: (&str, &str, &str, CareSetting),
                part_of: &OrgRef| {
         let addr = people::address(rng, town);
-        let (type_code, type_display, type_text) = kind;
+        let (type_code, type_display, type_text, setting) = kind;
         let url = g.add(
             json!({
                 "resourceType": "Organization",
                 "identifier": [{"system": ODS_SYSTEM, "value": code}],
                 "active": true,
                 "type": [{
-                    "coding": [{"system": ORG_TYPE_SYSTEM, "code": type_code, "display": type_display}],
+                    "coding": [{"system": ORG_TYPE_SYSTEM, "code": type_code, "display": type_display}, setting.coding()],
                     "text": type_text,
                 }],
                 "name": name,
@@ -116,7 +133,12 @@ pub fn add_locality(
         &mut rng,
         hospital_code(locality),
         format!("{town_name} and District Hospitals NHS Trust (synthetic)"),
-        ("prov", "Healthcare Provider", "NHS trust (acute hospital)"),
+        (
+            "prov",
+            "Healthcare Provider",
+            "NHS trust (acute hospital)",
+            CareSetting::Hospital,
+        ),
         icb,
     );
     let street = *rng.pick(people::STREETS);
@@ -125,7 +147,12 @@ pub fn add_locality(
         &mut rng,
         pharmacy_code(locality),
         format!("{street} Pharmacy (synthetic)"),
-        ("prov", "Healthcare Provider", "Community pharmacy"),
+        (
+            "prov",
+            "Healthcare Provider",
+            "Community pharmacy",
+            CareSetting::CommunityPharmacy,
+        ),
         icb,
     );
     let team = org(
@@ -133,13 +160,52 @@ pub fn add_locality(
         &mut rng,
         team_code(locality),
         format!("{town_name} Community Nursing Team (synthetic)"),
-        ("team", "Organizational team", "Community nursing team"),
+        (
+            "team",
+            "Organizational team",
+            "Community nursing team",
+            CareSetting::Community,
+        ),
         &hospital,
     );
+    let street = *rng.pick(people::STREETS);
+    let care_home = org(
+        g,
+        &mut rng,
+        care_home_code(locality),
+        format!("{street} Care Home (synthetic)"),
+        (
+            "prov",
+            "Healthcare Provider",
+            "Care home",
+            CareSetting::CareHome,
+        ),
+        icb,
+    );
+    // The admitting clinician: one per locality, a conditional create like its hospital.
+    let (n, female) = people::clinician_name(&mut rng);
+    let number = hospital_clinician_number(locality);
+    let clinician_url = g.add(
+        json!({
+            "resourceType": "Practitioner",
+            "identifier": [{"system": GMC_SYSTEM, "value": number}],
+            "active": true,
+            "name": [{"use": "official", "family": n.family, "given": n.given, "prefix": ["Dr"]}],
+            "gender": if female { "female" } else { "male" },
+        }),
+        Some(format!("identifier={GMC_SYSTEM}|{number}")),
+    );
+    let clinician = json!({
+        "reference": clinician_url,
+        "identifier": {"system": GMC_SYSTEM, "value": number},
+        "display": format!("Dr {} {}", n.given[0], n.family),
+    });
     Locality {
         hospital,
         pharmacy,
         team,
+        care_home,
+        clinician,
     }
 }
 
@@ -157,9 +223,26 @@ pub enum Stay {
     Finished { discharged: i64, length: i64 },
 }
 
-/// Whether the patient has an inpatient stay on record, and when. About 15% of patients,
-/// rising with age; `demo` always has a current one.
-pub fn stay(rng: &mut Rng, age: u8, demo: bool) -> Option<Stay> {
+/// The patient's inpatient stays on record, oldest first. About 15% of patients have one,
+/// rising with age; `demo` has two: one finished six to twelve weeks ago (its discharge list
+/// changed a dose) and one in progress.
+pub fn stays(rng: &mut Rng, age: u8, demo: bool) -> Vec<Stay> {
+    if demo {
+        return vec![
+            Stay::Finished {
+                discharged: rng.range(60, 80),
+                length: rng.range(2, 6),
+            },
+            Stay::Current {
+                admitted: rng.range(1, 6),
+            },
+        ];
+    }
+    stay(rng, age).into_iter().collect()
+}
+
+/// One stay or none, for anyone but the demo patient.
+fn stay(rng: &mut Rng, age: u8) -> Option<Stay> {
     let p = match age {
         0..=17 => 0.07,
         18..=39 => 0.10,
@@ -167,11 +250,6 @@ pub fn stay(rng: &mut Rng, age: u8, demo: bool) -> Option<Stay> {
         65..=79 => 0.27,
         _ => 0.40,
     };
-    if demo {
-        return Some(Stay::Current {
-            admitted: rng.range(1, 6),
-        });
-    }
     if !rng.chance(p) {
         return None;
     }
@@ -225,8 +303,7 @@ pub fn encounter(
     })
 }
 
-/// A completed dispense of `rx` (authored `rx.days_ago` days before today) by `pharmacy`,
-/// handed over 1–4 days after it was authored and never after today.
+/// A completed dispense of `rx` by `pharmacy`, handed over on `handed`.
 pub fn dispense(
     rng: &mut Rng,
     rx: &Rx,
@@ -234,10 +311,8 @@ pub fn dispense(
     subject: &Value,
     prescription: &str,
     pharmacy: &OrgRef,
-    today: Date,
+    handed: Date,
 ) -> Value {
-    let after = rng.range(1, 4.min(rx.days_ago - 1).max(1));
-    let handed = days_before(today, (rx.days_ago - after).max(0));
     let (value, unit) = supply(rx.drug, rx.dose);
     json!({
         "resourceType": "MedicationDispense",
@@ -248,13 +323,13 @@ pub fn dispense(
         "authorizingPrescription": [{"reference": prescription}],
         "quantity": {"value": value, "unit": unit},
         "whenHandedOver": date_time(rng, handed),
-        "dosageInstruction": [{"text": rx.dose}],
+        "dosageInstruction": [crate::dosage::dosage(rx.drug, rx.dose)],
     })
 }
 
 /// Roughly 28 days' supply of a drug at the dose written (by the product's form; "when
 /// required" doses get the same as regular ones).
-fn supply(drug: Drug, dose: &str) -> (u32, &'static str) {
+pub fn supply(drug: Drug, dose: &str) -> (u32, &'static str) {
     let name = drug.name;
     if name.contains("inhaler") {
         return (1, "inhaler");
@@ -282,6 +357,18 @@ fn supply(drug: Drug, dose: &str) -> (u32, &'static str) {
         "tablet"
     };
     (28 * per_day, unit)
+}
+
+/// Whether the patient lives in the locality care home (about 4% of people over 65, a
+/// sixth of those over 85; never the demo patient, whose address is their own).
+pub fn in_care_home(rng: &mut Rng, age: u8, demo: bool) -> bool {
+    let p = match age {
+        0..=64 => 0.0,
+        65..=79 => 0.015,
+        80..=84 => 0.06,
+        _ => 0.16,
+    };
+    !demo && rng.chance(p)
 }
 
 /// Share of patients, by age, on a community nursing caseload (about 5% overall).

@@ -76,6 +76,64 @@ pub const NAPROXEN_250MG: Drug = coded("329806007", "Naproxen 250mg tablets", Ns
 pub const NAPROXEN_500MG: Drug = coded("329807003", "Naproxen 500mg tablets", Nsaid);
 pub const IBUPROFEN_200MG: Drug = coded("329652003", "Ibuprofen 200mg tablets", Nsaid);
 pub const IBUPROFEN_400MG: Drug = coded("329653008", "Ibuprofen 400mg tablets", Nsaid);
+pub const OMEPRAZOLE_40MG: Drug = coded(
+    "317295004",
+    "Omeprazole 40mg gastro-resistant capsules",
+    Other,
+);
+
+// Branded (AMP) products of VMPs above: every one is an AMP in smr-dmd's data (checked by a
+// test), with the VMP it is a brand of.
+pub const LOSEC_20MG: Drug = coded(
+    "923011000001105",
+    "Losec 20mg gastro-resistant capsules (AstraZeneca UK Ltd)",
+    Other,
+);
+pub const BRUFEN_400MG: Drug = coded("263211000001109", "Brufen 400mg tablets (Mylan)", Nsaid);
+pub const BRANDS: &[(Drug, Drug)] = &[
+    (OMEPRAZOLE_20MG, LOSEC_20MG),
+    (IBUPROFEN_400MG, BRUFEN_400MG),
+];
+
+/// A supplier's brand (AMP) of `vmp`, where the subset has one.
+pub fn brand_of(vmp: Drug) -> Option<Drug> {
+    BRANDS.iter().find(|(v, _)| *v == vmp).map(|(_, a)| *a)
+}
+
+/// Lower and higher strengths of one product (same form), both VMPs in the subset.
+const STRENGTHS: &[(Drug, Drug)] = &[
+    (LANSOPRAZOLE_15MG, LANSOPRAZOLE_30MG),
+    (OMEPRAZOLE_20MG, OMEPRAZOLE_40MG),
+    (AMITRIPTYLINE_10MG, AMITRIPTYLINE_25MG),
+    (SIMVASTATIN_10MG, SIMVASTATIN_40MG),
+    (NAPROXEN_250MG, NAPROXEN_500MG),
+    (WARFARIN_1MG, WARFARIN_3MG),
+];
+
+/// Another strength of the same product, where the subset has one (the higher when there is
+/// one, else the lower).
+pub fn other_strength(drug: Drug) -> Option<Drug> {
+    STRENGTHS.iter().find_map(|&(low, high)| {
+        if drug == low {
+            Some(high)
+        } else if drug == high {
+            Some(low)
+        } else {
+            None
+        }
+    })
+}
+
+/// The active ingredient's name as the product's name starts (enough to tell products of
+/// one ingredient apart from others in this crate's lists).
+pub fn ingredient_key(drug: Drug) -> String {
+    let first = drug.name.split_whitespace().next().unwrap_or_default();
+    match first {
+        "Losec" => "omeprazole".to_owned(),
+        "Brufen" => "ibuprofen".to_owned(),
+        other => other.to_ascii_lowercase(),
+    }
+}
 
 // Text only: not in the smr-dmd subset.
 pub const AMLODIPINE_5MG: Drug = text("Amlodipine 5mg tablets", Other);
@@ -144,6 +202,7 @@ pub const ALL_DRUGS: &[Drug] = &[
     NAPROXEN_500MG,
     IBUPROFEN_200MG,
     IBUPROFEN_400MG,
+    OMEPRAZOLE_40MG,
     AMLODIPINE_5MG,
     RAMIPRIL_5MG,
     INDAPAMIDE_2_5MG,
@@ -303,6 +362,21 @@ pub struct Rx {
     pub days_ago: i64,
     pub reason: Option<Condition>,
     pub status_reason: Option<&'static str>,
+    /// What else happens to it beyond the GP record (set after the record is drawn).
+    pub extra: Extra,
+}
+
+/// How a prescription shows in other settings; all off for most.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The pharmacy dispensed the latest issue as the branded product (AMP) of its VMP.
+    pub brand_dispense: bool,
+    /// Stopped, and its last issue (written before the stop) was dispensed after the stop.
+    pub dispensed_after_stop: bool,
+    /// Always dispensed at the pharmacy and given on the ward (the demo's clean medicine).
+    pub everywhere: bool,
+    /// The demo's medicine whose dose the hospital changes.
+    pub changed_in_hospital: bool,
 }
 
 /// A medicine the patient reports taking (MedicationStatement), typically bought over the
@@ -325,11 +399,11 @@ pub struct Record {
 }
 
 impl Record {
-    fn has(&self, c: Condition) -> bool {
+    pub fn has(&self, c: Condition) -> bool {
         self.conditions.iter().any(|(x, _)| *x == c)
     }
 
-    fn allergic_to(&self, class: DrugClass) -> bool {
+    pub fn allergic_to(&self, class: DrugClass) -> bool {
         self.allergies.iter().any(|a| {
             matches!(
                 (a, class),
@@ -345,7 +419,7 @@ impl Record {
             .map_or(365, |(_, d)| *d)
     }
 
-    fn repeat(
+    pub fn repeat(
         &mut self,
         rng: &mut Rng,
         drug: Drug,
@@ -374,6 +448,7 @@ impl Record {
             },
             reason: reason.into(),
             status_reason: None,
+            extra: Extra::default(),
         });
     }
 
@@ -396,6 +471,7 @@ impl Record {
             days_ago: rng.range(365, onset),
             reason: Some(reason),
             status_reason: Some(why),
+            extra: Extra::default(),
         });
     }
 
@@ -409,6 +485,7 @@ impl Record {
             days_ago: rng.range(10, within_days.max(11)),
             reason: None,
             status_reason: None,
+            extra: Extra::default(),
         });
     }
 }
@@ -523,6 +600,7 @@ fn prescribe(rng: &mut Rng, r: &mut Record, age: u8, female: bool) {
                     days_ago: onset,
                     reason: Some(c),
                     status_reason: None,
+                    extra: Extra::default(),
                 });
                 if !r.has(AtrialFibrillation) {
                     on_antiplatelet_or_anticoagulant = true;

@@ -6,9 +6,11 @@
 //! see, the generator makes one patient of the first practice the *demo patient*: the first
 //! adult there with an active medicine that has pharmacogenomic guidance (else the first adult
 //! with any active medicine, else the first patient), and gives them, besides what they drew,
-//! a genotype panel (adults), a stay in progress at the locality hospital, the locality
-//! pharmacy nominated on their community prescriptions with active repeats issued within the
-//! last eight weeks and one dispensed, and an active episode with the community nursing team.
+//! a genotype panel (adults), a stay in progress at the locality hospital (and an earlier one
+//! that ended six to twelve weeks ago), the locality pharmacy nominated on their community
+//! prescriptions with active repeats issued within the last eight weeks and some dispensed,
+//! an active episode with the community nursing team, and the scenario medicines of
+//! `scenarios` (each conflict between settings, and a clean multi-setting medicine).
 //! Everyone else is drawn as usual.
 //!
 //! Both functions are cheap for any population size: they draw only the first practice's

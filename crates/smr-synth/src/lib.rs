@@ -10,27 +10,61 @@
 //!   made-up streets, Ofcom drama mobile numbers, the registered practice in
 //!   `generalPractitioner`;
 //! - long-term conditions (SNOMED CT) by age, and the medicines a GP would prescribe for them
-//!   as MedicationRequests: active repeats, stopped ones with a reason, completed acute
-//!   courses, in-hospital loading doses; dm+d VMP codes from smr-dmd where the subset has one,
-//!   text otherwise; more medicines the older and iller the patient;
-//! - sometimes MedicationStatements (over-the-counter medicines), drug allergies for about
-//!   10%, and for about 15% a pharmacogenomic panel (CYP2C19, CYP2D6, CYP2C9, VKORC1 genotype
-//!   Observations);
+//!   (dm+d VMP codes from smr-dmd where the subset has one, text otherwise; more medicines the
+//!   older and iller the patient), drug allergies for about 10%, and for about 15% a
+//!   pharmacogenomic panel (CYP2C19, CYP2D6, CYP2C9, VKORC1 genotype Observations);
+//! - their medicines as each care setting records them (below), with the conflicts between
+//!   settings a medication record has to show;
 //! - care beyond the practice, from which SMR derives who may open a record (see
 //!   `smr_access::care`): inpatient Encounters at a synthetic acute hospital trust for about
 //!   15% (in progress, finished within the last 30 days, or long ago), a nominated community
-//!   pharmacy on the community prescriptions of about 85% of those who have one (active
-//!   repeats mostly issued within 12 weeks) with MedicationDispenses, and an active
-//!   EpisodeOfCare with a community nursing team for about 5% (mostly the very old).
+//!   pharmacy on the community prescriptions of about 85% of those who have one with
+//!   MedicationDispenses, an active EpisodeOfCare with a community nursing team for about 5%
+//!   (mostly the very old), and residence in a care home for about 4% of the over-65s.
 //!
-//! Up to [`PRACTICES_PER_LOCALITY`] practices of an ICB form a locality sharing one hospital,
-//! one pharmacy and one nursing team, numbered by locality `nnn` (at most 1000):
+//! # Medicines by setting
+//!
+//! | setting | resources | shape |
+//! |---|---|---|
+//! | GP practice | MedicationRequest | GP Connect: the authorisation `intent: plan` (`courseOfTherapyType` continuous or acute, `dosageInstruction` text *and* `doseAndRate.doseQuantity` (or `doseRange`), `timing.repeat` frequency/period, route; `dispenseRequest` validity, quantity, 28-day supply, nominated pharmacy), category `community`; its issues `intent: order`, `status: completed`, `basedOn` the plan (the last 1–3 monthly issues of a repeat, the one issue of an acute course). A stopped plan: `status: stopped`, `statusReason.text`, stop date = `dispenseRequest.validityPeriod.end`. |
+//! | community pharmacy | MedicationDispense | `status: completed`, `whenHandedOver`, `authorizingPrescription` = the issue, `performer.actor` = the pharmacy, quantity, structured `dosageInstruction`; about 30% of dispenses of a VMP the subset has a brand (AMP) for are of the brand. |
+//! | hospital | Encounter (class `IMP`), MedicationStatement, MedicationRequest, MedicationAdministration | per stay: the admission medication history (MedicationStatement, category `inpatient`, `informationSource` the admitting clinician, `context` the Encounter), inpatient orders (`intent: order`, category `inpatient`, `encounter`) for up to two of them, each with a ward administration (category `inpatient`, `context` the Encounter, `request` the order, `dosage.dose` and `dosage.route`), and for a finished stay the discharge medicines (`intent: order`, category `discharge`, `status: active`). An MI's loading dose is an older inpatient order. |
+//! | care home | MedicationAdministration | category `community`, `request` the GP issue it was supplied from, two days of up to three of the resident's repeats. |
+//! | patient-reported | MedicationStatement | `status: active`, category `patientspecified`, `informationSource` the Patient: ibuprofen 200 mg (coded), paracetamol and colecalciferol (text only: not in the subset, so they take the by-name path). |
+//!
+//! Every medication entry is the target of exactly one Provenance of its Bundle: one per
+//! setting per patient (one per stay for the hospital), `target` the entries' `urn:uuid:`
+//! fullUrls, `recorded` the newest entry's time, `activity` CREATE (v3-DataOperation), and
+//! `agent[0]` of type `author` with `role` the setting in
+//! `https://fhir.smr.nhs.uk/CodeSystem/care-setting` (`gp-practice`, `hospital`,
+//! `community-pharmacy`, `care-home`, `patient-reported`), `who` the clinician (the GP or the
+//! hospital's admitting doctor as a Practitioner reference; the pharmacist and the care-home
+//! carer by display; the Patient for patient-reported) and `onBehalfOf` the Organization
+//! (reference and ODS identifier; for patient-reported, the practice where it was told). The
+//! store keeps each in the record of its first target's patient and writes no second
+//! Provenance for the entries it names. Organizations carry the same setting as a second
+//! `type` coding (`community` for the nursing team).
+//!
+//! # Conflicts
+//!
+//! See `scenarios`: a dose changed in hospital (discharge list at another strength or twice
+//! the tablets, GP plan issued again at the old dose after the discharge; about 4% of
+//! patients), a stopped medicine still dispensed (plan stopped 10–40 days ago, its last issue
+//! handed over after the stop; about 5%), a duplicate brand or strength (two active plans of
+//! one ingredient; about 6%). The demo patient has all three and a clean multi-setting
+//! medicine: a GP repeat (VMP), dispensed as its brand where the subset has one, given on the
+//! ward at the same dose and route.
+//!
+//! Up to [`PRACTICES_PER_LOCALITY`] practices of an ICB form a locality sharing one hospital
+//! (and its admitting clinician, a Practitioner with GMC-shaped number `996nnnn`), one
+//! pharmacy, one nursing team and one care home, numbered by locality `nnn` (at most 1000):
 //!
 //! | organisation | ODS code | `type` |
 //! |---|---|---|
 //! | acute hospital trust | `Y9Hnnn` | `prov`, "NHS trust (acute hospital)"; `partOf` the ICB |
 //! | community pharmacy | `Y9Pnnn` | `prov`, "Community pharmacy"; `partOf` the ICB |
 //! | community nursing team | `Y9Cnnn` | `team`, "Community nursing team"; `partOf` the trust |
+//! | care home | `Y9Knnn` | `prov`, "Care home"; `partOf` the ICB |
 //!
 //! Real codes look different (trusts `R` + 2 characters, their sites 5 characters,
 //! pharmacies `F` + 4, ICBs `Q` + 2, practices a letter and 5 digits, other `Y` codes `Y` and 5
@@ -44,16 +78,22 @@
 //! Every resource carries `meta.security` HTEST ("test health data",
 //! `http://terminology.hl7.org/CodeSystem/v3-ActReason`) and passes
 //! `smr_fhir::validate::validate_resource`. References are `urn:uuid:` placeholders inside
-//! one transaction Bundle per practice (the ICB and the locality's hospital, pharmacy and
-//! nursing team are conditional creates, `ifNoneExist` on the ODS code, in every Bundle that
+//! one transaction Bundle per practice (the ICB, the locality's organisations and its hospital
+//! clinician are conditional creates, `ifNoneExist` on the ODS code, in every Bundle that
 //! needs them), so each Bundle loads on its own through `Store::transaction` or `POST /fhir`. The crate is pure: no I/O, and the same config always gives the same output.
 
 mod care;
+mod care_home;
 mod clinical;
 mod demo;
+mod dosage;
+mod gp;
+mod hospital;
 mod people;
 mod pgx;
+mod provenance;
 mod rng;
+mod scenarios;
 
 use serde_json::{Map, Value, json};
 use smr_fhir::nhs_number::NHS_NUMBER_SYSTEM;
@@ -61,10 +101,12 @@ use time::{Date, Duration, Month};
 
 use care::Locality;
 use clinical::{Allergy, Drug, Record, Setting, Status};
+use provenance::{CareSetting, Pending};
 use rng::Rng;
 
 pub use care::PRACTICES_PER_LOCALITY;
 pub use demo::{DemoOrganisations, demo_organisations, demo_patient_nhs_number};
+pub use provenance::CARE_SETTING_SYSTEM;
 
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 pub const GMC_SYSTEM: &str = "https://fhir.hl7.org.uk/Id/gmc-number";
@@ -275,6 +317,7 @@ fn practice_code(index: usize) -> String {
 
 struct Practice {
     url: String,
+    code: String,
     name: String,
     town: usize,
     gps: Vec<(String, String)>,
@@ -319,7 +362,10 @@ fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
             "identifier": [{"system": ODS_SYSTEM, "value": practice_code(index)}],
             "active": true,
             "type": [{
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov", "display": "Healthcare Provider"}],
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov", "display": "Healthcare Provider"},
+                    CareSetting::GpPractice.coding(),
+                ],
                 "text": "GP practice",
             }],
             "name": name,
@@ -348,6 +394,7 @@ fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
     g.rng = rng;
     Practice {
         url,
+        code: practice_code(index),
         name,
         town,
         gps,
@@ -400,6 +447,14 @@ fn patient(
     demo: bool,
 ) {
     let (age, female, mut record) = draw(rng);
+    let stays = care::stays(rng, age, demo);
+    // Most people with prescriptions from the practice have nominated a community pharmacy.
+    let nominated = record
+        .prescriptions
+        .iter()
+        .any(|rx| rx.setting == Setting::Community)
+        && (demo || rng.chance(care::NOMINATION_SHARE));
+    let change = scenarios::apply(rng, &mut record, &stays, nominated, demo);
     if demo {
         for rx in &mut record.prescriptions {
             if rx.status == Status::Active {
@@ -476,91 +531,55 @@ fn patient(
     for allergy in &record.allergies {
         g.add(allergy_resource(rng, *allergy, &subject, &gp, today), None);
     }
-    // Most people with prescriptions from the practice have nominated a community pharmacy.
-    let nominated = record
-        .prescriptions
-        .iter()
-        .any(|rx| rx.setting == Setting::Community)
-        && (demo || rng.chance(care::NOMINATION_SHARE));
-    let mut dispensed_one = false;
-    for rx in &record.prescriptions {
-        let authored = days_before(today, rx.days_ago);
-        let mut mr = json!({
-            "resourceType": "MedicationRequest",
-            "identifier": [{"system": PRESCRIPTION_ITEM_SYSTEM, "value": rng.uuid()}],
-            "status": match rx.status {
-                Status::Active => "active",
-                Status::Completed => "completed",
-                Status::Stopped => "stopped",
-            },
-            "intent": "order",
-            "category": [{"coding": [match rx.setting {
-                Setting::Community => json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "community", "display": "Community"}),
-                Setting::Inpatient => json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "inpatient", "display": "Inpatient"}),
-            }]}],
-            "medicationCodeableConcept": medication(rx.drug),
-            "subject": subject,
-            "authoredOn": date_time(rng, authored),
-            "requester": match rx.setting {
-                Setting::Community => gp.clone(),
-                Setting::Inpatient => local.hospital.reference(),
-            },
-            "courseOfTherapyType": {"coding": [if rx.repeat {
-                json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "continuous", "display": "Continuous long term therapy"})
-            } else {
-                json!({"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-course-of-therapy", "code": "acute", "display": "Short course (acute) therapy"})
-            }]},
-            "dosageInstruction": [{"text": rx.dose}],
-        });
-        if let Some(why) = rx.status_reason {
-            mr["statusReason"] = json!({"text": why});
-        }
-        if let Some(url) = rx
-            .reason
-            .and_then(|c| condition_urls.iter().find(|(x, _)| *x == c))
-            .map(|(_, u)| u)
-        {
-            mr["reasonReference"] = json!([{"reference": url}]);
-        }
-        let community = rx.setting == Setting::Community;
-        if nominated && community {
-            mr["dispenseRequest"] = json!({"performer": local.pharmacy.reference()});
-        }
-        let mr_url = g.add(mr, None);
-        if nominated
-            && community
-            && rx.status == Status::Active
-            && ((demo && !dispensed_one) || rng.chance(care::DISPENSE_SHARE))
-        {
-            dispensed_one = true;
-            let md = care::dispense(
-                rng,
-                rx,
-                medication(rx.drug),
-                &subject,
-                &mr_url,
-                &local.pharmacy,
-                today,
-            );
-            g.add(md, None);
-        }
-    }
+    let practice_org = OrgRef {
+        url: practice.url.clone(),
+        code: practice.code.clone(),
+        name: practice.name.clone(),
+    };
+    let at = gp::Gp {
+        subject: &subject,
+        gp: &gp,
+        hospital: &local.hospital,
+        pharmacy: nominated.then_some(&local.pharmacy),
+        today,
+    };
+    let conditions: Vec<_> = condition_urls.clone();
+    let meds = gp::write(g, rng, &at, &record.prescriptions, &conditions, demo);
+    let pharmacist = json!({"display": format!("Pharmacist, {}", local.pharmacy.name)});
+    let mut provenances = vec![
+        meds.gp
+            .finish(CareSetting::GpPractice, gp.clone(), &practice_org),
+        meds.pharmacy
+            .finish(CareSetting::CommunityPharmacy, pharmacist, &local.pharmacy),
+        meds.hospital.finish(
+            CareSetting::Hospital,
+            local.clinician.clone(),
+            &local.hospital,
+        ),
+    ];
+    let mut reported = Pending::default();
     for s in &record.reported {
         let since = days_before(today, s.days_ago);
-        g.add(
+        let asserted = date_time_ago(rng, today, 0, s.days_ago.min(365));
+        let url = g.add(
             json!({
                 "resourceType": "MedicationStatement",
                 "status": "active",
+                "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medication-statement-category", "code": "patientspecified", "display": "Patient Specified"}]},
                 "medicationCodeableConcept": medication(s.drug),
                 "subject": subject,
                 "effectivePeriod": {"start": date(since)},
-                "dateAsserted": date_time_ago(rng, today, 0, s.days_ago.min(365)),
+                "dateAsserted": asserted,
                 "informationSource": subject,
-                "dosage": [{"text": s.dose}],
+                "dosage": [dosage::dosage(s.drug, s.dose)],
             }),
             None,
         );
+        reported.push(url, &asserted);
     }
+    // Told to the practice by the patient: the patient is the author, the practice where it
+    // was recorded.
+    provenances.push(reported.finish(CareSetting::PatientReported, subject.clone(), &practice_org));
     if age >= 18 && (demo || rng.chance(0.15)) {
         let issued = date_time_ago(rng, today, 30, 1500);
         let lab = json!({"display": "Synthetic Genomic Laboratory Hub"});
@@ -575,9 +594,37 @@ fn patient(
             g.add(obs, None);
         }
     }
-    if let Some(stay) = care::stay(rng, age, demo) {
-        let encounter = care::encounter(rng, stay, &subject, &local.hospital, today);
-        g.add(encounter, None);
+    let ward = hospital::Ward {
+        subject: &subject,
+        hospital: &local.hospital,
+        clinician: &local.clinician,
+        today,
+    };
+    for &stay in &stays {
+        let changed_here = matches!(stay, care::Stay::Finished { .. });
+        let change = change.as_ref().filter(|_| changed_here);
+        provenances.push(hospital::stay(
+            g,
+            rng,
+            &ward,
+            stay,
+            &record.prescriptions,
+            change,
+        ));
+    }
+    if care::in_care_home(rng, age, demo) {
+        provenances.push(care_home::administrations(
+            g,
+            rng,
+            &subject,
+            &local.care_home,
+            &record.prescriptions,
+            &meds.written,
+            today,
+        ));
+    }
+    for p in provenances.into_iter().flatten() {
+        g.add(p, None);
     }
     if care::community_nursing(rng, age, demo) {
         g.add(care::episode(rng, &subject, &local.team, today), None);

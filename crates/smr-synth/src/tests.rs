@@ -85,6 +85,22 @@ fn every_dmd_code_is_in_smr_dmd_and_displayed_with_its_term() {
             assert_eq!(product.kind, smr_dmd::ConceptKind::Vmp, "{code}");
         }
     }
+    for (vmp, amp) in clinical::BRANDS {
+        let product = smr_dmd::products()
+            .iter()
+            .find(|p| Some(p.code.as_str()) == amp.code)
+            .expect("brand in smr-dmd");
+        assert_eq!(product.kind, smr_dmd::ConceptKind::Amp, "{}", amp.name);
+        assert_eq!(product.term, amp.name);
+        let generic = smr_dmd::products()
+            .iter()
+            .find(|p| Some(p.code.as_str()) == vmp.code)
+            .expect("VMP in smr-dmd");
+        // A brand of the VMP: same ingredients, and the strength the VMP's term names.
+        assert_eq!(product.ingredients, generic.ingredients);
+        let strength = vmp.name.split_whitespace().nth(1).unwrap();
+        assert!(amp.name.contains(strength), "{} / {}", amp.name, vmp.name);
+    }
     let p = generate(&config(500, 5));
     let mut coded = 0;
     for r in p.resources() {
@@ -111,7 +127,7 @@ fn snomed_codes_pass_the_verhoeff_check() {
     for c in clinical::Condition::ALL {
         assert!(smr_dmd::is_sctid(c.snomed().0), "{c:?}");
     }
-    for code in ["91936005", "39579001"] {
+    for code in ["91936005", "39579001"].into_iter().chain(dosage::CODES) {
         assert!(smr_dmd::is_sctid(code), "{code}");
     }
 }
@@ -179,11 +195,20 @@ fn the_population_looks_like_primary_care() {
     let categories: HashSet<&str> = of_type(&p, "MedicationRequest")
         .map(|r| r["category"][0]["coding"][0]["code"].as_str().unwrap())
         .collect();
-    assert_eq!(categories, HashSet::from(["community", "inpatient"]));
+    assert_eq!(
+        categories,
+        HashSet::from(["community", "inpatient", "discharge"])
+    );
+    let intents: HashSet<&str> = of_type(&p, "MedicationRequest")
+        .map(|r| r["intent"].as_str().unwrap())
+        .collect();
+    assert_eq!(intents, HashSet::from(["plan", "order"]));
 
-    // Polypharmacy rises with age: mean active repeats for 75+ (about 3.8) far above under-40s.
+    // Polypharmacy rises with age: mean active GP plans for 75+ (about 4) far above under-40s.
     let mut active: std::collections::HashMap<&str, usize> = Default::default();
-    for r in of_type(&p, "MedicationRequest").filter(|r| r["status"] == "active") {
+    for r in of_type(&p, "MedicationRequest")
+        .filter(|r| r["status"] == "active" && r["intent"] == "plan")
+    {
         *active
             .entry(r["subject"]["reference"].as_str().unwrap())
             .or_default() += 1;
@@ -420,16 +445,19 @@ fn locality_organisations_are_synthetic_shared_and_conditional() {
             }
             let code = ods(r);
             let (prefix, digits) = code.split_at(3);
-            let (org_type, text) = match prefix {
-                "Y9H" => ("prov", "NHS trust (acute hospital)"),
-                "Y9P" => ("prov", "Community pharmacy"),
-                "Y9C" => ("team", "Community nursing team"),
+            let (org_type, text, setting) = match prefix {
+                "Y9H" => ("prov", "NHS trust (acute hospital)", "hospital"),
+                "Y9P" => ("prov", "Community pharmacy", "community-pharmacy"),
+                "Y9C" => ("team", "Community nursing team", "community"),
+                "Y9K" => ("prov", "Care home", "care-home"),
                 _ => continue,
             };
             codes.push(code.to_owned());
             assert_eq!(digits, format!("{locality:03}"), "{code} in Bundle {index}");
             assert_eq!(r["type"][0]["text"], text);
             assert_eq!(r["type"][0]["coding"][0]["code"], org_type);
+            assert_eq!(r["type"][0]["coding"][1]["system"], CARE_SETTING_SYSTEM);
+            assert_eq!(r["type"][0]["coding"][1]["code"], setting);
             assert!(r["name"].as_str().unwrap().ends_with(" (synthetic)"));
             assert_eq!(
                 e["request"]["ifNoneExist"],
@@ -450,9 +478,9 @@ fn locality_organisations_are_synthetic_shared_and_conditional() {
                 assert_eq!(first, same, "{code}");
             }
         }
-        assert_eq!(codes.len(), 3, "Bundle {index}");
+        assert_eq!(codes.len(), 4, "Bundle {index}");
     }
-    assert_eq!(seen.len(), 3 * 8);
+    assert_eq!(seen.len(), 4 * 8);
 }
 
 #[test]
@@ -501,9 +529,10 @@ fn care_beyond_the_practice_has_realistic_shares() {
     assert!((0.35..0.55).contains(&(recent as f64 / total)), "{recent}");
     assert!((0.15..0.35).contains(&(old as f64 / total)), "{old}");
 
-    // Pharmacy nominations: most patients with active prescriptions, mostly within 90 days.
+    // Pharmacy nominations: most patients with active GP plans; the latest issues of active
+    // plans mostly within 90 days.
     let active: Vec<&Value> = of_type(&p, "MedicationRequest")
-        .filter(|r| r["status"] == "active")
+        .filter(|r| r["status"] == "active" && r["intent"] == "plan")
         .collect();
     let with_active: HashSet<&str> = active
         .iter()
@@ -516,8 +545,29 @@ fn care_beyond_the_practice_has_realistic_shares() {
         .collect();
     let share = nominating.len() as f64 / with_active.len() as f64;
     assert!((0.78..0.92).contains(&share), "nominating {share}");
-    let nominated: Vec<&&Value> = active
-        .iter()
+    let mut latest_issues: HashMap<String, &Value> = HashMap::new();
+    for b in &p.bundles {
+        let urls = by_url(b);
+        for r in urls.values().filter(|r| r["intent"] == "order") {
+            let Some(plan) = r["basedOn"][0]["reference"].as_str() else {
+                continue;
+            };
+            assert_eq!(urls[plan]["intent"], "plan");
+            if urls[plan]["status"] != "active" {
+                continue;
+            }
+            let key = format!("{}{plan}", b["entry"][0]["fullUrl"]);
+            let newer = latest_issues
+                .get(&key)
+                .is_none_or(|old| old["authoredOn"].as_str() < r["authoredOn"].as_str());
+            if newer {
+                latest_issues.insert(key, r);
+            }
+        }
+    }
+    let nominated: Vec<&Value> = latest_issues
+        .values()
+        .copied()
         .filter(|r| r.pointer("/dispenseRequest/performer").is_some())
         .collect();
     let in_window = nominated
@@ -532,9 +582,11 @@ fn care_beyond_the_practice_has_realistic_shares() {
         }
     }
 
-    // Dispenses: completed, of the prescription they name, by the nominated pharmacy, after
-    // it was authored and not after today.
+    // Dispenses: completed, of the issue they name (its product, or a brand of it), by the
+    // nominated pharmacy, after it was issued and not after today; of active plans, but for
+    // the stopped ones dispensed after the stop.
     let mut dispenses = 0;
+    let mut branded = 0;
     for b in &p.bundles {
         let urls = by_url(b);
         for r in urls
@@ -545,12 +597,20 @@ fn care_beyond_the_practice_has_realistic_shares() {
                 .as_str()
                 .unwrap()];
             assert_eq!(rx["resourceType"], "MedicationRequest");
-            assert_eq!(rx["status"], "active");
+            assert_eq!(rx["intent"], "order");
+            let plan = urls[rx["basedOn"][0]["reference"].as_str().unwrap()];
             assert_eq!(r["status"], "completed");
-            assert_eq!(
-                r["medicationCodeableConcept"],
-                rx["medicationCodeableConcept"]
-            );
+            if r["medicationCodeableConcept"] != rx["medicationCodeableConcept"] {
+                let vmp = rx["medicationCodeableConcept"]["coding"][0]["code"].as_str();
+                let amp = r["medicationCodeableConcept"]["coding"][0]["code"].as_str();
+                assert!(
+                    clinical::BRANDS
+                        .iter()
+                        .any(|(v, a)| v.code == vmp && a.code == amp),
+                    "{r}"
+                );
+                branded += 1;
+            }
             assert_eq!(r["subject"], rx["subject"]);
             assert_eq!(
                 r["performer"][0]["actor"],
@@ -560,11 +620,19 @@ fn care_beyond_the_practice_has_realistic_shares() {
             let handed = range(&r["whenHandedOver"]);
             assert!(handed.0 > range(&rx["authoredOn"]).1, "{r}");
             assert!(handed.1 <= now + DAY);
-            dispenses += 1;
+            match plan["status"].as_str().unwrap() {
+                "active" => dispenses += 1,
+                "stopped" => {
+                    let stop = range(&plan["dispenseRequest"]["validityPeriod"]["end"]);
+                    assert!(handed.0 >= stop.1, "dispensed after the stop: {r}");
+                }
+                other => panic!("dispense of a {other} plan"),
+            }
         }
     }
     let share = dispenses as f64 / nominated.len() as f64;
     assert!((0.5..0.7).contains(&share), "dispensed {share}");
+    assert!(branded > 0, "no dispense of a brand");
 
     // Community nursing: about 5%, active, with the locality team.
     let episodes: HashSet<&str> = of_type(&p, "EpisodeOfCare")
@@ -716,4 +784,288 @@ fn demo_sign_ins_are_deterministic_and_cheap_to_ask() {
         current_links(&p, &one)[&demo_patient_nhs_number(&one)]
             .contains(&(Link::Encounter, demo_organisations(&one).hospital))
     );
+}
+
+// Settings: Provenance of every medication entry, and the conflicts between settings.
+
+const MEDICATION_TYPES: [&str; 4] = [
+    "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
+    "MedicationStatement",
+];
+
+/// The care setting a medication entry's own elements say it came from.
+fn setting_of(r: &Value) -> &'static str {
+    let category = |r: &Value| {
+        let c = &r["category"];
+        c[0]["coding"][0]["code"]
+            .as_str()
+            .or(c["coding"][0]["code"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match (r["resourceType"].as_str().unwrap(), category(r).as_str()) {
+        ("MedicationRequest", "community") => "gp-practice",
+        ("MedicationRequest", "inpatient" | "discharge") => "hospital",
+        ("MedicationDispense", _) => "community-pharmacy",
+        ("MedicationAdministration", "inpatient") => "hospital",
+        ("MedicationAdministration", "community") => "care-home",
+        ("MedicationStatement", "inpatient") => "hospital",
+        ("MedicationStatement", "patientspecified") => "patient-reported",
+        (ty, c) => panic!("{ty} with category {c:?}"),
+    }
+}
+
+#[test]
+fn every_medication_entry_has_a_provenance_with_its_care_setting() {
+    let p = generate(&config(600, 13));
+    let mut settings = HashSet::new();
+    for b in &p.bundles {
+        let urls = by_url(b);
+        let mut covered: HashMap<&str, &str> = HashMap::new();
+        for prov in urls.values().filter(|r| r["resourceType"] == "Provenance") {
+            assert_eq!(prov["activity"]["coding"][0]["code"], "CREATE");
+            assert_eq!(
+                prov["activity"]["coding"][0]["system"],
+                "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+            );
+            smr_fhir::datetime::parse_range(prov["recorded"].as_str().unwrap()).unwrap();
+            let agent = &prov["agent"][0];
+            assert_eq!(agent["type"]["coding"][0]["code"], "author");
+            let role = &agent["role"][0]["coding"][0];
+            assert_eq!(role["system"], CARE_SETTING_SYSTEM);
+            let setting = role["code"].as_str().unwrap();
+            assert!(
+                agent["who"].get("display").is_some() || agent["who"].get("reference").is_some()
+            );
+            org_code(&urls, &agent["onBehalfOf"]);
+            assert!(agent["onBehalfOf"].get("identifier").is_some());
+            let targets = prov["target"].as_array().unwrap();
+            assert!(!targets.is_empty());
+            // One patient per Provenance: the store keys it to its first target's.
+            let patient = |t: &Value| {
+                let r = urls[t["reference"].as_str().unwrap()];
+                r["subject"]["reference"].as_str().unwrap().to_owned()
+            };
+            for t in targets {
+                let url = t["reference"].as_str().unwrap();
+                assert!(covered.insert(url, setting).is_none(), "{url} twice");
+                assert_eq!(patient(t), patient(&targets[0]));
+            }
+            settings.insert(setting.to_owned());
+        }
+        for e in b["entry"].as_array().unwrap() {
+            let r = &e["resource"];
+            let ty = r["resourceType"].as_str().unwrap();
+            let url = e["fullUrl"].as_str().unwrap();
+            if MEDICATION_TYPES.contains(&ty) {
+                let setting = covered
+                    .get(url)
+                    .unwrap_or_else(|| panic!("no Provenance: {r}"));
+                assert_eq!(*setting, setting_of(r), "{r}");
+            } else {
+                assert!(
+                    !covered.contains_key(url),
+                    "{ty} has a medication Provenance"
+                );
+            }
+        }
+    }
+    for s in [
+        "gp-practice",
+        "hospital",
+        "community-pharmacy",
+        "care-home",
+        "patient-reported",
+    ] {
+        assert!(settings.contains(s), "no {s} Provenance");
+    }
+}
+
+/// An ingredient name for a medicine concept (the first word of its text; the two brands
+/// this crate uses by their generic name).
+fn ingredient(r: &Value) -> String {
+    let text = r["medicationCodeableConcept"]["text"].as_str().unwrap();
+    let first = text.split_whitespace().next().unwrap().to_ascii_lowercase();
+    match first.as_str() {
+        "losec" => "omeprazole".into(),
+        "brufen" => "ibuprofen".into(),
+        _ => first,
+    }
+}
+
+fn code(r: &Value) -> Option<&str> {
+    r["medicationCodeableConcept"]["coding"][0]["code"].as_str()
+}
+
+fn time(r: &Value, key: &str) -> i64 {
+    range(&r[key]).0
+}
+
+/// The conflicts and clean multi-setting medicines of each patient (by fullUrl).
+#[derive(Debug, Default, Clone)]
+struct Shows {
+    dose_changed: bool,
+    stopped_dispensed: bool,
+    duplicate: bool,
+    clean_everywhere: bool,
+}
+
+fn shows(b: &Value) -> HashMap<String, Shows> {
+    let urls = by_url(b);
+    let mut out: HashMap<String, Shows> = HashMap::new();
+    let of = |ty: &'static str| urls.values().filter(move |r| r["resourceType"] == ty);
+    let patient = |r: &Value| r["subject"]["reference"].as_str().unwrap().to_owned();
+    let plans: Vec<&Value> = of("MedicationRequest")
+        .filter(|r| r["intent"] == "plan")
+        .copied()
+        .collect();
+    let issues_of = |plan: &Value| -> Vec<&Value> {
+        let plan_url = urls
+            .iter()
+            .find(|(_, r)| std::ptr::eq(**r, plan))
+            .map(|(u, _)| *u)
+            .unwrap();
+        of("MedicationRequest")
+            .filter(|r| r["basedOn"][0]["reference"] == plan_url)
+            .copied()
+            .collect()
+    };
+    let active: Vec<&Value> = plans
+        .iter()
+        .filter(|r| r["status"] == "active")
+        .copied()
+        .collect();
+    // (a) A discharge list changed the dose of an active GP plan, issued again since.
+    for d in
+        of("MedicationRequest").filter(|r| r["category"][0]["coding"][0]["code"] == "discharge")
+    {
+        for p in active
+            .iter()
+            .filter(|p| patient(p) == patient(d) && ingredient(p) == ingredient(d))
+        {
+            let different = code(p) != code(d)
+                || p["dosageInstruction"][0]["doseAndRate"]
+                    != d["dosageInstruction"][0]["doseAndRate"];
+            let issued_since = issues_of(p)
+                .iter()
+                .any(|i| time(i, "authoredOn") > time(d, "authoredOn"));
+            if different && issued_since {
+                out.entry(patient(d)).or_default().dose_changed = true;
+            }
+        }
+    }
+    // (b) A stopped plan dispensed after its stop date.
+    for p in plans.iter().filter(|r| r["status"] == "stopped") {
+        let stop = range(&p["dispenseRequest"]["validityPeriod"]["end"]).1;
+        for i in issues_of(p) {
+            let dispensed_after = of("MedicationDispense").any(|m| {
+                urls[m["authorizingPrescription"][0]["reference"]
+                    .as_str()
+                    .unwrap()]
+                    == i
+                    && time(m, "whenHandedOver") >= stop
+            });
+            if dispensed_after {
+                out.entry(patient(p)).or_default().stopped_dispensed = true;
+            }
+        }
+    }
+    // (c) Two active GP plans of one ingredient, different products.
+    for (k, a) in active.iter().enumerate() {
+        for b in &active[k + 1..] {
+            if patient(a) == patient(b) && ingredient(a) == ingredient(b) && code(a) != code(b) {
+                out.entry(patient(a)).or_default().duplicate = true;
+            }
+        }
+    }
+    // Clean: an active VMP plan, dispensed (as a brand of it or itself) and given on the ward
+    // at the plan's dose and route.
+    for p in &active {
+        let Some(vmp) = code(p) else { continue };
+        let dose = &p["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"];
+        let route = &p["dosageInstruction"][0]["route"];
+        let dispensed = issues_of(p).iter().any(|i| {
+            of("MedicationDispense").any(|m| {
+                urls[m["authorizingPrescription"][0]["reference"]
+                    .as_str()
+                    .unwrap()]
+                    == *i
+                    && (code(m) == Some(vmp)
+                        || clinical::BRANDS
+                            .iter()
+                            .any(|(v, a)| v.code == Some(vmp) && a.code == code(m)))
+            })
+        });
+        let given = of("MedicationAdministration").any(|a| {
+            patient(a) == patient(p)
+                && a["category"]["coding"][0]["code"] == "inpatient"
+                && code(a) == Some(vmp)
+                && a["dosage"]["dose"] == *dose
+                && a["dosage"]["route"] == *route
+        });
+        if dispensed && given && !dose.is_null() {
+            out.entry(patient(p)).or_default().clean_everywhere = true;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demo_patient_shows_every_conflict_and_a_clean_medicine() {
+    for cfg in demo_configs() {
+        let p = generate(&cfg);
+        let nhs = demo_patient_nhs_number(&cfg);
+        let b = &p.bundles[0];
+        let urls = by_url(b);
+        let (patient_url, _) = urls
+            .iter()
+            .find(|(_, r)| {
+                r["resourceType"] == "Patient" && r["identifier"][0]["value"] == nhs.as_str()
+            })
+            .unwrap();
+        let s = shows(b).remove(*patient_url).unwrap_or_default();
+        assert!(s.dose_changed, "seed {}: no dose change", cfg.seed);
+        assert!(
+            s.stopped_dispensed,
+            "seed {}: no stopped dispense",
+            cfg.seed
+        );
+        assert!(s.duplicate, "seed {}: no duplicate", cfg.seed);
+        assert!(s.clean_everywhere, "seed {}: no clean medicine", cfg.seed);
+        // The clean medicine is dispensed as a brand where the subset has one.
+        let demo_dispenses: Vec<_> = urls
+            .values()
+            .filter(|r| {
+                r["resourceType"] == "MedicationDispense"
+                    && r["subject"]["reference"] == **patient_url
+            })
+            .collect();
+        assert!(demo_dispenses.iter().any(|m| code(m).is_some_and(|c| {
+            smr_dmd::products()
+                .iter()
+                .any(|p| p.code == c && p.kind == smr_dmd::ConceptKind::Amp)
+        })));
+    }
+}
+
+#[test]
+fn conflicts_have_realistic_shares() {
+    let p = generate(&config(3000, 14));
+    let mut all = Vec::new();
+    for b in &p.bundles {
+        all.extend(shows(b).into_values());
+    }
+    let share = |f: fn(&Shows) -> bool| all.iter().filter(|s| f(s)).count() as f64 / 3000.0;
+    let dose = share(|s| s.dose_changed);
+    let stopped = share(|s| s.stopped_dispensed);
+    let duplicate = share(|s| s.duplicate);
+    eprintln!("dose {dose} stopped {stopped} duplicate {duplicate}");
+    assert!((0.03..0.12).contains(&dose), "dose changed {dose}");
+    assert!(
+        (0.03..0.12).contains(&stopped),
+        "stopped dispensed {stopped}"
+    );
+    assert!((0.03..0.12).contains(&duplicate), "duplicate {duplicate}");
 }
