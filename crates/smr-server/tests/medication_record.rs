@@ -278,7 +278,7 @@ async fn unmapped(app: &TestApp) {
     let mut rx = repeat(&w.patient, WARFARIN_1MG, 5);
     rx["medicationCodeableConcept"] = json!({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "999999991", "display": "Imaginary 5 MG Oral Tablet"}]});
     created(&w.gp, &rx).await;
-    let mut dmd_unknown = repeat(&w.patient, "12345611000001109", 5);
+    let mut dmd_unknown = repeat(&w.patient, "12345611000001105", 5);
     dmd_unknown["medicationCodeableConcept"]["text"] = json!("Unlisted cream");
     created(&w.gp, &dmd_unknown).await;
     created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 5)).await;
@@ -295,7 +295,7 @@ async fn unmapped(app: &TestApp) {
         .iter()
         .filter_map(|l| l["medicationCodeableConcept"]["coding"][0]["code"].as_str())
         .collect();
-    assert!(codes.contains(&"999999991") && codes.contains(&"12345611000001109"), "{codes:?}");
+    assert!(codes.contains(&"999999991") && codes.contains(&"12345611000001105"), "{codes:?}");
     assert!(issue_codes(&bundle).is_empty());
 }
 

@@ -25,7 +25,7 @@ pub async fn operation(
         .app
         .medication_record(&ctx, &id, &query, &base)
         .await?;
-    Ok(fhir_json_response(StatusCode::OK, bundle))
+    Ok(fhir_json_response(StatusCode::OK, bundle.to_string()))
 }
 
 fn parse(raw: &str) -> Result<RecordQuery, ApiError> {
