@@ -10,12 +10,15 @@
 //! Scenarios: `create` (POST MedicationRequest), `read` (GET by id), `search` (by patient,
 //! 50 results), `transaction` (100-entry Bundles), `raw-insert` (the same rows inserted raw:
 //! the ceiling), `cpu` (the CPU cost of each step of a create, single-threaded), `page-growth`
-//! (a page of a search by patient as the patient's record grows; not part of `all`), `all`.
+//! (a page of a search by patient as the patient's record grows; not part of `all`),
+//! `medication-record` (`$medication-record` for one patient of `--sizes` entries; not part of
+//! `all`), `all`.
 
 mod data;
 mod growth;
 mod load;
 mod raw;
+mod record;
 mod target;
 
 use std::sync::{Arc, Mutex};
@@ -45,6 +48,7 @@ enum Scenario {
     RawInsert,
     Cpu,
     PageGrowth,
+    MedicationRecord,
     All,
 }
 
@@ -147,6 +151,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.scenario == Scenario::PageGrowth {
         reports.extend(growth::page_growth(&args).await?);
+    }
+    if args.scenario == Scenario::MedicationRecord {
+        reports.extend(record::medication_record(&args).await?);
     }
     if !reports.is_empty() {
         println!("{}", Report::header());

@@ -46,18 +46,27 @@ struct World {
 /// A patient registered with the GP, nominating the pharmacy, and in hospital now; a client
 /// for each setting, signed in as its own role and organisation.
 async fn world(app: &TestApp) -> World {
-    for (code, name) in [(GP, "Test Surgery"), (PHARMACY, "Test Pharmacy"), (HOSPITAL, "Test Hospital")] {
+    for (code, name) in [
+        (GP, "Test Surgery"),
+        (PHARMACY, "Test Pharmacy"),
+        (HOSPITAL, "Test Hospital"),
+    ] {
         app.create(&json!({"resourceType": "Organization", "identifier": [{"system": ODS, "value": code}], "name": name}))
             .await;
     }
     let mut patient = fixture("patient.json");
     patient["generalPractitioner"] = json!([{"identifier": {"system": ODS, "value": GP}}]);
-    let patient = app.create(&patient).await["id"].as_str().unwrap_or_default().to_owned();
-    app.create(&json!({"resourceType": "Encounter", "status": "in-progress",
+    let patient = app.create(&patient).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.create(
+        &json!({"resourceType": "Encounter", "status": "in-progress",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
         "subject": {"reference": format!("Patient/{patient}")},
-        "serviceProvider": {"identifier": {"system": ODS, "value": HOSPITAL}}}))
-        .await;
+        "serviceProvider": {"identifier": {"system": ODS, "value": HOSPITAL}}}),
+    )
+    .await;
     let ward = app.with_token(issue(
         &app.issuer,
         TokenRequest {
@@ -133,7 +142,9 @@ async fn created(client: &Client, resource: &Value) -> String {
 
 async fn record(client: &Client, patient: &str, query: &str) -> Value {
     let reply = client
-        .get(&format!("/fhir/Patient/{patient}/$medication-record{query}"))
+        .get(&format!(
+            "/fhir/Patient/{patient}/$medication-record{query}"
+        ))
         .await;
     let status = reply.status;
     let body = reply.json();
@@ -166,7 +177,10 @@ fn settings(line: &Value) -> Vec<String> {
         .flatten()
         .filter(|e| e["url"] == SETTING_EXTENSION)
         .filter_map(|e| {
-            e["extension"].as_array()?.iter().find(|x| x["url"] == "setting")?["valueCoding"]["code"]
+            e["extension"]
+                .as_array()?
+                .iter()
+                .find(|x| x["url"] == "setting")?["valueCoding"]["code"]
                 .as_str()
                 .map(str::to_owned)
         })
@@ -186,27 +200,46 @@ fn derived_from(line: &Value) -> Vec<String> {
 async fn three_settings_one_line(app: &TestApp) {
     let w = world(app).await;
     let plan = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 40)).await;
-    let supply = created(&w.pharmacist, &dispense(&w.patient, WARFARIN_1MG_TEVA, Some(&plan), 10)).await;
+    let supply = created(
+        &w.pharmacist,
+        &dispense(&w.patient, WARFARIN_1MG_TEVA, Some(&plan), 10),
+    )
+    .await;
     let given = created(&w.ward, &administration(&w.patient, WARFARIN_1MG, 1)).await;
 
     let bundle = record(&w.gp, &w.patient, "").await;
     assert_eq!(bundle["type"], "collection");
     let list = &bundle["entry"][0]["resource"];
-    assert_eq!((list["resourceType"].as_str(), list["mode"].as_str(), list["title"].as_str()),
-        (Some("List"), Some("working"), Some("Medication record")));
+    assert_eq!(
+        (
+            list["resourceType"].as_str(),
+            list["mode"].as_str(),
+            list["title"].as_str()
+        ),
+        (Some("List"), Some("working"), Some("Medication record"))
+    );
     let lines = resources(&bundle, "MedicationStatement");
     assert_eq!(lines.len(), 1, "{bundle}");
     let line = lines[0];
     assert_eq!(line["status"], "active");
-    assert_eq!(line["medicationCodeableConcept"]["coding"][0]["code"], WARFARIN_1MG, "VMP level");
+    assert_eq!(
+        line["medicationCodeableConcept"]["coding"][0]["code"], WARFARIN_1MG,
+        "VMP level"
+    );
     let mut expected = vec![plan, supply, given];
     expected.sort();
     let mut got = derived_from(line);
     got.sort();
     assert_eq!(got, expected);
-    assert_eq!(settings(line), ["community-pharmacy", "gp-practice", "hospital"]);
+    assert_eq!(
+        settings(line),
+        ["community-pharmacy", "gp-practice", "hospital"]
+    );
     assert_eq!(issue_codes(&bundle), Vec::<String>::new(), "{bundle}");
-    assert_eq!(list["entry"][0]["item"]["reference"], bundle["entry"][1]["fullUrl"]);
+    assert_eq!(
+        list["entry"][0]["item"]["reference"],
+        bundle["entry"][1]["fullUrl"]
+    );
 }
 
 async fn dose_mismatch(app: &TestApp) {
@@ -223,23 +256,39 @@ async fn dose_mismatch(app: &TestApp) {
     let issue = resources(&bundle, "DetectedIssue")[0];
     let implicated: Vec<String> = derived_from(&json!({"derivedFrom": issue["implicated"]}));
     assert_eq!(implicated, [gp_plan, discharge]);
-    assert_eq!(issue["patient"]["reference"], format!("Patient/{}", w.patient));
+    assert_eq!(
+        issue["patient"]["reference"],
+        format!("Patient/{}", w.patient)
+    );
     assert_eq!(resources(&bundle, "MedicationStatement").len(), 1);
 }
 
 async fn stopped_but_continued(app: &TestApp) {
     let w = world(app).await;
     let plan = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 60)).await;
-    let mut stopped = w.gp.get(&format!("/fhir/{plan}")).await.expect(StatusCode::OK).json();
+    let mut stopped =
+        w.gp.get(&format!("/fhir/{plan}"))
+            .await
+            .expect(StatusCode::OK)
+            .json();
     stopped["status"] = json!("stopped");
     stopped["statusReason"] = json!({"text": "INR unstable; switched by anticoagulation clinic"});
-    w.gp.put(&format!("/fhir/{plan}"), &stopped).await.expect(StatusCode::OK);
-    let supply = created(&w.pharmacist, &dispense(&w.patient, WARFARIN_1MG, Some(&plan), 0)).await;
+    w.gp.put(&format!("/fhir/{plan}"), &stopped)
+        .await
+        .expect(StatusCode::OK);
+    let supply = created(
+        &w.pharmacist,
+        &dispense(&w.patient, WARFARIN_1MG, Some(&plan), 0),
+    )
+    .await;
 
     let bundle = record(&w.pharmacist, &w.patient, "").await;
     assert_eq!(issue_codes(&bundle), ["stopped-but-continued"], "{bundle}");
     let issue = resources(&bundle, "DetectedIssue")[0];
-    assert_eq!(derived_from(&json!({"derivedFrom": issue["implicated"]})), [plan, supply]);
+    assert_eq!(
+        derived_from(&json!({"derivedFrom": issue["implicated"]})),
+        [plan, supply]
+    );
     assert_eq!(issue["severity"], "high");
 }
 
@@ -269,8 +318,15 @@ async fn gp_connect(app: &TestApp) {
     assert_eq!(lines[0]["status"], "active");
     let mut expected = vec![plan];
     expected.extend(issues);
-    assert_eq!(derived_from(lines[0]), expected, "plan, then its issues in date order");
-    assert!(issue_codes(&bundle).is_empty(), "issues of a plan are not duplicates: {bundle}");
+    assert_eq!(
+        derived_from(lines[0]),
+        expected,
+        "plan, then its issues in date order"
+    );
+    assert!(
+        issue_codes(&bundle).is_empty(),
+        "issues of a plan are not duplicates: {bundle}"
+    );
 }
 
 async fn unmapped(app: &TestApp) {
@@ -288,40 +344,75 @@ async fn unmapped(app: &TestApp) {
     assert_eq!(lines.len(), 3, "{bundle}");
     let unmapped: Vec<&&Value> = lines
         .iter()
-        .filter(|l| l["extension"].as_array().is_some_and(|e| e.iter().any(|x| x["valueCode"] == "unmapped")))
+        .filter(|l| {
+            l["extension"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x["valueCode"] == "unmapped"))
+        })
         .collect();
     assert_eq!(unmapped.len(), 2);
     let codes: Vec<&str> = unmapped
         .iter()
         .filter_map(|l| l["medicationCodeableConcept"]["coding"][0]["code"].as_str())
         .collect();
-    assert!(codes.contains(&"999999991") && codes.contains(&"12345611000001105"), "{codes:?}");
+    assert!(
+        codes.contains(&"999999991") && codes.contains(&"12345611000001105"),
+        "{codes:?}"
+    );
     assert!(issue_codes(&bundle).is_empty());
 }
 
 async fn timeline(app: &TestApp) {
     let w = world(app).await;
     let plan = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 40)).await;
-    let supply = created(&w.pharmacist, &dispense(&w.patient, WARFARIN_1MG_TEVA, Some(&plan), 10)).await;
+    let supply = created(
+        &w.pharmacist,
+        &dispense(&w.patient, WARFARIN_1MG_TEVA, Some(&plan), 10),
+    )
+    .await;
     let given = created(&w.ward, &administration(&w.patient, WARFARIN_1MG, 1)).await;
     let other = repeat(&w.patient, "329653008", 3);
     created(&w.gp, &other).await;
 
-    let bundle = record(&w.gp, &w.patient, &format!("?medicine={DMD}%7C{WARFARIN_1MG_TEVA}")).await;
-    let entries: Vec<&Value> = bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"]).collect();
+    let bundle = record(
+        &w.gp,
+        &w.patient,
+        &format!("?medicine={DMD}%7C{WARFARIN_1MG_TEVA}"),
+    )
+    .await;
+    let entries: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .collect();
     let sources: Vec<String> = entries
         .iter()
         .filter(|r| r["resourceType"] != "Provenance")
-        .map(|r| format!("{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or("")))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or(""),
+                r["id"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    assert_eq!(sources, [plan.clone(), supply.clone(), given.clone()], "date order, other medicines left out");
+    assert_eq!(
+        sources,
+        [plan.clone(), supply.clone(), given.clone()],
+        "date order, other medicines left out"
+    );
     // Each entry is followed by its Provenance, naming the setting that wrote it.
     for (i, r) in entries.iter().enumerate() {
         if r["resourceType"] != "Provenance" {
             let next = entries.get(i + 1).expect("a Provenance follows");
             assert_eq!(next["resourceType"], "Provenance");
             let target = next["target"][0]["reference"].as_str().unwrap_or_default();
-            assert!(target.starts_with(&format!("{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""))));
+            assert!(target.starts_with(&format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or(""),
+                r["id"].as_str().unwrap_or("")
+            )));
         }
     }
 }
@@ -334,32 +425,55 @@ async fn access(app: &TestApp) {
     assert_eq!(resources(&own, "MedicationStatement").len(), 1);
     // A GP elsewhere has no care relationship.
     let stranger = app.as_user("u-other", Role::Gp, Some("B86001"));
-    let reply = stranger.get(&format!("/fhir/Patient/{}/$medication-record", w.patient)).await;
+    let reply = stranger
+        .get(&format!("/fhir/Patient/{}/$medication-record", w.patient))
+        .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.json()["resourceType"], "OperationOutcome");
     // Unknown patient: 404.
-    let reply = w.gp.get("/fhir/Patient/no-such-patient/$medication-record").await;
+    let reply =
+        w.gp.get("/fhir/Patient/no-such-patient/$medication-record")
+            .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.json()["resourceType"], "OperationOutcome");
     // No token: 401.
-    let reply = app.with_token(None).get(&format!("/fhir/Patient/{}/$medication-record", w.patient)).await;
+    let reply = app
+        .with_token(None)
+        .get(&format!("/fhir/Patient/{}/$medication-record", w.patient))
+        .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     // A bad parameter: 400.
-    let reply = w.gp.get(&format!("/fhir/Patient/{}/$medication-record?stopped-within=soon", w.patient)).await;
+    let reply =
+        w.gp.get(&format!(
+            "/fhir/Patient/{}/$medication-record?stopped-within=soon",
+            w.patient
+        ))
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }
 
 async fn stopped_within(app: &TestApp) {
     let w = world(app).await;
     let plan = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 200)).await;
-    let mut stopped = w.gp.get(&format!("/fhir/{plan}")).await.expect(StatusCode::OK).json();
+    let mut stopped =
+        w.gp.get(&format!("/fhir/{plan}"))
+            .await
+            .expect(StatusCode::OK)
+            .json();
     stopped["status"] = json!("stopped");
-    stopped["dispenseRequest"]["validityPeriod"] = json!({"start": days_ago(200), "end": days_ago(30)});
-    w.gp.put(&format!("/fhir/{plan}"), &stopped).await.expect(StatusCode::OK);
+    stopped["dispenseRequest"]["validityPeriod"] =
+        json!({"start": days_ago(200), "end": days_ago(30)});
+    w.gp.put(&format!("/fhir/{plan}"), &stopped)
+        .await
+        .expect(StatusCode::OK);
 
     let default = record(&w.gp, &w.patient, "").await;
     let lines = resources(&default, "MedicationStatement");
-    assert_eq!(lines.len(), 1, "stopped 30 days ago is within the default 90");
+    assert_eq!(
+        lines.len(),
+        1,
+        "stopped 30 days ago is within the default 90"
+    );
     assert_eq!(lines[0]["status"], "stopped");
     assert!(lines[0]["effectivePeriod"]["end"].is_string());
     let narrow = record(&w.gp, &w.patient, "?stopped-within=14").await;
