@@ -108,8 +108,12 @@ pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_p
     }
     if let Some(id) = &patient {
         out.push_str(&format!(
-            "# then, for example:\ncurl -s -H \"Authorization: Bearer $SMR_TOKEN_GP\" \
-             'http://127.0.0.1:8080/fhir/MedicationRequest?patient={id}&status=active'\n"
+            "# the demo patient (a GP repeat, a pharmacy and a hospital stay; a dose changed in \
+             hospital, a stopped medicine still dispensed, a duplicate brand):\n\
+             export SMR_DEMO_PATIENT={id}\n\
+             # then, for example, their single medication record:\n\
+             curl -s -H \"Authorization: Bearer $SMR_TOKEN_GP\" \
+             \"http://127.0.0.1:8080/fhir/Patient/$SMR_DEMO_PATIENT/\\$medication-record\"\n"
         ));
     }
     let mut stdout = std::io::stdout().lock();
