@@ -313,6 +313,95 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The README's demo: the demo patient's single medication record, merged from what the
+    /// population's settings wrote, shows several settings on one line and each conflict kind.
+    #[tokio::test]
+    async fn the_demo_patients_record_shows_settings_and_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("smr.db").display()))
+            .await
+            .unwrap();
+        load_if_empty(&store, 50, SERVE_SEED).await.unwrap();
+        let config = SynthConfig {
+            patients: 50,
+            seed: SERVE_SEED,
+            ..SynthConfig::default()
+        };
+        let nhs = smr_synth::demo_patient_nhs_number(&config);
+        let app = smr_app::App::new(store.clone());
+        let ctx = smr_access::RequestContext::new(
+            smr_access::Principal {
+                user: "test".into(),
+                role: smr_access::Role::System,
+                organisation: None,
+                setting: smr_access::CareSetting::Unspecified,
+                patient: None,
+                scopes: smr_access::Scopes::unrestricted(),
+                name: None,
+                issuer: "smr".into(),
+            },
+            None,
+            "test".into(),
+        );
+        let request = query::parse(
+            "Patient",
+            &[(
+                "identifier".into(),
+                format!("{}|{nhs}", smr_fhir::nhs_number::NHS_NUMBER_SYSTEM),
+            )],
+            Handling::Strict,
+        )
+        .unwrap()
+        .request;
+        let page = store
+            .search(&request, &smr_store::Access::unrestricted())
+            .await
+            .unwrap();
+        let patient = page.matches[0].id.clone();
+        let record = app
+            .medication_record(&ctx, &patient, &Default::default(), "http://smr.test/fhir")
+            .await
+            .unwrap();
+        let resources: Vec<&Value> = record["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .collect();
+        let most_settings = resources
+            .iter()
+            .filter(|r| r["resourceType"] == "MedicationStatement")
+            .map(|l| {
+                l["extension"].as_array().map_or(0, |e| {
+                    e.iter()
+                        .filter(|x| x["url"] == smr_record::output::SETTING_EXTENSION)
+                        .count()
+                })
+            })
+            .max()
+            .unwrap_or(0);
+        assert!(
+            most_settings >= 3,
+            "a medicine held by three settings: {record}"
+        );
+        let kinds: std::collections::BTreeSet<&str> = resources
+            .iter()
+            .filter(|r| r["resourceType"] == "DetectedIssue")
+            .filter_map(|i| i["code"]["coding"][0]["code"].as_str())
+            .collect();
+        for kind in [
+            "dose-mismatch",
+            "stopped-but-continued",
+            "duplicate-ingredient",
+        ] {
+            assert!(
+                kinds.contains(kind),
+                "{kind} missing from {kinds:?}: {record}"
+            );
+        }
+        store.close().await;
+    }
+
     /// Loads a population through the store and checks its Provenances: every one stored,
     /// targets rewritten to `Type/id`, kept in the record of its first target's patient, and
     /// the only Provenance of each entry it names (the store writes no second one).
