@@ -15,6 +15,9 @@
 //!   patch, delete, transaction, batch) with sensitivity labels applied.
 //! - `pgx`: pharmacogenomic results and the re-check of current medicines.
 //! - `provenance`: who made a write, as the template of the Provenance the store writes.
+//! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
+//!   the store's change feed, never by the handler that wrote.
+//! - `medication_record`: `$medication-record`, merged by `smr-record`.
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -27,6 +30,7 @@ mod audit;
 mod authorize;
 pub mod cds;
 mod error;
+pub mod feed;
 pub mod medication_record;
 pub mod pgx;
 mod provenance;

@@ -4,8 +4,8 @@
 //!   with the store's Observation change count ([`ResultsCache`]).
 //! - [`App::import_pgx`]: `$pgx-outside-calls` and `$pgx-vcf` (the wire parses the file into
 //!   write ops; here the caller, the patient and each op are checked and the write audited).
-//! - [`App::recheck_after_write`], [`App::recheck_all`]: when genotype/phenotype Observations
-//!   are written, the patient's active medicines are re-checked and one DetectedIssue is
+//! - `recheck` (run by the change feed's `pgx-recheck` consumer, see `feed`): when
+//!   genotype/phenotype Observations are written, the patient's active medicines are re-checked and one DetectedIssue is
 //!   created per affected medicine (conditional create on its identifier, so a repeat creates
 //!   nothing). The issue carries the medicine's security labels, so a consent that withholds
 //!   the medicine withholds the issue too. SMR does this as itself: its reads are not
@@ -135,11 +135,11 @@ pub(crate) fn check_patient_id(id: &str) -> Result<(), AppError> {
     }
 }
 
-fn parse_body(r: &StoredResource) -> Option<Value> {
+pub(crate) fn parse_body(r: &StoredResource) -> Option<Value> {
     serde_json::from_str(&r.body).ok()
 }
 
-fn patient_of_subject(obs: &Value) -> Option<String> {
+pub(crate) fn patient_of_subject(obs: &Value) -> Option<String> {
     let reference = obs.pointer("/subject/reference").and_then(Value::as_str)?;
     let mut parts = reference.rsplit('/');
     let id = parts.next()?;
@@ -329,76 +329,13 @@ impl App {
         self.write(ctx, ops, WriteKind::Operation(operation)).await
     }
 
-    /// Re-checks the medicines of every patient whose pharmacogenomic results `outcomes`
-    /// wrote. Never fails the caller's write (it has succeeded): errors are logged. Only
-    /// genotype/phenotype Observations trigger it, so the DetectedIssues it writes do not.
-    pub async fn recheck_after_write(&self, outcomes: &[WriteOutcome]) {
-        let mut patients = BTreeSet::new();
-        for o in outcomes {
-            let (WriteOutcome::Created(r) | WriteOutcome::Updated(r)) = o else {
-                continue;
-            };
-            // Cheap test first: most writes are not Observations.
-            if r.res_type != "Observation" {
-                continue;
-            }
-            let Some(body) = parse_body(r) else { continue };
-            if genotype::is_pgx_observation(&body)
-                && let Some(p) = patient_of_subject(&body)
-            {
-                patients.insert(p);
-            }
-        }
-        for patient in patients {
-            if let Err(e) = self.recheck(&patient).await {
-                tracing::error!(patient = %patient, error = %e, "pharmacogenomic re-check failed");
-            }
-        }
-    }
-
-    /// Re-checks every patient with a genotype on record: for data that reached the store
-    /// without passing through [`App::write`] (e.g. the synthetic population `smr serve`
-    /// loads). Returns how many DetectedIssues were created; failures for one patient are
-    /// logged and the others still checked.
-    pub async fn recheck_all(&self) -> Result<usize, AppError> {
-        let pairs = vec![("code".to_owned(), "http://loinc.org|84413-4".to_owned())];
-        let mut request = query::parse("Observation", &pairs, Handling::Strict)
-            .map_err(|issues| AppError::Store(StoreError::Internal(format!("{issues:?}"))))?
-            .request;
-        request.count = query::MAX_COUNT;
-        request.total = query::TotalMode::None;
-        let all = Access::unrestricted();
-        let mut patients = BTreeSet::new();
-        loop {
-            let page = self.store.search(&request, &all).await?;
-            for r in &page.matches {
-                if let Some(p) = parse_body(r).as_ref().and_then(patient_of_subject) {
-                    patients.insert(p);
-                }
-            }
-            match page.next_cursor {
-                Some(cursor) => request.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        let mut created = 0;
-        for patient in patients {
-            match self.recheck(&patient).await {
-                Ok(ids) => created += ids.len(),
-                Err(e) => {
-                    tracing::error!(patient = %patient, error = %e, "pharmacogenomic re-check failed")
-                }
-            }
-        }
-        Ok(created)
-    }
-
     /// Creates the DetectedIssues for one patient's current medicines, as SMR itself (one
-    /// audited transaction), and announces each one created; returns their references.
+    /// audited transaction); returns their references. Run by the change feed's
+    /// `pgx-recheck` consumer (`feed`); the DetectedIssues it writes are announced by the
+    /// feed's event consumer like any other.
     ///
-    /// Writes through the store rather than [`App::write`]: SMR needs no authorisation, and
-    /// `write` runs [`App::recheck_after_write`], which must not be re-entered from here.
-    async fn recheck(&self, patient: &str) -> Result<Vec<String>, AppError> {
+    /// Writes through the store rather than [`App::write`]: SMR needs no authorisation.
+    pub(crate) async fn recheck(&self, patient: &str) -> Result<Vec<String>, AppError> {
         check_patient_id(patient)?;
         let all = Access::unrestricted();
         let results = self.read_results(patient, &all).await?;
@@ -471,18 +408,13 @@ impl App {
                 Some(provenance),
             )
             .await?;
-        let mut created = Vec::new();
-        for o in &outcomes {
-            if let WriteOutcome::Created(r) = o {
-                let issue = r.reference();
-                self.events.send(IssueEvent {
-                    issue: issue.clone(),
-                    patient: patient.to_owned(),
-                });
-                created.push(issue);
-            }
-        }
-        Ok(created)
+        Ok(outcomes
+            .iter()
+            .filter_map(|o| match o {
+                WriteOutcome::Created(r) => Some(r.reference()),
+                _ => None,
+            })
+            .collect())
     }
 
     // -----------------------------------------------------------------------

@@ -374,8 +374,8 @@ impl App {
                 Some(provenance),
             )
             .await?;
-        // SMR's own follow-up (DetectedIssues for new genotype results); never fails the write.
-        self.recheck_after_write(&outcomes).await;
+        // What follows a commit (the PGx re-check, events) is driven by the change feed
+        // (`feed`), not by this handler.
         Ok(outcomes)
     }
 

@@ -149,16 +149,22 @@ async fn the_practice_imports_and_the_recheck_raises_an_issue() {
     let patient = new_patient(&app).await;
     let order = new_order(&app, &patient, "Codeine phosphate 30mg tablets").await;
     let mut events = app.issue_events();
+    let feed = app.start_feed_consumers();
     let out = app
         .import_pgx(&gp(), &patient, cyp2d6_um(&patient), "$pgx-outside-calls")
         .await
         .expect("import");
     assert_eq!(out.len(), 1);
 
-    // The re-check ran as part of the write: one DetectedIssue, announced.
-    let event: IssueEvent = events.try_recv().expect("an issue event");
+    // The change feed's consumers re-check after the commit: one DetectedIssue, announced.
+    let event: IssueEvent = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv())
+        .await
+        .expect("the feed announces the issue")
+        .expect("an issue event");
     assert_eq!(event.patient, patient);
     assert!(event.issue.starts_with("DetectedIssue/"), "{event:?}");
+    app.drain_feed().await.expect("feed drained");
+    drop(feed);
     assert!(events.try_recv().is_err(), "one issue only");
 
     let issues = app.pgx_issues(&gp(), &patient).await.expect("issues");
@@ -196,9 +202,16 @@ async fn the_practice_imports_and_the_recheck_raises_an_issue() {
         .expect("same result again");
     let fresh = app.pgx_results(&gp(), &patient).await.expect("results");
     assert!(!Arc::ptr_eq(&results, &fresh), "a write retires the entry");
-    // The same result again raised nothing new.
-    assert!(events.try_recv().is_err());
-    assert_eq!(app.recheck_all().await.expect("recheck all"), 0);
+    // The same result again raised nothing new: the re-check is idempotent.
+    app.drain_feed().await.expect("feed drained");
+    assert_eq!(
+        app.pgx_issues(&gp(), &patient)
+            .await
+            .expect("issues")
+            .visible
+            .len(),
+        1
+    );
 
     assert_eq!(
         app.cds_authorize(&gp(), "smr-pgx-order-select", &patient)
@@ -323,14 +336,22 @@ async fn an_issue_about_a_withheld_medicine_is_withheld_too() {
         .await
         .expect("consent");
     let mut events = app.issue_events();
+    let _feed = app.start_feed_consumers();
     app.import_pgx(&gp(), &patient, cyp2d6_um(&patient), "$pgx-outside-calls")
         .await
         .expect("import");
     let mut raised = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        raised.push(e);
+    while raised.len() < 2 {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), events.recv()).await {
+            Ok(Ok(e)) => raised.push(e),
+            other => panic!("the feed announced {raised:?}, then {other:?}"),
+        }
     }
-    assert_eq!(raised.len(), 2, "codeine and paroxetine: {raised:?}");
+    app.drain_feed().await.expect("feed drained");
+    assert!(
+        events.try_recv().is_err(),
+        "codeine and paroxetine only: {raised:?}"
+    );
 
     // The back-end system sees both; the paroxetine one carries the medicine's label.
     let all = app.pgx_issues(&system(), &patient).await.expect("issues");

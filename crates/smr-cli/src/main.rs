@@ -145,23 +145,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
     let app = smr_app::App::new(store.clone());
     let synthetic = synth::serve_patients(args.synthetic_patients, args.database_url.is_some());
-    if synth::load_if_empty(&store, synthetic, synth::SERVE_SEED)
-        .await?
-        .is_some()
-    {
-        // The load wrote straight to the store, past the write path that re-checks
-        // medicines when genotypes arrive: run that check once now, so patient-view shows the
-        // synthetic patients' pharmacogenomic issues from the first request.
-        match app.recheck_all().await {
-            Ok(n) => tracing::info!(
-                detected_issues = n,
-                "pharmacogenomic re-check of the synthetic population"
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "pharmacogenomic re-check of the synthetic population failed")
-            }
-        }
-    }
+    // The load goes straight to the store; what follows its commits (the PGx re-check of
+    // the synthetic patients' genotypes) is the change feed's, as for any write.
+    synth::load_if_empty(&store, synthetic, synth::SERVE_SEED).await?;
     let verifier = std::sync::Arc::new(smr_auth::Verifier::new(args.audience.clone()));
     let local = smr_auth::LocalIssuer::load_or_create(&args.data_dir)
         .with_context(|| format!("signing key in {}", args.data_dir.display()))?

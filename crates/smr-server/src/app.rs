@@ -59,6 +59,9 @@ pub struct AppState {
     /// Genotype prefetches read for CDS calls, by their text (see `results_cache`).
     pub(crate) prefetch_memo: Arc<PrefetchMemo>,
     pub(crate) limiter: Option<Arc<auth::UserLimiter>>,
+    /// The change feed's consumers (PGx re-check, DetectedIssue events), running while any
+    /// clone of the state lives.
+    _feed: Arc<smr_app::feed::FeedConsumers>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -73,6 +76,7 @@ impl AppState {
     pub fn new(app: App, verifier: Arc<Verifier>, config: ServerConfig) -> Self {
         let limiter = config.rate_limit.map(auth::user_limiter);
         AppState {
+            _feed: app.start_feed_consumers(),
             app,
             verifier,
             config: Arc::new(config),

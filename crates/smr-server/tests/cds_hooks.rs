@@ -611,7 +611,12 @@ async fn recheck(app: &TestApp) {
         ))
         .await;
     let obs_ref = format!("Observation/{}", obs["id"].as_str().expect("obs id"));
-    let found = app.get(&issues).await.expect(StatusCode::OK).json();
+    // The re-check follows the commit through the change feed: wait for it.
+    let found = support::eventually(|| async {
+        let found = app.get(&issues).await.expect(StatusCode::OK).json();
+        (found["total"] == 1).then_some(found)
+    })
+    .await;
     assert_eq!(found["total"], 1, "{found}");
     let issue = &found["entry"][0]["resource"];
     assert_eq!(issue["status"], "final");

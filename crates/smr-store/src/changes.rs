@@ -22,6 +22,8 @@ use crate::model::WriteOutcome;
 pub(crate) struct ChangeCounters {
     /// One per served type, in `SERVED_TYPES` order; the last for any other type.
     counts: Box<[AtomicU64]>,
+    /// Bumped after every commit that wrote something: wakes the change feed's consumers.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl ChangeCounters {
@@ -30,6 +32,7 @@ impl ChangeCounters {
             counts: (0..=SERVED_TYPES.len())
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            commits: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -43,14 +46,23 @@ impl ChangeCounters {
 
     /// Records committed outcomes (a conditional create that found a match wrote nothing).
     pub(crate) fn record(&self, outcomes: &[WriteOutcome]) {
+        let mut wrote = false;
         for o in outcomes {
             if let WriteOutcome::Created(r)
             | WriteOutcome::Updated(r)
             | WriteOutcome::Deleted(Some(r)) = o
             {
                 self.slot(&r.res_type).fetch_add(1, Ordering::AcqRel);
+                wrote = true;
             }
         }
+        if wrote {
+            self.commits.send_modify(|n| *n += 1);
+        }
+    }
+
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     pub(crate) fn get(&self, res_type: &str) -> u64 {

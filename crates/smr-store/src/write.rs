@@ -1332,6 +1332,31 @@ fn push_version(script: &mut Script, key: &str, stored: &StoredResource, method:
         .push(", ")
         .text(stored.body.as_str())
         .push(")");
+    // The change feed's row, in the same transaction as the version it announces.
+    let action = if stored.deleted {
+        "delete"
+    } else if stored.version == 1 {
+        "create"
+    } else {
+        "update"
+    };
+    script
+        .statement()
+        .push(
+            "INSERT INTO change_log (res_type, id, version, patient_key, action, changed_at) VALUES (",
+        )
+        .text(stored.res_type.as_str())
+        .push(", ")
+        .text(stored.id.as_str())
+        .push(", ")
+        .int(stored.version)
+        .push(", ")
+        .text(key)
+        .push(", ")
+        .text(action)
+        .push(", ")
+        .int(stored.last_updated)
+        .push(")");
 }
 
 const INDEX_TABLES: &[&str] = &[

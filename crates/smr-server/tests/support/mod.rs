@@ -495,3 +495,24 @@ pub fn match_ids(bundle: &Value) -> Vec<String> {
         .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// Polls `check` until it gives a value: for effects that follow a commit through the change
+/// feed (the PGx re-check, events). Panics after 30 s, which only a broken consumer takes.
+#[allow(dead_code)]
+pub async fn eventually<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the change feed did not deliver within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
