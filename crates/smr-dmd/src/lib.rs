@@ -25,14 +25,18 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 pub mod dictionary;
+pub mod layered;
 pub mod medicine;
 pub mod release;
+pub mod starter;
 mod verhoeff;
 
 pub use dictionary::{Concept, Counts, Dictionary};
+pub use layered::Layered;
 pub use medicine::{
     ConceptRef, IngredientStrength, Level, MedicineInfo, MedicineLookup, SubsetLookup,
 };
+pub use starter::{STARTER_SOURCE, check_starter, starter};
 pub use verhoeff::{is_sctid, verhoeff_valid};
 
 /// Code systems whose codes are dm+d / SNOMED CT identifiers. dm+d concepts are
