@@ -28,6 +28,7 @@ pub mod dictionary;
 pub mod layered;
 pub mod medicine;
 pub mod release;
+mod rows;
 pub mod starter;
 mod verhoeff;
 
@@ -36,6 +37,7 @@ pub use layered::Layered;
 pub use medicine::{
     ConceptRef, IngredientStrength, Level, MedicineInfo, MedicineLookup, SubsetLookup,
 };
+pub use rows::{ConceptRow, RowError};
 pub use starter::{STARTER_SOURCE, check_starter, starter};
 pub use verhoeff::{is_sctid, verhoeff_valid};
 
