@@ -14,6 +14,7 @@
 //! - `records`: read, vread, search, history, `$everything`, and writes (create, update,
 //!   patch, delete, transaction, batch) with sensitivity labels applied.
 //! - `pgx`: pharmacogenomic results and the re-check of current medicines.
+//! - `terminology`: the drug dictionary (imported dm+d release over the built-in ones).
 //! - `provenance`: who made a write, as the template of the Provenance the store writes.
 //!
 //! Invariants:
@@ -30,6 +31,7 @@ mod error;
 pub mod pgx;
 mod provenance;
 mod records;
+mod terminology;
 
 use std::sync::Arc;
 
@@ -48,6 +50,8 @@ pub struct App {
     orgs: Arc<authorize::OrgKeyCache>,
     events: Arc<pgx::IssueEvents>,
     pgx_results: Arc<pgx::ResultsCache>,
+    /// The drug dictionary (see `terminology`).
+    terminology: Arc<terminology::Terminology>,
 }
 
 impl App {
@@ -57,6 +61,7 @@ impl App {
             orgs: Arc::default(),
             events: Arc::default(),
             pgx_results: Arc::default(),
+            terminology: Arc::default(),
         }
     }
 
