@@ -8,6 +8,7 @@ pub mod history;
 pub mod instance;
 pub mod metadata;
 pub mod search;
+pub mod terminology;
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
