@@ -80,7 +80,11 @@ pub(crate) async fn dmd_import(args: &Args) -> anyhow::Result<()> {
         println!(
             "dmd-import store ({}, round {round}{}): {} rows in {:.2} s: {:.0} rows/s",
             args.engine.name(),
-            if round == 0 { ", empty tables" } else { ", replacing" },
+            if round == 0 {
+                ", empty tables"
+            } else {
+                ", replacing"
+            },
             release.rows.len(),
             secs,
             release.rows.len() as f64 / secs
