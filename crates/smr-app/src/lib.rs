@@ -14,6 +14,7 @@
 //! - `records`: read, vread, search, history, `$everything`, and writes (create, update,
 //!   patch, delete, transaction, batch) with sensitivity labels applied.
 //! - `pgx`: pharmacogenomic results and the re-check of current medicines.
+//! - `terminology`: the drug dictionary (imported dm+d release over the built-in ones).
 //! - `provenance`: who made a write, as the template of the Provenance the store writes.
 //! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
 //!   the store's change feed, never by the handler that wrote.
@@ -35,6 +36,7 @@ pub mod medication_record;
 pub mod pgx;
 mod provenance;
 mod records;
+mod terminology;
 
 use std::sync::Arc;
 
@@ -53,6 +55,8 @@ pub struct App {
     orgs: Arc<authorize::OrgKeyCache>,
     events: Arc<pgx::IssueEvents>,
     pgx_results: Arc<pgx::ResultsCache>,
+    /// The drug dictionary (see `terminology`).
+    terminology: Arc<terminology::Terminology>,
 }
 
 impl App {
@@ -62,6 +66,7 @@ impl App {
             orgs: Arc::default(),
             events: Arc::default(),
             pgx_results: Arc::default(),
+            terminology: Arc::default(),
         }
     }
 

@@ -174,10 +174,3 @@ fn shared_references(sources: &[Value], provenances: &[Value]) -> Vec<(String, S
     keys.into_iter().collect()
 }
 
-impl App {
-    /// The dictionary the record resolves medicines with (replaced by the layered dm+d
-    /// dictionary when it lands).
-    pub fn medicine_lookup(&self) -> std::sync::Arc<dyn smr_dmd::MedicineLookup + Send + Sync> {
-        std::sync::Arc::new(smr_dmd::SubsetLookup)
-    }
-}

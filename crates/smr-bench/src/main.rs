@@ -12,9 +12,10 @@
 //! the ceiling), `cpu` (the CPU cost of each step of a create, single-threaded), `page-growth`
 //! (a page of a search by patient as the patient's record grows; not part of `all`),
 //! `medication-record` (`$medication-record` for one patient of `--sizes` entries; not part of
-//! `all`), `all`.
+//! `all`), `dmd-import` (parse and store an NHSBSA dm+d release; not part of `all`), `all`.
 
 mod data;
+mod dmd;
 mod growth;
 mod load;
 mod raw;
@@ -49,6 +50,8 @@ enum Scenario {
     Cpu,
     PageGrowth,
     MedicationRecord,
+    /// The dm+d import rate (parse and store); needs --dmd-release. Not part of `all`.
+    DmdImport,
     All,
 }
 
@@ -108,6 +111,12 @@ pub(crate) struct Args {
     /// `bench-mNNNNNN-KKK`) and `create-template.json` (subject `Patient/__PATIENT__`).
     #[arg(long, value_name = "DIR")]
     write_seed: Option<std::path::PathBuf>,
+    /// `dmd-import`: an NHSBSA dm+d XML release folder.
+    #[arg(long, value_name = "DIR")]
+    dmd_release: Option<std::path::PathBuf>,
+    /// `dmd-import`: copies of the release's rows to store (to approach a full release).
+    #[arg(long, default_value_t = 1)]
+    dmd_scale: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,6 +157,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || args.scenario == Scenario::Transaction {
         reports.push(transaction(&args).await?);
+    }
+    if args.scenario == Scenario::DmdImport {
+        dmd::dmd_import(&args).await?;
     }
     if args.scenario == Scenario::PageGrowth {
         reports.extend(growth::page_growth(&args).await?);

@@ -2,6 +2,7 @@
 //!
 //! - `smr serve`: the FHIR API on the embedded store (default) or PostgreSQL.
 //! - `smr pgx …`: pharmacogenomic knowledge base, interpretation and VCF calling (`pgx.rs`).
+//! - `smr terminology …`: dm+d release import and code lookup (`terminology.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ mod audit;
 mod demo;
 mod pgx;
 mod synth;
+mod terminology;
 mod token;
 
 use anyhow::Context;
@@ -44,6 +46,8 @@ enum Command {
     Token(token::TokenArgs),
     /// The audit trail: `smr audit verify` checks its hash chain.
     Audit(audit::AuditArgs),
+    /// The drug dictionary: import an NHSBSA dm+d release, look a code up.
+    Terminology(terminology::TerminologyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Pgx(args) => pgx::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Token(args) => token::run(args),
+        Command::Terminology(args) => terminology::run(args).await,
         Command::Audit(args) => {
             let code = audit::run(args).await?;
             if code != std::process::ExitCode::SUCCESS {
@@ -144,6 +149,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening store {}", redact(&url)))?;
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
     let app = smr_app::App::new(store.clone());
+    match app.load_terminology().await {
+        Ok(release) => tracing::info!(dmd_release = ?release, "drug dictionary ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the imported dm+d release could not be loaded; built-in dictionaries only")
+        }
+    }
     let synthetic = synth::serve_patients(args.synthetic_patients, args.database_url.is_some());
     // The load goes straight to the store; what follows its commits (the PGx re-check of
     // the synthetic patients' genotypes) is the change feed's, as for any write.

@@ -24,12 +24,21 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub mod dictionary;
+pub mod layered;
 pub mod medicine;
+pub mod release;
+mod rows;
+pub mod starter;
 mod verhoeff;
 
+pub use dictionary::{Concept, Counts, Dictionary};
+pub use layered::Layered;
 pub use medicine::{
     ConceptRef, IngredientStrength, Level, MedicineInfo, MedicineLookup, SubsetLookup,
 };
+pub use rows::{ConceptRow, RowError};
+pub use starter::{STARTER_SOURCE, check_starter, starter};
 pub use verhoeff::{is_sctid, verhoeff_valid};
 
 /// Code systems whose codes are dm+d / SNOMED CT identifiers. dm+d concepts are
@@ -115,7 +124,7 @@ pub enum DictionaryError {
     Inconsistent(String),
 }
 
-struct Dictionary {
+struct Subset {
     file: DataFile,
     by_name: HashMap<String, usize>,
     by_code: HashMap<String, CodeTarget>,
@@ -134,12 +143,12 @@ enum CodeTarget {
 
 const DATA: &str = include_str!("../data/dmd-pgx-subset.json");
 
-fn dictionary() -> Result<&'static Dictionary, DictionaryError> {
-    static DICT: OnceLock<Result<Dictionary, DictionaryError>> = OnceLock::new();
+fn dictionary() -> Result<&'static Subset, DictionaryError> {
+    static DICT: OnceLock<Result<Subset, DictionaryError>> = OnceLock::new();
     DICT.get_or_init(build).as_ref().map_err(Clone::clone)
 }
 
-fn build() -> Result<Dictionary, DictionaryError> {
+fn build() -> Result<Subset, DictionaryError> {
     let file: DataFile =
         serde_json::from_str(DATA).map_err(|e| DictionaryError::Parse(e.to_string()))?;
     if file.format != 1 {
@@ -218,7 +227,7 @@ fn build() -> Result<Dictionary, DictionaryError> {
                 .push(i);
         }
     }
-    Ok(Dictionary {
+    Ok(Subset {
         file,
         by_name,
         by_code,
@@ -464,7 +473,7 @@ fn sorted_unique(mut v: Vec<usize>) -> Vec<usize> {
 
 /// Ingredient indices named in `text` (whole-word phrase matches; each word is used
 /// by at most one phrase, longest phrases first) and the phrases matched.
-fn match_text(d: &Dictionary, text: &str) -> (Vec<usize>, Vec<String>) {
+fn match_text(d: &Subset, text: &str) -> (Vec<usize>, Vec<String>) {
     let words = tokens(text);
     // Every (phrase, start) whose first word is at `start`, tried in phrase order (longest
     // first), exactly as if every phrase were tried at every position.

@@ -253,7 +253,7 @@ fn pgx_products_added_in_the_2026_review_are_known_by_code() {
 }
 
 /// The matching before the first-word index: every phrase (longest first) at every position.
-fn match_text_every_phrase(d: &Dictionary, text: &str) -> (Vec<usize>, Vec<String>) {
+fn match_text_every_phrase(d: &Subset, text: &str) -> (Vec<usize>, Vec<String>) {
     let words = tokens(text);
     let mut used = vec![false; words.len()];
     let mut found = Vec::new();

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(routes::bundle::transaction_or_batch),
         )
         .route("/_history", get(routes::history::system))
+        .route("/CodeSystem/$lookup", get(routes::terminology::lookup))
         .route(
             "/{res_type}",
             get(routes::search::search_get)

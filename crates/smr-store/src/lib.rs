@@ -13,6 +13,7 @@
 //! - `changes`: per-type counters of committed writes, for caches in this process.
 //! - `access`: access rules as SQL (patients the caller may see, consent restrictions).
 //! - `audit`: the hash-chained audit trail (append, list, verify).
+//! - `dmd`: the imported dm+d release, replaced whole in one transaction.
 //! - `provenance`: the Provenance written beside every patient-record entry a write changes.
 //!
 //! Invariants: a version row, its `resources` pointer and its index rows change together or not
@@ -22,6 +23,7 @@
 mod access;
 mod audit;
 mod changes;
+mod dmd;
 pub mod engine;
 mod error;
 mod feed;
@@ -35,6 +37,7 @@ mod write;
 
 pub use access::{PatientView, in_patient_record, is_patient_data};
 pub use audit::GENESIS_HASH;
+pub use dmd::{DmdRelease, DmdRow};
 pub use engine::{Engine, Store};
 pub use error::StoreError;
 pub use feed::{Change, FeedPosition};

@@ -9,6 +9,7 @@ pub mod instance;
 pub mod medication_record;
 pub mod metadata;
 pub mod search;
+pub mod terminology;
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
