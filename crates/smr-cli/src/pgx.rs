@@ -101,12 +101,13 @@ fn kb_text() -> String {
     s.push_str("Genes (genotype → phenotype, smr-pgx)\n");
     for e in smr_pgx::kb_versions() {
         s.push_str(&format!(
-            "  {:<8} model {:<15} alleles {:>4}  {} — {}\n",
+            "  {:<8} model {:<15} alleles {:>4}  {} — release {}\n           read from: {}\n",
             e.gene.symbol(),
             e.model,
             e.alleles,
             e.source,
-            e.version
+            e.release,
+            e.source_file
         ));
     }
     let (title, guidelines) = smr_pgx_guidelines::kb_versions();

@@ -198,9 +198,17 @@ fn kb_lists_genes_guidelines_and_dictionary() {
         "not covered",
         "transcription checked against the published source",
         "verification: ",
+        "— release ",
+        "read from: https://",
     ] {
         assert!(text.contains(needle), "missing {needle}: {text}");
     }
+    // Every gene says which release it is and which file it was read from.
+    assert_eq!(
+        text.matches("\n           read from: https://").count(),
+        smr_pgx::Gene::ALL.len(),
+        "{text}"
+    );
     // A verification column on every guideline line.
     let guidelines = smr_pgx_guidelines_count(&text);
     assert!(guidelines > 0);
