@@ -176,8 +176,59 @@ fn cyp2b6_per_cpic_efavirenz() {
     check(Gene::Cyp2b6, "*1/*1", NM, None);
     check(Gene::Cyp2b6, "*6/*18", PM, None);
     check(Gene::Cyp2b6, "*4/*6", IM, None);
-    check(Gene::Cyp2b6, "*1/*22", "Rapid Metabolizer", None);
     indeterminate(Gene::Cyp2b6, "*1/*3");
+}
+
+/// CYP2B6 at PharmCAT data 2025-11-05 (CPIC allele functionality as of that release):
+/// expected rows read from PharmCAT's `phenotype/CYP2B6.json` at commit 0c6d59e0.
+#[test]
+fn cyp2b6_alleles_added_since_2023_get_cpic_phenotypes() {
+    for allele in ["*39", "*40", "*41", "*42", "*43"] {
+        assert_eq!(
+            smr_pgx::allele_function(Gene::Cyp2b6, allele),
+            Some("Decreased function"),
+            "{allele}"
+        );
+        check(Gene::Cyp2b6, &format!("*1/{allele}"), IM, None);
+        check(Gene::Cyp2b6, &format!("*4/{allele}"), IM, None);
+        check(Gene::Cyp2b6, &format!("{allele}/{allele}"), PM, None);
+    }
+    for allele in ["*44", "*45", "*46", "*47", "*48", "*49"] {
+        assert_eq!(
+            smr_pgx::allele_function(Gene::Cyp2b6, allele),
+            Some("Uncertain function"),
+            "{allele}"
+        );
+        // Known to CPIC with an uncertain function: Indeterminate, but not "unknown allele".
+        let reason = indeterminate(Gene::Cyp2b6, &format!("*1/{allele}"));
+        assert!(
+            !reason.to_lowercase().contains("unknown allele"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn cyp2b6_reclassified_alleles_give_cpics_current_answer() {
+    // *22 was Increased function (so *1/*22 was a confident Rapid Metabolizer); CPIC now
+    // gives it Uncertain function and PharmCAT's row is Indeterminate.
+    assert_eq!(
+        smr_pgx::allele_function(Gene::Cyp2b6, "*22"),
+        Some("Uncertain function")
+    );
+    indeterminate(Gene::Cyp2b6, "*1/*22");
+    indeterminate(Gene::Cyp2b6, "*4/*22");
+    // *24 and *35: No function -> Uncertain function (a confident IM becomes Indeterminate).
+    indeterminate(Gene::Cyp2b6, "*1/*24");
+    indeterminate(Gene::Cyp2b6, "*4/*35");
+    // *37: No function -> Decreased function.
+    assert_eq!(
+        smr_pgx::allele_function(Gene::Cyp2b6, "*37"),
+        Some("Decreased function")
+    );
+    check(Gene::Cyp2b6, "*1/*37", IM, None);
+    check(Gene::Cyp2b6, "*4/*37", IM, None);
+    check(Gene::Cyp2b6, "*6/*37", PM, None);
 }
 
 #[test]
