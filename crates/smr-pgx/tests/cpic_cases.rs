@@ -450,3 +450,29 @@ fn pharmcat_outside_call_example() {
         ]
     );
 }
+
+/// Every row of PharmCAT's CYP3A5 phenotype file of data release 2025-11-05 (commit
+/// 0c6d59e0): the whole table is small enough to hold here.
+#[test]
+fn cyp3a5_every_row_of_the_2025_11_05_release() {
+    let alleles = ["*1", "*3", "*6", "*7", "*8", "*9"];
+    let function = |a: &str| match a {
+        "*1" => 'N',
+        "*3" | "*6" | "*7" => '0',
+        _ => 'U',
+    };
+    for (i, a) in alleles.iter().enumerate() {
+        for b in &alleles[i..] {
+            let d = format!("{a}/{b}");
+            match (function(a), function(b)) {
+                ('N', 'N') => check(Gene::Cyp3a5, &d, NM, None),
+                ('N', '0') => check(Gene::Cyp3a5, &d, IM, None),
+                ('N', 'U') => check(Gene::Cyp3a5, &d, "Possible Intermediate Metabolizer", None),
+                ('0', '0') => check(Gene::Cyp3a5, &d, PM, None),
+                _ => {
+                    indeterminate(Gene::Cyp3a5, &d);
+                }
+            }
+        }
+    }
+}
