@@ -476,3 +476,20 @@ fn cyp3a5_every_row_of_the_2025_11_05_release() {
         }
     }
 }
+
+/// DPYD at PharmCAT data 2025-11-05 (commit 0c6d59e0): c.1129-5923C>G is a named allele of
+/// its own (Decreased function, activity 0.5), and PharmCAT's row Reference/c.1129-5923C>G is
+/// an Intermediate Metabolizer with score 1.5.
+#[test]
+fn dpyd_c1129_5923_is_its_own_allele() {
+    assert_eq!(
+        smr_pgx::allele_function(Gene::Dpyd, "c.1129-5923C>G"),
+        Some("Decreased function")
+    );
+    let r = interpret(Gene::Dpyd, "Reference/c.1129-5923C>G");
+    assert_eq!(r.diplotype, "Reference/c.1129-5923C>G");
+    assert_eq!(r.phenotype.as_str(), IM);
+    assert_eq!(r.activity_score.as_deref(), Some("1.5"));
+    // HapB3 itself is unchanged.
+    check(Gene::Dpyd, "Reference/HapB3", IM, Some("1.5"));
+}
