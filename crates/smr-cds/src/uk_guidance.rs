@@ -237,6 +237,59 @@ pub struct PatientContext {
     pub age_days: Option<u32>,
 }
 
+impl PatientContext {
+    /// Reads what a hook request's prefetch says: `conditions` (a searchset Bundle of
+    /// Conditions, when supplied) and the `patient` resource's `birthDate`, aged against
+    /// `today` (`YYYY-MM-DD`, from the caller's clock: this crate has none).
+    pub fn from_prefetch(conditions: Option<&Value>, patient: Option<&Value>, today: &str) -> Self {
+        let conditions = conditions
+            .filter(|b| b.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
+            .map(|b| {
+                b.get("entry")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.get("resource"))
+                    .filter_map(ConditionFact::from_resource)
+                    .collect()
+            });
+        let age_days = patient
+            .and_then(|p| p.get("birthDate"))
+            .and_then(Value::as_str)
+            .and_then(|b| age_in_days(b, today));
+        PatientContext {
+            conditions,
+            age_days,
+        }
+    }
+}
+
+/// Days from `birth` to `today`, both full dates (`YYYY-MM-DD`); `None` for a partial date
+/// (`1990`, `1990-05`), which cannot tell a newborn from a month-old baby.
+pub fn age_in_days(birth: &str, today: &str) -> Option<u32> {
+    let b = day_number(birth)?;
+    let t = day_number(today.get(..10)?)?;
+    u32::try_from(t - b).ok()
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (Howard Hinnant's days_from_civil).
+fn day_number(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.get(..2)?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 /// Why the guidance was taken to apply to this patient; the card states it as evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applicability {
@@ -369,6 +422,27 @@ mod tests {
         assert!(qualifies(&text("tia"), &m));
         assert!(!qualifies(&text("Haemorrhagic stroke"), &m));
         assert!(!qualifies(&text("Dementia"), &m)); // "tia" inside a word
+    }
+
+    #[test]
+    fn ages_in_days() {
+        assert_eq!(age_in_days("2026-12-01", "2026-12-06T21:00:00Z"), Some(5));
+        assert_eq!(age_in_days("2024-02-28", "2024-03-01"), Some(2));
+        assert_eq!(age_in_days("1970-01-01", "1971-01-01"), Some(365));
+        assert_eq!(age_in_days("2026-12", "2026-12-06"), None);
+        assert_eq!(age_in_days("2027-01-01", "2026-12-06"), None);
+    }
+
+    #[test]
+    fn prefetch_gives_conditions_and_age() {
+        let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": [
+            {"resource": {"resourceType": "Condition", "id": "c1", "code": {"text": "TIA"}}}]});
+        let patient = json!({"resourceType": "Patient", "birthDate": "2026-12-04"});
+        let ctx = PatientContext::from_prefetch(Some(&bundle), Some(&patient), "2026-12-06");
+        assert_eq!(ctx.age_days, Some(2));
+        assert_eq!(ctx.conditions.map(|c| c.len()), Some(1));
+        let none = PatientContext::from_prefetch(None, None, "2026-12-06");
+        assert_eq!(none, PatientContext::default());
     }
 
     #[test]
