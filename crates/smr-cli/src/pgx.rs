@@ -174,6 +174,28 @@ fn kb_text() -> String {
     for n in smr_pgx_guidelines::data_notes() {
         s.push_str(&format!("  note: {n}\n"));
     }
+    match (
+        smr_cds::uk_guidance::release(),
+        smr_cds::uk_guidance::guidance(),
+    ) {
+        (Ok((release, notes)), Ok(all)) => {
+            s.push_str(&format!("\nUK testing guidance ({release})\n"));
+            for g in all {
+                s.push_str(&format!(
+                    "  {:<8} before {}: {}\n      applies to {}\n      {}\n",
+                    g.gene.symbol(),
+                    g.drugs.join(", "),
+                    g.reference,
+                    g.applies_to.description,
+                    g.url
+                ));
+            }
+            for n in notes {
+                s.push_str(&format!("  note: {n}\n"));
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => s.push_str(&format!("\nUK testing guidance: {e}\n")),
+    }
     s.push_str("\nCPIC level A pairs not covered\n");
     for e in smr_pgx_guidelines::excluded() {
         s.push_str(&format!(

@@ -199,6 +199,9 @@ fn kb_lists_genes_guidelines_and_dictionary() {
         "transcription checked against the published source",
         "verification: ",
         "— release ",
+        "UK testing guidance",
+        "DG59",
+        "HTE6",
         "read from: https://",
     ] {
         assert!(text.contains(needle), "missing {needle}: {text}");
