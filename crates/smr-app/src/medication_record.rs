@@ -173,4 +173,3 @@ fn shared_references(sources: &[Value], provenances: &[Value]) -> Vec<(String, S
     }
     keys.into_iter().collect()
 }
-

@@ -29,6 +29,7 @@ use smr_pgx_guidelines::{
 };
 
 use crate::genotype::GeneResult;
+use crate::uk_guidance::{Applicability, PatientContext, UkGuidance, missing_tests};
 
 /// Code system for SMR's own codes (override reasons, card topics, identifiers). A
 /// placeholder canonical until SMR publishes its terminology.
@@ -133,8 +134,9 @@ pub struct Card {
     pub override_reasons: Vec<Coding>,
 }
 
-/// Pairs where testing before the first prescription is recommended, so a missing result is
-/// itself worth telling the prescriber (other missing results give no card: SMR cannot know
+/// Pairs where a guideline (rather than UK guidance, which is data in
+/// `data/uk-testing-guidance.json`, see [`crate::uk_guidance`]) recommends testing before the
+/// first prescription, so a missing result is itself worth telling the prescriber (other missing results give no card: SMR cannot know
 /// whether a test is warranted, and cards on every order for every untested gene would train
 /// prescribers to ignore the real ones).
 struct PreTest {
@@ -145,26 +147,15 @@ struct PreTest {
     url: &'static str,
 }
 
-const PRE_TEST: &[PreTest] = &[
-    PreTest {
-        gene: Gene::Dpyd,
-        drugs: &["fluorouracil", "capecitabine", "tegafur"],
-        advice: "Test for DPD deficiency (DPYD genotype) before starting a fluoropyrimidine: patients with \
-                 reduced or absent DPD activity are at high risk of severe or fatal toxicity at standard doses.",
-        source: "MHRA Drug Safety Update (October 2020): DPD testing recommended before initiation of \
-                 5-fluorouracil, capecitabine or tegafur; CPIC fluoropyrimidine guideline",
-        url: "https://www.gov.uk/drug-safety-update/5-fluorouracil-intravenous-capecitabine-tegafur-dpd-testing-recommended-before-initiation-to-identify-patients-at-increased-risk-of-severe-and-fatal-toxicity",
-    },
-    PreTest {
-        gene: Gene::HlaB,
-        drugs: &["abacavir"],
-        advice: "Screen for HLA-B*57:01 before starting abacavir: carriers are at high risk of abacavir \
+const PRE_TEST: &[PreTest] = &[PreTest {
+    gene: Gene::HlaB,
+    drugs: &["abacavir"],
+    advice: "Screen for HLA-B*57:01 before starting abacavir: carriers are at high risk of abacavir \
                  hypersensitivity and must not receive it.",
-        source: "CPIC Guidelines for HLA-B Genotype and Abacavir Dosing (2012; literature review 2014, \
+    source: "CPIC Guidelines for HLA-B Genotype and Abacavir Dosing (2012; literature review 2014, \
                  recommendations unchanged); abacavir SmPC (screening required before initiation)",
-        url: "https://cpicpgx.org/guidelines/guideline-for-abacavir-and-hla-b/",
-    },
-];
+    url: "https://cpicpgx.org/guidelines/guideline-for-abacavir-and-hla-b/",
+}];
 
 /// What SMR found about one ingredient of one order.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +170,12 @@ pub enum FindingKind {
     },
     /// No result for a gene that should be tested before this drug.
     TestFirst { gene: Gene, guideline: Citation },
+    /// UK guidance asks for a test before this drug and the patient has no result.
+    UkTestMissing {
+        gene: Gene,
+        guidance: &'static UkGuidance,
+        applicability: Applicability,
+    },
     /// The medicine could not be identified, so no check was possible.
     Unidentified { reason: String },
 }
@@ -286,6 +283,17 @@ pub fn assess_order_interpreted(
     results: &[GeneResult],
     interpretations: &[Interpretation],
 ) -> Vec<Finding> {
+    assess_order_in_context(order, results, interpretations, &PatientContext::default())
+}
+
+/// [`assess_order_interpreted`] knowing more about the patient (conditions, age), which
+/// decides whether UK testing guidance for a population applies (see [`crate::uk_guidance`]).
+pub fn assess_order_in_context(
+    order: &Value,
+    results: &[GeneResult],
+    interpretations: &[Interpretation],
+    ctx: &PatientContext,
+) -> Vec<Finding> {
     let (codings, text) = order_medicine(order);
     let identified = identify_medicine(&codings, text.as_deref());
     let medicine = text
@@ -365,6 +373,26 @@ pub fn assess_order_interpreted(
             out.push(Finding {
                 kind,
                 indicator,
+                drug: Some(drug.to_owned()),
+                medicine: medicine.clone(),
+                order_ref: order_ref.clone(),
+                identified_by: identified_by.clone(),
+                evidence,
+            });
+        }
+        for m in missing_tests(drug, results, ctx) {
+            // The Conditions that put the patient in the guidance's population are evidence.
+            let evidence = match &m.applicability {
+                Applicability::ConditionOnRecord(c) => c.clone(),
+                _ => Vec::new(),
+            };
+            out.push(Finding {
+                kind: FindingKind::UkTestMissing {
+                    gene: m.guidance.gene,
+                    guidance: m.guidance,
+                    applicability: m.applicability,
+                },
+                indicator: m.guidance.indicator,
                 drug: Some(drug.to_owned()),
                 medicine: medicine.clone(),
                 order_ref: order_ref.clone(),
@@ -472,7 +500,7 @@ fn override_reasons(kind: &FindingKind) -> Vec<Coding> {
             }
             out
         }
-        FindingKind::TestFirst { .. } => vec![
+        FindingKind::TestFirst { .. } | FindingKind::UkTestMissing { .. } => vec![
             c("test-requested", "Genotype test already requested"),
             c("result-elsewhere", "Result is recorded in another system"),
             c("treatment-urgent", "Treatment cannot wait for the result"),
@@ -660,6 +688,66 @@ pub fn card(f: &Finding, order: Option<&Value>) -> Card {
                 topic: topic(
                     "pgx-test-before-prescribing",
                     "Pharmacogenomic test recommended before prescribing",
+                ),
+            };
+            (summary, detail, source, Vec::new())
+        }
+        FindingKind::UkTestMissing {
+            gene,
+            guidance,
+            applicability,
+        } => {
+            let summary = format!(
+                "{drug}: no {gene} result on record — {} asks for a test before prescribing",
+                guidance.body
+            );
+            let who = match applicability {
+                Applicability::Everyone => format!(
+                    "The guidance applies to {}.",
+                    guidance.applies_to.description
+                ),
+                Applicability::ConditionOnRecord(c) => format!(
+                    "The guidance applies to {}; the patient's record shows {}.",
+                    guidance.applies_to.description,
+                    c.join(", ")
+                ),
+                Applicability::ConditionsNotSupplied => format!(
+                    "The guidance applies to {}: the request carried no conditions, so SMR could not \
+                     check whether this patient is one of them.",
+                    guidance.applies_to.description
+                ),
+                Applicability::AgeOnRecord(days) => format!(
+                    "The guidance applies to {}; the patient is {days} days old.",
+                    guidance.applies_to.description
+                ),
+                Applicability::AgeNotSupplied => format!(
+                    "The guidance applies to {}: the request gave no age, so SMR could not check \
+                     whether this patient is one of them.",
+                    guidance.applies_to.description
+                ),
+            };
+            let detail = format!(
+                "SMR has no {gene} result for this patient.\n\n{}\n\n{who}\n\n**Source:** [{}]({}) — {}.\n\n\
+                 **Evidence:** the order was identified as {} by {}; no {gene} genotype or phenotype \
+                 Observation is on record in SMR{}.\n",
+                guidance.advice,
+                guidance.name,
+                guidance.url,
+                guidance.reference,
+                f.drug.as_deref().unwrap_or_default(),
+                f.identified_by,
+                if f.evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!("; conditions on record: {}", f.evidence.join(", "))
+                }
+            );
+            let source = Source {
+                label: truncate(&guidance.reference, 100),
+                url: Some(guidance.url.clone()),
+                topic: topic(
+                    "pgx-uk-test-required",
+                    "UK guidance asks for a pharmacogenomic test before prescribing",
                 ),
             };
             (summary, detail, source, Vec::new())

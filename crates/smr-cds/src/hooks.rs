@@ -2,9 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::cards::{Card, SMR_SYSTEM_BASE, assess_order_interpreted, card};
+use crate::cards::{Card, SMR_SYSTEM_BASE, assess_order_in_context, card};
 use crate::genotype::{LOINC, LOINC_GENOTYPE, LOINC_PHENOTYPE, PatientResults};
 pub use crate::request::{HookRequest, PrefetchedResults, parse_request};
+use crate::uk_guidance::PatientContext;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -64,6 +65,10 @@ pub fn genotype_query(patient_id: &str) -> String {
     )
 }
 
+pub fn conditions_query(patient_id: &str) -> String {
+    format!("Condition?patient={patient_id}&clinical-status=active")
+}
+
 pub fn medications_query(patient_id: &str) -> String {
     format!("MedicationRequest?patient={patient_id}&status=active")
 }
@@ -79,6 +84,10 @@ pub fn issues_query(patient_id: &str) -> String {
 fn prefetch_templates(hook: Hook) -> Value {
     let p = "{{context.patientId}}";
     let mut t = json!({"patient": format!("Patient/{p}"), "genotypes": genotype_query(p)});
+    if hook != Hook::PatientView {
+        // UK testing guidance for a population (NICE DG59: after ischaemic stroke/TIA).
+        t["conditions"] = json!(conditions_query(p));
+    }
     if hook == Hook::PatientView {
         t["medications"] = json!(medications_query(p));
         t["issues"] = json!(issues_query(p));
@@ -160,10 +169,19 @@ pub fn orders_to_check(hook: Hook, context: &Value) -> Vec<&Value> {
 
 /// Cards for draft orders, most urgent first.
 pub fn order_cards(orders: &[&Value], results: &PatientResults) -> Vec<Card> {
+    order_cards_in_context(orders, results, &PatientContext::default())
+}
+
+/// [`order_cards`] knowing what the request says about the patient (conditions, age).
+pub fn order_cards_in_context(
+    orders: &[&Value],
+    results: &PatientResults,
+    ctx: &PatientContext,
+) -> Vec<Card> {
     let mut cards: Vec<Card> = orders
         .iter()
         .flat_map(|o| {
-            assess_order_interpreted(o, &results.results, &results.interpretations)
+            assess_order_in_context(o, &results.results, &results.interpretations, ctx)
                 .into_iter()
                 .map(move |f| card(&f, Some(o)))
         })

@@ -64,7 +64,9 @@ pub fn identifier_value(f: &Finding) -> Option<String> {
                 guideline.table
             )
         }
-        FindingKind::TestFirst { .. } | FindingKind::Unidentified { .. } => return None,
+        FindingKind::TestFirst { .. }
+        | FindingKind::UkTestMissing { .. }
+        | FindingKind::Unidentified { .. } => return None,
     };
     Some(format!("{}-{:016x}", order.replace('/', "-"), fnv64(&key)))
 }
@@ -99,7 +101,9 @@ pub fn detected_issue(f: &Finding, patient_ref: &str, identified: &str) -> Optio
             guideline.url.clone(),
             verification_caveat(guideline),
         ),
-        FindingKind::TestFirst { .. } | FindingKind::Unidentified { .. } => return None,
+        FindingKind::TestFirst { .. }
+        | FindingKind::UkTestMissing { .. }
+        | FindingKind::Unidentified { .. } => return None,
     };
     if let Some(caveat) = caveat {
         detail.push_str(&format!("\n\n{caveat}"));

@@ -7,6 +7,8 @@
 //! - [`issue`]: findings on current medicines as FHIR DetectedIssues, and cards from them.
 //! - [`hooks`]: the CDS Hooks services (discovery, request reading, feedback as AuditEvent).
 //! - [`request`]: reading a hook request in one pass, the genotypes only when an order needs them.
+//! - [`uk_guidance`]: UK guidance asking for a test before a medicine (NICE DG59, MHRA DPYD,
+//!   NICE HTE6), from `data/uk-testing-guidance.json`; a card when the test has not been done.
 //! - [`view`]: typed, borrowing views of the FHIR elements read from requests (no `Value`).
 //!
 //! Every knowledge base used (allele tables, guideline tables, the dm+d subset) is parsed
@@ -17,9 +19,12 @@ pub mod genotype;
 pub mod hooks;
 pub mod issue;
 pub mod request;
+pub mod uk_guidance;
 pub mod view;
 
-pub use cards::{Card, Finding, FindingKind, Indicator, assess_order, card};
+pub use cards::{
+    Card, Finding, FindingKind, Indicator, assess_order, assess_order_in_context, card,
+};
 pub use genotype::{
     GeneResult, GenotypeError, PatientResults, ResultKind, read_observation, select_results,
 };

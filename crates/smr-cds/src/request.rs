@@ -31,6 +31,10 @@ pub struct HookRequest<'a> {
     pub genotypes: Option<&'a RawValue>,
     /// `prefetch.issues` as JSON text, when supplied.
     pub issues: Option<&'a RawValue>,
+    /// `prefetch.conditions` (the patient's active Conditions) as JSON text, when supplied.
+    pub conditions: Option<&'a RawValue>,
+    /// `prefetch.patient` as JSON text, when supplied.
+    pub patient: Option<&'a RawValue>,
     /// Whether any order to check has PGx guidance (see [`HookRequest::needs_results`]).
     needs_results: bool,
 }
@@ -40,6 +44,19 @@ impl HookRequest<'_> {
     /// that the patient's results are needed at all (never for `patient-view`).
     pub fn needs_results(&self) -> bool {
         self.needs_results
+    }
+
+    /// What the prefetch says about the patient beyond genotypes (conditions, age on
+    /// `today`), for UK testing guidance that applies to a population. Read only when an
+    /// order needs it; an unreadable item counts as not supplied.
+    pub fn patient_context(&self, today: &str) -> crate::uk_guidance::PatientContext {
+        let read =
+            |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+        crate::uk_guidance::PatientContext::from_prefetch(
+            read(self.conditions).as_ref(),
+            read(self.patient).as_ref(),
+            today,
+        )
     }
 
     /// The genotypes prefetch read into results, when supplied.
@@ -68,6 +85,10 @@ struct PrefetchDoc<'a> {
     genotypes: Option<&'a RawValue>,
     #[serde(borrow, default)]
     issues: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    conditions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    patient: Option<&'a RawValue>,
 }
 
 fn not_null(v: Option<&RawValue>) -> Option<&RawValue> {
@@ -95,9 +116,16 @@ pub fn parse_request<'a>(
         .map_err(|e| RequestError::Json(format!("the body is not UTF-8: {e}")))?;
     let doc: RequestDoc<'a> = serde_json::from_str(text).map_err(|e| json_error(body, e))?;
     let (patient_id, context) = check_request(service, doc.hook, doc.hook_instance, doc.context)?;
-    let (genotypes, issues) = doc
+    let (genotypes, issues, conditions, patient) = doc
         .prefetch
-        .map(|p| (not_null(p.genotypes), not_null(p.issues)))
+        .map(|p| {
+            (
+                not_null(p.genotypes),
+                not_null(p.issues),
+                not_null(p.conditions),
+                not_null(p.patient),
+            )
+        })
         .unwrap_or_default();
     let needs_results = service.hook != Hook::PatientView
         && orders_need_results(&orders_to_check(service.hook, &context));
@@ -106,6 +134,8 @@ pub fn parse_request<'a>(
         context,
         genotypes,
         issues,
+        conditions,
+        patient,
         needs_results,
     })
 }

@@ -7,6 +7,9 @@
 //! - `smr pgx call --vcf FILE [--definitions DIR] [--combinations] [--format json|text]`:
 //!   named-allele calling from a GRCh38 VCF, with each call's phenotype and what the data
 //!   could not show.
+//! - `smr pgx compare --pharmcat DIR|FILE [--format json|text]`: every difference between
+//!   SMR's allele tables and a PharmCAT data release's `phenotypes/GENE.json` files (exit
+//!   status 1 when there is any), run before a table is brought to a new release.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -32,6 +35,18 @@ pub enum PgxCommand {
     Interpret(InterpretArgs),
     /// Call diplotypes from a GRCh38 VCF (SNV/indel-defined genes).
     Call(CallArgs),
+    /// List every difference between SMR's tables and a PharmCAT data release.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// A PharmCAT data directory (its `phenotypes/` is read), a `phenotypes/` directory,
+    /// or one `GENE.json` phenotype file.
+    #[arg(long)]
+    pub pharmcat: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +100,19 @@ pub fn run(args: PgxArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PgxCommand::Compare(a) => {
+            let results = compare(&a.pharmcat)?;
+            match a.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+                Format::Text => print!("{}", compare_text(&results)),
+            }
+            // A difference is what the maintainer must act on; scripts and CI see it
+            // in the exit status.
+            if results.iter().any(|c| !c.differences.is_empty()) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         PgxCommand::Interpret(a) => {
             let out = interpret(&a)?;
             match a.format {
@@ -101,12 +129,13 @@ fn kb_text() -> String {
     s.push_str("Genes (genotype → phenotype, smr-pgx)\n");
     for e in smr_pgx::kb_versions() {
         s.push_str(&format!(
-            "  {:<8} model {:<15} alleles {:>4}  {} — {}\n",
+            "  {:<8} model {:<15} alleles {:>4}  {} — release {}\n           read from: {}\n",
             e.gene.symbol(),
             e.model,
             e.alleles,
             e.source,
-            e.version
+            e.release,
+            e.source_file
         ));
     }
     let (title, guidelines) = smr_pgx_guidelines::kb_versions();
@@ -145,6 +174,28 @@ fn kb_text() -> String {
     for n in smr_pgx_guidelines::data_notes() {
         s.push_str(&format!("  note: {n}\n"));
     }
+    match (
+        smr_cds::uk_guidance::release(),
+        smr_cds::uk_guidance::guidance(),
+    ) {
+        (Ok((release, notes)), Ok(all)) => {
+            s.push_str(&format!("\nUK testing guidance ({release})\n"));
+            for g in all {
+                s.push_str(&format!(
+                    "  {:<8} before {}: {}\n      applies to {}\n      {}\n",
+                    g.gene.symbol(),
+                    g.drugs.join(", "),
+                    g.reference,
+                    g.applies_to.description,
+                    g.url
+                ));
+            }
+            for n in notes {
+                s.push_str(&format!("  note: {n}\n"));
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => s.push_str(&format!("\nUK testing guidance: {e}\n")),
+    }
     s.push_str("\nCPIC level A pairs not covered\n");
     for e in smr_pgx_guidelines::excluded() {
         s.push_str(&format!(
@@ -165,6 +216,75 @@ fn kb_text() -> String {
             }
         }
         None => s.push_str("\nDrug dictionary: data file could not be loaded\n"),
+    }
+    s
+}
+
+/// Reads the release's phenotype files and compares each with SMR's table. Files for
+/// genes SMR does not carry (CFTR, F5, ...) are skipped with a note on stderr.
+fn compare(path: &std::path::Path) -> anyhow::Result<Vec<smr_pgx::Comparison>> {
+    let files: Vec<PathBuf> = if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        let dir = if path.join("phenotypes").is_dir() {
+            path.join("phenotypes")
+        } else {
+            path.to_path_buf()
+        };
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut out = Vec::new();
+    for file in files {
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let Some(gene) = smr_pgx::compare::gene_of_release_file(stem) else {
+            eprintln!("skipping {}: not a gene SMR carries", file.display());
+            continue;
+        };
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        out.push(
+            smr_pgx::compare_with_pharmcat(gene, &text)
+                .with_context(|| format!("comparing {}", file.display()))?,
+        );
+    }
+    anyhow::ensure!(
+        !out.is_empty(),
+        "no phenotype files for SMR's genes in {}",
+        path.display()
+    );
+    Ok(out)
+}
+
+fn compare_text(results: &[smr_pgx::Comparison]) -> String {
+    let mut s = String::new();
+    for c in results {
+        let smr = smr_pgx::kb_versions()
+            .into_iter()
+            .find(|e| e.gene == c.gene)
+            .map(|e| e.release)
+            .unwrap_or("(not loaded)");
+        s.push_str(&format!(
+            "{}: release {} ({} alleles, {} diplotypes) vs SMR {}: {}\n",
+            c.gene,
+            c.release.as_deref().unwrap_or("(no version field)"),
+            c.alleles,
+            c.diplotypes,
+            smr,
+            if c.differences.is_empty() {
+                "no differences".to_string()
+            } else {
+                format!("{} differences", c.differences.len())
+            }
+        ));
+        for d in &c.differences {
+            s.push_str(&format!("  {d}\n"));
+        }
     }
     s
 }

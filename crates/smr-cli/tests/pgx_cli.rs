@@ -198,9 +198,20 @@ fn kb_lists_genes_guidelines_and_dictionary() {
         "not covered",
         "transcription checked against the published source",
         "verification: ",
+        "— release ",
+        "UK testing guidance",
+        "DG59",
+        "HTE6",
+        "read from: https://",
     ] {
         assert!(text.contains(needle), "missing {needle}: {text}");
     }
+    // Every gene says which release it is and which file it was read from.
+    assert_eq!(
+        text.matches("\n           read from: https://").count(),
+        smr_pgx::Gene::ALL.len(),
+        "{text}"
+    );
     // A verification column on every guideline line.
     let guidelines = smr_pgx_guidelines_count(&text);
     assert!(guidelines > 0);
@@ -264,4 +275,37 @@ fn smr_pgx_guidelines_count(text: &str) -> usize {
             );
         })
         .count()
+}
+
+#[test]
+fn compare_lists_differences_and_fails() {
+    // A one-gene release in which TPMT*2 has been reclassified.
+    let dir = std::env::temp_dir().join(format!("smr-pgx-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("TPMT.json");
+    std::fs::write(
+        &file,
+        r#"{"version":"test","namedAlleles":[{"name":"*2","functionValue":"Normal function"}],"diplotypes":[]}"#,
+    )
+    .expect("write");
+    let out = smr(&["pgx", "compare", "--pharmcat", file.to_str().unwrap_or("")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("function changed: *2: SMR No function, release Normal function"),
+        "{text}"
+    );
+    assert!(text.contains("allele not in the release: *3A"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_with_the_shared_pharmcat_release_finds_nothing() {
+    let Some(dir) = smr_testdata::shared("reference/pgx/pharmcat") else {
+        return;
+    };
+    let out = smr(&["pgx", "compare", "--pharmcat", dir.to_str().unwrap_or("")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches(": no differences").count(), 13, "{text}");
 }

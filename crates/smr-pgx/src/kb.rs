@@ -54,39 +54,91 @@ pub enum Cis {
 
 /// A data file or rule table that does not make sense. Only the crate's own data
 /// files are loaded, so this signals a packaging bug, reported rather than panicking.
+/// Every message starts with the data file (`data/GENE.json`) and names the entry, so a
+/// failing test points at the line to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KbError {
-    #[error("{gene}: data file is not valid: {message}")]
+    #[error("data/{gene}.json: data file is not valid: {message}")]
     Json { gene: Gene, message: String },
-    #[error("{gene}: data file is for gene '{found}'")]
+    #[error("data/{gene}.json: data file is for gene '{found}'")]
     WrongGene { gene: Gene, found: String },
-    #[error("{gene}: allele '{allele}' listed twice")]
+    #[error("data/{gene}.json: allele '{allele}' listed twice")]
     DuplicateAllele { gene: Gene, allele: String },
-    #[error("{gene}: allele '{allele}' has activity value '{value}', expected a number or \"n/a\"")]
+    #[error(
+        "data/{gene}.json: allele '{allele}' has activity value '{value}', expected a number or \"n/a\""
+    )]
     BadActivity {
         gene: Gene,
         allele: String,
         value: String,
     },
-    #[error("{gene}: alias '{alias}' points at unknown allele '{target}'")]
+    #[error("data/{gene}.json: alias '{alias}' points at unknown allele '{target}'")]
     AliasTarget {
         gene: Gene,
         alias: String,
         target: String,
     },
-    #[error("{gene}: rule mentions function '{function}', which no allele has")]
+    #[error("data/{gene}.json: rule mentions function '{function}', which no allele has")]
     RuleFunction { gene: Gene, function: String },
-    #[error("{gene}: activity range '{value}' is not a number")]
+    #[error("data/{gene}.json: activity range '{value}' is not a number")]
     BadRange { gene: Gene, value: String },
+    #[error("data/{gene}.json: allele group {alleles:?} has unknown function label '{function}'")]
+    UnknownFunction {
+        gene: Gene,
+        function: String,
+        alleles: Vec<String>,
+    },
+    #[error("data/{gene}.json: '{field}' is missing or empty{detail}")]
+    Provenance {
+        gene: Gene,
+        field: &'static str,
+        detail: &'static str,
+    },
+    #[error(
+        "data/{gene}.json: alleles_of_interest names '{allele}', which is not in the allele table"
+    )]
+    InterestAllele { gene: Gene, allele: String },
 }
+
+/// The function labels CPIC (and, for G6PD, the WHO class) use in allele functionality
+/// tables. A label outside this list is almost always a typo, which would otherwise
+/// make every pair with that allele Indeterminate without anyone noticing.
+const FUNCTION_LABELS: &[&str] = &[
+    "Normal function",
+    "Increased function",
+    "Decreased function",
+    "No function",
+    "Uncertain function",
+    "Unknown function",
+    "Uncertain or unknown function (no CPIC activity value)",
+    "Favorable response allele",
+    "Unfavorable response allele",
+    "Normal coumarin sensitivity",
+    "Higher coumarin sensitivity",
+    "I/Deficient with CNSHA",
+    "II/Deficient",
+    "III/Deficient",
+    "IV/Normal",
+    "Increased risk of aminoglycoside-induced hearing loss",
+    "Normal risk of aminoglycoside-induced hearing loss",
+    "Uncertain risk of aminoglycoside-induced hearing loss",
+    "Malignant Hyperthermia associated",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GeneFile {
     gene: String,
     model: Model,
+    /// Which guideline and table the data come from.
+    #[serde(default)]
     source: String,
-    version: String,
+    /// The CPIC/ClinPGx or PharmCAT data release the table was read from (date or version).
+    #[serde(default)]
+    release: String,
+    /// The file the table was read from, with its URL (and commit where known).
+    #[serde(default)]
+    source_file: String,
     #[serde(default)]
     notes: Vec<String>,
     #[serde(default)]
@@ -181,7 +233,8 @@ pub(crate) struct GeneKb {
     pub gene: Gene,
     pub model: Model,
     pub source: String,
-    pub version: String,
+    pub release: String,
+    pub source_file: String,
     pub notes: Vec<String>,
     pub copy_number: bool,
     pub cis: Option<Cis>,
@@ -218,6 +271,37 @@ impl GeneKb {
                 found: file.gene,
             });
         }
+        // Provenance is part of the data: a table that cannot say which release it is
+        // cannot be compared with the next one.
+        for (field, value, detail) in [
+            ("source", &file.source, ""),
+            ("release", &file.release, ""),
+            ("source_file", &file.source_file, ""),
+        ] {
+            if value.trim().is_empty() {
+                return Err(KbError::Provenance {
+                    gene,
+                    field,
+                    detail,
+                });
+            }
+        }
+        if !file.source_file.contains("https://") {
+            return Err(KbError::Provenance {
+                gene,
+                field: "source_file",
+                detail: " (no https:// URL)",
+            });
+        }
+        for group in &file.allele_groups {
+            if !FUNCTION_LABELS.contains(&group.function.as_str()) {
+                return Err(KbError::UnknownFunction {
+                    gene,
+                    function: group.function.clone(),
+                    alleles: group.alleles.clone(),
+                });
+            }
+        }
 
         let mut functions: Vec<String> = Vec::new();
         let mut alleles = Vec::new();
@@ -250,6 +334,16 @@ impl GeneKb {
         }
 
         let (exact, folded) = build_lookup(gene, &alleles, &file)?;
+        if !alleles.is_empty() {
+            for name in &file.alleles_of_interest {
+                if !alleles.iter().any(|a| &a.name == name) {
+                    return Err(KbError::InterestAllele {
+                        gene,
+                        allele: name.clone(),
+                    });
+                }
+            }
+        }
         let slash_names = alleles.iter().any(|a| a.name.contains('/'));
 
         let n = functions.len();
@@ -309,7 +403,8 @@ impl GeneKb {
             gene,
             model: file.model,
             source: file.source,
-            version: file.version,
+            release: file.release,
+            source_file: file.source_file,
             notes: file.notes,
             copy_number: file.copy_number,
             cis: file.cis,
@@ -542,7 +637,10 @@ pub struct KbEntry {
     pub model: &'static str,
     /// Guideline and table the data come from.
     pub source: &'static str,
-    pub version: &'static str,
+    /// CPIC/ClinPGx or PharmCAT data release of the table.
+    pub release: &'static str,
+    /// The file the table was read from (URL, commit where known).
+    pub source_file: &'static str,
     /// Number of named alleles in the table (0 for HLA, which uses nomenclature rules).
     pub alleles: usize,
     /// Interpretation caveats recorded with the data.
@@ -559,7 +657,8 @@ pub fn kb_versions() -> Vec<KbEntry> {
             gene: kb.gene,
             model: kb.model.as_str(),
             source: &kb.source,
-            version: &kb.version,
+            release: &kb.release,
+            source_file: &kb.source_file,
             alleles: kb.alleles.len(),
             notes: kb.notes.iter().map(String::as_str).collect(),
         })
@@ -584,7 +683,7 @@ mod tests {
         assert_eq!(kb_versions().len(), Gene::ALL.len());
         for e in kb_versions() {
             assert!(
-                !e.source.is_empty() && !e.version.is_empty(),
+                !e.source.is_empty() && !e.release.is_empty() && !e.source_file.is_empty(),
                 "{} lacks provenance",
                 e.gene
             );
@@ -648,17 +747,90 @@ mod tests {
             GeneKb::load(Gene::Tpmt, "{"),
             Err(KbError::Json { .. })
         ));
-        let wrong = r#"{"gene":"NUDT15","model":"function_pair","source":"s","version":"v"}"#;
+        let wrong = r#"{"gene":"NUDT15","model":"function_pair","source":"s","release":"v","source_file":"https://x"}"#;
         assert!(matches!(
             GeneKb::load(Gene::Tpmt, wrong),
             Err(KbError::WrongGene { .. })
         ));
-        let bad_rule = r#"{"gene":"TPMT","model":"function_pair","source":"s","version":"v",
+        let bad_rule = r#"{"gene":"TPMT","model":"function_pair","source":"s","release":"v","source_file":"https://x",
             "allele_groups":[{"function":"Normal function","alleles":["*1"]}],
             "pair_rules":[{"pair":["Normal function","Typo function"],"phenotype":"x"}]}"#;
         assert!(matches!(
             GeneKb::load(Gene::Tpmt, bad_rule),
             Err(KbError::RuleFunction { .. })
         ));
+    }
+
+    const HEAD: &str = r#""gene":"TPMT","model":"function_pair","source":"s","release":"v","source_file":"https://x""#;
+
+    fn load_err(body: &str) -> String {
+        match GeneKb::load(Gene::Tpmt, &format!("{{{HEAD},{body}}}")) {
+            Ok(_) => panic!("expected an error for {body}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_entries_name_the_file_and_the_entry() {
+        let e = load_err(r#""allele_groups":[{"function":"Normal fuction","alleles":["*1"]}]"#);
+        assert!(
+            e.starts_with("data/TPMT.json:") && e.contains("'Normal fuction'"),
+            "{e}"
+        );
+        let e = load_err(
+            r#""allele_groups":[{"function":"Normal function","alleles":["*1"]},
+                {"function":"No function","alleles":["*3A","*1"]}]"#,
+        );
+        assert!(
+            e.starts_with("data/TPMT.json:") && e.contains("'*1' listed twice"),
+            "{e}"
+        );
+        let e = load_err(
+            r#""allele_groups":[{"function":"Normal function","alleles":["*1"]}],
+                "aliases":{"*3":"*3A"}"#,
+        );
+        assert!(e.contains("unknown allele '*3A'"), "{e}");
+        let e = load_err(
+            r#""allele_groups":[{"function":"Normal function","alleles":["*1"]}],
+                "alleles_of_interest":["*2"]"#,
+        );
+        assert!(e.contains("names '*2'"), "{e}");
+        let e = load_err(
+            r#""allele_groups":[{"function":"Normal function","alleles":["*1"]}],
+                "pair_rules":[{"pair":["Normal function","No function"],"phenotype":"x"}]"#,
+        );
+        assert!(e.contains("function 'No function'"), "{e}");
+    }
+
+    #[test]
+    fn missing_provenance_names_the_field() {
+        for (text, field) in [
+            (
+                r#"{"gene":"TPMT","model":"function_pair","source":"s","source_file":"https://x"}"#,
+                "'release'",
+            ),
+            (
+                r#"{"gene":"TPMT","model":"function_pair","release":"v","source_file":"https://x"}"#,
+                "'source'",
+            ),
+            (
+                r#"{"gene":"TPMT","model":"function_pair","source":"s","release":"v"}"#,
+                "'source_file'",
+            ),
+            (
+                r#"{"gene":"TPMT","model":"function_pair","source":"s","release":" ","source_file":"https://x"}"#,
+                "'release'",
+            ),
+            (
+                r#"{"gene":"TPMT","model":"function_pair","source":"s","release":"v","source_file":"a file"}"#,
+                "no https:// URL",
+            ),
+        ] {
+            let e = match GeneKb::load(Gene::Tpmt, text) {
+                Ok(_) => panic!("expected an error for {text}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.starts_with("data/TPMT.json:") && e.contains(field), "{e}");
+        }
     }
 }

@@ -24,6 +24,7 @@
 //! assert_eq!(r.activity_score.as_deref(), Some("1.0"));
 //! ```
 
+pub mod compare;
 mod gene;
 mod interpret;
 mod kb;
@@ -31,6 +32,7 @@ mod outside_call;
 mod score;
 pub mod vcf;
 
+pub use compare::{Comparison, Difference, compare_with_pharmcat};
 pub use gene::{Gene, UnknownGene};
 pub use interpret::{Interpretation, Phenotype, allele_function, allele_names, interpret};
 pub use kb::{KbEntry, KbError, check_knowledge_base, kb_versions};

@@ -176,8 +176,59 @@ fn cyp2b6_per_cpic_efavirenz() {
     check(Gene::Cyp2b6, "*1/*1", NM, None);
     check(Gene::Cyp2b6, "*6/*18", PM, None);
     check(Gene::Cyp2b6, "*4/*6", IM, None);
-    check(Gene::Cyp2b6, "*1/*22", "Rapid Metabolizer", None);
     indeterminate(Gene::Cyp2b6, "*1/*3");
+}
+
+/// CYP2B6 at PharmCAT data 2025-11-05 (CPIC allele functionality as of that release):
+/// expected rows read from PharmCAT's `phenotype/CYP2B6.json` at commit 0c6d59e0.
+#[test]
+fn cyp2b6_alleles_added_since_2023_get_cpic_phenotypes() {
+    for allele in ["*39", "*40", "*41", "*42", "*43"] {
+        assert_eq!(
+            smr_pgx::allele_function(Gene::Cyp2b6, allele),
+            Some("Decreased function"),
+            "{allele}"
+        );
+        check(Gene::Cyp2b6, &format!("*1/{allele}"), IM, None);
+        check(Gene::Cyp2b6, &format!("*4/{allele}"), IM, None);
+        check(Gene::Cyp2b6, &format!("{allele}/{allele}"), PM, None);
+    }
+    for allele in ["*44", "*45", "*46", "*47", "*48", "*49"] {
+        assert_eq!(
+            smr_pgx::allele_function(Gene::Cyp2b6, allele),
+            Some("Uncertain function"),
+            "{allele}"
+        );
+        // Known to CPIC with an uncertain function: Indeterminate, but not "unknown allele".
+        let reason = indeterminate(Gene::Cyp2b6, &format!("*1/{allele}"));
+        assert!(
+            !reason.to_lowercase().contains("unknown allele"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn cyp2b6_reclassified_alleles_give_cpics_current_answer() {
+    // *22 was Increased function (so *1/*22 was a confident Rapid Metabolizer); CPIC now
+    // gives it Uncertain function and PharmCAT's row is Indeterminate.
+    assert_eq!(
+        smr_pgx::allele_function(Gene::Cyp2b6, "*22"),
+        Some("Uncertain function")
+    );
+    indeterminate(Gene::Cyp2b6, "*1/*22");
+    indeterminate(Gene::Cyp2b6, "*4/*22");
+    // *24 and *35: No function -> Uncertain function (a confident IM becomes Indeterminate).
+    indeterminate(Gene::Cyp2b6, "*1/*24");
+    indeterminate(Gene::Cyp2b6, "*4/*35");
+    // *37: No function -> Decreased function.
+    assert_eq!(
+        smr_pgx::allele_function(Gene::Cyp2b6, "*37"),
+        Some("Decreased function")
+    );
+    check(Gene::Cyp2b6, "*1/*37", IM, None);
+    check(Gene::Cyp2b6, "*4/*37", IM, None);
+    check(Gene::Cyp2b6, "*6/*37", PM, None);
 }
 
 #[test]
@@ -398,4 +449,47 @@ fn pharmcat_outside_call_example() {
             ),
         ]
     );
+}
+
+/// Every row of PharmCAT's CYP3A5 phenotype file of data release 2025-11-05 (commit
+/// 0c6d59e0): the whole table is small enough to hold here.
+#[test]
+fn cyp3a5_every_row_of_the_2025_11_05_release() {
+    let alleles = ["*1", "*3", "*6", "*7", "*8", "*9"];
+    let function = |a: &str| match a {
+        "*1" => 'N',
+        "*3" | "*6" | "*7" => '0',
+        _ => 'U',
+    };
+    for (i, a) in alleles.iter().enumerate() {
+        for b in &alleles[i..] {
+            let d = format!("{a}/{b}");
+            match (function(a), function(b)) {
+                ('N', 'N') => check(Gene::Cyp3a5, &d, NM, None),
+                ('N', '0') => check(Gene::Cyp3a5, &d, IM, None),
+                ('N', 'U') => check(Gene::Cyp3a5, &d, "Possible Intermediate Metabolizer", None),
+                ('0', '0') => check(Gene::Cyp3a5, &d, PM, None),
+                _ => {
+                    indeterminate(Gene::Cyp3a5, &d);
+                }
+            }
+        }
+    }
+}
+
+/// DPYD at PharmCAT data 2025-11-05 (commit 0c6d59e0): c.1129-5923C>G is a named allele of
+/// its own (Decreased function, activity 0.5), and PharmCAT's row Reference/c.1129-5923C>G is
+/// an Intermediate Metabolizer with score 1.5.
+#[test]
+fn dpyd_c1129_5923_is_its_own_allele() {
+    assert_eq!(
+        smr_pgx::allele_function(Gene::Dpyd, "c.1129-5923C>G"),
+        Some("Decreased function")
+    );
+    let r = interpret(Gene::Dpyd, "Reference/c.1129-5923C>G");
+    assert_eq!(r.diplotype, "Reference/c.1129-5923C>G");
+    assert_eq!(r.phenotype.as_str(), IM);
+    assert_eq!(r.activity_score.as_deref(), Some("1.5"));
+    // HapB3 itself is unchanged.
+    check(Gene::Dpyd, "Reference/HapB3", IM, Some("1.5"));
 }

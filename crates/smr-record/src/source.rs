@@ -280,14 +280,13 @@ fn role_and_status(
     }
 }
 
-fn dates(
-    kind: SourceKind,
-    r: &Value,
-) -> (
-    Option<(i64, String)>,
-    Option<(i64, String)>,
-    Option<(i64, String)>,
-) {
+/// A date as microseconds since the epoch, with the text it was read from.
+pub type Dated = Option<(i64, String)>;
+/// (system, code, display) of one coding.
+pub type Coding = (Option<String>, String, Option<String>);
+
+/// (start, end, activity) of an entry.
+fn dates(kind: SourceKind, r: &Value) -> (Dated, Dated, Dated) {
     let at = |path: &[&str]| str_at(r, path).and_then(date);
     let end_of = |path: &[&str]| str_at(r, path).and_then(date_end);
     match kind {
@@ -319,10 +318,7 @@ fn dates(
 fn medicine(
     r: &Value,
     medications: &dyn Fn(&str) -> Option<Value>,
-) -> (
-    Vec<(Option<String>, String, Option<String>)>,
-    Option<String>,
-) {
+) -> (Vec<Coding>, Option<String>) {
     let concept = if let Some(c) = r.get("medicationCodeableConcept") {
         Some(c.clone())
     } else if let Some(reference) = r

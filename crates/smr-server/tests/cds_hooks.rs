@@ -20,6 +20,7 @@ backend_tests! {
     indeterminate_genotype_gives_an_info_card => indeterminate;
     capecitabine_without_dpyd_result_advises_testing => dpyd_untested;
     prefetch_and_store_give_the_same_cards => prefetch_equals_store;
+    nice_dg59_card_follows_the_prefetched_conditions => dg59_conditions;
     store_reads_follow_every_change_to_the_results => store_follows_changes;
     order_sign_checks_every_draft_order => order_sign;
     malformed_requests_are_rejected => malformed;
@@ -122,6 +123,11 @@ async fn discovery(app: &TestApp) {
         services[0]["prefetch"]["genotypes"]
             .as_str()
             .is_some_and(|q| q.contains("http://loinc.org|84413-4"))
+    );
+    assert!(
+        services[0]["prefetch"]["conditions"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("Condition?patient="))
     );
 }
 
@@ -336,10 +342,44 @@ async fn prefetch_equals_store(app: &TestApp) {
     // A prefetch of null means the client could not fetch it: SMR fetches it itself.
     req["prefetch"]["genotypes"] = Value::Null;
     assert_eq!(without_uuids(cards_of(app, &req).await), fetched);
-    // A prefetched empty Bundle is believed: no results, so no clopidogrel card.
+    // A prefetched empty Bundle is believed: no results, so no clopidogrel recommendation;
+    // the only card is NICE DG59's missing CYP2C19 test (the request carries no conditions,
+    // so the card says the guidance applies after ischaemic stroke/TIA).
     req["prefetch"]["genotypes"] =
         json!({"resourceType": "Bundle", "type": "searchset", "total": 0});
+    let cards = cards_of(app, &req).await;
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    assert!(
+        cards[0]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("no CYP2C19 result")),
+        "{cards:?}"
+    );
+}
+
+/// NICE DG59: clopidogrel with no CYP2C19 result gives a card when the prefetched
+/// Conditions include an ischaemic stroke/TIA (citing it), and none when they do not.
+async fn dg59_conditions(app: &TestApp) {
+    let patient = new_patient(app).await;
+    let mut req = order_select(&patient, json!({"text": "Clopidogrel 75mg tablets"}));
+    let condition = |id: &str, text: &str| json!({"resource": {"resourceType": "Condition", "id": id, "code": {"text": text}}});
+    let bundle = |entries: Vec<Value>| json!({"resourceType": "Bundle", "type": "searchset", "entry": entries});
+    req["prefetch"] = json!({
+        "genotypes": bundle(vec![]),
+        "conditions": bundle(vec![condition("c1", "Asthma")]),
+    });
     assert!(cards_of(app, &req).await.is_empty());
+    req["prefetch"]["conditions"] = bundle(vec![
+        condition("c1", "Asthma"),
+        condition("c2", "Acute ischaemic stroke"),
+    ]);
+    let cards = cards_of(app, &req).await;
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    let detail = cards[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("DG59") && detail.contains("Condition/c2 (Acute ischaemic stroke)"),
+        "{detail}"
+    );
 }
 
 /// Calls without prefetch read the store through a cache (SQLite): it must never answer with

@@ -214,7 +214,10 @@ async fn hook_cards(
                     None => state.app.pgx_results(ctx, &req.patient_id).await?,
                 }
             };
-            hooks::order_cards(&orders, &results)
+            // Conditions and age decide whether UK testing guidance for a population applies
+            // (read from the prefetch only; when absent the card says who it applies to).
+            let today = smr_fhir::datetime::format_instant(crate::bundle::now_micros());
+            hooks::order_cards_in_context(&orders, &results, &req.patient_context(&today))
         }
         Hook::PatientView => {
             let (issues, withheld): (Vec<Value>, usize) = match req.issues {
