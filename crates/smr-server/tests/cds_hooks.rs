@@ -696,6 +696,7 @@ async fn recheck(app: &TestApp) {
         {"resource": with_patient(fixture("cds/genotype-cyp2d6-um.json"), &patient), "request": {"method": "POST", "url": "Observation"}}
     ]});
     app.post("/fhir", &tx).await.expect(StatusCode::OK);
+    support::feed_settled(app).await;
     assert_eq!(app.get(&issues).await.json()["total"], 1);
     // patient-view shows it.
     let req = json!({"hook": "patient-view", "hookInstance": "7a3c8e4e-7f39-4c59-9d4e-1f1c2d3e4f50",

@@ -430,12 +430,16 @@ async fn smr_and_intake(app: &TestApp) {
     // names SMR (the `smr` system principal), acting for no organisation.
     app.create(&placed("cds/genotype-cyp2d6-um.json", &w.patient))
         .await;
-    let issues = app
-        .get(&format!("/fhir/DetectedIssue?patient={}", w.patient))
-        .await
-        .expect(StatusCode::OK)
-        .json();
-    assert_eq!(issues["total"], 1, "{issues}");
+    // The re-check follows the commit through the change feed: wait for it.
+    let issues = support::eventually(|| async {
+        let issues = app
+            .get(&format!("/fhir/DetectedIssue?patient={}", w.patient))
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        (issues["total"] == 1).then_some(issues)
+    })
+    .await;
     let issue = format!(
         "DetectedIssue/{}",
         issues["entry"][0]["resource"]["id"]

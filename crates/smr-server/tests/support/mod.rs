@@ -516,3 +516,19 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until the change feed's durable consumers have processed every committed change
+/// (so "nothing new happened" can be asserted, not just observed too early).
+#[allow(dead_code)]
+pub async fn feed_settled(app: &TestApp) {
+    eventually(|| async {
+        let head = app.store.feed_head().await.ok()?;
+        let at = app
+            .store
+            .consumer_position(smr_app::feed::PGX_RECHECK)
+            .await
+            .ok()?;
+        (at >= head).then_some(())
+    })
+    .await
+}
