@@ -132,10 +132,19 @@ pub fn entries(
                 .iter()
                 .map(|(system, code, _)| (system.as_deref(), code.as_str()))
                 .collect();
-            let info = if codings.is_empty() && source.text.is_none() {
+            // The name to fall back on when no code is known: the concept's text, else a
+            // coding's display (US RxNorm entries and codes from another release carry
+            // one), which maps at ingredient level when the dictionary knows the name.
+            let name = source.text.as_deref().or_else(|| {
+                source
+                    .codings
+                    .iter()
+                    .find_map(|(_, _, display)| display.as_deref())
+            });
+            let info = if codings.is_empty() && name.is_none() {
                 None
             } else {
-                lookup.resolve(&codings, source.text.as_deref())
+                lookup.resolve(&codings, name)
             };
             let origin = provenances.origin(&source);
             Entry {

@@ -337,11 +337,25 @@ async fn unmapped(app: &TestApp) {
     let mut dmd_unknown = repeat(&w.patient, "12345611000001105", 5);
     dmd_unknown["medicationCodeableConcept"]["text"] = json!("Unlisted cream");
     created(&w.gp, &dmd_unknown).await;
-    created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 5)).await;
+    let warfarin = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 5)).await;
+    // An RxNorm-coded entry whose name the dictionary knows maps at ingredient level.
+    let mut us = repeat(&w.patient, WARFARIN_1MG, 4);
+    us["medicationCodeableConcept"] = json!({"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "855332", "display": "Warfarin Sodium 5 MG Oral Tablet"}]});
+    // A finished course (an active one beside the GP's repeat would be a duplicate).
+    us["status"] = json!("completed");
+    let us = created(&w.gp, &us).await;
 
     let bundle = record(&w.gp, &w.patient, "").await;
     let lines = resources(&bundle, "MedicationStatement");
     assert_eq!(lines.len(), 3, "{bundle}");
+    let warfarin_line = lines
+        .iter()
+        .find(|l| derived_from(l).contains(&warfarin))
+        .expect("the warfarin line");
+    assert!(
+        derived_from(warfarin_line).contains(&us),
+        "RxNorm by name joins it: {bundle}"
+    );
     let unmapped: Vec<&&Value> = lines
         .iter()
         .filter(|l| {
