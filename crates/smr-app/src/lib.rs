@@ -27,6 +27,7 @@ mod audit;
 mod authorize;
 pub mod cds;
 mod error;
+pub mod import;
 pub mod medication_record;
 pub mod pgx;
 mod provenance;
