@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 mod audit;
 mod demo;
+mod import;
 mod pgx;
 mod synth;
 mod token;
@@ -44,6 +45,9 @@ enum Command {
     Token(token::TokenArgs),
     /// The audit trail: `smr audit verify` checks its hash chain.
     Audit(audit::AuditArgs),
+    /// Bulk import of FHIR NDJSON and Bundles (gzip accepted); exit 2 when entries were
+    /// rejected (see the rejects file).
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +125,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Pgx(args) => pgx::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Token(args) => token::run(args),
+        Command::Import(args) => {
+            let code = import::run(args).await?;
+            if code != std::process::ExitCode::SUCCESS {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Audit(args) => {
             let code = audit::run(args).await?;
             if code != std::process::ExitCode::SUCCESS {
