@@ -93,9 +93,9 @@ impl App {
             .collect())
     }
 
-    /// Writes `entries`; on an entry's failure writes the entries before it, rejects or
-    /// retries it alone, and goes on with the rest (an iterative bisection, so a batch of
-    /// many bad entries costs a few transactions per bad entry, never one per good one).
+    /// Writes `entries`; on an entry's failure writes the entries before it, retries it
+    /// alone (to reject it with its own reason) and the rest in halves (an iterative
+    /// bisection: a batch costs a few transactions per bad entry, never one per good one).
     async fn write_splitting(
         &self,
         ctx: &RequestContext,
@@ -122,8 +122,10 @@ impl App {
                 Err(e) => {
                     let mut part = part;
                     // Split around the named entry (it goes alone, so it fails with its own
-                    // reason); halve when the failure names none. Pushed in reverse so the
-                    // file's order is kept.
+                    // reason) and halve the rest after it, which is untried: a run of bad
+                    // entries then costs about two transactions each, however long the batch.
+                    // Halve the whole part when the failure names no entry. Pushed in reverse
+                    // so the file's order is kept.
                     let (head, middle, tail) = match entry_of(&e).filter(|&k| k < part.len()) {
                         Some(k) => {
                             let tail = part.split_off(k + 1);
@@ -135,6 +137,9 @@ impl App {
                             (part, Vec::new(), tail)
                         }
                     };
+                    let mut tail = tail;
+                    let second = tail.split_off(tail.len() / 2);
+                    work.push(second);
                     work.push(tail);
                     work.push(middle);
                     work.push(head);

@@ -95,8 +95,10 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
         anyhow::ensure!(f.is_file(), "no such file: {}", f.display());
     }
     // Entries of a patient's record need their Patient first (SMR refuses an entry whose
-    // patient it does not hold): Patient files go first, the rest in the order given.
-    files.sort_by_key(|f| !is_patient_file(f));
+    // patient it does not hold), and Bulk Data exports refer to practitioners and places by
+    // conditional reference (`Practitioner?identifier=…`), which must find them: Patient
+    // files go first, then those of shared resources, then the rest in the order given.
+    files.sort_by_key(|f| load_order(f));
     let rejects_path = args.rejects.clone().unwrap_or_else(|| {
         files[0]
             .parent()
@@ -190,10 +192,26 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
-fn is_patient_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with("Patient"))
+/// Shared resources that entries of a record refer to (their file names start with the type,
+/// as Bulk Data names them).
+const SHARED_FIRST: &[&str] = &[
+    "Organization",
+    "Location",
+    "Practitioner",
+    "PractitionerRole",
+    "Medication.",
+    "Medication-",
+];
+
+fn load_order(path: &Path) -> u8 {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.starts_with("Patient") {
+        0
+    } else if SHARED_FIRST.iter().any(|t| name.starts_with(t)) {
+        1
+    } else {
+        2
+    }
 }
 
 async fn open_target(args: &ImportArgs) -> anyhow::Result<Target> {
