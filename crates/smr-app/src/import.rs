@@ -219,9 +219,10 @@ impl App {
     }
 }
 
-/// Equal but for `meta`.
-fn same_content(a: &Value, b: &Value) -> bool {
-    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+/// Equal but for `meta`, and but for conditional references (`Practitioner?identifier=…`,
+/// as Bulk Data exports write them), which the store resolved to `Type/id` when it wrote them.
+fn same_content(written: &Value, stored: &Value) -> bool {
+    let (Value::Object(a), Value::Object(b)) = (written, stored) else {
         return false;
     };
     let keys = |m: &serde_json::Map<String, Value>| m.keys().filter(|k| *k != "meta").count();
@@ -229,7 +230,23 @@ fn same_content(a: &Value, b: &Value) -> bool {
         && a
             .iter()
             .filter(|(k, _)| *k != "meta")
-            .all(|(k, v)| b.get(k) == Some(v))
+            .all(|(k, v)| b.get(k).is_some_and(|w| equal(k, v, w)))
+}
+
+fn equal(key: &str, written: &Value, stored: &Value) -> bool {
+    match (written, stored) {
+        (Value::String(a), Value::String(b)) if key == "reference" && a != b => {
+            smr_fhir::references::conditional(a)
+                .is_some_and(|(ty, _)| b.strip_prefix(ty).is_some_and(|r| r.starts_with('/')))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| equal(k, v, w)))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(v, w)| equal(key, v, w))
+        }
+        _ => written == stored,
+    }
 }
 
 /// The entry a failed write names.
@@ -276,5 +293,13 @@ mod tests {
         assert!(!same_content(&a, &c));
         let d = json!({"resourceType": "Patient", "id": "p"});
         assert!(!same_content(&a, &d));
+        let e = json!({"resourceType": "Encounter", "id": "e",
+                       "participant": [{"individual": {"reference": "Practitioner?identifier=s|1"}}]});
+        let f = json!({"resourceType": "Encounter", "id": "e",
+                       "participant": [{"individual": {"reference": "Practitioner/x"}}]});
+        let g = json!({"resourceType": "Encounter", "id": "e",
+                       "participant": [{"individual": {"reference": "Location/x"}}]});
+        assert!(same_content(&e, &f));
+        assert!(!same_content(&e, &g));
     }
 }
