@@ -227,8 +227,7 @@ fn same_content(written: &Value, stored: &Value) -> bool {
     };
     let keys = |m: &serde_json::Map<String, Value>| m.keys().filter(|k| *k != "meta").count();
     keys(a) == keys(b)
-        && a
-            .iter()
+        && a.iter()
             .filter(|(k, _)| *k != "meta")
             .all(|(k, v)| b.get(k).is_some_and(|w| equal(k, v, w)))
 }
@@ -240,7 +239,9 @@ fn equal(key: &str, written: &Value, stored: &Value) -> bool {
                 .is_some_and(|(ty, _)| b.strip_prefix(ty).is_some_and(|r| r.starts_with('/')))
         }
         (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| equal(k, v, w)))
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| equal(k, v, w)))
         }
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(v, w)| equal(key, v, w))

@@ -204,7 +204,10 @@ const SHARED_FIRST: &[&str] = &[
 ];
 
 fn load_order(path: &Path) -> u8 {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     if name.starts_with("Patient") {
         0
     } else if SHARED_FIRST.iter().any(|t| name.starts_with(t)) {
@@ -490,7 +493,10 @@ fn print_summary(tallies: &BTreeMap<String, Tally>, elapsed: Duration) {
         );
     }
     let (loaded, unchanged, rejected) = totals(tallies);
-    println!("{:<28} {loaded:>10} {unchanged:>10} {rejected:>10}", "total");
+    println!(
+        "{:<28} {loaded:>10} {unchanged:>10} {rejected:>10}",
+        "total"
+    );
     let secs = elapsed.as_secs_f64().max(1e-3);
     println!(
         "{} entries in {secs:.1} s ({:.0} entries/s)",

@@ -68,17 +68,18 @@ impl Remote {
             .await
             .with_context(|| format!("POST {}", self.base))?;
         let status = response.status();
-        let text = response.text().await.context("reading the server's answer")?;
+        let text = response
+            .text()
+            .await
+            .context("reading the server's answer")?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if atomic && status.is_client_error() && status.as_u16() != 401 && status.as_u16() != 403
-        {
-            let outcome = if body.get("resourceType").and_then(Value::as_str)
-                == Some("OperationOutcome")
-            {
-                body
-            } else {
-                super::outcome(smr_fhir::IssueCode::Processing, &format!("HTTP {status}"))
-            };
+        if atomic && status.is_client_error() && status.as_u16() != 401 && status.as_u16() != 403 {
+            let outcome =
+                if body.get("resourceType").and_then(Value::as_str) == Some("OperationOutcome") {
+                    body
+                } else {
+                    super::outcome(smr_fhir::IssueCode::Processing, &format!("HTTP {status}"))
+                };
             return Ok(entries
                 .iter()
                 .map(|_| Answer::Rejected(outcome.clone()))

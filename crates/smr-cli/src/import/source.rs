@@ -61,7 +61,10 @@ pub enum Unit {
 /// Which files are NDJSON (one resource, or Bundle, per line); the others are one JSON
 /// document each.
 fn is_ndjson(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(name);
     name.ends_with(".ndjson") || name.ends_with(".jsonl")
 }
@@ -89,10 +92,7 @@ pub fn read_file(
     mut emit: impl FnMut(Unit) -> bool,
 ) -> std::io::Result<()> {
     let file = File::open(path)?;
-    let counted = Counting {
-        inner: file,
-        bytes,
-    };
+    let counted = Counting { inner: file, bytes };
     let gz = path.extension().is_some_and(|e| e == "gz");
     let reader: Box<dyn Read> = if gz {
         Box::new(flate2::read::MultiGzDecoder::new(counted))
@@ -102,7 +102,10 @@ pub fn read_file(
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let name: Arc<str> = path
         .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+        .map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        )
         .into();
     if !is_ndjson(path) {
         let mut text = String::new();
@@ -111,7 +114,10 @@ pub fn read_file(
             if e.kind() != std::io::ErrorKind::InvalidData {
                 return Err(e);
             }
-            emit(Unit::Reject(origin, vec![structure("the file is not UTF-8 text")]));
+            emit(Unit::Reject(
+                origin,
+                vec![structure("the file is not UTF-8 text")],
+            ));
             return Ok(());
         }
         for unit in units_of(&text, &name, 1) {
@@ -168,7 +174,12 @@ fn not_supported(message: impl Into<String>) -> Issue {
 pub fn units_of(text: &str, file: &Arc<str>, line: usize) -> Vec<Unit> {
     let value = match smr_fhir::json::parse_str(text.trim_end()) {
         Ok(v) => v,
-        Err(e) => return vec![Unit::Reject(origin(file, line, None), vec![structure(e.to_string())])],
+        Err(e) => {
+            return vec![Unit::Reject(
+                origin(file, line, None),
+                vec![structure(e.to_string())],
+            )];
+        }
     };
     let bundle_type = match (
         value.get("resourceType").and_then(Value::as_str),
@@ -186,7 +197,10 @@ pub fn units_of(text: &str, file: &Arc<str>, line: usize) -> Vec<Unit> {
 /// A standalone resource as a unit, by the idempotency rules of the module.
 fn single(resource: Value, mut origin: Origin) -> Unit {
     let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
-        return Unit::Reject(origin, vec![structure("not a FHIR resource: no resourceType")]);
+        return Unit::Reject(
+            origin,
+            vec![structure("not a FHIR resource: no resourceType")],
+        );
     };
     origin.res_type = Some(ty.to_owned());
     match standalone_op(resource, &origin, None) {
@@ -261,12 +275,9 @@ fn identifier_search(ty: &str, resource: &Value) -> Option<(String, query::Searc
         one @ Value::Object(_) => vec![one],
         _ => return None,
     };
-    let (system, value) = identifiers.into_iter().find_map(|i| {
-        Some((
-            i.get("system")?.as_str()?,
-            i.get("value")?.as_str()?,
-        ))
-    })?;
+    let (system, value) = identifiers
+        .into_iter()
+        .find_map(|i| Some((i.get("system")?.as_str()?, i.get("value")?.as_str()?)))?;
     let criteria = format!("{}|{}", escape(system), escape(value));
     let pairs = vec![("identifier".to_owned(), criteria.clone())];
     let parsed = query::parse(ty, &pairs, Handling::Strict).ok()?;
@@ -439,7 +450,9 @@ fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, (
             let Some(mut resource) = resource else {
                 return fail(origin, structure("a PUT entry must hold a resource"));
             };
-            let Some((ty, id)) = url.split_once('/').filter(|(_, id)| !id.contains(['/', '?']))
+            let Some((ty, id)) = url
+                .split_once('/')
+                .filter(|(_, id)| !id.contains(['/', '?']))
             else {
                 return fail(
                     origin,
@@ -462,7 +475,9 @@ fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, (
             Ok(put(resource, origin, full_url))
         }
         "DELETE" => {
-            let Some((ty, id)) = url.split_once('/').filter(|(_, id)| !id.contains(['/', '?']))
+            let Some((ty, id)) = url
+                .split_once('/')
+                .filter(|(_, id)| !id.contains(['/', '?']))
             else {
                 return fail(
                     origin,
@@ -481,10 +496,15 @@ fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, (
                 origin,
             })
         }
-        "" => fail(origin, structure("a transaction or batch entry needs request.method")),
+        "" => fail(
+            origin,
+            structure("a transaction or batch entry needs request.method"),
+        ),
         other => fail(
             origin,
-            not_supported(format!("request.method {other} is not imported (writes only)")),
+            not_supported(format!(
+                "request.method {other} is not imported (writes only)"
+            )),
         ),
     }
 }
@@ -500,7 +520,13 @@ mod tests {
     #[test]
     fn ids_identifiers_and_neither() {
         let u = units_of(r#"{"resourceType":"Patient","id":"p1"}"#, &name(), 1);
-        assert!(matches!(&u[..], [Unit::Single(Entry { op: WriteOp::Update { .. }, .. })]));
+        assert!(matches!(
+            &u[..],
+            [Unit::Single(Entry {
+                op: WriteOp::Update { .. },
+                ..
+            })]
+        ));
         let u = units_of(
             r#"{"resourceType":"Patient","identifier":[{"system":"s","value":"a|b"}]}"#,
             &name(),
@@ -508,7 +534,13 @@ mod tests {
         );
         match &u[..] {
             [Unit::Single(e)] => {
-                assert!(matches!(e.op, WriteOp::Create { if_none_exist: Some(_), .. }));
+                assert!(matches!(
+                    e.op,
+                    WriteOp::Create {
+                        if_none_exist: Some(_),
+                        ..
+                    }
+                ));
                 assert_eq!(e.key.as_deref(), Some(r"Patient?identifier=s|a\|b"));
             }
             other => panic!("{other:?}"),
@@ -546,7 +578,10 @@ mod tests {
         let WriteOp::Update { resource, .. } = &entries[1].op else {
             panic!()
         };
-        assert_eq!(resource["subject"]["reference"], format!("Patient/{patient}"));
+        assert_eq!(
+            resource["subject"]["reference"],
+            format!("Patient/{patient}")
+        );
     }
 
     #[test]
