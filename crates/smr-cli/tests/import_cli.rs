@@ -381,3 +381,72 @@ async fn sqlite_killed_import_completes_on_rerun() {
 async fn postgres_killed_import_completes_on_rerun() {
     killed_import_completes_on_rerun("postgres").await;
 }
+
+/// `--url`: the entries go through a running `smr serve` as batch Bundles; the server's
+/// per-entry refusals become rejects.
+#[test]
+fn through_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let mut server = smr()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--synthetic-patients",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--no-demo-tokens")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smr serve");
+    let stderr = server.stderr.take().expect("stderr");
+    let mut base = None;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        if let Some(at) = line.find("SMR FHIR API on ") {
+            base = Some(line[at + "SMR FHIR API on ".len()..].trim().to_owned());
+            break;
+        }
+    }
+    let base = base.expect("the server's address");
+    let token = smr()
+        .args([
+            "token", "--role", "system", "--user", "importer", "--org", "X26",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("smr token");
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let file = dir.path().join("Patient.ndjson");
+    let lines = format!(
+        "{}\n{{broken\n{}\n",
+        patient("u1"),
+        json!({"resourceType": "Patient", "id": "u2", "gender": "no-such-code"})
+    );
+    std::fs::write(&file, lines).expect("write");
+    let rejects = dir.path().join("rejects.ndjson");
+    let (code, out, err) = run(smr()
+        .args(["import", "--url", &base, "--token", &token])
+        .arg("--rejects")
+        .arg(&rejects)
+        .arg(&file));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 2, "{out}\n{err}");
+    let rejected: Vec<Value> = std::fs::read_to_string(&rejects)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let lines: Vec<u64> = rejected
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(lines, vec![2, 3], "{rejected:?}");
+    assert!(out.contains("Patient"), "{out}");
+}
