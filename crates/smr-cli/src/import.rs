@@ -69,7 +69,8 @@ pub struct ImportArgs {
 const CHANNEL_CHUNKS: usize = 8;
 const CHUNK: usize = 256;
 
-/// Where the entries go.
+/// Where the entries go (made once per run, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Target {
     Direct { app: App, ctx: RequestContext },
     Remote(remote::Remote),

@@ -26,6 +26,9 @@ use smr_store::WriteOp;
 /// Namespace of the ids SMR derives for imported resources that carry none (a fixed UUID v4).
 const ID_NAMESPACE: uuid::Uuid = uuid::uuid!("5f0b4c8e-3a57-4f0e-9a7c-2f7e1d6b9c41");
 
+/// An entry refused while reading, and why (boxed: the error path of every entry's reading).
+type Refused = Box<(Origin, Issue)>;
+
 /// Where an entry came from.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -47,8 +50,10 @@ pub struct Entry {
     pub key: Option<String>,
 }
 
-/// What the writer receives, in file order.
+/// What the writer receives, in file order. Not boxed: units are moved (in chunks) to the
+/// writer, and an entry is most of them.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Unit {
     /// An entry that stands alone (NDJSON line, batch or collection entry).
     Single(Entry),
@@ -311,7 +316,7 @@ fn bundle_units(bundle: Value, kind: &str, file: &Arc<str>, line: usize) -> Vec<
             )];
         }
     };
-    let mut parsed: Vec<Result<Entry, (Origin, Issue)>> = entries
+    let mut parsed: Vec<Result<Entry, Refused>> = entries
         .into_iter()
         .enumerate()
         .map(|(i, entry)| bundle_entry(entry, kind, origin(file, line, Some(i))))
@@ -322,7 +327,10 @@ fn bundle_units(bundle: Value, kind: &str, file: &Arc<str>, line: usize) -> Vec<
             .into_iter()
             .map(|p| match p {
                 Ok(entry) => Unit::Single(entry),
-                Err((origin, issue)) => Unit::Reject(origin, vec![issue]),
+                Err(refused) => {
+                    let (origin, issue) = *refused;
+                    Unit::Reject(origin, vec![issue])
+                }
             })
             .collect();
     }
@@ -333,7 +341,10 @@ fn bundle_units(bundle: Value, kind: &str, file: &Arc<str>, line: usize) -> Vec<
         Some(k) => parsed
             .into_iter()
             .map(|p| match p {
-                Err((origin, issue)) => Unit::Reject(origin, vec![issue]),
+                Err(refused) => {
+                    let (origin, issue) = *refused;
+                    Unit::Reject(origin, vec![issue])
+                }
                 Ok(entry) => Unit::Reject(
                     entry.origin,
                     vec![Issue::error(
@@ -349,7 +360,7 @@ fn bundle_units(bundle: Value, kind: &str, file: &Arc<str>, line: usize) -> Vec<
 /// References to other entries' `fullUrl` become `Type/id` where the id is known now (ids
 /// kept or derived), so what is stored, and compared on a re-run, is the same each time.
 /// References to conditional creates are left for the store to rewrite.
-fn rewrite_full_urls(entries: &mut [Result<Entry, (Origin, Issue)>]) {
+fn rewrite_full_urls(entries: &mut [Result<Entry, Refused>]) {
     let mut map = HashMap::new();
     for e in entries.iter().flatten() {
         if let WriteOp::Update {
@@ -373,7 +384,7 @@ fn rewrite_full_urls(entries: &mut [Result<Entry, (Origin, Issue)>]) {
 
 /// One Bundle entry as a write: by its request in a transaction or batch, like an NDJSON
 /// line in a collection.
-fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, (Origin, Issue)> {
+fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, Refused> {
     let full_url = entry
         .get("fullUrl")
         .and_then(Value::as_str)
@@ -387,12 +398,18 @@ fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, (
         .map(str::to_owned);
     if kind == "collection" {
         let Some(resource) = resource else {
-            return Err((origin, structure("a collection entry must hold a resource")));
+            return Err(Box::new((
+                origin,
+                structure("a collection entry must hold a resource"),
+            )));
         };
         if origin.res_type.is_none() {
-            return Err((origin, structure("not a FHIR resource: no resourceType")));
+            return Err(Box::new((
+                origin,
+                structure("not a FHIR resource: no resourceType"),
+            )));
         }
-        return standalone_op(resource, &origin, full_url).map_err(|i| (origin, i));
+        return standalone_op(resource, &origin, full_url).map_err(|i| Box::new((origin, i)));
     }
     let method = request
         .and_then(|r| r.get("method"))
@@ -402,7 +419,7 @@ fn bundle_entry(entry: Value, kind: &str, mut origin: Origin) -> Result<Entry, (
         .and_then(|r| r.get("url"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let fail = |origin: Origin, issue: Issue| Err((origin, issue));
+    let fail = |origin: Origin, issue: Issue| Err(Box::new((origin, issue)));
     match method {
         "POST" => {
             let Some(mut resource) = resource else {
