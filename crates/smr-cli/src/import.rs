@@ -28,7 +28,7 @@ use smr_access::{CareSetting, Principal, RequestContext, Role, Scopes};
 use smr_app::import::ImportResult;
 use smr_app::{App, AppError};
 use smr_fhir::{Issue, IssueCode};
-use smr_store::{Store, StoreError, WriteOp};
+use smr_store::{Store, StoreError, WriteOp, WriteOutcome};
 
 use source::{Entry, Origin, Unit};
 
@@ -309,8 +309,10 @@ async fn write(target: &Target, entries: &[Entry], atomic: bool) -> anyhow::Resu
             Ok(results
                 .into_iter()
                 .map(|r| match r {
+                    // A conditional create that found its resource wrote nothing.
+                    ImportResult::Written(WriteOutcome::Existing(_))
+                    | ImportResult::Unchanged(_) => Answer::Unchanged,
                     ImportResult::Written(_) => Answer::Loaded,
-                    ImportResult::Unchanged(_) => Answer::Unchanged,
                     ImportResult::Rejected(e) => Answer::Rejected(outcome_of(&e)),
                 })
                 .collect())
