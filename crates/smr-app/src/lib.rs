@@ -32,6 +32,7 @@ mod authorize;
 pub mod cds;
 mod error;
 pub mod feed;
+pub mod import;
 pub mod medication_record;
 pub mod pgx;
 mod provenance;

@@ -452,7 +452,7 @@ impl App {
     }
 
     /// Checks every op and labels medication entries; the first refusal names its entry.
-    async fn authorize_writes(
+    pub(crate) async fn authorize_writes(
         &self,
         ctx: &RequestContext,
         ops: &mut [WriteOp],

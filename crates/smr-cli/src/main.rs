@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 mod audit;
 mod demo;
+mod import;
 mod pgx;
 mod synth;
 mod terminology;
@@ -48,6 +49,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// The drug dictionary: import an NHSBSA dm+d release, look a code up.
     Terminology(terminology::TerminologyArgs),
+    /// Bulk import of FHIR NDJSON and Bundles (gzip accepted); exit 2 when entries were
+    /// rejected (see the rejects file).
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +130,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Synth(args) => synth::run(args),
         Command::Token(args) => token::run(args),
         Command::Terminology(args) => terminology::run(args).await,
+        Command::Import(args) => {
+            let code = import::run(args).await?;
+            if code != std::process::ExitCode::SUCCESS {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Audit(args) => {
             let code = audit::run(args).await?;
             if code != std::process::ExitCode::SUCCESS {
