@@ -5,6 +5,8 @@
 //!   phenotype Observation re-checks that patient's current medicines and writes the
 //!   DetectedIssues found. Re-running it is harmless (each DetectedIssue is a conditional
 //!   create on its identifier), which is what at-least-once processing needs.
+//! - (not a feed consumer, but run beside them) the dm+d release: when another process
+//!   replaces it in the store, this process reloads its dictionary within a few seconds.
 //! - the DetectedIssue event stream (live: it starts at the feed's end when the process
 //!   starts): every DetectedIssue created, by this node or another, goes to the subscribers
 //!   of [`App::issue_events`] (the CDS events endpoint filters it per caller).
@@ -25,6 +27,8 @@ pub const PGX_RECHECK: &str = "pgx-recheck";
 const BATCH: u32 = 500;
 /// How often consumers look for other nodes' commits (this node's wake them at once).
 const POLL: Duration = Duration::from_millis(500);
+/// How often the dm+d release identifier in the store is compared with the loaded one.
+const DMD_CHECK: Duration = Duration::from_secs(5);
 
 /// The consumers' task; stops when dropped.
 #[derive(Debug)]
@@ -51,7 +55,28 @@ impl App {
                     return;
                 }
             };
+            // Another process (`smr terminology import-dmd`, another node) may replace the
+            // dm+d release in the store; its identifier is checked now and then (one small
+            // query) and the dictionary reloaded when it changed.
+            let mut dmd_seen = app.store.dmd_release_id().await.ok().flatten();
+            let mut dmd_checked = std::time::Instant::now();
             loop {
+                if dmd_checked.elapsed() >= DMD_CHECK {
+                    dmd_checked = std::time::Instant::now();
+                    if let Ok(now) = app.store.dmd_release_id().await
+                        && now != dmd_seen
+                    {
+                        match app.load_terminology().await {
+                            Ok(release) => {
+                                tracing::info!(release = ?release, "dm+d release changed in the store: dictionary reloaded");
+                                dmd_seen = now;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "dm+d release changed but could not be loaded")
+                            }
+                        }
+                    }
+                }
                 let mut busy = false;
                 match app.process_pgx_changes().await {
                     Ok(n) => busy |= n > 0,

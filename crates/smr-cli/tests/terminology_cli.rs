@@ -141,3 +141,125 @@ fn import_release_1_then_2_and_look_codes_up() {
     let o = smr(&["audit", "verify", "--data-dir", data]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A running `smr serve` picks up a release that another process (`smr terminology
+/// import-dmd` on the same data directory) imports, without a restart: the server compares
+/// the store's release identifier with its own every few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_picks_up_a_release_imported_beside_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let Some(root) = smr_testdata::shared("reference/dmd-xml") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_smr"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--synthetic-patients",
+            "0",
+            "--no-demo-tokens",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .env_remove("SMR_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smr serve");
+    let stderr = server.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap_or_default();
+        if let Some(at) = line.find("SMR FHIR API on ") {
+            base = Some(line[at + "SMR FHIR API on ".len()..].trim().to_owned());
+            break;
+        }
+    }
+    // Keep reading the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let base = base.expect("the server's address");
+    let token = smr(&[
+        "token",
+        "--role",
+        "system",
+        "--user",
+        "t",
+        "--org",
+        "X26",
+        "--data-dir",
+        path(&data),
+    ]);
+    let token = String::from_utf8_lossy(&token.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    let lookup =
+        format!("{base}/CodeSystem/$lookup?system=https://dmd.nhs.uk&code=22480211000001104");
+    // A plain HTTP/1.1 GET is all this needs (the server is on loopback, without TLS).
+    let status = |url: String, token: String| async move {
+        tokio::task::spawn_blocking(move || http_status(&url, &token))
+            .await
+            .unwrap_or(0)
+    };
+    assert_ne!(
+        status(lookup.clone(), token.clone()).await,
+        200,
+        "the gel is not in the built-in dictionary"
+    );
+
+    let o = smr(&[
+        "terminology",
+        "import-dmd",
+        path(&root.join("release-1")),
+        "--data-dir",
+        path(&data),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let started = std::time::Instant::now();
+    let mut found = false;
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if status(lookup.clone(), token.clone()).await == 200 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(found, "the server did not pick up the imported release");
+}
+
+/// The status code of `GET url` (an `http://host:port/path` URL) with a bearer token; 0 when
+/// the request fails.
+fn http_status(url: &str, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Some(rest) = url.strip_prefix("http://") else {
+        return 0;
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return 0;
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
