@@ -195,10 +195,8 @@ fn describe(e: &Entry) -> String {
         .unwrap_or_else(|| "medicine".to_owned());
     let dose = e
         .source
-        .dosage
+        .dosage_text
         .as_ref()
-        .and_then(|d| d.pointer("/0/text"))
-        .and_then(|t| t.as_str())
         .map(|t| format!(", {t}"))
         .unwrap_or_default();
     format!("{product}{dose}; {}", e.source.reference)

@@ -97,7 +97,7 @@ pub fn merge(input: &RecordInput<'_>, lookup: &dyn MedicineLookup) -> Medication
     let provenances = setting::Provenances::new(input.provenances, input.organisations);
     let medications = medications_by_reference(input.medications);
     let entries = merge::entries(input.sources, &provenances, &medications, lookup);
-    let all_lines = merge::lines(&entries, input.now);
+    let all_lines = merge::lines(&entries, input.sources, input.now);
     let findings = conflicts::find(&all_lines, &entries, input.now);
     let cutoff = input.now - input.stopped_within_days.max(0) * merge::DAY_MICROS;
     let mut lines: Vec<Line> = all_lines

@@ -3,6 +3,7 @@
 //! Entries no dictionary knows stay lines of their own ("unmapped").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 use smr_access::CareSetting;
@@ -24,7 +25,8 @@ pub struct Entry {
     /// Position of the resource in the caller's list of sources.
     pub input: usize,
     pub source: Source,
-    pub info: Option<MedicineInfo>,
+    /// Shared by every entry naming the same medicine the same way (resolved once).
+    pub info: Option<Arc<MedicineInfo>>,
     pub origin: Origin,
 }
 
@@ -122,6 +124,11 @@ pub fn entries(
     lookup: &dyn MedicineLookup,
 ) -> Vec<Entry> {
     let find_medication = |reference: &str| medications.get(reference).cloned();
+    // A record names few medicines many times: resolve each way of naming one once.
+    let mut resolved: HashMap<
+        (Vec<(Option<String>, String)>, Option<String>),
+        Option<Arc<MedicineInfo>>,
+    > = HashMap::new();
     let mut entries: Vec<Entry> = sources
         .iter()
         .enumerate()
@@ -144,7 +151,17 @@ pub fn entries(
             let info = if codings.is_empty() && name.is_none() {
                 None
             } else {
-                lookup.resolve(&codings, name)
+                let key = (
+                    codings
+                        .iter()
+                        .map(|(s, c)| (s.map(str::to_owned), (*c).to_owned()))
+                        .collect(),
+                    name.map(str::to_owned),
+                );
+                resolved
+                    .entry(key)
+                    .or_insert_with(|| lookup.resolve(&codings, name).map(Arc::new))
+                    .clone()
             };
             let origin = provenances.origin(&source);
             Entry {
@@ -171,7 +188,7 @@ pub fn entries(
 pub fn line_keys(entries: &[Entry]) -> Vec<String> {
     let own: Vec<Option<String>> = entries
         .iter()
-        .map(|e| e.info.as_ref().map(MedicineInfo::moiety_key))
+        .map(|e| e.info.as_ref().map(|i| i.moiety_key()))
         .collect();
     let by_reference: HashMap<&str, usize> = entries
         .iter()
@@ -209,7 +226,8 @@ fn unmapped_key(source: &Source) -> String {
 }
 
 /// Builds every line (before the stopped-within filter).
-pub fn lines(entries: &[Entry], now: i64) -> Vec<Line> {
+/// `sources` are the resources the entries were read from (for the lines' dosage).
+pub fn lines(entries: &[Entry], sources: &[Value], now: i64) -> Vec<Line> {
     let keys = line_keys(entries);
     let mut grouped: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, key) in keys.iter().enumerate() {
@@ -217,11 +235,17 @@ pub fn lines(entries: &[Entry], now: i64) -> Vec<Line> {
     }
     grouped
         .into_iter()
-        .map(|(key, members)| build_line(key, members, entries, now))
+        .map(|(key, members)| build_line(key, members, entries, sources, now))
         .collect()
 }
 
-fn build_line(key: &str, members: Vec<usize>, entries: &[Entry], now: i64) -> Line {
+fn build_line(
+    key: &str,
+    members: Vec<usize>,
+    entries: &[Entry],
+    sources: &[Value],
+    now: i64,
+) -> Line {
     let of = |i: &usize| &entries[*i];
     let medicine = line_medicine(key, &members, entries);
     let therapies: Vec<&Entry> = members
@@ -306,7 +330,7 @@ fn build_line(key: &str, members: Vec<usize>, entries: &[Entry], now: i64) -> Li
         start,
         end,
         settings: settings(&members, entries),
-        dosage: last_prescribed_dosage(&members, entries),
+        dosage: last_prescribed_dosage(&members, entries, sources),
         derived_from: members
             .iter()
             .map(|&i| entries[i].source.versioned_reference())
@@ -329,7 +353,7 @@ pub(crate) fn stop_date(source: &Source) -> Option<(i64, String)> {
 fn line_medicine(key: &str, members: &[usize], entries: &[Entry]) -> LineMedicine {
     let infos: Vec<&MedicineInfo> = members
         .iter()
-        .filter_map(|&i| entries[i].info.as_ref())
+        .filter_map(|&i| entries[i].info.as_deref())
         .collect();
     let Some(first) = infos.first() else {
         let concept = members
@@ -438,14 +462,18 @@ fn settings(members: &[usize], entries: &[Entry]) -> Vec<SettingActivity> {
 
 /// The dosage of the latest current prescription, else the latest prescription or statement
 /// with one, else the latest entry with one.
-fn last_prescribed_dosage(members: &[usize], entries: &[Entry]) -> Option<Value> {
+fn last_prescribed_dosage(
+    members: &[usize],
+    entries: &[Entry],
+    sources: &[Value],
+) -> Option<Value> {
     let latest = |pick: &dyn Fn(&Entry) -> bool| {
         members
             .iter()
             .rev()
             .map(|&i| &entries[i])
-            .filter(|e| pick(e))
-            .find_map(|e| e.source.dosage.clone())
+            .filter(|e| pick(e) && e.source.has_dosage)
+            .find_map(|e| source::dosage_of(e.source.kind, sources.get(e.input)?))
     };
     latest(&|e| e.source.is_current_therapy())
         .or_else(|| latest(&|e| e.source.role == Role::Therapy))

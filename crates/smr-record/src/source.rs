@@ -109,9 +109,11 @@ pub struct Source {
     pub dose: Option<Dose>,
     pub per_day: Option<PerDay>,
     pub route: Option<Route>,
-    /// The dosage as written (`dosageInstruction` / `dosage` array, or an administration's
-    /// `dosage` wrapped as one Dosage), for the line's "current dose".
-    pub dosage: Option<Value>,
+    /// Whether the entry states a dosage (the line's "current dose" is read from the
+    /// resource with [`dosage_of`] only for the entry chosen, not copied for every entry).
+    pub has_dosage: bool,
+    /// The first dosage's text, for messages.
+    pub dosage_text: Option<String>,
     /// Category codes (any system), for setting inference.
     pub categories: Vec<String>,
     /// Who stated it, for statements (`informationSource` reference type).
@@ -203,11 +205,28 @@ pub fn read(resource: &Value, medications: &dyn Fn(&str) -> Option<Value>) -> Op
 
     let (role, status) = role_and_status(kind, &status_text, intent.as_deref(), &acts_under);
     let (start, end, activity) = dates(kind, resource);
-    let dosage = dosage(kind, resource);
-    let first_dosage = dosage.as_ref().and_then(|d| d.get(0));
-    let dose = first_dosage.and_then(structured_dose);
+    // Read in place: the first Dosage (an administration's one `dosage`, whose dose is
+    // `dose` rather than `doseAndRate`).
+    let first_dosage = match kind {
+        SourceKind::Request | SourceKind::Dispense => {
+            resource.get("dosageInstruction").and_then(|d| d.get(0))
+        }
+        SourceKind::Statement => resource.get("dosage").and_then(|d| d.get(0)),
+        SourceKind::Administration => resource.get("dosage"),
+    };
+    let dose = match kind {
+        SourceKind::Administration => first_dosage
+            .and_then(|d| d.get("dose"))
+            .and_then(quantity_dose),
+        _ => first_dosage.and_then(structured_dose),
+    };
     let per_day = first_dosage.and_then(per_day);
     let route = first_dosage.and_then(|d| d.get("route")).and_then(route);
+    let has_dosage = first_dosage.is_some();
+    let dosage_text = first_dosage
+        .and_then(|d| d.get("text"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Some(Source {
         kind,
         resource_type: resource_type.to_owned(),
@@ -227,7 +246,8 @@ pub fn read(resource: &Value, medications: &dyn Fn(&str) -> Option<Value>) -> Op
         dose,
         per_day,
         route,
-        dosage,
+        has_dosage,
+        dosage_text,
         categories,
         information_source,
         organisations,
@@ -319,8 +339,9 @@ fn medicine(
     r: &Value,
     medications: &dyn Fn(&str) -> Option<Value>,
 ) -> (Vec<Coding>, Option<String>) {
-    let concept = if let Some(c) = r.get("medicationCodeableConcept") {
-        Some(c.clone())
+    let owned;
+    let concept: Option<&Value> = if let Some(c) = r.get("medicationCodeableConcept") {
+        Some(c)
     } else if let Some(reference) = r
         .pointer("/medicationReference/reference")
         .and_then(Value::as_str)
@@ -331,11 +352,12 @@ fn medicine(
                 .cloned(),
             None => medications(&strip_history(reference)),
         };
-        medication.and_then(|m| m.get("code").cloned()).or_else(|| {
+        owned = medication.and_then(|m| m.get("code").cloned()).or_else(|| {
             r.pointer("/medicationReference/display")
                 .and_then(Value::as_str)
                 .map(|d| serde_json::json!({"text": d}))
-        })
+        });
+        owned.as_ref()
     } else {
         None
     };
@@ -361,7 +383,9 @@ fn medicine(
     (codings, text)
 }
 
-fn dosage(kind: SourceKind, r: &Value) -> Option<Value> {
+/// The dosage as written (`dosageInstruction` / `dosage` array, or an administration's
+/// `dosage` shaped as one Dosage), for the line's "current dose".
+pub fn dosage_of(kind: SourceKind, r: &Value) -> Option<Value> {
     let value = match kind {
         SourceKind::Request | SourceKind::Dispense => r.get("dosageInstruction")?.clone(),
         SourceKind::Statement => r.get("dosage")?.clone(),
@@ -391,6 +415,10 @@ fn dosage(kind: SourceKind, r: &Value) -> Option<Value> {
 
 fn structured_dose(dosage: &Value) -> Option<Dose> {
     let quantity = as_list(dosage.get("doseAndRate")).find_map(|d| d.get("doseQuantity"))?;
+    quantity_dose(quantity)
+}
+
+fn quantity_dose(quantity: &Value) -> Option<Dose> {
     let value = number(quantity.get("value")?)?;
     let unit = quantity
         .get("code")
