@@ -115,6 +115,9 @@ impl Line {
     }
 }
 
+/// One way an entry names its medicine: its (system, code) pairs and the fallback name.
+type NamingKey = (Vec<(Option<String>, String)>, Option<String>);
+
 /// Reads, resolves and orders every source entry. Entries are sorted by date, then type
 /// and id, so the record does not depend on the order they arrived in.
 pub fn entries(
