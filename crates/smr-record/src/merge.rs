@@ -128,10 +128,7 @@ pub fn entries(
 ) -> Vec<Entry> {
     let find_medication = |reference: &str| medications.get(reference).cloned();
     // A record names few medicines many times: resolve each way of naming one once.
-    let mut resolved: HashMap<
-        (Vec<(Option<String>, String)>, Option<String>),
-        Option<Arc<MedicineInfo>>,
-    > = HashMap::new();
+    let mut resolved: HashMap<NamingKey, Option<Arc<MedicineInfo>>> = HashMap::new();
     let mut entries: Vec<Entry> = sources
         .iter()
         .enumerate()
