@@ -119,6 +119,10 @@ pub(crate) struct Args {
     dmd_scale: usize,
 }
 
+/// The allocator `smr serve` runs with (see Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // The default multi-thread runtime: one worker per core, as `smr serve` runs.
