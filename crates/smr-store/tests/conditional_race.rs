@@ -7,67 +7,13 @@
 use serde_json::{Value, json};
 use smr_fhir::query::{self, Handling};
 use smr_store::{Store, StoreError, WriteOp, WriteOutcome};
-use sqlx::Connection;
 
 const RACERS: usize = 32;
 const SYSTEM: &str = "https://fhir.nhs.uk/Id/prescription-order-item-number";
 
-struct Fresh {
-    store: Store,
-    drop_pg: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
+mod support;
 
-async fn sqlite() -> Fresh {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("smr.db").display());
-    Fresh {
-        store: Store::open(&url).await.expect("open sqlite"),
-        drop_pg: None,
-        _dir: Some(dir),
-    }
-}
-
-async fn postgres() -> Option<Fresh> {
-    let admin = std::env::var("SMR_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let name = format!("smr_race_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    conn.close().await.ok();
-    let (head, tail) = admin
-        .split_once('?')
-        .map_or((admin.as_str(), None), |(h, q)| (h, Some(q)));
-    let base = &head[..head.rfind('/').expect("database URL has a path")];
-    let url = match tail {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    };
-    Some(Fresh {
-        store: Store::open(&url).await.expect("open postgres"),
-        drop_pg: Some((admin, name)),
-        _dir: None,
-    })
-}
-
-impl Fresh {
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some((admin, name)) = self.drop_pg {
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .expect("drop database");
-        }
-    }
-}
+use support::{postgres, sqlite};
 
 fn criteria(value: &str) -> query::SearchRequest {
     let pairs = vec![("identifier".to_owned(), format!("{SYSTEM}|{value}"))];

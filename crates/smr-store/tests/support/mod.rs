@@ -1,0 +1,64 @@
+//! The store-level tests' fresh databases: a temporary SQLite file, or a new PostgreSQL
+//! database on `SMR_TEST_DATABASE_URL` (absent: the PostgreSQL variant skips) dropped at the end.
+
+#![allow(dead_code)]
+
+use smr_store::Store;
+use sqlx::Connection;
+
+pub struct Fresh {
+    pub store: Store,
+    drop_pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> Fresh {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("smr.db").display());
+    Fresh {
+        store: Store::open(&url).await.expect("open sqlite"),
+        drop_pg: None,
+        _dir: Some(dir),
+    }
+}
+
+pub async fn postgres() -> Option<Fresh> {
+    let admin = std::env::var("SMR_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let name = format!("smr_store_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    conn.close().await.ok();
+    let (head, tail) = admin
+        .split_once('?')
+        .map_or((admin.as_str(), None), |(h, q)| (h, Some(q)));
+    let base = &head[..head.rfind('/').expect("database URL has a path")];
+    let url = match tail {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    };
+    Some(Fresh {
+        store: Store::open(&url).await.expect("open postgres"),
+        drop_pg: Some((admin, name)),
+        _dir: None,
+    })
+}
+
+impl Fresh {
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some((admin, name)) = self.drop_pg {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("drop database");
+        }
+    }
+}
