@@ -92,16 +92,20 @@ impl Store {
             .collect())
     }
 
-    /// The feed's current end: a consumer that starts here sees only later changes.
+    /// The feed's current end: a consumer that starts here sees only later changes. One
+    /// indexed read of the last settled row, however long the feed.
     pub async fn feed_head(&self) -> Result<FeedPosition, StoreError> {
-        let mut position = FeedPosition::default();
-        loop {
-            let batch = self.changes_after(position, 10_000).await?;
-            match batch.last() {
-                Some(last) => position = last.position,
-                None => return Ok(position),
-            }
+        let mut sql = Sql::new("SELECT tx, seq FROM change_log WHERE 1 = 1");
+        if self.engine() == Engine::Postgres {
+            sql.push(PG_SETTLED);
         }
+        sql.push(" ORDER BY tx DESC, seq DESC LIMIT 1");
+        let mut conn = self.reader.acquire().await?;
+        let row = sql.into_query().fetch_optional(&mut *conn).await?;
+        Ok(row.map_or_else(FeedPosition::default, |row| FeedPosition {
+            tx: row.get(0),
+            seq: row.get(1),
+        }))
     }
 
     /// Where consumer `name` has got to (the feed's start when it has never saved one).

@@ -40,6 +40,11 @@ async fn feed(store: &Store) {
         changes[0].patient_key, changes[0].id,
         "a Patient owns its record"
     );
+    assert_eq!(
+        store.feed_head().await.expect("head"),
+        changes[1].position,
+        "the head is the last change"
+    );
 
     // A failed transaction (the second entry is invalid) appends nothing.
     let bad = WriteOp::Create {
