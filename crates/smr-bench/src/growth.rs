@@ -56,16 +56,7 @@ pub async fn page_growth(args: &Args) -> anyhow::Result<Vec<Report>> {
                 .get("total")
                 .map_or("absent".into(), Value::to_string)
         );
-        let router = target.router.clone();
-        let uri = Arc::new(uri);
-        let op: Op = Arc::new(move |_| -> OpFuture {
-            let (router, uri) = (router.clone(), uri.clone());
-            Box::pin(async move {
-                call(router, Method::GET, uri.to_string(), None, StatusCode::OK).await?;
-                Ok(())
-            })
-        });
-        let measured = measure(args, args.ops, args.warmup, op).await?;
+        let measured = measure(args, args.ops, args.warmup, get_op(&target, uri)).await?;
         reports.push(report(
             args,
             &format!("search page ({PAGE}) of {size} for one patient"),
@@ -123,4 +114,17 @@ async fn seed_patient_record(
         started.elapsed().as_secs_f64()
     );
     Ok(patient)
+}
+
+/// The operation "GET `uri` through the router, expecting 200".
+pub fn get_op(target: &Target, uri: String) -> Op {
+    let router = target.router.clone();
+    let uri = Arc::new(uri);
+    Arc::new(move |_| -> OpFuture {
+        let (router, uri) = (router.clone(), uri.clone());
+        Box::pin(async move {
+            call(router, Method::GET, uri.to_string(), None, StatusCode::OK).await?;
+            Ok(())
+        })
+    })
 }

@@ -6,7 +6,6 @@
 //! administrations and medication-history statements, with one client-written Provenance
 //! (naming the care setting) per ten entries.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -15,7 +14,8 @@ use serde_json::{Value, json};
 use smr_store::WriteOp;
 
 use crate::data::{self, NhsNumbers};
-use crate::load::{Op, OpFuture, Report};
+use crate::growth::get_op;
+use crate::load::Report;
 use crate::target::Target;
 use crate::{Args, call, created_id, measure, report, seed_records};
 
@@ -74,16 +74,7 @@ pub async fn medication_record(args: &Args) -> anyhow::Result<Vec<Report>> {
             count("DetectedIssue"),
             body.len()
         );
-        let router = target.router.clone();
-        let uri = Arc::new(uri);
-        let op: Op = Arc::new(move |_| -> OpFuture {
-            let (router, uri) = (router.clone(), uri.clone());
-            Box::pin(async move {
-                call(router, Method::GET, uri.to_string(), None, StatusCode::OK).await?;
-                Ok(())
-            })
-        });
-        let measured = measure(args, args.ops, args.warmup, op).await?;
+        let measured = measure(args, args.ops, args.warmup, get_op(&target, uri)).await?;
         reports.push(report(
             args,
             &format!("$medication-record of {size} entries"),

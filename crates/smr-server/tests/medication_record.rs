@@ -197,8 +197,9 @@ fn derived_from(line: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn three_settings_one_line(app: &TestApp) {
-    let w = world(app).await;
+/// A GP repeat of warfarin 1 mg, a pharmacy dispense of a supplier's product of it under that
+/// repeat, and a ward administration: their references.
+async fn one_medicine_in_three_settings(w: &World) -> (String, String, String) {
     let plan = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 40)).await;
     let supply = created(
         &w.pharmacist,
@@ -206,6 +207,12 @@ async fn three_settings_one_line(app: &TestApp) {
     )
     .await;
     let given = created(&w.ward, &administration(&w.patient, WARFARIN_1MG, 1)).await;
+    (plan, supply, given)
+}
+
+async fn three_settings_one_line(app: &TestApp) {
+    let w = world(app).await;
+    let (plan, supply, given) = one_medicine_in_three_settings(&w).await;
 
     let bundle = record(&w.gp, &w.patient, "").await;
     assert_eq!(bundle["type"], "collection");
@@ -378,13 +385,7 @@ async fn unmapped(app: &TestApp) {
 
 async fn timeline(app: &TestApp) {
     let w = world(app).await;
-    let plan = created(&w.gp, &repeat(&w.patient, WARFARIN_1MG, 40)).await;
-    let supply = created(
-        &w.pharmacist,
-        &dispense(&w.patient, WARFARIN_1MG_TEVA, Some(&plan), 10),
-    )
-    .await;
-    let given = created(&w.ward, &administration(&w.patient, WARFARIN_1MG, 1)).await;
+    let (plan, supply, given) = one_medicine_in_three_settings(&w).await;
     let other = repeat(&w.patient, "329653008", 3);
     created(&w.gp, &other).await;
 
