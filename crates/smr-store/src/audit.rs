@@ -3,9 +3,10 @@
 //! Each record stores the hash of its predecessor (`prev_hash`) and its own hash,
 //! `SHA-256(prev_hash ‖ "\n" ‖ body)`; `audit_head` holds the last record's sequence number
 //! and hash, so removing records from the end is detected as well as altering, removing or
-//! reordering any before it. Records are appended by one writer at a time — SQLite's group
-//! commit task, or on PostgreSQL whoever holds the head row's lock (`SELECT … FOR UPDATE`) —
-//! so the chain is a line, never a tree. Reads are audited in batches: many callers' records
+//! reordering any before it. Records are appended by one writer at a time — on SQLite whoever
+//! holds the write permit (the group-commit task, or the audit appender for reads' records), on
+//! PostgreSQL whoever holds the head row's lock (`SELECT … FOR UPDATE`) — so the chain is a
+//! line, never a tree. Reads are audited in batches: many callers' records
 //! go into one transaction (see `group_commit`), and nobody's response is sent before their
 //! record is committed.
 
@@ -161,6 +162,9 @@ impl Store {
     pub async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
+        }
+        if let Some(appender) = &self.audit_appender {
+            return appender.append(records).await;
         }
         match (&self.queue, &self.audit_queue) {
             (Some(queue), _) | (None, Some(queue)) => queue.submit_audit(records).await,

@@ -55,6 +55,7 @@ impl Store {
         let now = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let _turn = self.write_turn().await;
         let mut conn = self.writer.acquire().await?;
         let mut tx = conn.begin().await?;
         sqlx::query("DELETE FROM dmd_concept")

@@ -13,6 +13,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use crate::StoreError;
+use crate::audit_appender::{AuditAppender, WritePermit};
 use crate::changes::ChangeCounters;
 use crate::group_commit::WriteQueue;
 
@@ -35,6 +36,11 @@ pub struct Store {
     pub(crate) queue: Option<WriteQueue>,
     /// PostgreSQL only: batches audit records of reads into shared transactions.
     pub(crate) audit_queue: Option<WriteQueue>,
+    /// SQLite on a file: appends the audit records of reads on a connection of its own.
+    pub(crate) audit_appender: Option<AuditAppender>,
+    /// SQLite only: whoever writes to the file holds it for the whole transaction (the
+    /// group-commit writer, the audit appender, the dm+d import, consumer positions).
+    pub(crate) write_permit: Option<WritePermit>,
     /// Bumped by every committed write (see `changes`).
     pub(crate) changes: Arc<ChangeCounters>,
 }
@@ -72,6 +78,10 @@ impl Store {
         // Migrations run before the writer task takes the single SQLite writer connection for
         // its batches; both use the pool, so they simply queue behind each other.
         migrator.run(&store.writer).await?;
+        let mut store = store;
+        if let (Some(path), Some(permit)) = (sqlite_file(url), &store.write_permit) {
+            store.audit_appender = Some(AuditAppender::start(path, permit.clone())?);
+        }
         Ok(store)
     }
 
@@ -94,6 +104,15 @@ impl Store {
                 "the database did not answer within {} ms",
                 within.as_millis()
             ))),
+        }
+    }
+
+    /// Waits for the right to write (SQLite: the one writer at a time); `None` on PostgreSQL,
+    /// whose writers need no such turn.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_permit {
+            Some(permit) => Some(permit.clone().lock_owned().await),
+            None => None,
         }
     }
 
@@ -153,10 +172,28 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         reader,
         queue: None,
         audit_queue: None,
+        audit_appender: None,
+        write_permit: Some(WritePermit::default()),
         changes: Arc::new(ChangeCounters::new()),
     };
     store.queue = Some(WriteQueue::start(store.clone()));
     Ok(store)
+}
+
+/// The file a `sqlite:` URL names, when the audit appender can open it too: not an in-memory
+/// database (a second connection would see another one), and not a percent-encoded path
+/// (left to sqlx alone rather than decoded twice). Otherwise reads' audit records go through
+/// the group-commit writer like everything else.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (rest, ""),
+    };
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!in_memory && !path.contains('%')).then_some(path)
 }
 
 /// The longest a statement may run on PostgreSQL unless the database URL sets its own
@@ -200,6 +237,8 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         reader: pool,
         queue: None,
         audit_queue: None,
+        audit_appender: None,
+        write_permit: None,
         changes: Arc::new(ChangeCounters::new()),
     };
     store.audit_queue = Some(WriteQueue::start(store.clone()));
@@ -209,6 +248,16 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_file_of_urls() {
+        assert_eq!(sqlite_file("sqlite://data/smr.db?mode=rwc"), Some("data/smr.db"));
+        assert_eq!(sqlite_file("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
+        assert_eq!(sqlite_file("sqlite://a%20b.db"), None);
+        assert_eq!(sqlite_file("postgres://h/db"), None);
+    }
 
     #[test]
     fn a_url_may_choose_its_own_statement_timeout() {

@@ -142,6 +142,7 @@ impl Store {
                  WHERE change_consumer.tx < excluded.tx \
                  OR (change_consumer.tx = excluded.tx AND change_consumer.seq < excluded.seq)",
             );
+        let _turn = self.write_turn().await;
         let mut conn = self.writer.acquire().await?;
         sql.into_query().execute(&mut *conn).await?;
         Ok(())

@@ -114,7 +114,10 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // The audit appender writes the same file from its own connection: one at a time.
+        let turn = store.write_turn().await;
         commit_batch(&store, batch).await;
+        drop(turn);
     }
 }
 

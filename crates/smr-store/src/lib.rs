@@ -13,6 +13,7 @@
 //! - `changes`: per-type counters of committed writes, for caches in this process.
 //! - `access`: access rules as SQL (patients the caller may see, consent restrictions).
 //! - `audit`: the hash-chained audit trail (append, list, verify).
+//! - `audit_appender`: SQLite: reads' audit records committed by a thread of their own.
 //! - `dmd`: the imported dm+d release, replaced whole in one transaction.
 //! - `provenance`: the Provenance written beside every patient-record entry a write changes.
 //!
@@ -22,6 +23,7 @@
 
 mod access;
 mod audit;
+mod audit_appender;
 mod changes;
 mod dmd;
 pub mod engine;
