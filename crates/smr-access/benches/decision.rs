@@ -17,6 +17,7 @@ fn decision(c: &mut Criterion) {
             role: Role::Gp,
             organisation: Some("A81001".into()),
             setting: CareSetting::GpPractice,
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::parse("openid fhirUser user/MedicationRequest.rs user/Patient.rs"),
             name: None,

@@ -275,6 +275,7 @@ mod tests {
                 role,
                 organisation: Some("A81001".into()),
                 setting: role.default_setting(),
+                setting_claimed: false,
                 patient: (role == Role::Patient).then(|| "p1".into()),
                 scopes: Scopes::unrestricted(),
                 name: None,

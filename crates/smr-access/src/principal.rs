@@ -149,7 +149,11 @@ pub struct Principal {
     pub role: Role,
     /// ODS code of the organisation the user acts for.
     pub organisation: Option<String>,
+    /// The care setting the caller acts in: the token's claim, else their role's usual one.
     pub setting: CareSetting,
+    /// Whether the token stated the setting. When it did not, the setting SMR records on
+    /// writes is the caller's organisation's (its `Organization.type`), where SMR holds it.
+    pub setting_claimed: bool,
     /// For patient users: their own Patient id.
     pub patient: Option<String>,
     pub scopes: Scopes,

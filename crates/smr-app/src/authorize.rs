@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use smr_access::policy::{self, PatientAccess};
-use smr_access::{Interaction, ODS_SYSTEM, RequestContext, Role, ods_key};
+use smr_access::{CareSetting, Interaction, ODS_SYSTEM, RequestContext, Role, ods_key};
 use smr_fhir::query::{self, Handling};
 use smr_store::{Access, PatientView};
 
@@ -28,6 +28,8 @@ pub(crate) struct OrgKeyCache {
 #[derive(Debug, Clone)]
 struct CachedKeys {
     keys: OrgKeys,
+    /// The care setting the organisation's Organization resources state (`type`), if any.
+    setting: Option<CareSetting>,
     /// The store's Organization change count when read (embedded store), else when.
     change_count: Option<u64>,
     read_at: Instant,
@@ -36,8 +38,33 @@ struct CachedKeys {
 impl App {
     /// The caller's organisation keys (empty without an organisation).
     pub async fn org_keys(&self, ctx: &RequestContext) -> Result<OrgKeys, AppError> {
+        Ok(self.organisation(ctx).await?.keys)
+    }
+
+    /// The care setting a write by `ctx` is recorded in (issue 8): the token's, when it states
+    /// one; else the one SMR's Organization for the caller's ODS code states (so a `system`
+    /// token of a hospital's interface engine, or a nurse of a care home, writes in the right
+    /// setting); else the role's usual setting.
+    pub(crate) async fn writer_setting(&self, ctx: &RequestContext) -> Result<CareSetting, AppError> {
+        if ctx.principal.setting_claimed {
+            return Ok(ctx.principal.setting);
+        }
+        Ok(self
+            .organisation(ctx)
+            .await?
+            .setting
+            .unwrap_or(ctx.principal.setting))
+    }
+
+    /// The caller's organisation as SMR holds it: its keys and stated setting, cached.
+    async fn organisation(&self, ctx: &RequestContext) -> Result<CachedKeys, AppError> {
         let Some(code) = ctx.principal.organisation.as_deref() else {
-            return Ok(Vec::new());
+            return Ok(CachedKeys {
+                keys: Vec::new(),
+                setting: None,
+                change_count: None,
+                read_at: Instant::now(),
+            });
         };
         let count = self.store.change_count("Organization");
         if let Ok(entries) = self.orgs.entries.lock()
@@ -47,7 +74,7 @@ impl App {
                 None => hit.read_at.elapsed() < ORG_KEYS_TTL,
             }
         {
-            return Ok(hit.keys.clone());
+            return Ok(hit.clone());
         }
         let pairs = vec![("identifier".to_owned(), format!("{ODS_SYSTEM}|{code}"))];
         let mut request = query::parse("Organization", &pairs, Handling::Strict)
@@ -58,20 +85,26 @@ impl App {
         let page = self.store.search(&request, &Access::unrestricted()).await?;
         let mut keys = vec![ods_key(code)];
         keys.extend(page.matches.iter().map(|r| r.reference()));
+        // Several Organizations may carry one ODS code (a copy per loader); the first stating
+        // a setting, in id order, decides.
+        let setting = page.matches.iter().find_map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|o| smr_record::setting::organisation_setting(&o))
+        });
+        let profile = CachedKeys {
+            keys,
+            setting,
+            change_count: count,
+            read_at: Instant::now(),
+        };
         if let Ok(mut entries) = self.orgs.entries.lock() {
             if entries.len() > 10_000 {
                 entries.clear();
             }
-            entries.insert(
-                code.to_owned(),
-                CachedKeys {
-                    keys: keys.clone(),
-                    change_count: count,
-                    read_at: Instant::now(),
-                },
-            );
+            entries.insert(code.to_owned(), profile.clone());
         }
-        Ok(keys)
+        Ok(profile)
     }
 
     /// What the request may see, as the store applies it.

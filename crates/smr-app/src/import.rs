@@ -172,7 +172,9 @@ impl App {
             return Err(refusal);
         }
         let keys = self.org_keys(ctx).await?;
-        let provenance = crate::provenance::template(ctx, crate::provenance::org_reference(&keys));
+        let setting = self.writer_setting(ctx).await?;
+        let provenance =
+            crate::provenance::template(ctx, setting, crate::provenance::org_reference(&keys));
         let audit_ctx = ctx.clone();
         let outcomes = self
             .store

@@ -155,6 +155,7 @@ pub fn system_context(request_id: String) -> RequestContext {
             role: Role::System,
             organisation: None,
             setting: CareSetting::Unspecified,
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::unrestricted(),
             name: Some("SMR".into()),
@@ -399,7 +400,7 @@ impl App {
             .detail("pgx-recheck")
             .patient(patient);
         // SMR's own DetectedIssues say so: their Provenance names the `smr` system principal.
-        let provenance = crate::provenance::template(&ctx, None);
+        let provenance = crate::provenance::template(&ctx, ctx.principal.setting, None);
         let outcomes = self
             .store
             .transaction_with_provenance(

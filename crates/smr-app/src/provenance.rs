@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use smr_access::consent::CARE_SETTING_SYSTEM;
-use smr_access::{ODS_SYSTEM, RequestContext};
+use smr_access::{CareSetting, ODS_SYSTEM, RequestContext};
 use smr_store::ProvenanceTemplate;
 
 use crate::AppError;
@@ -15,9 +15,13 @@ const PARTICIPANT_TYPE_SYSTEM: &str =
 /// The template for writes by `ctx`: one `author` agent, the user (`who`, by SMR's user
 /// identifier, as AuditEvents name them) acting for their organisation (`onBehalfOf`: the
 /// `Organization/{id}` SMR holds with the caller's ODS code when there is one, always with the
-/// ODS identifier), in their care setting and role (`agent.role`). `org_reference` is that
+/// ODS identifier), in `setting` (see `App::writer_setting`) and their role (`agent.role`). `org_reference` is that
 /// Organization, from the caller's organisation keys.
-pub(crate) fn template(ctx: &RequestContext, org_reference: Option<&str>) -> ProvenanceTemplate {
+pub(crate) fn template(
+    ctx: &RequestContext,
+    setting: CareSetting,
+    org_reference: Option<&str>,
+) -> ProvenanceTemplate {
     let p = &ctx.principal;
     let mut who = json!({"identifier": {"system": USER_SYSTEM, "value": p.user}});
     if let Some(name) = &p.name {
@@ -26,8 +30,8 @@ pub(crate) fn template(ctx: &RequestContext, org_reference: Option<&str>) -> Pro
     let mut agent = json!({
         "type": {"coding": [{"system": PARTICIPANT_TYPE_SYSTEM, "code": "author", "display": "Author"}]},
         "role": [
-            {"coding": [{"system": CARE_SETTING_SYSTEM, "code": p.setting.as_str()}],
-             "text": p.setting.as_str()},
+            {"coding": [{"system": CARE_SETTING_SYSTEM, "code": setting.as_str()}],
+             "text": setting.as_str()},
             {"coding": [{"system": ROLE_SYSTEM, "code": p.role.as_str()}]},
         ],
         "who": who,

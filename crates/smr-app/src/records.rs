@@ -360,8 +360,9 @@ impl App {
             }
         };
         let keys = self.org_keys(ctx).await?;
+        let setting = self.writer_setting(ctx).await?;
         let mut provenance =
-            crate::provenance::template(ctx, crate::provenance::org_reference(&keys));
+            crate::provenance::template(ctx, setting, crate::provenance::org_reference(&keys));
         if let Some(client) = client_provenance {
             crate::provenance::merge_client(&mut provenance, client);
         }

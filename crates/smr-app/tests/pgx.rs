@@ -32,6 +32,7 @@ fn ctx(user: &str, role: Role, org: Option<&str>) -> RequestContext {
             role,
             organisation: org.map(str::to_owned),
             setting: role.default_setting(),
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::unrestricted(),
             name: None,

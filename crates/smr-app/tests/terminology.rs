@@ -22,6 +22,7 @@ fn ctx(role: Role) -> RequestContext {
             role,
             organisation: Some("A81001".into()),
             setting: role.default_setting(),
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::unrestricted(),
             name: None,

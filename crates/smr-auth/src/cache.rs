@@ -151,6 +151,7 @@ mod tests {
             role: Role::Gp,
             organisation: Some("A1".into()),
             setting: CareSetting::GpPractice,
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::unrestricted(),
             name: None,

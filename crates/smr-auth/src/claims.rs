@@ -208,6 +208,7 @@ pub fn principal_from_claims(claims: &Claims) -> Result<Principal, ClaimsError> 
         role,
         organisation,
         setting: setting_claim.unwrap_or_else(|| role.default_setting()),
+        setting_claimed: setting_claim.is_some(),
         patient,
         scopes,
         name: non_empty(claims.name.as_deref()).map(str::to_owned),

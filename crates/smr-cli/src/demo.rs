@@ -129,6 +129,7 @@ async fn demo_patient_id(app: &smr_app::App, nhs_number: &str) -> Option<String>
             role: Role::System,
             organisation: None,
             setting: smr_access::CareSetting::Unspecified,
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::unrestricted(),
             name: Some("SMR start-up".into()),

@@ -247,6 +247,7 @@ async fn open_target(args: &ImportArgs) -> anyhow::Result<Target> {
             role: Role::System,
             organisation: args.org.clone(),
             setting: CareSetting::Unspecified,
+            setting_claimed: false,
             patient: None,
             scopes: Scopes::unrestricted(),
             name: Some("smr import".into()),

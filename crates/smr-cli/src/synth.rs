@@ -335,6 +335,7 @@ mod tests {
                 role: smr_access::Role::System,
                 organisation: None,
                 setting: smr_access::CareSetting::Unspecified,
+                setting_claimed: false,
                 patient: None,
                 scopes: smr_access::Scopes::unrestricted(),
                 name: None,

@@ -24,6 +24,7 @@ backend_tests! {
     consent_that_withholds_an_entry_withholds_its_provenance => consent;
     stored_bundle_gets_one_only_in_a_patients_record => stored_bundles;
     a_client_written_provenance_lives_in_its_targets_record => client_provenance_record;
+    setting_comes_from_the_callers_organisation_unless_the_token_states_one => setting_from_organisation;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -582,4 +583,40 @@ async fn client_provenance_record(app: &TestApp) {
     );
     let other = app.as_user("u-other", Role::Gp, Some(OTHER_GP));
     assert_eq!(by_lab(&provenances(&other, &reference).await), 0);
+}
+
+/// A back-end system (an ePMA interface engine) has no setting of its own: SMR records the
+/// one its organisation's Organization states. A token that states a setting keeps it.
+async fn setting_from_organisation(app: &TestApp) {
+    const HOSPITAL: &str = "RXX01";
+    let w = world(app).await;
+    app.create(&json!({"resourceType": "Organization",
+        "identifier": [{"system": ODS, "value": HOSPITAL}], "name": "Test Hospital",
+        "type": [{"coding": [{"system": smr_access::consent::CARE_SETTING_SYSTEM,
+                              "code": "hospital"}]}]}))
+        .await;
+    let setting_of = |p: &Value| p["agent"][0]["role"][0]["coding"][0]["code"].clone();
+
+    let engine = app.as_user("epma", Role::System, Some(HOSPITAL));
+    let id = ordered(&engine, &w.patient).await;
+    let found = provenances(&engine, &format!("MedicationRequest/{id}")).await;
+    assert_eq!(setting_of(&found[0]), "hospital", "{found:?}");
+
+    let stated = app.with_token(support::issue(
+        &app.issuer,
+        smr_auth::TokenRequest {
+            org: Some(HOSPITAL.to_owned()),
+            setting: Some(smr_access::CareSetting::CareHome),
+            ..smr_auth::TokenRequest::new("epma-2", Role::System)
+        },
+    ));
+    let id = ordered(&stated, &w.patient).await;
+    let found = provenances(&stated, &format!("MedicationRequest/{id}")).await;
+    assert_eq!(setting_of(&found[0]), "care-home", "{found:?}");
+
+    // An organisation SMR holds no Organization for: the role's usual setting.
+    let other = app.as_user("loader", Role::System, Some("ZZZ99"));
+    let id = ordered(&other, &w.patient).await;
+    let found = provenances(&other, &format!("MedicationRequest/{id}")).await;
+    assert_eq!(setting_of(&found[0]), "unspecified", "{found:?}");
 }
