@@ -108,6 +108,13 @@ struct ServeArgs {
     /// body, a client that stopped reading); e.g. 60s, 2m.
     #[arg(long, default_value = "60s")]
     idle_timeout: String,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first, then any
+    /// intermediates). Needs --tls-key.
+    #[arg(long, value_name = "FILE", env = "SMR_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert. Needs --tls-cert.
+    #[arg(long, value_name = "FILE", env = "SMR_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Do not print the demo sign-ins at start (they are printed on the embedded store only).
     #[arg(long)]
     no_demo_tokens: bool,
@@ -148,6 +155,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything is opened or loaded: a wrong certificate or key stops the start at once.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(smr_server::TlsConfig::from_pem_files(cert, key).context("--tls-cert/--tls-key")?)
+        }
+        (None, None) => None,
+        // clap already refuses one without the other; kept so the rule holds whatever the parser.
+        _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     restrict_permissions(&args.data_dir, args.database_url.is_none());
@@ -207,7 +223,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let base_url = match (args.base_url, args.trust_forwarded_headers) {
         (Some(base), _) => Some(base),
         (None, true) => None,
-        (None, false) => Some(listen_base_url(bound)),
+        (None, false) => Some(listen_base_url(bound, tls.is_some())),
     };
     let config = ServerConfig {
         max_body_bytes: args.max_body_bytes,
@@ -216,7 +232,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rate_limit: std::num::NonZeroU32::new(args.rate_limit),
         request_timeout: smr_auth::parse_ttl(&args.request_timeout)
             .with_context(|| format!("--request-timeout {}", args.request_timeout))?,
-        tls: false,
+        tls: tls.is_some(),
     };
     let timeouts = smr_server::ConnectionTimeouts {
         header: smr_auth::parse_ttl(&args.header_timeout)
@@ -225,17 +241,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--idle-timeout {}", args.idle_timeout))?,
     };
     let router = smr_server::router(AppState::new(app, verifier, config));
-    tracing::info!("SMR FHIR API on http://{bound}/fhir");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("SMR FHIR API on {scheme}://{bound}/fhir");
     // SMR's own accept loop: header and idle timeouts (slow or silent clients are dropped),
-    // TCP_NODELAY, graceful shutdown.
-    smr_server::serve(listener, router, timeouts, shutdown_signal()).await?;
+    // TCP_NODELAY, graceful shutdown; the TLS handshake in each connection's task.
+    match tls {
+        Some(tls) => {
+            smr_server::serve_tls(listener, router, timeouts, tls, shutdown_signal()).await?;
+        }
+        None => smr_server::serve(listener, router, timeouts, shutdown_signal()).await?,
+    }
     store.close().await;
     Ok(())
 }
 
 /// The base URL links use when none is configured: the address SMR listens on, with
-/// `localhost` for an unspecified one (0.0.0.0 is not an address a client can use).
-fn listen_base_url(bound: SocketAddr) -> String {
+/// `localhost` for an unspecified one (0.0.0.0 is not an address a client can use), `https`
+/// when SMR serves TLS itself.
+fn listen_base_url(bound: SocketAddr, tls: bool) -> String {
     let host = if bound.ip().is_unspecified() {
         "localhost".to_owned()
     } else {
@@ -244,7 +267,8 @@ fn listen_base_url(bound: SocketAddr) -> String {
             std::net::IpAddr::V4(ip) => ip.to_string(),
         }
     };
-    format!("http://{host}:{}/fhir", bound.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}/fhir", bound.port())
 }
 
 /// The data directory holds the record and the signing key: owner only. The database file is
@@ -319,4 +343,33 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_default_to_https_when_smr_serves_tls() {
+        let bound: SocketAddr = "0.0.0.0:8443".parse().expect("address");
+        assert_eq!(listen_base_url(bound, true), "https://localhost:8443/fhir");
+        assert_eq!(listen_base_url(bound, false), "http://localhost:8443/fhir");
+        let v6: SocketAddr = "[::1]:8443".parse().expect("address");
+        assert_eq!(listen_base_url(v6, true), "https://[::1]:8443/fhir");
+    }
+
+    #[test]
+    fn tls_certificate_and_key_go_together() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["smr", "serve"][..], args].concat());
+        for one in [["--tls-cert", "cert.pem"], ["--tls-key", "key.pem"]] {
+            let err = parse(&one).expect_err("one TLS file without the other accepted");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{err}"
+            );
+        }
+        assert!(parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).is_ok());
+        assert!(parse(&[]).is_ok());
+    }
 }

@@ -244,15 +244,17 @@ fn not_acceptable(asked: &str) -> ApiError {
 }
 
 /// Base URL of the FHIR endpoint for links and `fullUrl`s: the configured one; else, only when
-/// configured to trust them, the forwarding headers a proxy sets; else `http://localhost/fhir`.
-/// Request headers never decide it by default, so a client cannot plant another host in the
-/// links SMR hands out.
+/// configured to trust them, the forwarding headers a proxy sets; else `http://localhost/fhir`
+/// (`https` when SMR serves TLS itself, also the scheme when a proxy sends no
+/// `X-Forwarded-Proto`). Request headers never decide it by default, so a client cannot plant
+/// another host in the links SMR hands out.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(base) = &state.config.base_url {
         return base.trim_end_matches('/').to_owned();
     }
+    let own_scheme = if state.config.tls { "https" } else { "http" };
     if !state.config.trust_forwarded_headers {
-        return "http://localhost/fhir".to_owned();
+        return format!("{own_scheme}://localhost/fhir");
     }
     let header = |name: &str| {
         headers
@@ -269,7 +271,8 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .unwrap_or("localhost");
     let scheme = match header("x-forwarded-proto") {
         Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        _ => own_scheme,
     };
     format!("{scheme}://{host}/fhir")
 }

@@ -9,7 +9,9 @@
 //!   and responses with `ETag`/`Location`/`Last-Modified`.
 //! - `bundle`: building searchset/history/transaction-response Bundles.
 //! - `subset`: `_summary` / `_elements` on read, vread, search and history.
-//! - [`serve`]: the accept loop with header and idle timeouts, and graceful shutdown.
+//! - [`serve`]: the accept loop with header and idle timeouts, and graceful shutdown; TLS
+//!   termination with [`serve_tls`].
+//! - [`tls`]: the certificate and key for TLS, read from PEM files.
 //! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
 //! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
 //!   transaction/batch, `$everything`).
@@ -25,6 +27,8 @@ mod results_cache;
 mod routes;
 mod serve;
 mod subset;
+pub mod tls;
 
 pub use app::{AppState, ServerConfig, router};
-pub use serve::{ConnectionTimeouts, serve};
+pub use serve::{ConnectionTimeouts, serve, serve_tls};
+pub use tls::{TlsConfig, TlsError};

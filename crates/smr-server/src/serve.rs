@@ -15,10 +15,19 @@
 //!
 //! Graceful shutdown: when `shutdown` completes, no connection is accepted any more, idle ones
 //! are closed and those with a request in flight finish it.
+//!
+//! TLS ([`serve_tls`]): the handshake runs in the connection's own task, never in the accept
+//! loop (a client that connects and sends nothing must not hold up the next one), under the
+//! header timeout (a stalled handshake is a stalled request head), over the idle-timed stream.
+//! A failed or late handshake closes that connection only (logged at debug: scanners and
+//! plain-HTTP clients are routine, not faults). At shutdown, handshakes in progress are
+//! abandoned: no request has been sent on them yet. Without TLS a connection costs what it did
+//! before: the TLS branch is separate and allocates only for TLS connections.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,6 +39,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
+
+use crate::tls::TlsConfig;
 
 /// Time limits of one connection (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,18 +59,53 @@ impl Default for ConnectionTimeouts {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains the connections.
+/// Serves `router` over plain HTTP on `listener` until `shutdown` completes, then drains the
+/// connections.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     timeouts: ConnectionTimeouts,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    accept_loop(listener, router, timeouts, None, shutdown).await
+}
+
+/// Serves `router` over HTTPS (`tls`) on `listener` until `shutdown` completes, then drains
+/// the connections.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    timeouts: ConnectionTimeouts,
+    tls: TlsConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    accept_loop(
+        listener,
+        router,
+        timeouts,
+        Some(tls.acceptor().clone()),
+        shutdown,
+    )
+    .await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    timeouts: ConnectionTimeouts,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header);
+    // Shared with the TLS connections' tasks, which build their connection after the handshake.
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // Tells TLS handshakes in progress to give up at shutdown (they are not hyper connections
+    // yet, so `graceful` cannot reach them; it still waits for their tasks through a watcher).
+    let (stop_handshakes, handshakes_stopped) = tokio::sync::watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -79,16 +126,50 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let io = TokioIo::new(IdleTimeout::new(stream, timeouts.idle));
+        let stream = IdleTimeout::new(stream, timeouts.idle);
         let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let Some(acceptor) = &tls else {
+            let connection =
+                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+            });
+            continue;
+        };
+        // Everything TLS (the session's state and buffers included) is made in the task, so
+        // the accept loop only hands the socket over.
+        let acceptor = acceptor.clone();
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        let mut stopped = handshakes_stopped.clone();
+        let limit = timeouts.header;
         tokio::spawn(async move {
+            let stream = tokio::select! {
+                finished = tokio::time::timeout(limit, acceptor.accept(stream)) => match finished {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake not finished within the header timeout");
+                        return;
+                    }
+                },
+                // Shutting down (or the loop is gone): this connection never sent a request.
+                _ = stopped.changed() => return,
+            };
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });
     }
     drop(listener);
+    // No receiver left (no TLS connection in its handshake) is not an error.
+    let _ = stop_handshakes.send(());
     graceful.shutdown().await;
     Ok(())
 }

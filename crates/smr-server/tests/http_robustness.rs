@@ -157,6 +157,16 @@ async fn links_not_from_headers(app: &TestApp) {
         let url = link["url"].as_str().expect("url");
         assert!(url.starts_with("http://localhost/fhir"), "{url}");
     }
+    // Served over TLS, the fallback is https.
+    let tls = app.client_with(ServerConfig {
+        tls: true,
+        ..ServerConfig::default()
+    });
+    let location = created_location(&tls, &SPOOFED).await;
+    assert!(
+        location.starts_with("https://localhost/fhir/Patient/"),
+        "{location}"
+    );
     // A configured base URL wins over everything.
     let configured = app.client_with(ServerConfig {
         base_url: Some("https://smr.example.nhs.uk/fhir/".into()),
@@ -188,6 +198,26 @@ async fn links_from_trusted_headers(app: &TestApp) {
     // Something that is not a host falls back rather than landing in a link.
     let location = created_location(&client, &[("x-forwarded-host", "a b/c?d")]).await;
     assert!(location.starts_with("http://localhost/fhir/"), "{location}");
+    // SMR serving TLS itself: links use https unless the proxy names another scheme.
+    let tls = app.client_with(ServerConfig {
+        trust_forwarded_headers: true,
+        tls: true,
+        ..ServerConfig::default()
+    });
+    let location = created_location(&tls, &[("host", "smr.internal:8443")]).await;
+    assert!(
+        location.starts_with("https://smr.internal:8443/fhir/Patient/"),
+        "{location}"
+    );
+    let location = created_location(
+        &tls,
+        &[("host", "smr.internal:8443"), ("x-forwarded-proto", "http")],
+    )
+    .await;
+    assert!(
+        location.starts_with("http://smr.internal:8443/fhir/Patient/"),
+        "{location}"
+    );
 }
 
 async fn duplicate_nhs_number_anonymous(app: &TestApp) {
