@@ -45,7 +45,10 @@ impl App {
     /// one; else the one SMR's Organization for the caller's ODS code states (so a `system`
     /// token of a hospital's interface engine, or a nurse of a care home, writes in the right
     /// setting); else the role's usual setting.
-    pub(crate) async fn writer_setting(&self, ctx: &RequestContext) -> Result<CareSetting, AppError> {
+    pub(crate) async fn writer_setting(
+        &self,
+        ctx: &RequestContext,
+    ) -> Result<CareSetting, AppError> {
         if ctx.principal.setting_claimed {
             return Ok(ctx.principal.setting);
         }

@@ -103,6 +103,8 @@ fn open(path: &str) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -8192)?;
+    // The checkpointer thread copies the WAL back, never a commit (see `checkpointer`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(8);
     Ok(conn)
 }
@@ -147,11 +149,9 @@ fn run(mut conn: Connection, rx: Receiver<Job>, permit: WritePermit) {
 /// One transaction: read the head, chain and insert every record, write the head back.
 fn append_batch(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (mut seq, mut hash): (i64, String) = tx.query_row(
-        "SELECT seq, hash FROM audit_head WHERE id = 1",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+    let (mut seq, mut hash): (i64, String) = tx
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     {
         let mut log = tx.prepare_cached(
             "INSERT INTO audit_log (seq, id, recorded, agent_user, agent_org, purpose, outcome, \
@@ -183,9 +183,7 @@ fn append_batch(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<()> {
             }
         }
     }
-    tx.execute(
-        "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
-        params![seq, hash],
-    )?;
+    tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
+        .execute(params![seq, hash])?;
     tx.commit()
 }

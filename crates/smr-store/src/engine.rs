@@ -15,6 +15,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 use crate::StoreError;
 use crate::audit_appender::{AuditAppender, WritePermit};
 use crate::changes::ChangeCounters;
+use crate::checkpointer::Checkpointer;
 use crate::group_commit::WriteQueue;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -38,6 +39,8 @@ pub struct Store {
     pub(crate) audit_queue: Option<WriteQueue>,
     /// SQLite on a file: appends the audit records of reads on a connection of its own.
     pub(crate) audit_appender: Option<AuditAppender>,
+    /// SQLite on a file: runs the WAL checkpoints (commits do not).
+    pub(crate) checkpointer: Option<Checkpointer>,
     /// SQLite only: whoever writes to the file holds it for the whole transaction (the
     /// group-commit writer, the audit appender, the dm+d import, consumer positions).
     pub(crate) write_permit: Option<WritePermit>,
@@ -81,6 +84,10 @@ impl Store {
         let mut store = store;
         if let (Some(path), Some(permit)) = (sqlite_file(url), &store.write_permit) {
             store.audit_appender = Some(AuditAppender::start(path, permit.clone())?);
+            store.checkpointer = Some(Checkpointer::start(path)?);
+            // The checkpointer copies the WAL back; commits no longer do (see `checkpointer`).
+            let mut writer = store.writer.acquire().await?;
+            writer.execute("PRAGMA wal_autocheckpoint = 0").await?;
         }
         Ok(store)
     }
@@ -173,6 +180,7 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         queue: None,
         audit_queue: None,
         audit_appender: None,
+        checkpointer: None,
         write_permit: Some(WritePermit::default()),
         changes: Arc::new(ChangeCounters::new()),
     };
@@ -238,6 +246,7 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         queue: None,
         audit_queue: None,
         audit_appender: None,
+        checkpointer: None,
         write_permit: None,
         changes: Arc::new(ChangeCounters::new()),
     };
@@ -251,7 +260,10 @@ mod tests {
 
     #[test]
     fn sqlite_file_of_urls() {
-        assert_eq!(sqlite_file("sqlite://data/smr.db?mode=rwc"), Some("data/smr.db"));
+        assert_eq!(
+            sqlite_file("sqlite://data/smr.db?mode=rwc"),
+            Some("data/smr.db")
+        );
         assert_eq!(sqlite_file("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);

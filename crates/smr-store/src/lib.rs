@@ -14,6 +14,7 @@
 //! - `access`: access rules as SQL (patients the caller may see, consent restrictions).
 //! - `audit`: the hash-chained audit trail (append, list, verify).
 //! - `audit_appender`: SQLite: reads' audit records committed by a thread of their own.
+//! - `checkpointer`: SQLite: WAL checkpoints by a thread of their own, never by a commit.
 //! - `dmd`: the imported dm+d release, replaced whole in one transaction.
 //! - `provenance`: the Provenance written beside every patient-record entry a write changes.
 //!
@@ -25,6 +26,7 @@ mod access;
 mod audit;
 mod audit_appender;
 mod changes;
+mod checkpointer;
 mod dmd;
 pub mod engine;
 mod error;
