@@ -31,6 +31,7 @@ pub fn citation_text(c: &Citation) -> String {
     let mut s = c.publication.clone();
     if let Some(y) = c.year
         && !s.contains(&y.to_string())
+        && !c.section.contains(&y.to_string())
     {
         s.push_str(&format!(" ({y})"));
     }

@@ -74,6 +74,10 @@ impl IssueCode {
 pub struct Citation {
     /// The publication (journal article, bulletin, SmPC, guideline).
     pub publication: String,
+    /// How a card names it in a few words ("Phansalkar et al. 2012"), where the source has a
+    /// short form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub year: Option<u16>,
     /// Table, section or article title.

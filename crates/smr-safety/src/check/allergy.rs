@@ -34,6 +34,9 @@ pub(crate) enum Reading {
 pub(crate) struct Known {
     /// What it is an allergy to, in words ("penicillins", "Amoxicillin").
     substance: String,
+    /// What the code SMR read says ("Allergy to penicillin (finding)"), for an allergy that
+    /// carries no text of its own.
+    label: Option<String>,
     /// Ingredient names it covers (salts match).
     names: Vec<String>,
     /// Classes it covers: named by the table, or a class-wide allergy's class containing one
@@ -44,16 +47,18 @@ pub(crate) struct Known {
     citations: Vec<Citation>,
 }
 
-fn from_substance(
-    s: &AllergySubstance,
-    how: String,
-) -> (String, Vec<String>, Vec<String>, Citation) {
+/// What an allergy was read as: substance, its label, ingredients, classes, and the source.
+type Found = (String, Option<String>, Vec<String>, Vec<String>, Citation);
+
+fn from_substance(s: &AllergySubstance, label: Option<String>, how: String) -> Found {
     (
         s.name.clone(),
+        label,
         s.targets.ingredients.clone(),
         s.targets.classes.clone(),
         Citation {
             publication: "SMR allergy substance table (allergy.json)".to_owned(),
+            short: Some("SMR allergy table".to_owned()),
             year: None,
             section: format!("substance '{}': {how}", s.id),
             url: None,
@@ -89,7 +94,7 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
         };
     }
     let knowledge = ctx.rules.allergy();
-    let mut found: Option<(String, Vec<String>, Vec<String>, Citation)> = None;
+    let mut found: Option<Found> = None;
     // (1) A code listed in the table.
     'codes: for (system, code, _) in &a.codings {
         for s in &knowledge.substances {
@@ -101,6 +106,7 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
             }) {
                 found = Some(from_substance(
                     s,
+                    Some(c.display.clone()),
                     format!("code {} {} (checked: {})", c.code, c.display, c.checked),
                 ));
                 break 'codes;
@@ -134,6 +140,7 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
                 if let Some(term) = s.terms.iter().find(|t| w.contains(&format!(" {t} "))) {
                     found = Some(from_substance(
                         s,
+                        None,
                         format!("named '{term}' in the allergy's text"),
                     ));
                     break 'texts;
@@ -149,7 +156,7 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
             }
         }
     }
-    let Some((substance, names, mut classes, citation)) = found else {
+    let Some((substance, label, names, mut classes, citation)) = found else {
         return Read {
             allergy: a,
             reading: Reading::Unknown,
@@ -168,6 +175,7 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
         if related.contains(&w.class) && !classes.contains(&w.class) {
             classes.push(w.class.clone());
             citations.push(Citation {
+                short: None,
                 publication: w
                     .source
                     .publication
@@ -184,6 +192,7 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
         allergy: a,
         reading: Reading::Known(Known {
             substance,
+            label,
             names,
             classes,
             related,
@@ -192,13 +201,15 @@ fn read_one<'a>(a: &'a Allergy, ctx: &SafetyContext<'_>) -> Read<'a> {
     }
 }
 
-fn from_dictionary(info: &smr_dmd::MedicineInfo) -> (String, Vec<String>, Vec<String>, Citation) {
+fn from_dictionary(info: &smr_dmd::MedicineInfo) -> Found {
     (
         info.matched.name.clone(),
+        Some(info.matched.name.clone()),
         info.ingredients.iter().map(|i| i.name.clone()).collect(),
         Vec::new(),
         Citation {
             publication: format!("SMR drug dictionary ({})", info.source),
+            short: Some("SMR drug dictionary".to_owned()),
             year: None,
             section: format!(
                 "the allergy's substance read as dm+d {} {} ({})",
@@ -337,6 +348,13 @@ fn problem(
     } else {
         "allergy"
     };
+    // The allergy as recorded: its own text or display, else what its code was read as.
+    let recorded = a
+        .text
+        .clone()
+        .or_else(|| a.codings.iter().find_map(|(_, _, d)| d.clone()))
+        .or_else(|| k.label.clone())
+        .unwrap_or_else(|| a.label());
     if hidden > 0 {
         let summary = match (p.med.visible, a.visible) {
             (true, false) => format!(
@@ -389,13 +407,11 @@ fn problem(
             format!(
                 "The record holds an {kind_word} to **{}** ({}{criticality}); **{}** is or contains {what}. \
                  Do not give it unless the {kind_word} has been disproved.",
-                a.label(),
-                k.substance,
-                p.med.name
+                recorded, k.substance, p.med.name
             ),
             Vec::new(),
             None,
-            Some(format!("AllergyIntolerance on record ({})", a.label())),
+            Some(format!("AllergyIntolerance on record ({recorded})")),
         ),
         Conflict::Cross {
             wording,
@@ -409,8 +425,7 @@ fn problem(
             ),
             format!(
                 "The record holds an {kind_word} to **{}** ({}{criticality}). {wording}",
-                a.label(),
-                k.substance
+                recorded, k.substance
             ),
             vec![citation],
             Some(verification),

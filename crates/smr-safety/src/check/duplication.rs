@@ -41,6 +41,7 @@ pub(crate) fn between(
         let same = ctx.rules.same_ingredient();
         let citation = Citation {
             publication: same.publication.clone(),
+            short: None,
             year: Some(same.year),
             section: same.section.clone(),
             url: None,
@@ -119,12 +120,14 @@ pub(crate) fn between(
                 management: Some("Check that both are intended; usually one replaces the other.".into()),
                 citations: vec![Citation {
                     publication: d.source.clone(),
+                    short: None,
                     year: None,
                     section: format!("duplication class {}", d.code),
                     url: None,
                     rule: format!("duplicate-classes.json#{}", d.code),
                 }],
-                evidence: Some(d.source.clone()),
+                // The class's source is the citation: no second copy as evidence.
+                evidence: None,
                 verification: None,
                 implicated: refs.clone(),
                 hidden: 0,

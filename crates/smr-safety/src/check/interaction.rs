@@ -97,10 +97,21 @@ pub(crate) fn citation(
             .map(|p| p.publication.clone())
             .or_else(|| source.publication.clone())
             .unwrap_or_else(|| ctx.rules.label().to_owned()),
+        short: publication.map(|p| with_year(&p.short, source.year)),
         year: Some(source.year),
         section: source.section.clone(),
         url: publication.map(|p| p.url.clone()),
         rule: rule_id.to_owned(),
+    }
+}
+
+/// "MHRA Drug Safety Update" and 2012 → "MHRA Drug Safety Update 2012" (a short form that
+/// already holds the year keeps it once).
+fn with_year(short: &str, year: u16) -> String {
+    if short.contains(&year.to_string()) {
+        short.to_owned()
+    } else {
+        format!("{short} {year}")
     }
 }
 
@@ -110,13 +121,8 @@ fn short_source(rule: &Interaction, ctx: &SafetyContext<'_>) -> String {
         .reference
         .as_deref()
         .and_then(|r| ctx.rules.publications().iter().find(|p| p.id == r))
-        .map(|p| p.short.clone())
-        .unwrap_or_else(|| "source".to_owned());
-    if short.contains(&rule.source.year.to_string()) {
-        short
-    } else {
-        format!("{short} {}", rule.source.year)
-    }
+        .map_or("source", |p| p.short.as_str());
+    with_year(short, rule.source.year)
 }
 
 fn fmt_mg(mg: f64) -> String {

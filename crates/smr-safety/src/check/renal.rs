@@ -189,6 +189,7 @@ fn problem(
         mechanism: None,
         management: Some(band.advice.clone()),
         citations: vec![Citation {
+            short: None,
             publication: rule
                 .source
                 .publication
