@@ -235,7 +235,7 @@ pub fn order_cards(
             }
         }
     }
-    found.sort_by(|a, b| b.0.severity.cmp(&a.0.severity));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0.severity));
     found
         .iter()
         .map(|(p, order, name)| card(p, Some((*order, name.as_str()))))

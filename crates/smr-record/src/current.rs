@@ -38,7 +38,7 @@ pub fn current_medicines(
         .filter(|l| l.status == LineStatus::Active)
         .map(|line| {
             let members: Vec<&Entry> = line.entries.iter().map(|&i| &record.entries[i]).collect();
-            let is_visible = |e: &Entry| sources.get(e.input).is_some_and(|r| visible(r));
+            let is_visible = |e: &Entry| sources.get(e.input).is_some_and(visible);
             // The entry that says what is taken now: the latest current therapy, else the
             // latest event, else the latest entry.
             let chosen = members

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::context::{Allergy, AllergyStatus, RenalResult};
 use crate::knowledge::RenalKnowledge;
 
-fn codes_of<'a>(concept: Option<&'a Value>) -> impl Iterator<Item = &'a str> {
+fn codes_of(concept: Option<&Value>) -> impl Iterator<Item = &str> {
     concept
         .and_then(|c| c.get("coding"))
         .and_then(Value::as_array)

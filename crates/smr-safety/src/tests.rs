@@ -681,12 +681,8 @@ fn renal_bands_missing_and_old_results() {
         )
     };
     let egfr = |v: f64| vec![result(Measure::Egfr, v, 30)];
-    let cases: Vec<(
-        &str,
-        Medicine,
-        Vec<RenalResult>,
-        Option<(Severity, IssueCode)>,
-    )> = vec![
+    type Case = (&'static str, Medicine, Vec<RenalResult>, Option<(Severity, IssueCode)>);
+    let cases: Vec<Case> = vec![
         (
             "metformin eGFR 25",
             order("109081006"),

@@ -277,7 +277,7 @@ async fn hidden_medicine(app: &TestApp) {
         "{}",
         issues[0]
     );
-    assert_eq!(implicated(issues[0]), [amiodarone.clone()]);
+    assert_eq!(implicated(issues[0]), [amiodarone]);
 
     // The GP sees it named.
     let bundle = safety_check(&w.gp, p).await;
