@@ -681,7 +681,12 @@ fn renal_bands_missing_and_old_results() {
         )
     };
     let egfr = |v: f64| vec![result(Measure::Egfr, v, 30)];
-    type Case = (&'static str, Medicine, Vec<RenalResult>, Option<(Severity, IssueCode)>);
+    type Case = (
+        &'static str,
+        Medicine,
+        Vec<RenalResult>,
+        Option<(Severity, IssueCode)>,
+    );
     let cases: Vec<Case> = vec![
         (
             "metformin eGFR 25",
