@@ -19,6 +19,8 @@
 //! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
 //!   the store's change feed, never by the handler that wrote.
 //! - `medication_record`: `$medication-record`, merged by `smr-record`.
+//! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
+//!   `$safety-check`.
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -37,6 +39,7 @@ pub mod medication_record;
 pub mod pgx;
 mod provenance;
 mod records;
+pub mod safety;
 mod terminology;
 
 use std::sync::Arc;

@@ -73,38 +73,12 @@ impl App {
             self.store.read("Patient", patient).await?;
             self.patient_view(ctx, &access, patient).await?;
 
-            let stored = self.store.patient_record(patient, &types, &access).await?;
-            let mut sources = Vec::new();
-            let mut provenances = Vec::new();
-            for r in &stored {
-                let value: Value = serde_json::from_str(&r.body).map_err(|e| {
-                    AppError::Store(smr_store::StoreError::Internal(format!(
-                        "stored {}/{} is not JSON: {e}",
-                        r.res_type, r.id
-                    )))
-                })?;
-                if r.res_type == "Provenance" {
-                    provenances.push(value);
-                } else {
-                    sources.push(value);
-                }
-            }
-            let shared = self
-                .store
-                .read_shared(&shared_references(&sources, &provenances))
-                .await?;
-            let mut organisations = Vec::new();
-            let mut medications = Vec::new();
-            for r in shared {
-                let Ok(value) = serde_json::from_str::<Value>(&r.body) else {
-                    continue;
-                };
-                match r.res_type.as_str() {
-                    "Organization" => organisations.push(value),
-                    "Medication" => medications.push(value),
-                    _ => {}
-                }
-            }
+            let LoadedRecord {
+                sources,
+                provenances,
+                organisations,
+                medications,
+            } = self.load_record(patient, &types, &access).await?;
             let now = crate::now_micros();
             let now_text = smr_fhir::datetime::format_instant(now);
             let input = RecordInput {
@@ -127,6 +101,66 @@ impl App {
         }
         .await;
         self.audited(ctx, event, result).await
+    }
+}
+
+/// A patient's medication entries (and whatever else of `types` was asked for), their
+/// Provenance, and the shared Organizations and Medications they name.
+pub(crate) struct LoadedRecord {
+    /// Medication entries and any other patient resources asked for, in type and id order.
+    pub sources: Vec<Value>,
+    pub provenances: Vec<Value>,
+    pub organisations: Vec<Value>,
+    pub medications: Vec<Value>,
+}
+
+impl App {
+    /// Reads `types` of the patient's record as `access` lets the caller see them (one query
+    /// on the patient's rows), then the Organizations and Medications they name.
+    pub(crate) async fn load_record(
+        &self,
+        patient: &str,
+        types: &[&str],
+        access: &smr_store::Access,
+    ) -> Result<LoadedRecord, AppError> {
+        let stored = self.store.patient_record(patient, types, access).await?;
+        let mut sources = Vec::new();
+        let mut provenances = Vec::new();
+        for r in &stored {
+            let value: Value = serde_json::from_str(&r.body).map_err(|e| {
+                AppError::Store(smr_store::StoreError::Internal(format!(
+                    "stored {}/{} is not JSON: {e}",
+                    r.res_type, r.id
+                )))
+            })?;
+            if r.res_type == "Provenance" {
+                provenances.push(value);
+            } else {
+                sources.push(value);
+            }
+        }
+        let shared = self
+            .store
+            .read_shared(&shared_references(&sources, &provenances))
+            .await?;
+        let mut organisations = Vec::new();
+        let mut medications = Vec::new();
+        for r in shared {
+            let Ok(value) = serde_json::from_str::<Value>(&r.body) else {
+                continue;
+            };
+            match r.res_type.as_str() {
+                "Organization" => organisations.push(value),
+                "Medication" => medications.push(value),
+                _ => {}
+            }
+        }
+        Ok(LoadedRecord {
+            sources,
+            provenances,
+            organisations,
+            medications,
+        })
     }
 }
 

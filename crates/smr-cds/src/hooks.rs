@@ -35,15 +35,17 @@ pub const SERVICES: &[Service] = &[
     Service {
         id: "smr-pgx-order-select",
         hook: Hook::OrderSelect,
-        title: "SMR pharmacogenomics: medicine being chosen",
+        title: "SMR pharmacogenomics and medicines safety: medicine being chosen",
         description: "Checks the selected draft medication orders against the patient's pharmacogenomic results \
-                      (CPIC/DPWG guidance) and suggests an alternative or a dose adjustment.",
+                      (CPIC/DPWG guidance) and against the whole medication record for interactions, duplication, \
+                      allergies and renal dosing, and suggests an alternative or a dose adjustment.",
     },
     Service {
         id: "smr-pgx-order-sign",
         hook: Hook::OrderSign,
-        title: "SMR pharmacogenomics: orders being signed",
-        description: "Checks every draft medication order against the patient's pharmacogenomic results before signing.",
+        title: "SMR pharmacogenomics and medicines safety: orders being signed",
+        description: "Checks every draft medication order against the patient's pharmacogenomic results and the \
+                      whole medication record (interactions, duplication, allergies, renal dosing) before signing.",
     },
     Service {
         id: "smr-pgx-patient-view",

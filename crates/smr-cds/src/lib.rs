@@ -7,6 +7,8 @@
 //! - [`issue`]: findings on current medicines as FHIR DetectedIssues, and cards from them.
 //! - [`hooks`]: the CDS Hooks services (discovery, request reading, feedback as AuditEvent).
 //! - [`request`]: reading a hook request in one pass, the genotypes only when an order needs them.
+//! - [`safety`]: medicines safety cards (interactions, duplication, allergy, renal) from
+//!   `smr-safety`'s problems, beside the pharmacogenomic ones.
 //! - [`uk_guidance`]: UK guidance asking for a test before a medicine (NICE DG59, MHRA DPYD,
 //!   NICE HTE6), from `data/uk-testing-guidance.json`; a card when the test has not been done.
 //! - [`view`]: typed, borrowing views of the FHIR elements read from requests (no `Value`).
@@ -19,6 +21,7 @@ pub mod genotype;
 pub mod hooks;
 pub mod issue;
 pub mod request;
+pub mod safety;
 pub mod uk_guidance;
 pub mod view;
 

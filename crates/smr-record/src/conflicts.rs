@@ -7,15 +7,14 @@
 //! - `duplicate-ingredient`: two current therapies of one setting for the same moiety under
 //!   different products (brand and generic, two strengths);
 //! - `duplicate-class`: two different moieties of one class where duplication is a hazard
-//!   (`data/duplicate-classes.json`, cited), both current, in any settings.
+//!   (`smr-safety`'s `data/duplicate-classes.json`, cited), both current, in any settings.
 //!
 //! Each kind is looked for on its own terms, so one situation raises one kind.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use serde::Deserialize;
 use smr_access::CareSetting;
+use smr_safety::rules::DuplicationClass;
 
 use crate::merge::{DAY_MICROS, EVENT_CURRENCY_DAYS, Entry, Line, LineStatus, stop_date};
 use crate::source::Role;
@@ -317,38 +316,15 @@ fn duplicate_ingredient(line: &Line, entries: &[Entry], out: &mut Vec<Finding>) 
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ClassFile {
-    classes: Vec<DuplicateClass>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)] // `code` and `name` are the file's keys, read by the safety crate later.
-pub(crate) struct DuplicateClass {
-    pub code: String,
-    pub name: String,
-    pub severity: String,
-    pub source: String,
-    pub ingredients: Vec<String>,
-}
-
-pub(crate) fn classes() -> &'static [DuplicateClass] {
-    static CLASSES: OnceLock<Vec<DuplicateClass>> = OnceLock::new();
-    CLASSES.get_or_init(|| {
-        // A build defect if it does not parse; the unit test below proves it does, so an
-        // empty list here is never silently shipped.
-        serde_json::from_str::<ClassFile>(include_str!("../data/duplicate-classes.json"))
-            .map(|f| f.classes)
-            .unwrap_or_default()
-    })
+/// The duplication classes, from the safety rules' data (`smr-safety`'s
+/// `data/duplicate-classes.json`, each class citing its BNF section and source), so the merge
+/// and the safety checks share one list.
+pub(crate) fn classes() -> &'static [DuplicationClass] {
+    smr_safety::rules::duplication_classes()
 }
 
 fn class_member(ingredient: &str, member: &str) -> bool {
-    let ingredient = ingredient.to_lowercase();
-    ingredient == member
-        || ingredient
-            .strip_prefix(member)
-            .is_some_and(|rest| rest.starts_with(' '))
+    smr_safety::classes::name_matches(&ingredient.to_lowercase(), member)
 }
 
 fn duplicate_class(lines: &[Line], entries: &[Entry], out: &mut Vec<Finding>) {

@@ -10,7 +10,8 @@
 //! - [`conflicts`]: the problems found while merging, as findings;
 //! - [`output`]: the record as a FHIR `collection` Bundle (List, MedicationStatements,
 //!   DetectedIssues);
-//! - [`timeline`]: one medicine's entries across settings, in date order, with Provenance.
+//! - [`timeline`]: one medicine's entries across settings, in date order, with Provenance;
+//! - [`current`]: the current medicines (and a draft order) as `smr-safety` reads them.
 //!
 //! Invariants: the record is a function of the entries, Provenances and dictionary (not of
 //! the order they arrive in, which a property test checks); no entry is dropped (an entry
@@ -18,6 +19,7 @@
 //! medicines.
 
 pub mod conflicts;
+pub mod current;
 pub mod merge;
 pub mod output;
 pub mod setting;

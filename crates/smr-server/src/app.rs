@@ -132,6 +132,10 @@ pub fn router(state: AppState) -> Router {
             get(routes::medication_record::operation),
         )
         .route(
+            "/Patient/{id}/$safety-check",
+            get(routes::safety::operation),
+        )
+        .route(
             "/{res_type}/{id}/{operation}",
             get(routes::everything::operation).post(routes::everything::operation),
         )

@@ -234,8 +234,17 @@ async fn unidentifiable(app: &TestApp) {
     let patient = poor_metabolizer(app).await;
     let req = order_select(&patient, json!({"text": "Zapwizzle 10mg capsules"}));
     let cards = cards(app.post("/cds-services/smr-pgx-order-select", &req).await);
-    assert_eq!(cards.len(), 1);
-    assert_eq!(cards[0]["indicator"], "info");
+    // The pharmacogenomic card, and the medicines safety check saying it could not run
+    // either (issue 11: an unmapped medicine is never silence).
+    assert_eq!(cards.len(), 2, "{cards:?}");
+    assert!(cards.iter().all(|c| c["indicator"] == "info"), "{cards:?}");
+    assert!(
+        cards[1]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("unmapped medicine")),
+        "{}",
+        cards[1]
+    );
     assert!(
         cards[0]["summary"]
             .as_str()

@@ -3,8 +3,10 @@
 //! - `GET /cds-services`: discovery (`{"services": [...]}`): `smr-pgx-order-select`
 //!   (order-select), `smr-pgx-order-sign` (order-sign), `smr-pgx-patient-view` (patient-view).
 //! - `POST /cds-services/{id}`: a hook request → `{"cards": [...]}`. Prefetched items are used
-//!   when the client sends them (`null` or absent → SMR searches its own store). Malformed
-//!   requests → 400 `{"error": "..."}`; unknown service → 404.
+//!   when the client sends them (`null` or absent → SMR searches its own store). The order
+//!   hooks add medicines safety cards (`smr-cds::safety`): the draft orders checked against the
+//!   patient's whole record as SMR holds it (never a prefetch: consent decides what each card
+//!   may name). Malformed requests → 400 `{"error": "..."}`; unknown service → 404.
 //! - `POST /cds-services/{id}/feedback`: `{"feedback": [...]}` → one AuditEvent per item, all
 //!   in one transaction, → 200 `{"stored": ["AuditEvent/…"]}`. AuditEvent because feedback is
 //!   a record of what a user did with an alert (accepted/overridden, when, why), which is what
@@ -172,34 +174,100 @@ pub async fn invoke(
     // included, before it is read as borrowed raw parts.
     crate::http::check_json(&body)?;
     let req = hooks::parse_request(service, &body)?;
-    if state
+    let patient = state
         .app
         .cds_authorize(&ctx, service.id, &req.patient_id)
-        .await?
-        == CdsPatient::Unknown
-        && req.genotypes.is_none()
-        && req.issues.is_none()
-    {
+        .await?;
+    let orders_hook = service.hook != Hook::PatientView;
+    if patient == CdsPatient::Unknown && req.genotypes.is_none() && req.issues.is_none() {
+        let checks = if orders_hook {
+            "no pharmacogenomic or medicines safety check was made"
+        } else {
+            "no pharmacogenomic check was made"
+        };
         let cards = vec![no_check_card(
-            "SMR holds no record for this patient: no pharmacogenomic check was made".into(),
+            format!("SMR holds no record for this patient: {checks}"),
             format!(
                 "Patient `{}` is not on the Single Medication Record, and the request sent no \
-                 prefetched results, so SMR could not check this order against genomic results. \
+                 prefetched results, so SMR could not check this order against genomic results{}. \
                  This is not a sign that none exist.",
-                req.patient_id
+                req.patient_id,
+                if orders_hook {
+                    " nor against the patient's medicines, allergies and renal function"
+                } else {
+                    ""
+                }
             ),
         )];
         return cards_response(cards);
     }
-    let cards = hook_cards(&state, &ctx, service, req).await?;
+    let mut cards = hook_cards(&state, &ctx, service, &req).await?;
+    if orders_hook {
+        cards.extend(safety_cards(&state, &ctx, service, &req, patient).await?);
+        // PGx and safety cards together, most urgent first (a stable sort keeps each
+        // list's own order within an indicator).
+        cards.sort_by_key(|c| std::cmp::Reverse(c.indicator));
+    }
     cards_response(cards)
+}
+
+/// Medicines safety cards for the draft orders: checked against the patient's whole current
+/// record as SMR holds it, each entry marked visible or not to the caller (consent).
+async fn safety_cards(
+    state: &AppState,
+    ctx: &RequestContext,
+    service: &hooks::Service,
+    req: &smr_cds::HookRequest<'_>,
+    patient: CdsPatient,
+) -> Result<Vec<Card>, CdsError> {
+    let orders = hooks::orders_to_check(service.hook, &req.context);
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    if patient == CdsPatient::Unknown {
+        return Ok(vec![no_check_card(
+            "SMR holds no record for this patient: no medicines safety check was made".into(),
+            format!(
+                "Patient `{}` is not on the Single Medication Record, so SMR could not check this \
+                 order against the patient's medicines, allergies and renal function.",
+                req.patient_id
+            ),
+        )]);
+    }
+    let rules = match smr_safety::bundled() {
+        Ok(rules) => rules,
+        Err(e) => {
+            tracing::error!(error = %e, "medicines safety rules unusable");
+            return Ok(vec![no_check_card(
+                "No medicines safety check was made: SMR's safety rules are unavailable".into(),
+                "SMR could not load its medicines safety rules, so this order was not checked for \
+                 interactions, duplication, allergies or renal dosing. Check by hand."
+                    .into(),
+            )]);
+        }
+    };
+    let inputs = state.app.cds_safety_inputs(ctx, &req.patient_id).await?;
+    let all_drafts = hooks::orders_to_check(Hook::OrderSign, &req.context);
+    let lookup = state.app.medicine_lookup();
+    Ok(smr_cds::safety::order_cards(
+        &orders,
+        &all_drafts,
+        smr_cds::safety::RecordForChecks {
+            medicines: &inputs.medicines,
+            allergies: &inputs.allergies,
+            renal: &inputs.renal,
+            now: inputs.now,
+        },
+        lookup.as_ref(),
+        rules,
+    ))
 }
 
 async fn hook_cards(
     state: &AppState,
     ctx: &RequestContext,
     service: &hooks::Service,
-    req: smr_cds::HookRequest<'_>,
+    req: &smr_cds::HookRequest<'_>,
 ) -> Result<Vec<Card>, CdsError> {
     let cards: Vec<Card> = match service.hook {
         Hook::OrderSelect | Hook::OrderSign => {

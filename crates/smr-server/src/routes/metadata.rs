@@ -36,6 +36,16 @@ DELETE (v3-DataOperation), an `author` agent naming the user, their care setting
 (http://hl7.org/fhir/R4/http.html#provenance): its agents follow the author's, its other elements \
 are kept, and SMR fills in the target.";
 
+const SAFETY_CHECK_DOCUMENTATION: &str = "Medicines safety review of the patient's whole current \
+record (GET, no parameters): a collection Bundle of DetectedIssues, most severe first, for drug-drug \
+interactions (code DRG; the 15 high-priority interactions of Phansalkar et al., JAMIA 2012, and MHRA Drug \
+Safety Update advice), therapeutic duplication (DUPTHPY), allergy and cross-reactivity conflicts (ALGY) and \
+renal dosing against the latest eGFR or creatinine clearance of the last 365 days (LAB, DOSECOND), each \
+citing its source; `implicated` references only entries the caller may see, and a medicine the patient \
+withholds from the caller is reported as 'a medicine you cannot see'. Checks that could not be made \
+(unmapped medicine, unknown allergy substance, no recent renal result) are listed in an OperationOutcome \
+entry (information, incomplete). See docs/safety.md.";
+
 pub async fn capability_statement(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -119,6 +129,10 @@ fn statement(base: &str) -> Value {
                     "name": "medication-record",
                     "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-medication-record",
                     "documentation": "The single medication record: a collection Bundle whose first entry is a List (mode working) of one MedicationStatement per medicine, merged from every care setting's entries, with DetectedIssues for conflicts. Parameters: stopped-within (days; default 90), medicine (CODE or system|CODE: one medicine's timeline with Provenance)."
+                }, {
+                    "name": "safety-check",
+                    "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-safety-check",
+                    "documentation": SAFETY_CHECK_DOCUMENTATION
                 }]);
             }
             if t.name == "Provenance" {

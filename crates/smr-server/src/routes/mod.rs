@@ -8,6 +8,7 @@ pub mod history;
 pub mod instance;
 pub mod medication_record;
 pub mod metadata;
+pub mod safety;
 pub mod search;
 pub mod terminology;
 

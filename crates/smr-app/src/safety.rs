@@ -1,0 +1,189 @@
+//! Medicines safety (issue 11): what the checks of `smr-safety` read, built from the patient's
+//! *whole* current record with each entry marked visible or not to the caller, and
+//! `Patient/{id}/$safety-check`.
+//!
+//! The checks must see everything — a medicine the patient withholds from this organisation
+//! still interacts with what it prescribes — so the record is read without the caller's
+//! consent filter, and each resource is then marked with whether the caller may see it: the
+//! caller's role and token allow its type, and the patient's consent does not withhold it.
+//! `smr-safety` uses hidden items but never names them. Nothing hidden leaves this module
+//! except through `smr-safety`'s output.
+
+use serde_json::{Value, json};
+use smr_access::{Interaction, RequestContext};
+use smr_record::{RecordInput, SOURCE_TYPES};
+use smr_safety::{Allergy, Medicine, Problem, RenalResult, RuleSource, SafetyContext};
+use smr_store::{Access, PatientView};
+
+use crate::audit::{AuditAction, Event};
+use crate::authorize::check_interaction;
+use crate::medication_record::LoadedRecord;
+use crate::pgx::check_patient_id;
+use crate::{App, AppError, now_micros};
+
+/// Everything of a patient's record the safety checks read, visibility marked.
+#[derive(Debug, Clone, Default)]
+pub struct SafetyInputs {
+    pub medicines: Vec<Medicine>,
+    pub allergies: Vec<Allergy>,
+    pub renal: Vec<RenalResult>,
+    /// When the record was read (microseconds since the epoch).
+    pub now: i64,
+}
+
+/// The types the checks read, besides the medication entries.
+const OTHER_TYPES: [&str; 3] = ["Provenance", "AllergyIntolerance", "Observation"];
+
+fn rules_unavailable(e: smr_safety::DataError) -> AppError {
+    AppError::Store(smr_store::StoreError::Internal(format!(
+        "the medicines safety rules are not usable: {e}"
+    )))
+}
+
+impl App {
+    /// Reads the patient's current medicines, allergies and renal results, each marked with
+    /// whether the caller may see it. The caller's access to the patient is checked by the
+    /// use case calling this; not audited here (the use case is).
+    async fn read_safety_inputs(
+        &self,
+        ctx: &RequestContext,
+        view: &PatientView,
+        patient: &str,
+    ) -> Result<SafetyInputs, AppError> {
+        let rules = smr_safety::bundled().map_err(rules_unavailable)?;
+        let mut types: Vec<&str> = SOURCE_TYPES.to_vec();
+        types.extend(OTHER_TYPES);
+        // Unfiltered on purpose: see the module documentation.
+        let LoadedRecord {
+            sources: everything,
+            provenances,
+            organisations,
+            medications,
+        } = self
+            .load_record(patient, &types, &Access::unrestricted())
+            .await?;
+        let p = &ctx.principal;
+        let visible = |r: &Value| {
+            let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            smr_access::policy::role_allows(p.role, ty, Interaction::Read)
+                && p.scopes.allows(ty, Interaction::Read)
+                && !view.hides(r)
+        };
+        let (sources, others): (Vec<Value>, Vec<Value>) = everything.into_iter().partition(|r| {
+            r.get("resourceType")
+                .and_then(Value::as_str)
+                .is_some_and(|t| SOURCE_TYPES.contains(&t))
+        });
+        let now = now_micros();
+        let now_text = smr_fhir::datetime::format_instant(now);
+        let input = RecordInput {
+            patient,
+            now,
+            now_text: &now_text,
+            stopped_within_days: smr_record::DEFAULT_STOPPED_WITHIN_DAYS,
+            sources: &sources,
+            provenances: &provenances,
+            organisations: &organisations,
+            medications: &medications,
+        };
+        let lookup = self.medicine_lookup();
+        let record = smr_record::merge(&input, lookup.as_ref());
+        let medicines = smr_record::current::current_medicines(&record, &sources, &visible);
+        let allergies = others
+            .iter()
+            .filter_map(|r| smr_safety::fhir_in::read_allergy(r, visible(r)))
+            .collect();
+        let renal = others
+            .iter()
+            .filter_map(|r| smr_safety::fhir_in::read_renal(r, rules.renal(), visible(r)))
+            .collect();
+        Ok(SafetyInputs {
+            medicines,
+            allergies,
+            renal,
+            now,
+        })
+    }
+
+    /// The safety inputs of a CDS call's patient (after [`App::cds_authorize`], which checks
+    /// the caller and writes the call's one audit record). `Forbidden` when the caller may
+    /// not open the record.
+    pub async fn cds_safety_inputs(
+        &self,
+        ctx: &RequestContext,
+        patient: &str,
+    ) -> Result<SafetyInputs, AppError> {
+        check_patient_id(patient)?;
+        let access = self.access(ctx).await?;
+        let view = self.patient_view(ctx, &access, patient).await?;
+        self.read_safety_inputs(ctx, &view, patient).await
+    }
+
+    /// `Patient/{id}/$safety-check`: the whole current record reviewed. A `collection`
+    /// Bundle of DetectedIssues (most severe first; `implicated` names visible entries only)
+    /// and, when some check could not be made, an OperationOutcome saying which data is
+    /// missing. Audited.
+    pub async fn safety_check(
+        &self,
+        ctx: &RequestContext,
+        patient: &str,
+    ) -> Result<Value, AppError> {
+        let event = Event::new("operation", AuditAction::Read)
+            .detail("$safety-check")
+            .patient(patient);
+        let result = async {
+            check_patient_id(patient)?;
+            check_interaction(ctx, "Patient", Interaction::Read)?;
+            check_interaction(ctx, "DetectedIssue", Interaction::Read)?;
+            let access = self.access(ctx).await?;
+            // 404 for an unknown patient comes before the relationship check.
+            self.store.read("Patient", patient).await?;
+            let view = self.patient_view(ctx, &access, patient).await?;
+            let inputs = self.read_safety_inputs(ctx, &view, patient).await?;
+            let rules = smr_safety::bundled().map_err(rules_unavailable)?;
+            let lookup = self.medicine_lookup();
+            let problems = smr_safety::review_record(&SafetyContext {
+                medicines: &inputs.medicines,
+                allergies: &inputs.allergies,
+                renal: &inputs.renal,
+                now: inputs.now,
+                lookup: lookup.as_ref(),
+                rules,
+            });
+            Ok(safety_bundle(patient, &problems, inputs.now, rules.label()))
+        }
+        .await;
+        self.audited(ctx, event, result).await
+    }
+}
+
+/// The `$safety-check` answer: a `collection` Bundle of DetectedIssues and, when some check
+/// could not be made, one OperationOutcome listing what is missing. Ids are not assigned:
+/// these are findings of a check, not stored resources.
+pub fn safety_bundle(patient: &str, problems: &[Problem], now: i64, rules: &str) -> Value {
+    let now_text = smr_fhir::datetime::format_instant(now);
+    let patient_ref = format!("Patient/{patient}");
+    let mut entries: Vec<Value> = problems
+        .iter()
+        .filter_map(|p| smr_safety::fhir_out::detected_issue(p, &patient_ref, &now_text))
+        .map(|issue| json!({"fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()), "resource": issue}))
+        .collect();
+    let notes: Vec<Value> = problems
+        .iter()
+        .filter_map(smr_safety::fhir_out::note_issue)
+        .collect();
+    if !notes.is_empty() {
+        entries.push(json!({
+            "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            "resource": {"resourceType": "OperationOutcome", "issue": notes},
+        }));
+    }
+    json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": now_text,
+        "meta": {"tag": [{"system": format!("{}/CodeSystem/safety-rules", smr_safety::SMR_SYSTEM_BASE),
+                          "code": "bundled", "display": rules}]},
+        "entry": entries,
+    })
+}
