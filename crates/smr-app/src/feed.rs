@@ -30,6 +30,37 @@ const POLL: Duration = Duration::from_millis(500);
 /// How often the dm+d release identifier in the store is compared with the loaded one.
 const DMD_CHECK: Duration = Duration::from_secs(5);
 
+/// The longest the running `pgx-recheck` consumer keeps an unsaved position.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Where the running `pgx-recheck` consumer is (see [`App::pgx_step`]).
+#[derive(Debug)]
+struct PgxCursor {
+    /// Processed up to here (`None`: read the saved position first).
+    position: Option<FeedPosition>,
+    /// Processed but not yet saved.
+    unsaved: Option<FeedPosition>,
+    saved_at: std::time::Instant,
+}
+
+impl Default for PgxCursor {
+    fn default() -> Self {
+        PgxCursor {
+            position: None,
+            unsaved: None,
+            saved_at: std::time::Instant::now(),
+        }
+    }
+}
+
+/// What one batch did.
+#[derive(Debug)]
+struct PgxBatch {
+    last: FeedPosition,
+    changes: usize,
+    rechecked: usize,
+}
+
 /// The consumers' task; stops when dropped.
 #[derive(Debug)]
 pub struct FeedConsumers {
@@ -60,6 +91,7 @@ impl App {
             // query) and the dictionary reloaded when it changed.
             let mut dmd_seen = app.store.dmd_release_id().await.ok().flatten();
             let mut dmd_checked = std::time::Instant::now();
+            let mut pgx_cursor = PgxCursor::default();
             loop {
                 if dmd_checked.elapsed() >= DMD_CHECK {
                     dmd_checked = std::time::Instant::now();
@@ -78,7 +110,7 @@ impl App {
                     }
                 }
                 let mut busy = false;
-                match app.process_pgx_changes().await {
+                match app.pgx_step(&mut pgx_cursor).await {
                     Ok(n) => busy |= n > 0,
                     Err(e) => tracing::warn!(error = %e, "pgx re-check consumer: will retry"),
                 }
@@ -111,9 +143,52 @@ impl App {
     /// position is saved. An error leaves the position where it was, so the batch is retried.
     pub async fn process_pgx_changes(&self) -> Result<usize, AppError> {
         let position = self.store.consumer_position(PGX_RECHECK).await?;
+        let Some(batch) = self.pgx_batch(position).await? else {
+            return Ok(0);
+        };
+        self.store
+            .save_consumer_position(PGX_RECHECK, batch.last)
+            .await?;
+        Ok(batch.changes)
+    }
+
+    /// The running consumer's step: like [`App::process_pgx_changes`], but the position is
+    /// kept in memory and saved only when the batch re-checked someone, or at most once per
+    /// [`SAVE_EVERY`]. Saving after every batch was a second commit for every commit of a
+    /// write load (`docs/benchmarks.md`); processing stays at-least-once, since after a crash
+    /// the consumer replays at most that much of the feed, and replaying is harmless.
+    async fn pgx_step(&self, cursor: &mut PgxCursor) -> Result<usize, AppError> {
+        let position = match cursor.position {
+            Some(p) => p,
+            None => self.store.consumer_position(PGX_RECHECK).await?,
+        };
+        let batch = self.pgx_batch(position).await?;
+        let (changes, worked) = match &batch {
+            Some(b) => {
+                cursor.position = Some(b.last);
+                cursor.unsaved = Some(b.last);
+                (b.changes, b.rechecked > 0)
+            }
+            None => {
+                cursor.position = Some(position);
+                (0, false)
+            }
+        };
+        if let Some(last) = cursor.unsaved
+            && (worked || cursor.saved_at.elapsed() >= SAVE_EVERY)
+        {
+            self.store.save_consumer_position(PGX_RECHECK, last).await?;
+            cursor.unsaved = None;
+            cursor.saved_at = std::time::Instant::now();
+        }
+        Ok(changes)
+    }
+
+    /// Processes the changes after `position`; `None` when there are none.
+    async fn pgx_batch(&self, position: FeedPosition) -> Result<Option<PgxBatch>, AppError> {
         let changes = self.store.changes_after(position, BATCH).await?;
         let Some(last) = changes.last().map(|c| c.position) else {
-            return Ok(0);
+            return Ok(None);
         };
         let mut patients = BTreeSet::new();
         for change in changes.iter().filter(|c| is_result_write(c)) {
@@ -135,8 +210,11 @@ impl App {
         for patient in &patients {
             self.recheck(patient).await?;
         }
-        self.store.save_consumer_position(PGX_RECHECK, last).await?;
-        Ok(changes.len())
+        Ok(Some(PgxBatch {
+            last,
+            changes: changes.len(),
+            rechecked: patients.len(),
+        }))
     }
 
     /// Sends an event for each DetectedIssue created after `at`, and moves `at` on.

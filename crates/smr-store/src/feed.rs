@@ -59,20 +59,34 @@ impl Store {
         after: FeedPosition,
         limit: u32,
     ) -> Result<Vec<Change>, StoreError> {
-        let mut sql = Sql::new(
-            "SELECT tx, seq, res_type, id, version, patient_key, action, changed_at \
-             FROM change_log WHERE (tx > ",
-        );
+        // Two index ranges, not `tx > X OR (tx = X AND seq > Y)`: neither engine turns that OR
+        // (nor the row value `(tx, seq) > (X, Y)`) into one range of `change_log_order`, and
+        // SQLite then walked the whole feed on every call — on SQLite `tx` is always 0, so
+        // the cost grew with the feed's length (9 ms at 50,000 changes; 42 µs this way).
+        const COLUMNS: &str = "tx, seq, res_type, id, version, patient_key, action, changed_at";
+        let settled = if self.engine() == Engine::Postgres {
+            PG_SETTLED
+        } else {
+            ""
+        };
+        let mut sql = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM (SELECT {COLUMNS} FROM change_log WHERE tx = "
+        ));
         sql.int(after.tx)
-            .push(" OR (tx = ")
-            .int(after.tx)
             .push(" AND seq > ")
             .int(after.seq)
-            .push("))");
-        if self.engine() == Engine::Postgres {
-            sql.push(PG_SETTLED);
-        }
-        sql.push(" ORDER BY tx, seq LIMIT ").int(i64::from(limit));
+            .push(settled)
+            .push(" ORDER BY seq LIMIT ")
+            .int(i64::from(limit))
+            .push(&format!(
+                ") AS same_tx UNION ALL SELECT * FROM (SELECT {COLUMNS} FROM change_log WHERE tx > "
+            ))
+            .int(after.tx)
+            .push(settled)
+            .push(" ORDER BY tx, seq LIMIT ")
+            .int(i64::from(limit))
+            .push(") AS later_tx) AS feed ORDER BY tx, seq LIMIT ")
+            .int(i64::from(limit));
         let mut conn = self.reader.acquire().await?;
         let rows = sql.into_query().fetch_all(&mut *conn).await?;
         Ok(rows
