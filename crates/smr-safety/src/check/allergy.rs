@@ -326,18 +326,10 @@ fn problem(
     _ctx: &SafetyContext<'_>,
 ) -> Problem {
     let a = r.allergy;
-    let mut implicated = Vec::new();
-    let mut hidden = 0;
-    for (visible, reference) in [
+    let (implicated, hidden) = super::implicated_parts([
         (p.med.visible, p.med.entries.first()),
         (a.visible, a.reference.as_ref()),
-    ] {
-        match (visible, reference) {
-            (true, Some(r)) => implicated.push(r.clone()),
-            (true, None) => {}
-            (false, _) => hidden += 1,
-        }
-    }
+    ]);
     let key = fnv64(&format!(
         "allergy|{}|{}",
         p.med.key,

@@ -201,3 +201,20 @@ pub(crate) fn pair_key(kind: ProblemKind, rule: &str, keys: &[&str]) -> u64 {
     keys.sort_unstable();
     crate::problem::fnv64(&format!("{}|{rule}|{}", kind.as_str(), keys.join("|")))
 }
+
+/// The references a problem may name (of what the caller can see) and how many of its parts
+/// are hidden from them: a hidden part is counted, never referenced.
+pub(crate) fn implicated_parts<'a>(
+    parts: impl IntoIterator<Item = (bool, Option<&'a String>)>,
+) -> (Vec<String>, usize) {
+    let mut implicated = Vec::new();
+    let mut hidden = 0;
+    for (visible, reference) in parts {
+        match (visible, reference) {
+            (true, Some(r)) => implicated.push(r.clone()),
+            (true, None) => {}
+            (false, _) => hidden += 1,
+        }
+    }
+    (implicated, hidden)
+}

@@ -95,18 +95,10 @@ fn problem(
     } else {
         IssueCode::Lab
     };
-    let mut implicated = Vec::new();
-    let mut hidden = 0;
-    for (visible, reference) in [
+    let (implicated, hidden) = super::implicated_parts([
         (p.med.visible, p.med.entries.first()),
         (result.visible, result.reference.as_ref()),
-    ] {
-        match (visible, reference) {
-            (true, Some(r)) => implicated.push(r.clone()),
-            (true, None) => {}
-            (false, _) => hidden += 1,
-        }
-    }
+    ]);
     let key = fnv64(&format!("renal|{}|{}", rule.id, p.med.key));
     if hidden > 0 {
         let summary = if p.med.visible {
