@@ -440,14 +440,7 @@ async fn consent_withholds_labelled_entries(app: &TestApp) {
     patient
         .post(
             "/fhir/Consent",
-            &json!({"resourceType": "Consent", "status": "active",
-                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-                "patient": {"reference": format!("Patient/{}", w.cared)},
-                "provision": {"type": "permit", "provision": [{"type": "deny",
-                    "actor": [{"role": {"text": "community pharmacy"}, "reference": {"identifier": {
-                        "system": "https://fhir.smr.nhs.uk/CodeSystem/care-setting", "value": "community-pharmacy"}}}],
-                    "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}]}}),
+            &support::consent_withholding_psy_from_pharmacies(&w.cared),
         )
         .await
         .expect(StatusCode::CREATED);

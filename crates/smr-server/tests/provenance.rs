@@ -505,14 +505,7 @@ async fn consent(app: &TestApp) {
     app.as_patient(&w.patient)
         .post(
             "/fhir/Consent",
-            &json!({"resourceType": "Consent", "status": "active",
-                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-                "patient": {"reference": format!("Patient/{}", w.patient)},
-                "provision": {"type": "permit", "provision": [{"type": "deny",
-                    "actor": [{"role": {"text": "community pharmacy"}, "reference": {"identifier": {
-                        "system": "https://fhir.smr.nhs.uk/CodeSystem/care-setting", "value": "community-pharmacy"}}}],
-                    "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}]}}),
+            &support::consent_withholding_psy_from_pharmacies(&w.patient),
         )
         .await
         .expect(StatusCode::CREATED);

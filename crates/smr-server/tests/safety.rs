@@ -240,14 +240,7 @@ async fn withholding_world(app: &TestApp) -> (World, String, String) {
     app.as_patient(p)
         .post(
             "/fhir/Consent",
-            &json!({"resourceType": "Consent", "status": "active",
-                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-                "patient": {"reference": format!("Patient/{p}")},
-                "provision": {"type": "permit", "provision": [{"type": "deny",
-                    "actor": [{"role": {"text": "community pharmacy"}, "reference": {"identifier": {
-                        "system": "https://fhir.smr.nhs.uk/CodeSystem/care-setting", "value": "community-pharmacy"}}}],
-                    "securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}]}}),
+            &support::consent_withholding_psy_from_pharmacies(p),
         )
         .await
         .expect(StatusCode::CREATED);

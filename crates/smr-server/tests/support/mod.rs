@@ -477,6 +477,14 @@ pub fn fixture_order(patient_id: &str) -> Value {
     mr
 }
 
+/// The patient's Consent withholding their mental-health (`PSY`) medicines from community
+/// pharmacies.
+pub fn consent_withholding_psy_from_pharmacies(patient_id: &str) -> Value {
+    let mut consent = fixture("consent-withhold-psy-from-pharmacies.json");
+    consent["patient"]["reference"] = Value::String(format!("Patient/{patient_id}"));
+    consent
+}
+
 /// Creates the fixture Patient with this NHS number and family name; its id.
 pub async fn named_patient(app: &TestApp, nhs: &str, family: &str) -> String {
     let mut p = fixture("patient.json");
