@@ -180,12 +180,23 @@ fn reads(role: Role, res_type: &str) -> bool {
 /// Whether `role` may perform `interaction` on `res_type` at all (before scopes and the
 /// patient check). AuditEvents are never written, changed or deleted through the API.
 pub fn role_allows(role: Role, res_type: &str, interaction: Interaction) -> bool {
+    if res_type == "Subscription" {
+        return subscribes(role);
+    }
     match interaction {
         Interaction::Read | Interaction::Search => reads(role, res_type),
         Interaction::Create | Interaction::Update | Interaction::Delete => {
             res_type != "AuditEvent" && writes(role).contains(&res_type)
         }
     }
+}
+
+/// Who may hold Subscriptions (every interaction): whoever reads patients' records and may
+/// be told of changes to them. Which patient is then decided like a read of that patient's
+/// record (`smr-app`'s `subscriptions`); a care worker reads too little of the record to be
+/// told of changes to it, administrators and analysts no record at all.
+fn subscribes(role: Role) -> bool {
+    !matches!(role, Role::Analyst | Role::Admin | Role::CareWorker)
 }
 
 /// Operations beyond the REST interactions.

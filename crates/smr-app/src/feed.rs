@@ -7,6 +7,8 @@
 //!   create on its identifier), which is what at-least-once processing needs.
 //! - (not a feed consumer, but run beside them) the dm+d release: when another process
 //!   replaces it in the store, this process reloads its dictionary within a few seconds.
+//! - `subscriptions` (durable): changes matched against the active Subscriptions, notified
+//!   by websocket and rest-hook (`subscriptions`).
 //! - the DetectedIssue event stream (live: it starts at the feed's end when the process
 //!   starts): every DetectedIssue created, by this node or another, goes to the subscribers
 //!   of [`App::issue_events`] (the CDS events endpoint filters it per caller).
@@ -92,6 +94,7 @@ impl App {
             let mut dmd_seen = app.store.dmd_release_id().await.ok().flatten();
             let mut dmd_checked = std::time::Instant::now();
             let mut pgx_cursor = PgxCursor::default();
+            let mut subscription_cursor = crate::subscriptions::SubscriptionCursor::default();
             loop {
                 if dmd_checked.elapsed() >= DMD_CHECK {
                     dmd_checked = std::time::Instant::now();
@@ -113,6 +116,12 @@ impl App {
                 match app.pgx_step(&mut pgx_cursor).await {
                     Ok(n) => busy |= n > 0,
                     Err(e) => tracing::warn!(error = %e, "pgx re-check consumer: will retry"),
+                }
+                if !app.subscriptions_from_bus() {
+                    match app.subscriptions_step(&mut subscription_cursor).await {
+                        Ok(n) => busy |= n > 0,
+                        Err(e) => tracing::warn!(error = %e, "subscriptions consumer: will retry"),
+                    }
                 }
                 match app.publish_issue_events(&mut events_at).await {
                     Ok(n) => busy |= n > 0,
@@ -232,6 +241,43 @@ impl App {
             *at = last.position;
         }
         Ok(changes.len())
+    }
+}
+
+impl App {
+    /// The committed changes after `after` (for consumers outside this crate: `smr-bus`).
+    pub async fn feed_after(
+        &self,
+        after: FeedPosition,
+        limit: u32,
+    ) -> Result<Vec<Change>, AppError> {
+        Ok(self.store.changes_after(after, limit).await?)
+    }
+
+    /// Where the durable consumer `name` starts: its saved position, or, the first time it
+    /// ever runs, the feed's end (a consumer added to a running deployment does not replay
+    /// the past).
+    pub async fn feed_start(&self, name: &str) -> Result<FeedPosition, AppError> {
+        let saved = self.store.consumer_position(name).await?;
+        if saved != FeedPosition::default() {
+            return Ok(saved);
+        }
+        let head = self.store.feed_head().await?;
+        self.store.save_consumer_position(name, head).await?;
+        Ok(head)
+    }
+
+    pub async fn save_feed_position(
+        &self,
+        name: &str,
+        position: FeedPosition,
+    ) -> Result<(), AppError> {
+        Ok(self.store.save_consumer_position(name, position).await?)
+    }
+
+    /// Ticks after every commit of this process (wakes consumers at once).
+    pub fn feed_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.store.commits()
     }
 }
 

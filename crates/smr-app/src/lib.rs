@@ -19,6 +19,8 @@
 //! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
 //!   the store's change feed, never by the handler that wrote.
 //! - `medication_record`: `$medication-record`, merged by `smr-record`.
+//! - `subscriptions`: R4 Subscriptions: who may hold one (the patient its criteria names),
+//!   and running them from the change feed (websocket pings, signed rest-hooks).
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -40,6 +42,7 @@ pub mod pgx;
 mod provenance;
 mod records;
 pub mod safety;
+pub mod subscriptions;
 mod terminology;
 
 use std::sync::Arc;
@@ -61,6 +64,8 @@ pub struct App {
     pgx_results: Arc<pgx::ResultsCache>,
     /// The drug dictionary (see `terminology`).
     terminology: Arc<terminology::Terminology>,
+    /// Subscriptions' policy, index and websocket notifications (see `subscriptions`).
+    subscriptions: Arc<subscriptions::Subscriptions>,
 }
 
 impl App {
@@ -71,6 +76,7 @@ impl App {
             events: Arc::default(),
             pgx_results: Arc::default(),
             terminology: Arc::default(),
+            subscriptions: Arc::default(),
         }
     }
 

@@ -99,6 +99,10 @@ impl App {
             Some(v) => format!("{res_type}/{id}/_history/{v}"),
             None => format!("{res_type}/{id}"),
         });
+        if res_type == "Subscription" {
+            self.check_subscription_patient(ctx, &access, &r.body)
+                .await?;
+        }
         if smr_store::in_patient_record(res_type, &r.owner) {
             if !r.owner.contains('/') {
                 event.patients.push(r.owner.clone());
@@ -133,6 +137,7 @@ impl App {
             for ty in chained_types(request) {
                 check_interaction(ctx, ty, Interaction::Search)?;
             }
+            only_systems_list_subscriptions(ctx, &request.resource_type)?;
             let access = self.access(ctx).await?;
             check_sees_patients(ctx, &access, &request.resource_type)?;
             // A search that names patients the caller may not open is refused with the reason
@@ -183,6 +188,10 @@ impl App {
                             if is_patient_data(res_type) {
                                 self.patient_view(ctx, &access, &current.owner).await?;
                             }
+                            if res_type == "Subscription" {
+                                self.check_subscription_patient(ctx, &access, &current.body)
+                                    .await?;
+                            }
                         }
                         Err(StoreError::Gone { .. }) => {}
                         Err(e) => return Err(e.into()),
@@ -190,6 +199,7 @@ impl App {
                 }
                 HistoryScope::Type { res_type } => {
                     check_interaction(ctx, res_type, Interaction::Search)?;
+                    only_systems_list_subscriptions(ctx, res_type)?;
                     check_sees_patients(ctx, &access, res_type)?;
                 }
                 HistoryScope::System => {
@@ -482,6 +492,11 @@ impl App {
                 WriteOp::Create { resource, .. } => {
                     let ty = type_of(resource).unwrap_or_default().to_owned();
                     check_interaction(ctx, &ty, Interaction::Create).map_err(|e| at(i, e))?;
+                    if ty == "Subscription" {
+                        self.check_subscription_write(ctx, &access, resource)
+                            .await
+                            .map_err(|e| at(i, e))?;
+                    }
                     self.check_new_content(ctx, &access, &keys, resource, &new_patients)
                         .await
                         .map_err(|e| at(i, e))?;
@@ -508,6 +523,11 @@ impl App {
                                 .map_err(|e| at(i, e))?;
                         }
                         Err(e) => return Err(e.into()),
+                    }
+                    if ty == "Subscription" {
+                        self.check_subscription_write(ctx, &access, resource)
+                            .await
+                            .map_err(|e| at(i, e))?;
                     }
                     self.check_new_content(ctx, &access, &keys, resource, &new_patients)
                         .await
@@ -539,6 +559,11 @@ impl App {
         access: &Access,
         current: &StoredResource,
     ) -> Result<(), AppError> {
+        if current.res_type == "Subscription" {
+            return self
+                .check_subscription_patient(ctx, access, &current.body)
+                .await;
+        }
         if !smr_store::in_patient_record(&current.res_type, &current.owner) {
             return Ok(());
         }
@@ -718,4 +743,16 @@ fn bundle_labels(bundle: &Value) -> Vec<Value> {
         );
     }
     out
+}
+
+/// Subscriptions are read one by one (by whoever may read the patient each names); listing
+/// them all is for back-end systems, since a list cannot be checked row by row without its
+/// paging and totals telling what was left out.
+fn only_systems_list_subscriptions(ctx: &RequestContext, res_type: &str) -> Result<(), AppError> {
+    if res_type == "Subscription" && ctx.principal.role != Role::System {
+        return Err(AppError::forbidden(
+            "searching Subscriptions is for back-end systems; read yours by id",
+        ));
+    }
+    Ok(())
 }

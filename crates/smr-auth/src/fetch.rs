@@ -62,30 +62,7 @@ impl HttpFetcher {
     }
 
     fn build(https_only: bool) -> Result<HttpFetcher, ConfigError> {
-        // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange.
-        // Kept on purpose: aws-lc-rs (the PQ provider) needs a long C build, and what is
-        // fetched here is public (keys), where TLS matters for authenticity, not secrecy.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
-        let tls = match rustls_platform_verifier::Verifier::new(provider) {
-            Ok(verifier) => builder
-                .dangerous() // rustls' name for "custom verifier"; this one verifies fully
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth(),
-            // No system CA certificates: a plain-HTTP development fetcher still works (and
-            // refuses every HTTPS server); an HTTPS fetcher cannot.
-            Err(_) if !https_only => builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth(),
-            Err(e) => {
-                return Err(ConfigError::HttpClient(format!(
-                    "no trusted CA certificates ({e}); install the system CA bundle"
-                )));
-            }
-        };
+        let tls = client_tls(https_only)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .https_only(https_only)
@@ -128,8 +105,36 @@ impl HttpFetcher {
     }
 }
 
+/// The TLS configuration of SMR's outbound HTTP clients (JWKS fetches, rest-hook
+/// notifications): rustls with ring, the platform's trusted CAs. `https_only: false` is for
+/// development: without system CA certificates it still builds (refusing every HTTPS server).
+pub fn client_tls(https_only: bool) -> Result<rustls::ClientConfig, ConfigError> {
+    // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange.
+    // Kept on purpose: aws-lc-rs (the PQ provider) needs a long C build, and what is
+    // fetched here is public (keys), where TLS matters for authenticity, not secrecy.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+    Ok(match rustls_platform_verifier::Verifier::new(provider) {
+        Ok(verifier) => builder
+            .dangerous() // rustls' name for "custom verifier"; this one verifies fully
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
+        Err(_) if !https_only => builder
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        Err(e) => {
+            return Err(ConfigError::HttpClient(format!(
+                "no trusted CA certificates ({e}); install the system CA bundle"
+            )));
+        }
+    })
+}
+
 /// A reqwest error with its causes (reqwest's own Display is terse).
-fn describe(error: &reqwest::Error) -> String {
+pub fn describe(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -75,7 +75,7 @@ use std::time::Duration;
 
 pub use claims::{Claims, principal_from_claims};
 pub use error::{AuthError, ClaimsError, ConfigError, IssueError};
-pub use fetch::{FetchError, HttpFetcher, JwksFetcher};
+pub use fetch::{FetchError, HttpFetcher, JwksFetcher, client_tls};
 pub use jwks::{JwksDocument, parse_jwks};
 pub use local::{LocalIssuer, TokenRequest};
 pub use ttl::{TtlError, parse_ttl};

@@ -11,6 +11,7 @@ mod audit;
 mod demo;
 mod import;
 mod pgx;
+mod subscription_key;
 mod synth;
 mod terminology;
 mod token;
@@ -115,6 +116,24 @@ struct ServeArgs {
     /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert. Needs --tls-cert.
     #[arg(long, value_name = "FILE", env = "SMR_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// URL prefixes rest-hook Subscriptions may call, comma-separated (e.g.
+    /// https://hooks.example.nhs.uk/smr/). None by default: SMR calls no host it was not told.
+    #[arg(
+        long,
+        value_name = "URL,…",
+        env = "SMR_SUBSCRIPTION_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    subscription_endpoints: Vec<String>,
+    /// The key rest-hook notifications are signed with (every node of a deployment needs the
+    /// same). Default: a random key kept in the data directory (subscription-signing.key).
+    #[arg(long, env = "SMR_SUBSCRIPTION_KEY", hide_env_values = true)]
+    subscription_key: Option<String>,
+    /// Publish every change (identifiers only) to NATS JetStream at this URL (e.g.
+    /// nats://127.0.0.1:4222) and run Subscriptions from the stream, so that every node of a
+    /// deployment notifies its clients of every node's writes (docs/subscriptions.md).
+    #[arg(long, value_name = "URL", env = "SMR_NATS_URL")]
+    nats_url: Option<String>,
     /// Do not print the demo sign-ins at start (they are printed on the embedded store only).
     #[arg(long)]
     no_demo_tokens: bool,
@@ -233,12 +252,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: smr_auth::parse_ttl(&args.request_timeout)
             .with_context(|| format!("--request-timeout {}", args.request_timeout))?,
         tls: tls.is_some(),
+        subscriptions: smr_app::subscriptions::SubscriptionPolicy {
+            allowed_endpoints: args.subscription_endpoints.clone(),
+            signing_key: subscription_key::load(args.subscription_key.as_deref(), &args.data_dir)?,
+            ..Default::default()
+        },
     };
     let timeouts = smr_server::ConnectionTimeouts {
         header: smr_auth::parse_ttl(&args.header_timeout)
             .with_context(|| format!("--header-timeout {}", args.header_timeout))?,
         idle: smr_auth::parse_ttl(&args.idle_timeout)
             .with_context(|| format!("--idle-timeout {}", args.idle_timeout))?,
+    };
+    let _bus = match &args.nats_url {
+        Some(url) => {
+            let bus = smr_bus::start(app.clone(), smr_bus::BusConfig::new(url.clone()))
+                .await
+                .with_context(|| format!("--nats-url {url}"))?;
+            tracing::info!(nats = %url, "change feed published to NATS JetStream; Subscriptions run from it");
+            Some(bus)
+        }
+        None => None,
     };
     let router = smr_server::router(AppState::new(app, verifier, config));
     let scheme = if tls.is_some() { "https" } else { "http" };

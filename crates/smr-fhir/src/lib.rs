@@ -35,6 +35,7 @@ pub mod resource_types;
 pub mod sctid;
 pub mod search_params;
 pub mod stored_bundle;
+pub mod subscription;
 pub mod summary;
 pub mod text;
 pub mod validate;

@@ -110,6 +110,12 @@ pub const SERVED_TYPES: &[ServedType] = &[
         name: "Provenance",
         compartment_params: &["patient"],
     },
+    // Outside any patient's record: who may read one is decided by the patient its criteria
+    // names (`smr-app`'s `subscriptions`).
+    ServedType {
+        name: "Subscription",
+        compartment_params: &[],
+    },
 ];
 
 pub fn served(name: &str) -> Option<&'static ServedType> {
@@ -118,6 +124,14 @@ pub fn served(name: &str) -> Option<&'static ServedType> {
 
 pub fn is_served(name: &str) -> bool {
     served(name).is_some()
+}
+
+/// The patient-compartment parameters of a served type in a patient's record; `None` for
+/// types outside it (and types SMR does not serve).
+pub fn patient_compartment_params(name: &str) -> Option<&'static [&'static str]> {
+    served(name)
+        .map(|t| t.compartment_params)
+        .filter(|p| !p.is_empty())
 }
 
 /// All R4 resource type names, so a reference's type can be recognised even when SMR does not

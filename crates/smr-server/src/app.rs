@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
 use smr_app::App;
+use smr_app::subscriptions::{HookSender, SubscriptionPolicy};
 use smr_auth::Verifier;
 use tower_http::normalize_path::NormalizePath;
 
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Served over TLS (adds Strict-Transport-Security).
     pub tls: bool,
+    /// Rest-hook allow-list, retries and signing key of Subscriptions.
+    pub subscriptions: SubscriptionPolicy,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             request_timeout: Duration::from_secs(30),
             tls: false,
+            subscriptions: SubscriptionPolicy::default(),
         }
     }
 }
@@ -75,6 +79,15 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(app: App, verifier: Arc<Verifier>, config: ServerConfig) -> Self {
         let limiter = config.rate_limit.map(auth::user_limiter);
+        // Before the feed consumers start: they deliver the notifications.
+        let hooks = match crate::subscriptions::RestHooks::new() {
+            Ok(hooks) => Some(Arc::new(hooks) as Arc<dyn HookSender>),
+            Err(e) => {
+                tracing::error!(error = %e, "no HTTP client for rest-hook subscriptions");
+                None
+            }
+        };
+        app.configure_subscriptions(config.subscriptions.clone(), hooks);
         AppState {
             _feed: app.start_feed_consumers(),
             app,
@@ -135,6 +148,11 @@ pub fn router(state: AppState) -> Router {
             "/Patient/{id}/$safety-check",
             get(routes::safety::operation),
         )
+        .route(
+            "/Subscription/{id}/$secret",
+            get(routes::subscription::secret),
+        )
+        .route("/websocket", get(crate::subscriptions::websocket))
         .route(
             "/{res_type}/{id}/{operation}",
             get(routes::everything::operation).post(routes::everything::operation),

@@ -13,6 +13,7 @@
 //!   termination with [`serve_tls`].
 //! - [`tls`]: the certificate and key for TLS, read from PEM files.
 //! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
+//! - [`subscriptions`]: rest-hook delivery and the R4 websocket binding of Subscriptions.
 //! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
 //!   transaction/batch, `$everything`).
 
@@ -26,6 +27,7 @@ mod pgx_intake;
 mod results_cache;
 mod routes;
 mod serve;
+pub mod subscriptions;
 mod subset;
 pub mod tls;
 

@@ -34,7 +34,6 @@ use std::time::Duration;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -102,10 +101,13 @@ async fn accept_loop(
         .header_read_timeout(timeouts.header);
     // Shared with the TLS connections' tasks, which build their connection after the handshake.
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    // Tells TLS handshakes in progress to give up at shutdown (they are not hyper connections
-    // yet, so `graceful` cannot reach them; it still waits for their tasks through a watcher).
-    let (stop_handshakes, handshakes_stopped) = tokio::sync::watch::channel(());
+    // Graceful shutdown, by hand rather than hyper-util's `GracefulShutdown` (which cannot
+    // watch a connection that allows upgrades, as websockets need): `stop` tells every
+    // connection's task to finish its request in flight and close; each task holds a clone
+    // of `running`, so when the last one ends, `all_done` yields `None`. TLS handshakes in
+    // progress give up at `stop` too (no request has been sent on them yet).
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (running, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -128,22 +130,21 @@ async fn accept_loop(
         }
         let stream = IdleTimeout::new(stream, timeouts.idle);
         let service = TowerToHyperService::new(router.clone());
+        let builder = Arc::clone(&builder);
+        let mut stopped = stopped.clone();
+        let running = running.clone();
         let Some(acceptor) = &tls else {
-            let connection =
-                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
+                if let Err(e) = serve_connection(&builder, stream, service, stopped).await {
                     tracing::debug!(%peer, error = %e, "connection ended");
                 }
+                drop(running);
             });
             continue;
         };
         // Everything TLS (the session's state and buffers included) is made in the task, so
         // the accept loop only hands the socket over.
         let acceptor = acceptor.clone();
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
-        let mut stopped = handshakes_stopped.clone();
         let limit = timeouts.header;
         tokio::spawn(async move {
             let stream = tokio::select! {
@@ -161,17 +162,40 @@ async fn accept_loop(
                 // Shutting down (or the loop is gone): this connection never sent a request.
                 _ = stopped.changed() => return,
             };
-            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-            if let Err(e) = connection.await {
+            if let Err(e) = serve_connection(&builder, stream, service, stopped).await {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
+            drop(running);
         });
     }
     drop(listener);
-    // No receiver left (no TLS connection in its handshake) is not an error.
-    let _ = stop_handshakes.send(());
-    graceful.shutdown().await;
+    // No connection left to tell is not an error.
+    let _ = stop.send(true);
+    drop(running);
+    let _ = all_done.recv().await;
     Ok(())
+}
+
+/// Serves one connection (upgrades allowed: the websocket binding of Subscriptions) until it
+/// ends, or, once `stopped` changes, until its request in flight is answered.
+async fn serve_connection<I>(
+    builder: &http1::Builder,
+    io: I,
+    service: TowerToHyperService<Router>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        finished = connection.as_mut() => return finished,
+        _ = stopped.changed() => connection.as_mut().graceful_shutdown(),
+    }
+    connection.await
 }
 
 /// A TCP stream that fails with `TimedOut` once nothing has been read or written for `limit`.

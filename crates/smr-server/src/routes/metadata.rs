@@ -46,6 +46,30 @@ withholds from the caller is reported as 'a medicine you cannot see'. Checks tha
 (unmapped medicine, unknown allergy substance, no recent renal result) are listed in an OperationOutcome \
 entry (information, incomplete). See docs/safety.md.";
 
+const SUBSCRIPTION_DOCUMENTATION: &str = "Subscriptions on one patient's record: `criteria` is a \
+search on a patient-compartment type naming exactly one patient (e.g. `MedicationRequest?patient=123`, \
+`DetectedIssue?patient=Patient/123`), and reading, changing or deleting a Subscription is allowed to whoever \
+may read that patient (searching them to back-end systems). Channels: `rest-hook` (a POST to `endpoint`, \
+which must be under the server's allow-list or the create is 422; no body, or the resource when `payload` is \
+application/fhir+json; headers X-SMR-Subscription, X-SMR-Event (unique per change, for de-duplication: \
+delivery is at least once), X-SMR-Resource and X-SMR-Signature `sha256=` + hex HMAC-SHA256 of the body \
+under the key `$secret` gives; retried with backoff, then `status` error with the reason) and `websocket` \
+(the URL in this statement's websocket extension: send `bind {id}`, receive `bound {id}`, then `ping {id}` \
+per notification). SMR sets a `requested` Subscription `active`.";
+
+/// `ws://…/fhir/websocket` (or `wss://`) beside the FHIR base.
+fn websocket_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    format!("{ws}/websocket")
+}
+
 pub async fn capability_statement(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -138,6 +162,14 @@ fn statement(base: &str) -> Value {
             if t.name == "Provenance" {
                 resource["documentation"] = json!(PROVENANCE_DOCUMENTATION);
             }
+            if t.name == "Subscription" {
+                resource["documentation"] = json!(SUBSCRIPTION_DOCUMENTATION);
+                resource["operation"] = json!([{
+                    "name": "secret",
+                    "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Subscription-secret",
+                    "documentation": "GET: the key (hex) of the subscription's X-SMR-Signature, for a caller who may change it."
+                }]);
+            }
             resource
         })
         .collect();
@@ -155,6 +187,11 @@ fn statement(base: &str) -> Value {
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],
         "rest": [{
             "mode": "server",
+            // R4's way of saying where the websocket binding of Subscriptions is.
+            "extension": [{
+                "url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket",
+                "valueUri": websocket_url(base),
+            }],
             "documentation": DOCUMENTATION,
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],

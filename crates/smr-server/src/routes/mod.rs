@@ -10,6 +10,7 @@ pub mod medication_record;
 pub mod metadata;
 pub mod safety;
 pub mod search;
+pub mod subscription;
 pub mod terminology;
 
 use axum::extract::State;

@@ -86,6 +86,10 @@ pub fn postgres_url() -> Option<String> {
 }
 
 pub async fn postgres_app() -> Option<TestApp> {
+    postgres_app_with(ServerConfig::default()).await
+}
+
+pub async fn postgres_app_with(config: ServerConfig) -> Option<TestApp> {
     let admin_url = postgres_url()?;
     let database = format!("smr_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url)
@@ -100,7 +104,7 @@ pub async fn postgres_app() -> Option<TestApp> {
     let store = Store::open(&url).await.expect("open postgres store");
     Some(build(
         store,
-        ServerConfig::default(),
+        config,
         Some(Cleanup::DropPostgres {
             admin_url,
             database,
