@@ -19,6 +19,8 @@
 //! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
 //!   the store's change feed, never by the handler that wrote.
 //! - `medication_record`: `$medication-record`, merged by `smr-record`.
+//! - `eps`: `$process-message`, NHS EPS FHIR messages planned by `smr-eps` and written as
+//!   one transaction.
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -33,6 +35,7 @@ mod audit;
 mod authorize;
 pub mod cds;
 mod error;
+pub mod eps;
 pub mod feed;
 pub mod import;
 pub mod medication_record;
