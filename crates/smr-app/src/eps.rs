@@ -128,10 +128,7 @@ impl App {
                     entries,
                 });
             }
-            match self
-                .write(&ctx, ops, WriteKind::Operation(OPERATION))
-                .await
-            {
+            match self.write(&ctx, ops, WriteKind::Operation(OPERATION)).await {
                 Ok(outcomes) => {
                     entries.extend(outcomes.iter().filter_map(entry_of));
                     return Ok(ProcessedMessage {
@@ -141,7 +138,8 @@ impl App {
                     });
                 }
                 Err(AppError::Entry(e))
-                    if attempt < RETRIES && matches!(e.error, StoreError::PreconditionFailed(_)) =>
+                    if attempt < RETRIES
+                        && matches!(e.error, StoreError::PreconditionFailed(_)) =>
                 {
                     continue;
                 }

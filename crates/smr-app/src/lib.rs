@@ -34,8 +34,8 @@
 mod audit;
 mod authorize;
 pub mod cds;
-mod error;
 pub mod eps;
+mod error;
 pub mod feed;
 pub mod import;
 pub mod medication_record;

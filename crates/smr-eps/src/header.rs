@@ -75,7 +75,10 @@ pub fn read_header(bundle: &Value) -> Result<Header, MessageError> {
     if ty != "Bundle" {
         return Err(MessageError::NotABundle(ty.to_owned()));
     }
-    let kind = bundle.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = bundle
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if kind != "message" {
         return Err(MessageError::NotAMessage(kind.to_owned()));
     }
@@ -90,7 +93,10 @@ pub fn read_header(bundle: &Value) -> Result<Header, MessageError> {
     }
     let coding = header.get("eventCoding").cloned().unwrap_or(Value::Null);
     let system = coding.get("system").and_then(Value::as_str);
-    let code = coding.get("code").and_then(Value::as_str).unwrap_or_default();
+    let code = coding
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let event = Event::from_code(code)
         .filter(|_| system == Some(MESSAGE_EVENT_SYSTEM))
         .ok_or_else(|| {

@@ -91,7 +91,10 @@ impl LineItem {
                 "identifier".into(),
                 format!("{PRESCRIPTION_ORDER_NUMBER}|{}", self.prescription),
             ),
-            ("identifier".into(), format!("{ORDER_ITEM_NUMBER}|{}", self.item)),
+            (
+                "identifier".into(),
+                format!("{ORDER_ITEM_NUMBER}|{}", self.item),
+            ),
         ]
     }
 

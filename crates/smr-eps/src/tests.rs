@@ -21,8 +21,15 @@ fn examples() -> Vec<(String, Value)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("example");
-            let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            (name, smr_fhir::json::parse_str(&text).expect("example JSON"))
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (
+                name,
+                smr_fhir::json::parse_str(&text).expect("example JSON"),
+            )
         })
         .collect()
 }
@@ -55,7 +62,11 @@ fn none(_: &str) -> bool {
 /// the same plan; after binding, none is to the patient's placeholder.
 fn check_plan(name: &str, bundle: &Value, plan: &mut Plan) {
     let urls = entry_urls(bundle);
-    let written: HashSet<String> = plan.writes.iter().filter_map(|w| w.full_url.clone()).collect();
+    let written: HashSet<String> = plan
+        .writes
+        .iter()
+        .filter_map(|w| w.full_url.clone())
+        .collect();
     plan.bind_patient("p1");
     for w in &plan.writes {
         let mut refs = Vec::new();
@@ -77,10 +88,16 @@ fn check_plan(name: &str, bundle: &Value, plan: &mut Plan) {
             }
         }
         assert!(!w.criteria.is_empty(), "{name}: a write without criteria");
-        if matches!(w.resource_type(), "MedicationRequest" | "MedicationDispense") {
+        if matches!(
+            w.resource_type(),
+            "MedicationRequest" | "MedicationDispense"
+        ) {
             assert_eq!(w.resource["subject"]["reference"], "Patient/p1", "{name}");
         }
-        assert!(w.resource.get("id").is_none(), "{name}: the message's id is kept");
+        assert!(
+            w.resource.get("id").is_none(),
+            "{name}: the message's id is kept"
+        );
     }
 }
 
@@ -110,7 +127,10 @@ fn every_example_is_planned() {
             .iter()
             .filter(|w| !matches!(w.role, Role::Directory))
             .count();
-        assert_eq!(medication, expected, "{name}: every order and dispense is written");
+        assert_eq!(
+            medication, expected,
+            "{name}: every order and dispense is written"
+        );
     }
 }
 
@@ -149,9 +169,8 @@ fn cancellation_names_its_line_and_reason() {
 
 #[test]
 fn dispense_names_its_order_line_and_links_to_the_stored_order() {
-    let Some(bundle) = example(
-        "single-medication-request_1-Process-Request-Dispense-200_OK.json",
-    ) else {
+    let Some(bundle) = example("single-medication-request_1-Process-Request-Dispense-200_OK.json")
+    else {
         return;
     };
     let mut p = plan(&bundle, &all).expect("plan");
@@ -174,7 +193,11 @@ fn dispense_names_its_order_line_and_links_to_the_stored_order() {
         "MedicationRequest/mr1"
     );
     let contained = w.resource["contained"].as_array().expect("performer kept");
-    assert!(contained.iter().all(|c| c["resourceType"] != "MedicationRequest"));
+    assert!(
+        contained
+            .iter()
+            .all(|c| c["resourceType"] != "MedicationRequest")
+    );
 }
 
 #[test]
@@ -196,7 +219,11 @@ fn bad_messages_are_named() {
         Some(MessageError::NotABundle("Patient".into()))
     );
     assert_eq!(
-        plan(&json!({"resourceType": "Bundle", "type": "transaction"}), &all).err(),
+        plan(
+            &json!({"resourceType": "Bundle", "type": "transaction"}),
+            &all
+        )
+        .err(),
         Some(MessageError::NotAMessage("transaction".into()))
     );
     assert_eq!(
@@ -211,13 +238,19 @@ fn bad_messages_are_named() {
     let mut unknown = header.clone();
     unknown["eventCoding"]["code"] = json!("prescription-release");
     assert!(matches!(
-        plan(&json!({"resourceType": "Bundle", "type": "message",
-                     "entry": [{"resource": unknown}]}), &all),
+        plan(
+            &json!({"resourceType": "Bundle", "type": "message",
+                     "entry": [{"resource": unknown}]}),
+            &all
+        ),
         Err(MessageError::UnknownEvent(_))
     ));
     assert_eq!(
-        plan(&json!({"resourceType": "Bundle", "type": "message",
-                     "entry": [{"resource": header}]}), &all)
+        plan(
+            &json!({"resourceType": "Bundle", "type": "message",
+                     "entry": [{"resource": header}]}),
+            &all
+        )
         .err(),
         Some(MessageError::NoPatient)
     );
@@ -242,7 +275,10 @@ fn response_names_the_request() {
     let mh = &r["entry"][0]["resource"];
     assert_eq!(mh["response"]["identifier"], "0b2c");
     assert_eq!(mh["response"]["code"], "fatal-error");
-    assert_eq!(mh["response"]["details"]["reference"], r["entry"][1]["fullUrl"]);
+    assert_eq!(
+        mh["response"]["details"]["reference"],
+        r["entry"][1]["fullUrl"]
+    );
     assert_eq!(mh["destination"][0]["endpoint"], "https://sender.example");
 }
 

@@ -26,20 +26,18 @@ backend_tests! {
     an_unknown_nhs_number_is_refused_and_nothing_stored => unknown_patient;
     a_bundle_that_is_not_an_eps_message_is_a_bad_request => not_a_message;
     a_role_without_write_rights_is_forbidden => forbidden;
+    a_prescriber_keeps_the_directory_inside_the_order => prescriber;
 }
 
 const EXAMPLES: &str = "reference/fhir/nhs-eps-examples";
 const NHS: &str = "https://fhir.nhs.uk/Id/nhs-number";
 const ITEM: &str = "https://fhir.nhs.uk/Id/prescription-order-item-number";
 const PRESCRIPTION: &str = "https://fhir.nhs.uk/Id/prescription-order-number";
-const ORDER_9449304130: &str =
-    "primary-care_acute_nominated-pharmacy_responsible-party-org_separate-telecom_1-Process-Request-Send-200_OK.json";
+const ORDER_9449304130: &str = "primary-care_acute_nominated-pharmacy_responsible-party-org_separate-telecom_1-Process-Request-Send-200_OK.json";
 const SAME_PRESCRIPTION_9449304130: &str =
     "primary-care_repeat-prescribing_1-Process-Request-Send-200_OK.json";
-const CANCEL: &str =
-    "primary-care_acute_nominated-pharmacy_medical-prescriber_cancellations_2-Process-Request-Cancel-200_OK.json";
-const CANCEL_SEND: &str =
-    "primary-care_acute_nominated-pharmacy_medical-prescriber_cancellations_2-Process-Request-Send-200_OK.json";
+const CANCEL: &str = "primary-care_acute_nominated-pharmacy_medical-prescriber_cancellations_2-Process-Request-Cancel-200_OK.json";
+const CANCEL_SEND: &str = "primary-care_acute_nominated-pharmacy_medical-prescriber_cancellations_2-Process-Request-Send-200_OK.json";
 const CANCELLED_ITEM: &str = "5cb17f5a-11ac-4e18-825f-6470467238b3";
 const SINGLE_ORDER: &str = "secondary-care_community_repeat-dispensing_nominated-pharmacy_clinical-practitioner_single-medication-request_1-Process-Request-Send-200_OK.json";
 const SINGLE_DISPENSE: &str = "secondary-care_community_repeat-dispensing_nominated-pharmacy_clinical-practitioner_single-medication-request_1-Process-Request-Dispense-200_OK.json";
@@ -124,8 +122,14 @@ async fn send(client: &Client, bundle: &Value, status: StatusCode, code: &str) -
     let request = smr_eps::read_header(bundle).expect("request header");
     assert_eq!(header["response"]["identifier"], request.id.as_str());
     assert_eq!(header["response"]["code"], code, "{body}");
-    assert_eq!(header["eventCoding"], bundle["entry"][0]["resource"]["eventCoding"]);
-    assert_eq!(body["entry"][1]["resource"]["resourceType"], "OperationOutcome");
+    assert_eq!(
+        header["eventCoding"],
+        bundle["entry"][0]["resource"]["eventCoding"]
+    );
+    assert_eq!(
+        body["entry"][1]["resource"]["resourceType"],
+        "OperationOutcome"
+    );
     body
 }
 
@@ -136,7 +140,9 @@ async fn count(app: &TestApp, query: &str) -> i64 {
         .await
         .expect(StatusCode::OK)
         .json();
-    body["total"].as_i64().unwrap_or_else(|| panic!("no total: {body}"))
+    body["total"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no total: {body}"))
 }
 
 const COUNTED: &[&str] = &[
@@ -167,7 +173,11 @@ async fn order(app: &TestApp, patient: &str, prescription: &str, item: &str) -> 
         .expect(StatusCode::OK)
         .json();
     let entries = body["entry"].as_array().cloned().unwrap_or_default();
-    assert_eq!(entries.len(), 1, "one stored order for {prescription}/{item}: {body}");
+    assert_eq!(
+        entries.len(),
+        1,
+        "one stored order for {prescription}/{item}: {body}"
+    );
     entries[0]["resource"].clone()
 }
 
@@ -195,7 +205,11 @@ async fn every_example(app: &TestApp) {
         send(app, bundle, StatusCode::OK, "ok").await;
     }
     let first = counts(app).await;
-    assert_eq!(first[0], ("Patient".into(), patients.len() as i64), "{first:?}");
+    assert_eq!(
+        first[0],
+        ("Patient".into(), patients.len() as i64),
+        "{first:?}"
+    );
     let orders = first[1].1;
     let dispenses = first[2].1;
     assert!(orders > 0 && dispenses > 0, "{first:?}");
@@ -235,9 +249,16 @@ async fn patient_once(app: &TestApp) {
     for bundle in &about {
         send(app, bundle, StatusCode::OK, "ok").await;
     }
-    assert_eq!(count(app, &format!("Patient?identifier={NHS}|9990548609")).await, 1);
+    assert_eq!(
+        count(app, &format!("Patient?identifier={NHS}|9990548609")).await,
+        1
+    );
     assert_eq!(count(app, "Patient").await, 1);
-    let in_record = count(app, &format!("MedicationRequest?subject=Patient/{}", ids[0])).await;
+    let in_record = count(
+        app,
+        &format!("MedicationRequest?subject=Patient/{}", ids[0]),
+    )
+    .await;
     assert_eq!(in_record, count(app, "MedicationRequest").await);
     assert!(in_record > 0);
     // The sender's Organization, matched by ODS code, is stored once too.
@@ -252,9 +273,11 @@ async fn patient_once(app: &TestApp) {
 }
 
 async fn cancellation(app: &TestApp) {
-    let (Some(order_msg), Some(cancel_msg), Some(other)) =
-        (example(ORDER_9449304130), example(CANCEL), example(CANCEL_SEND))
-    else {
+    let (Some(order_msg), Some(cancel_msg), Some(other)) = (
+        example(ORDER_9449304130),
+        example(CANCEL),
+        example(CANCEL_SEND),
+    ) else {
         return;
     };
     register(app, &[&order_msg, &cancel_msg, &other]).await;
@@ -266,7 +289,10 @@ async fn cancellation(app: &TestApp) {
 
     let reply = send(app, &cancel_msg, StatusCode::OK, "ok").await;
     let after = order(app, &patient, "24F5DA-A83008-7EFE6Z", CANCELLED_ITEM).await;
-    assert_eq!(after["id"], before["id"], "the stored order itself is cancelled");
+    assert_eq!(
+        after["id"], before["id"],
+        "the stored order itself is cancelled"
+    );
     assert_eq!(after["status"], "cancelled");
     assert_eq!(after["statusReason"]["coding"][0]["code"], "0002");
     assert_eq!(after["meta"]["versionId"], "2");
@@ -284,7 +310,13 @@ async fn cancellation(app: &TestApp) {
     assert_eq!(count(app, "MedicationRequest?status=cancelled").await, 1);
     // The cancellation stored no second copy of the order.
     assert_eq!(
-        count(app, &format!("MedicationRequest?identifier={ITEM}|{CANCELLED_ITEM}&subject=Patient/{patient}")).await,
+        count(
+            app,
+            &format!(
+                "MedicationRequest?identifier={ITEM}|{CANCELLED_ITEM}&subject=Patient/{patient}"
+            )
+        )
+        .await,
         1
     );
     // Sent again, it changes nothing.
@@ -304,7 +336,10 @@ async fn cancellation_first(app: &TestApp) {
     send(app, &order_msg, StatusCode::OK, "ok").await;
     let patient = patient_id(app, "9449304130").await;
     let line = order(app, &patient, "24F5DA-A83008-7EFE6Z", CANCELLED_ITEM).await;
-    assert_eq!(line["status"], "cancelled", "an order arriving after its cancellation stays cancelled");
+    assert_eq!(
+        line["status"], "cancelled",
+        "an order arriving after its cancellation stays cancelled"
+    );
     assert_eq!(count(app, "MedicationRequest").await, 4);
     assert_eq!(count(app, "MedicationRequest?status=active").await, 3);
 }
@@ -316,7 +351,11 @@ async fn resend(app: &TestApp) {
     register(app, &[&order_msg]).await;
     let first = send(app, &order_msg, StatusCode::OK, "ok").await;
     let stored = counts(app).await;
-    assert!(first["entry"][1]["resource"]["issue"].to_string().contains("created"));
+    assert!(
+        first["entry"][1]["resource"]["issue"]
+            .to_string()
+            .contains("created")
+    );
     let second = send(app, &order_msg, StatusCode::OK, "ok").await;
     assert_eq!(counts(app).await, stored);
     let said = second["entry"][1]["resource"]["issue"].to_string();
@@ -341,7 +380,9 @@ async fn dispense_linked(app: &TestApp) {
     )
     .await;
     let body = app
-        .get(&format!("/fhir/MedicationDispense?subject=Patient/{patient}"))
+        .get(&format!(
+            "/fhir/MedicationDispense?subject=Patient/{patient}"
+        ))
         .await
         .expect(StatusCode::OK)
         .json();
@@ -350,11 +391,19 @@ async fn dispense_linked(app: &TestApp) {
     let md = &entries[0]["resource"];
     assert_eq!(
         md["authorizingPrescription"][0]["reference"],
-        format!("MedicationRequest/{}", order["id"].as_str().unwrap_or_default())
+        format!(
+            "MedicationRequest/{}",
+            order["id"].as_str().unwrap_or_default()
+        )
     );
     // The message's copy of the order went; the performer it names stays contained.
     let contained = md["contained"].as_array().cloned().unwrap_or_default();
-    assert!(contained.iter().all(|c| c["resourceType"] != "MedicationRequest"), "{md}");
+    assert!(
+        contained
+            .iter()
+            .all(|c| c["resourceType"] != "MedicationRequest"),
+        "{md}"
+    );
     assert_eq!(md["performer"][0]["actor"]["reference"], "#performer");
     assert_eq!(md["subject"]["reference"], format!("Patient/{patient}"));
 }
@@ -399,7 +448,13 @@ async fn unknown_patient(app: &TestApp) {
     // Another patient is held; the message's is not.
     support::named_patient(app, "9990548609", "Other").await;
     let before = counts(app).await;
-    let reply = send(app, &order_msg, StatusCode::UNPROCESSABLE_ENTITY, "fatal-error").await;
+    let reply = send(
+        app,
+        &order_msg,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "fatal-error",
+    )
+    .await;
     let outcome = &reply["entry"][1]["resource"];
     assert_eq!(outcome["issue"][0]["severity"], "error");
     assert!(
@@ -429,7 +484,12 @@ async fn not_a_message(app: &TestApp) {
             .post("/fhir/$process-message", bundle)
             .await
             .expect(StatusCode::BAD_REQUEST);
-        assert_eq!(reply.json()["resourceType"], "OperationOutcome", "{}", reply.text);
+        assert_eq!(
+            reply.json()["resourceType"],
+            "OperationOutcome",
+            "{}",
+            reply.text
+        );
     }
     // A message with an event SMR does not take: 400, answered as a response message.
     let mut unknown = header.clone();
@@ -442,7 +502,11 @@ async fn not_a_message(app: &TestApp) {
         )
         .await
         .expect(StatusCode::BAD_REQUEST);
-    assert!(reply.text.contains("prescription-release"), "{}", reply.text);
+    assert!(
+        reply.text.contains("prescription-release"),
+        "{}",
+        reply.text
+    );
     assert_eq!(counts(app).await, before);
 }
 
@@ -462,7 +526,52 @@ async fn forbidden(app: &TestApp) {
     ] {
         let client = app.as_user("eps-user", role, Some("RBA"));
         let reply = send(&client, bundle, StatusCode::FORBIDDEN, "fatal-error").await;
-        assert_eq!(reply["entry"][1]["resource"]["issue"][0]["code"], "forbidden");
+        assert_eq!(
+            reply["entry"][1]["resource"]["issue"][0]["code"],
+            "forbidden"
+        );
     }
     assert_eq!(counts(app).await, before, "nothing stored");
+}
+
+async fn prescriber(app: &TestApp) {
+    let Some(order_msg) = example(SINGLE_ORDER) else {
+        return;
+    };
+    // The patient's GP practice is the prescriber's organisation (RBA): a care relationship.
+    let mut patient = support::fixture("patient.json");
+    patient["identifier"][0]["value"] = json!("9449305552");
+    patient["generalPractitioner"] = json!([{"identifier": {
+        "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RBA"}}]);
+    let patient = app.create(&patient).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let client = app.as_user("dr-eps", Role::HospitalPrescriber, Some("RBA"));
+    send(&client, &order_msg, StatusCode::OK, "ok").await;
+    // A prescriber may not add to the shared directory: who prescribed stays in the order.
+    for ty in ["Organization", "Practitioner", "PractitionerRole"] {
+        assert_eq!(count(app, ty).await, 0, "{ty}");
+    }
+    let order = order(
+        app,
+        &patient,
+        "B407F7-A99968-4DB2AU",
+        "a54219b8-f741-4c47-b662-e4f8dfa49ab6",
+    )
+    .await;
+    let requester = order["requester"]["reference"].as_str().expect("requester");
+    let local = requester.strip_prefix('#').expect("a contained requester");
+    let contained = order["contained"].as_array().cloned().unwrap_or_default();
+    let role = contained
+        .iter()
+        .find(|c| c["id"] == local)
+        .unwrap_or_else(|| panic!("{requester} not contained: {order}"));
+    assert_eq!(role["resourceType"], "PractitionerRole");
+    assert!(
+        role["practitioner"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.starts_with('#')),
+        "{role}"
+    );
 }
