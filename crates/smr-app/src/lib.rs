@@ -21,6 +21,8 @@
 //! - `medication_record`: `$medication-record`, merged by `smr-record`.
 //! - `subscriptions`: R4 Subscriptions: who may hold one (the patient its criteria names),
 //!   and running them from the change feed (websocket pings, signed rest-hooks).
+//! - `eps`: `$process-message`, NHS EPS FHIR messages planned by `smr-eps` and written as
+//!   one transaction.
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -34,6 +36,7 @@
 mod audit;
 mod authorize;
 pub mod cds;
+pub mod eps;
 mod error;
 pub mod feed;
 pub mod import;

@@ -107,6 +107,10 @@ pub fn router(state: AppState) -> Router {
             "/",
             axum::routing::post(routes::bundle::transaction_or_batch),
         )
+        .route(
+            "/$process-message",
+            axum::routing::post(routes::eps::process_message),
+        )
         .route("/_history", get(routes::history::system))
         .route("/CodeSystem/$lookup", get(routes::terminology::lookup))
         .route(

@@ -69,6 +69,14 @@ fn websocket_url(base: &str) -> String {
     };
     format!("{ws}/websocket")
 }
+const PROCESS_MESSAGE_DOCUMENTATION: &str = "NHS Electronic Prescription Service FHIR messages \
+(POST a `message` Bundle; MessageHeader.eventCoding of https://fhir.nhs.uk/CodeSystem/message-event: \
+prescription-order, prescription-order-update (cancellations), dispense-notification). The \
+patient must already be held (by NHS number: otherwise 422, nothing stored); orders, dispenses, \
+Organizations (by ODS code), Practitioners and PractitionerRoles are stored in one transaction \
+with a Provenance naming the sender; a cancellation stops the order it names; sending a message \
+again adds nothing. The answer is a response message (MessageHeader.response: ok or fatal-error \
+with an OperationOutcome). See docs/eps.md.";
 
 pub async fn capability_statement(
     State(state): State<AppState>,
@@ -195,6 +203,11 @@ fn statement(base: &str) -> Value {
             "documentation": DOCUMENTATION,
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "operation": [{
+                "name": "process-message",
+                "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+                "documentation": PROCESS_MESSAGE_DOCUMENTATION
+            }],
             "searchParam": [
                 {"name": "_summary", "type": "token", "documentation": "true | text | data | count | false (http://hl7.org/fhir/R4/search.html#summary); also on read, vread and history"},
                 {"name": "_elements", "type": "string", "documentation": "top-level elements to return (http://hl7.org/fhir/R4/search.html#elements); also on read, vread and history"},

@@ -3,6 +3,7 @@
 mod audit;
 pub mod bundle;
 pub mod cds;
+pub mod eps;
 pub mod everything;
 pub mod history;
 pub mod instance;
