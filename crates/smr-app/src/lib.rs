@@ -19,6 +19,7 @@
 //! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
 //!   the store's change feed, never by the handler that wrote.
 //! - `medication_record`: `$medication-record`, merged by `smr-record`.
+//! - `hl7v2`: an HL7 v2 message (from MLLP or a file) stored as its sender, answered by an ACK.
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -34,6 +35,7 @@ mod authorize;
 pub mod cds;
 mod error;
 pub mod feed;
+pub mod hl7v2;
 pub mod import;
 pub mod medication_record;
 pub mod pgx;

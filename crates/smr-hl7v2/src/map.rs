@@ -487,6 +487,19 @@ fn order_number(g: &Group<'_>) -> Result<(String, Location, bool), Hl7Error> {
     ))
 }
 
+/// The identifier system of the order a dispense or administration follows: the placer's
+/// namespace, named by ORC-2's universal id (EI-3, an ODS code) when another organisation
+/// placed the order (a hospital's order dispensed by a community pharmacy), else the sender's.
+fn placer_system(g: &Group<'_>, sender: &str) -> String {
+    let placer_org = g.orc.1.get(2, 3).trim();
+    let org = if placer_org.is_empty() {
+        sender
+    } else {
+        placer_org
+    };
+    id_system(org, "placer-order-number")
+}
+
 fn required<'a>(g: &Group<'a>, id: &str, what: &str) -> Result<(usize, &'a Segment), Hl7Error> {
     g.get(id).ok_or_else(|| {
         Hl7Error::content(
@@ -632,13 +645,7 @@ fn dispense(g: &Group<'_>, sender: &str) -> Result<Item, Hl7Error> {
         location,
         must_exist: false,
         status_only: false,
-        link: is_placer.then(|| {
-            (
-                "authorizingPrescription",
-                id_system(sender, "placer-order-number"),
-                number,
-            )
-        }),
+        link: is_placer.then(|| ("authorizingPrescription", placer_system(g, sender), number)),
     })
 }
 
@@ -714,7 +721,7 @@ fn administration(g: &Group<'_>, sender: &str) -> Result<Item, Hl7Error> {
         location,
         must_exist: false,
         status_only: false,
-        link: is_placer.then(|| ("request", id_system(sender, "placer-order-number"), number)),
+        link: is_placer.then(|| ("request", placer_system(g, sender), number)),
     })
 }
 
