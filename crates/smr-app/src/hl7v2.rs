@@ -291,7 +291,8 @@ pub fn sender_context(sender: &smr_hl7v2::Sender, control_id: &str) -> RequestCo
             setting_claimed: true,
             patient: None,
             scopes: Scopes::unrestricted(),
-            name: Some(sender.name.clone()),
+            // A sender listed without a name is named by nobody (FHIR forbids empty strings).
+            name: (!sender.name.is_empty()).then(|| sender.name.clone()),
             issuer: "smr-mllp".into(),
         },
         None,
