@@ -390,7 +390,7 @@ fn unescape(text: &str, e: &Encoding) -> Result<String, String> {
             }
             _ if seq.starts_with('X') && seq.len() > 1 => {
                 let hex = &seq[1..];
-                if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(format!("\\{seq}\\ is not a hexadecimal escape"));
                 }
                 let bytes: Vec<u8> = (0..hex.len())
