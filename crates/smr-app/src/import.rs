@@ -224,7 +224,7 @@ impl App {
 
 /// Equal but for `meta`, and but for conditional references (`Practitioner?identifier=…`,
 /// as Bulk Data exports write them), which the store resolved to `Type/id` when it wrote them.
-fn same_content(written: &Value, stored: &Value) -> bool {
+pub(crate) fn same_content(written: &Value, stored: &Value) -> bool {
     let (Value::Object(a), Value::Object(b)) = (written, stored) else {
         return false;
     };

@@ -23,6 +23,7 @@
 //!   and running them from the change feed (websocket pings, signed rest-hooks).
 //! - `eps`: `$process-message`, NHS EPS FHIR messages planned by `smr-eps` and written as
 //!   one transaction.
+//! - `hl7v2`: an HL7 v2 message (from MLLP or a file) stored as its sender, answered by an ACK.
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -39,6 +40,7 @@ pub mod cds;
 pub mod eps;
 mod error;
 pub mod feed;
+pub mod hl7v2;
 pub mod import;
 pub mod medication_record;
 pub mod pgx;

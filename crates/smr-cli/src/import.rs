@@ -12,6 +12,7 @@
 //! Exit codes: 0 everything loaded (or already there), 2 some entries rejected, 1 a fatal
 //! error (files unreadable, store unavailable).
 
+mod hl7v2;
 mod remote;
 mod source;
 
@@ -63,6 +64,13 @@ pub struct ImportArgs {
     /// transaction (docs/import.md).
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// For HL7 v2 files (`.hl7`): the senders file resolving MSH-4, as `smr serve
+    /// --mllp-senders` (docs/hl7v2.md).
+    #[arg(long, value_name = "FILE")]
+    mllp_senders: Option<PathBuf>,
+    /// For HL7 v2 files (`.hl7`): the one sender they come from, e.g. `RTH,hospital`.
+    #[arg(long, value_name = "ODS,SETTING[,NAME]")]
+    sender: Option<String>,
 }
 
 /// How many units the reader may be ahead of the writer (in chunks of [`CHUNK`]).
@@ -93,10 +101,26 @@ struct Tally {
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let mut files = args.files.clone();
+    let files = args.files.clone();
     for f in &files {
         anyhow::ensure!(f.is_file(), "no such file: {}", f.display());
     }
+    // HL7 v2 files go first, message by message, as the MLLP listener stores them.
+    let (hl7_files, fhir_files): (Vec<PathBuf>, Vec<PathBuf>) =
+        files.into_iter().partition(|f| hl7v2::is_hl7(f));
+    let hl7_refused = if hl7_files.is_empty() {
+        0
+    } else {
+        import_hl7(&args, &hl7_files).await?
+    };
+    if fhir_files.is_empty() {
+        return Ok(if hl7_refused > 0 {
+            std::process::ExitCode::from(2)
+        } else {
+            std::process::ExitCode::SUCCESS
+        });
+    }
+    let mut files = fhir_files;
     // Entries of a patient's record need their Patient first (SMR refuses an entry whose
     // patient it does not hold), and Bulk Data exports refer to practitioners and places by
     // conditional reference (`Practitioner?identifier=…`), which must find them: Patient
@@ -194,10 +218,35 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
             "{rejected} entries rejected: see {} (line, reason)",
             rejects_path.display()
         );
+    }
+    if rejected > 0 || hl7_refused > 0 {
         Ok(std::process::ExitCode::from(2))
     } else {
         Ok(std::process::ExitCode::SUCCESS)
     }
+}
+
+/// Stores the HL7 v2 messages of `files` directly (not through `--url`); the number refused.
+async fn import_hl7(args: &ImportArgs, files: &[PathBuf]) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        args.url.is_none(),
+        "HL7 v2 files are imported into a store (--data-dir or --database-url), not through --url"
+    );
+    let senders = hl7v2::senders(args.mllp_senders.as_deref(), args.sender.as_deref())?;
+    let Target::Direct { app, .. } = open_target(args).await? else {
+        anyhow::bail!("HL7 v2 files need a store");
+    };
+    let counts = hl7v2::import(&app, &senders, files).await;
+    if let Err(e) = app.drain_feed().await {
+        tracing::warn!(error = %e, "change feed not drained: a server will process it");
+    }
+    app.close().await;
+    let counts = counts?;
+    println!(
+        "HL7 v2: {} messages stored (or already stored), {} refused",
+        counts.stored, counts.refused
+    );
+    Ok(counts.refused)
 }
 
 /// Shared resources that entries of a record refer to (their file names start with the type,

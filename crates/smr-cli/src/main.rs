@@ -10,6 +10,7 @@ use std::path::PathBuf;
 mod audit;
 mod demo;
 mod import;
+mod mllp;
 mod pgx;
 mod subscription_key;
 mod synth;
@@ -134,6 +135,13 @@ struct ServeArgs {
     /// deployment notifies its clients of every node's writes (docs/subscriptions.md).
     #[arg(long, value_name = "URL", env = "SMR_NATS_URL")]
     nats_url: Option<String>,
+    /// Listen for HL7 v2 messages over MLLP on this address (e.g. 0.0.0.0:2575); needs
+    /// --mllp-senders (MLLP has no authentication: only listed senders are accepted).
+    #[arg(long, value_name = "ADDR", env = "SMR_MLLP", requires = "mllp_senders")]
+    mllp: Option<SocketAddr>,
+    /// The HL7 v2 senders file: CSV `ods_code,setting,name` (see docs/hl7v2.md).
+    #[arg(long, value_name = "FILE", env = "SMR_MLLP_SENDERS")]
+    mllp_senders: Option<PathBuf>,
     /// Do not print the demo sign-ins at start (they are printed on the embedded store only).
     #[arg(long)]
     no_demo_tokens: bool,
@@ -182,6 +190,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, None) => None,
         // clap already refuses one without the other; kept so the rule holds whatever the parser.
         _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+    };
+    let mllp_senders = match (&args.mllp, &args.mllp_senders) {
+        (Some(_), Some(file)) => Some(mllp::load_senders(file)?),
+        (Some(_), None) => anyhow::bail!(
+            "--mllp needs --mllp-senders FILE: MLLP has no authentication, so SMR accepts only the senders listed there"
+        ),
+        (None, _) => None,
     };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
@@ -274,6 +289,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mllp_task = match (args.mllp, mllp_senders) {
+        (Some(addr), Some(senders)) => {
+            Some(mllp::start(addr, senders, app.clone(), until_stopped()).await?)
+        }
+        _ => None,
+    };
     let router = smr_server::router(AppState::new(app, verifier, config));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("SMR FHIR API on {scheme}://{bound}/fhir");
@@ -281,9 +314,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // TCP_NODELAY, graceful shutdown; the TLS handshake in each connection's task.
     match tls {
         Some(tls) => {
-            smr_server::serve_tls(listener, router, timeouts, tls, shutdown_signal()).await?;
+            smr_server::serve_tls(listener, router, timeouts, tls, until_stopped()).await?;
         }
-        None => smr_server::serve(listener, router, timeouts, shutdown_signal()).await?,
+        None => smr_server::serve(listener, router, timeouts, until_stopped()).await?,
+    }
+    if let Some(task) = mllp_task {
+        task.await.context("the MLLP listener failed")??;
     }
     store.close().await;
     Ok(())
@@ -405,5 +441,18 @@ mod tests {
         }
         assert!(parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).is_ok());
         assert!(parse(&[]).is_ok());
+    }
+
+    #[test]
+    fn mllp_needs_a_senders_file() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["smr", "serve"][..], args].concat());
+        let err = parse(&["--mllp", "127.0.0.1:2575"]).expect_err("--mllp alone accepted");
+        assert_eq!(
+            err.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "{err}"
+        );
+        assert!(err.to_string().contains("--mllp-senders"), "{err}");
+        assert!(parse(&["--mllp", "127.0.0.1:2575", "--mllp-senders", "s.csv"]).is_ok());
     }
 }

@@ -11,6 +11,8 @@
 //! - `subset`: `_summary` / `_elements` on read, vread, search and history.
 //! - [`serve`]: the accept loop with header and idle timeouts, and graceful shutdown; TLS
 //!   termination with [`serve_tls`].
+//! - [`mllp`]: the HL7 v2 MLLP listener (one task per connection, size and time limits,
+//!   graceful shutdown); messages go to `App::hl7v2_message`.
 //! - [`tls`]: the certificate and key for TLS, read from PEM files.
 //! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
 //! - [`subscriptions`]: rest-hook delivery and the R4 websocket binding of Subscriptions.
@@ -23,6 +25,7 @@ mod bundle;
 mod error;
 mod hardening;
 mod http;
+pub mod mllp;
 mod pgx_intake;
 mod results_cache;
 mod routes;
