@@ -54,6 +54,12 @@ pub const SERVED_TYPES: &[ServedType] = &[
         compartment_params: &["patient"],
     },
     // R4 CompartmentDefinition `patient`: Immunization is in the compartment by `patient`.
+    // Bulk Data export's `Group/{id}/$export` (issue 9): a cohort whose `member`s are Patients.
+    // Not keyed by a member (a Group is many patients' cohort): shared, keyed by `Group/id`.
+    ServedType {
+        name: "Group",
+        compartment_params: &[],
+    },
     ServedType {
         name: "Immunization",
         compartment_params: &["patient"],
