@@ -19,6 +19,8 @@
 //! - `feed`: what follows a commit (the PGx re-check, the DetectedIssue events), driven by
 //!   the store's change feed, never by the handler that wrote.
 //! - `medication_record`: `$medication-record`, merged by `smr-record`.
+//! - `export`: FHIR Bulk Data `$export` jobs (NDJSON files written by a background task,
+//!   de-identified by `smr-deid` on request).
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -33,6 +35,7 @@ mod audit;
 mod authorize;
 pub mod cds;
 mod error;
+pub mod export;
 pub mod feed;
 pub mod import;
 pub mod medication_record;
@@ -61,6 +64,8 @@ pub struct App {
     pgx_results: Arc<pgx::ResultsCache>,
     /// The drug dictionary (see `terminology`).
     terminology: Arc<terminology::Terminology>,
+    /// Bulk Data export jobs and where their files go (see `export`).
+    exports: Arc<export::Exports>,
 }
 
 impl App {
@@ -71,6 +76,7 @@ impl App {
             events: Arc::default(),
             pgx_results: Arc::default(),
             terminology: Arc::default(),
+            exports: Arc::new(export::Exports::temporary()),
         }
     }
 

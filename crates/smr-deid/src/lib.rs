@@ -9,8 +9,9 @@
 //!   (a `urn:uuid:`, an external URL of no known type) is dropped; `#contained` ones are kept.
 //! - **Identifiers**: an NHS number becomes one identifier in [`PSEUDONYM_SYSTEM`] whose value
 //!   is the keyed pseudonym of the number; ODS organisation codes stay (organisations are not
-//!   people); every other identifier is dropped (hospital numbers, prescription ids, GMC
-//!   numbers all link back).
+//!   people); every other identifier of a resource is dropped (hospital numbers,
+//!   prescription ids, GMC numbers all link back); a Reference's logical identifier (a
+//!   Provenance agent named by user id) keeps its system with a keyed pseudonym as value.
 //! - **Direct identifiers** dropped wherever they occur: `name` as a HumanName (organisation
 //!   names are plain strings and stay), `telecom`, `photo`, `contact`, signatures, and
 //!   addresses reduced to `use`, `type`, `country` and the postcode's outward code.
@@ -232,8 +233,14 @@ impl Deidentifier {
                 let kept: Vec<Value> = items.iter().filter_map(|i| self.identifier(i)).collect();
                 *items = kept;
             }
+            // A Reference's logical identifier (a Provenance agent, a user named by SMR's
+            // user system): pseudonymised in its own system rather than dropped, since the
+            // reference may be the element's only content and R4 requires it.
             Value::Object(_) => {
-                *value = self.identifier(value).unwrap_or(Value::Null);
+                *value = self
+                    .identifier(value)
+                    .or_else(|| self.pseudonymous_identifier(value))
+                    .unwrap_or(Value::Null);
             }
             _ => *value = Value::Null,
         }
@@ -250,6 +257,18 @@ impl Deidentifier {
             ODS_SYSTEM => Some(serde_json::json!({"system": ODS_SYSTEM, "value": value})),
             _ => None,
         }
+    }
+}
+
+impl Deidentifier {
+    /// `{system, value}` with the value replaced by its keyed pseudonym (system kept).
+    fn pseudonymous_identifier(&self, identifier: &Value) -> Option<Value> {
+        let system = identifier.get("system").and_then(Value::as_str)?;
+        let value = identifier.get("value").and_then(Value::as_str)?;
+        Some(serde_json::json!({
+            "system": system,
+            "value": self.pseudonym("identifier", &format!("{system}|{value}")),
+        }))
     }
 }
 

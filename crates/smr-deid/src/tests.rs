@@ -118,6 +118,25 @@ fn references_are_rewritten_consistently_and_coded_data_stays() {
 }
 
 #[test]
+fn a_logical_reference_keeps_its_system_with_a_pseudonymous_value() {
+    let d = deid();
+    let prov = json!({"resourceType": "Provenance", "id": "v1",
+        "agent": [{"who": {"identifier": {"system": "https://fhir.smr.nhs.uk/Id/user", "value": "dr.jones"}, "display": "Dr Jones"}}]});
+    let out = d.resource(&prov);
+    let who = &out["agent"][0]["who"];
+    assert_eq!(
+        who["identifier"]["system"],
+        "https://fhir.smr.nhs.uk/Id/user"
+    );
+    assert!(
+        who["identifier"]["value"]
+            .as_str()
+            .is_some_and(|v| v.len() == 32 && !v.contains("jones"))
+    );
+    assert!(who.get("display").is_none());
+}
+
+#[test]
 fn keys_give_unlinkable_pseudonyms() {
     let a = Deidentifier::new([1; 32]);
     let b = Deidentifier::new([2; 32]);

@@ -4,6 +4,7 @@ mod audit;
 pub mod bundle;
 pub mod cds;
 pub mod everything;
+pub mod export;
 pub mod history;
 pub mod instance;
 pub mod medication_record;
