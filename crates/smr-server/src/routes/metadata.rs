@@ -189,12 +189,7 @@ fn statement(base: &str) -> Value {
 /// How a reference parameter chains (R4 search, "Chained parameters"): one level, into the
 /// served types it may refer to.
 fn chain_documentation(def: &search_params::SearchParamDef) -> String {
-    let served: Vec<&str> = def
-        .targets
-        .iter()
-        .map(String::as_str)
-        .filter(|t| smr_fhir::resource_types::is_served(t))
-        .collect();
+    let served = smr_fhir::query::chain_targets(def);
     let code = &def.code;
     match served.as_slice() {
         [] => "Not chainable: it refers to no type SMR serves.".to_owned(),
