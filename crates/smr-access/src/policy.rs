@@ -141,6 +141,8 @@ fn writes(role: Role) -> &'static [&'static str] {
             "DetectedIssue",
             "Encounter",
             "EpisodeOfCare",
+            // Cohorts for Bulk Data `Group/{id}/$export`.
+            "Group",
             "Immunization",
             "List",
             "Location",
@@ -171,6 +173,9 @@ fn reads(role: Role, res_type: &str) -> bool {
         _ if res_type == "AuditEvent" => {
             matches!(role, Role::Patient | Role::Admin | Role::System)
         }
+        // A Group lists patients across care relationships (a Bulk Data export cohort): only
+        // the back-end systems that run exports manage them.
+        _ if res_type == "Group" => role == Role::System,
         // An administrator reads clinical types only under break-glass, which
         // `patient_access` decides; the type itself is not barred.
         _ => shared || record,
@@ -219,6 +224,17 @@ pub fn operation_allowed(role: Role, op: Operation) -> bool {
             role.is_clinical() && role != Role::CareWorker || role == Role::System
         }
         Operation::AuditReview => matches!(role, Role::Admin | Role::System),
+    }
+}
+
+/// Bulk Data export (`$export`, issue 9): a back-end system (identified or de-identified);
+/// an analyst, a de-identified research extract only (`deidentify=true`). Clinicians and
+/// patients read records one patient at a time; administrators run the service.
+pub fn may_export(role: Role, deidentified: bool) -> bool {
+    match role {
+        Role::System => true,
+        Role::Analyst => deidentified,
+        _ => false,
     }
 }
 

@@ -24,6 +24,8 @@
 //! - `eps`: `$process-message`, NHS EPS FHIR messages planned by `smr-eps` and written as
 //!   one transaction.
 //! - `hl7v2`: an HL7 v2 message (from MLLP or a file) stored as its sender, answered by an ACK.
+//! - `export`: FHIR Bulk Data `$export` jobs (NDJSON files written by a background task,
+//!   de-identified by `smr-deid` on request).
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
 //!
@@ -39,6 +41,7 @@ mod authorize;
 pub mod cds;
 pub mod eps;
 mod error;
+pub mod export;
 pub mod feed;
 pub mod hl7v2;
 pub mod import;
@@ -71,6 +74,8 @@ pub struct App {
     terminology: Arc<terminology::Terminology>,
     /// Subscriptions' policy, index and websocket notifications (see `subscriptions`).
     subscriptions: Arc<subscriptions::Subscriptions>,
+    /// Bulk Data export jobs and where their files go (see `export`).
+    exports: Arc<export::Exports>,
 }
 
 impl App {
@@ -82,6 +87,7 @@ impl App {
             pgx_results: Arc::default(),
             terminology: Arc::default(),
             subscriptions: Arc::default(),
+            exports: Arc::new(export::Exports::temporary()),
         }
     }
 

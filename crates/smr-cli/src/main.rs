@@ -209,7 +209,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening store {}", redact(&url)))?;
     tracing::info!(store = %redact(&url), engine = ?store.engine(), "store ready");
-    let app = smr_app::App::new(store.clone());
+    // Bulk Data export files (in-memory jobs; files under the data directory, same permissions).
+    let app = smr_app::App::new(store.clone()).with_export_dir(args.data_dir.join("exports"));
     match app.load_terminology().await {
         Ok(release) => tracing::info!(dmd_release = ?release, "drug dictionary ready"),
         Err(e) => {

@@ -464,10 +464,26 @@ fn parse_chain(resource_type: &str, key: &str, value: &str) -> Result<Criterion,
 }
 
 /// The type a chain looks into: the `:Type` modifier, else the one type SMR serves among those
-/// the parameter may refer to (`MedicationRequest.subject` refers to Group or Patient; SMR
-/// holds only Patients, so a chain on it can only mean Patient). With more than one served
+/// the parameter may refer to (`MedicationRequest.subject` refers to Group or Patient; SMR's
+/// Groups are export cohorts, never subjects, so a chain on it means Patient). With more than one served
 /// target (`requester`: Practitioner, Organization, Patient, …) the chain is ambiguous and
 /// the client must name the type.
+/// The served types a chain without `:Type` may look into. SMR serves Group only as a Bulk
+/// Data export cohort, never as the subject of a record entry, so where Patient is a target
+/// Group is not: `subject.identifier` keeps meaning the Patient.
+pub fn chain_targets(def: &search_params::SearchParamDef) -> Vec<&str> {
+    let mut served: Vec<&str> = def
+        .targets
+        .iter()
+        .map(String::as_str)
+        .filter(|t| crate::resource_types::is_served(t))
+        .collect();
+    if served.contains(&"Patient") {
+        served.retain(|t| *t != "Group");
+    }
+    served
+}
+
 fn chain_target(
     key: &str,
     def: &search_params::SearchParamDef,
@@ -490,12 +506,7 @@ fn chain_target(
         }
         return Ok(ty.to_owned());
     }
-    let served: Vec<&str> = def
-        .targets
-        .iter()
-        .map(String::as_str)
-        .filter(|t| crate::resource_types::is_served(t))
-        .collect();
+    let served = chain_targets(def);
     match served.as_slice() {
         [one] => Ok((*one).to_owned()),
         [] => Err(not_supported(

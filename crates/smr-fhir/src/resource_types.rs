@@ -54,6 +54,12 @@ pub const SERVED_TYPES: &[ServedType] = &[
         compartment_params: &["patient"],
     },
     // R4 CompartmentDefinition `patient`: Immunization is in the compartment by `patient`.
+    // Bulk Data export's `Group/{id}/$export` (issue 9): a cohort whose `member`s are Patients.
+    // Not keyed by a member (a Group is many patients' cohort): shared, keyed by `Group/id`.
+    ServedType {
+        name: "Group",
+        compartment_params: &[],
+    },
     ServedType {
         name: "Immunization",
         compartment_params: &["patient"],
@@ -327,6 +333,12 @@ mod tests {
         let def: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         let resources = def["resource"].as_array().expect("resource array");
         for t in SERVED_TYPES {
+            // The one deliberate difference: R4 puts a Group in each member's compartment
+            // (`member`); SMR keys a Group (an export cohort of many patients) by its own id,
+            // since a row has one owning patient.
+            if t.name == "Group" {
+                continue;
+            }
             let entry = resources
                 .iter()
                 .find(|r| r["code"] == t.name)

@@ -112,6 +112,15 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(routes::eps::process_message),
         )
         .route("/_history", get(routes::history::system))
+        // Bulk Data export (routes/export.rs, docs/bulk-export.md).
+        .route("/$export", get(routes::export::system))
+        .route("/Patient/$export", get(routes::export::patient))
+        .route("/Group/{id}/$export", get(routes::export::group))
+        .route(
+            "/$export-status/{job}",
+            get(routes::export::status).delete(routes::export::cancel),
+        )
+        .route("/$export-file/{job}/{file}", get(routes::export::file))
         .route("/CodeSystem/$lookup", get(routes::terminology::lookup))
         .route(
             "/{res_type}",

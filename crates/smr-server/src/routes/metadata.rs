@@ -90,6 +90,9 @@ pub async fn capability_statement(
     ))
 }
 
+/// FHIR Bulk Data export (routes/export.rs).
+const BULK_EXPORT_DOCUMENTATION: &str = "FHIR Bulk Data Access 2.0.0 export: `Prefer: respond-async` required; `_outputFormat` (application/fhir+ndjson, application/ndjson, ndjson), `_type`, `_since`, and `deidentify=true` for a research extract (keyed pseudonyms, birth dates to year-month, postcodes to outward code, free text dropped, patients who opted out of secondary use left out). Roles: system; analyst for de-identified extracts only. Jobs do not survive a restart. See docs/bulk-export.md.";
+
 const INTERACTIONS: &[&str] = &[
     "read",
     "vread",
@@ -165,6 +168,17 @@ fn statement(base: &str) -> Value {
                     "name": "safety-check",
                     "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-safety-check",
                     "documentation": SAFETY_CHECK_DOCUMENTATION
+                }, {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+                    "documentation": BULK_EXPORT_DOCUMENTATION
+                }]);
+            }
+            if t.name == "Group" {
+                resource["operation"] = json!([{
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+                    "documentation": BULK_EXPORT_DOCUMENTATION
                 }]);
             }
             if t.name == "Provenance" {
@@ -187,6 +201,7 @@ fn statement(base: &str) -> Value {
         "date": smr_fhir::datetime::format_instant(now_micros()),
         "publisher": "SMR",
         "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": {"name": "SMR", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "SMR Single Medication Record FHIR server", "url": base},
         "fhirVersion": "4.0.1",
@@ -207,6 +222,10 @@ fn statement(base: &str) -> Value {
                 "name": "process-message",
                 "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
                 "documentation": PROCESS_MESSAGE_DOCUMENTATION
+            }, {
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                "documentation": BULK_EXPORT_DOCUMENTATION
             }],
             "searchParam": [
                 {"name": "_summary", "type": "token", "documentation": "true | text | data | count | false (http://hl7.org/fhir/R4/search.html#summary); also on read, vread and history"},
@@ -219,12 +238,7 @@ fn statement(base: &str) -> Value {
 /// How a reference parameter chains (R4 search, "Chained parameters"): one level, into the
 /// served types it may refer to.
 fn chain_documentation(def: &search_params::SearchParamDef) -> String {
-    let served: Vec<&str> = def
-        .targets
-        .iter()
-        .map(String::as_str)
-        .filter(|t| smr_fhir::resource_types::is_served(t))
-        .collect();
+    let served = smr_fhir::query::chain_targets(def);
     let code = &def.code;
     match served.as_slice() {
         [] => "Not chainable: it refers to no type SMR serves.".to_owned(),

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod cds;
 pub mod eps;
 pub mod everything;
+pub mod export;
 pub mod history;
 pub mod instance;
 pub mod medication_record;

@@ -298,11 +298,14 @@ impl Client {
             .expect("body")
             .to_bytes();
         let text = String::from_utf8(bytes.to_vec()).expect("utf-8 body");
-        if !text.is_empty()
-            && headers
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.to_str().unwrap_or("").contains("json"))
-        {
+        let media = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !text.is_empty() && media.contains("ndjson") {
+            // Bulk Data files: one resource per line.
+            text.lines().for_each(check_schema);
+        } else if !text.is_empty() && media.contains("json") {
             check_schema(&text);
         }
         Reply {
