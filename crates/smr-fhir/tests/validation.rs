@@ -73,8 +73,8 @@ fn official_r4_examples_of_served_types_are_valid() {
     }
     assert!(failures.is_empty(), "official examples rejected:{failures}");
     assert_eq!(all.len(), 72, "expected the 72 official examples");
-    // 22: with Bundle (diagnosticreport-example.json, a collection).
-    assert_eq!(checked, 22, "served-type examples checked");
+    // 24: with Bundle (diagnosticreport-example.json, a collection), Group and Subscription.
+    assert_eq!(checked, 24, "served-type examples checked");
 }
 
 #[test]
@@ -332,6 +332,7 @@ fn every_served_type_accepts_a_minimal_instance_and_rejects_unknown_elements() {
         json!({"resourceType": "DetectedIssue", "status": "final"}),
         json!({"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}),
         json!({"resourceType": "EpisodeOfCare", "status": "active", "patient": {"reference": "Patient/p"}}),
+        json!({"resourceType": "Group", "type": "person", "actual": true}),
         json!({"resourceType": "Immunization", "status": "completed", "vaccineCode": {"text": "x"},
                "patient": {"reference": "Patient/p"}, "occurrenceString": "x"}),
         json!({"resourceType": "List", "status": "current", "mode": "snapshot"}),
@@ -352,6 +353,8 @@ fn every_served_type_accepts_a_minimal_instance_and_rejects_unknown_elements() {
         json!({"resourceType": "PractitionerRole"}),
         json!({"resourceType": "Provenance", "target": [{"reference": "Patient/p"}],
                "recorded": "2024-01-01T00:00:00Z", "agent": [{"who": {"display": "x"}}]}),
+        json!({"resourceType": "Subscription", "status": "requested", "reason": "x",
+               "criteria": "MedicationRequest?patient=p", "channel": {"type": "websocket"}}),
     ];
     assert_eq!(minimal.len(), smr_fhir::resource_types::SERVED_TYPES.len());
     for r in &minimal {
