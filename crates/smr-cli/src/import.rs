@@ -172,7 +172,10 @@ async fn import_gp(args: &ImportArgs, files: &[PathBuf]) -> anyhow::Result<bool>
     println!("GP extracts:");
     print_summary(&tallies, started.elapsed());
     if count > 0 {
-        println!("{count} rows rejected: see {} (line, reason)", path.display());
+        println!(
+            "{count} rows rejected: see {} (line, reason)",
+            path.display()
+        );
     }
     Ok(count > 0)
 }

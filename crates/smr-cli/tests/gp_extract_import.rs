@@ -104,11 +104,7 @@ async fn gp_extract(engine: &str) {
         std::fs::copy(fixture(name), &to).expect("copy fixture");
         to
     };
-    let (patients, good, bad) = (
-        copy("Patient-gp.ndjson"),
-        copy("good.csv"),
-        copy("bad.csv"),
-    );
+    let (patients, good, bad) = (copy("Patient-gp.ndjson"), copy("good.csv"), copy("bad.csv"));
     let rejects_path = dir.path().join("import-rejects.ndjson");
     let run = |files: &[&Path]| {
         let out = Command::new(env!("CARGO_BIN_EXE_smr"))
@@ -161,7 +157,12 @@ async fn gp_extract(engine: &str) {
     assert_eq!(stopped["status"], "stopped");
     assert_eq!(stopped["statusReason"]["text"], "Muscle pain");
     // Each entry's Provenance names the practice, in the GP setting.
-    let (_, provenances) = search(&url, "Provenance", &[("target", &format!("MedicationRequest/{plan1}"))]).await;
+    let (_, provenances) = search(
+        &url,
+        "Provenance",
+        &[("target", &format!("MedicationRequest/{plan1}"))],
+    )
+    .await;
     assert_eq!(provenances.len(), 1);
     let agent = &provenances[0]["agent"][0];
     assert_eq!(agent["onBehalfOf"]["identifier"]["value"], "A81001");
@@ -192,9 +193,15 @@ async fn gp_extract(engine: &str) {
     lines.sort();
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(lines[0].0, 2);
-    assert!(lines[0].1.contains("no patient with NHS number 9876543210"), "{lines:?}");
+    assert!(
+        lines[0].1.contains("no patient with NHS number 9876543210"),
+        "{lines:?}"
+    );
     assert_eq!(lines[1].0, 3);
-    assert!(lines[1].1.contains("AUTH-9' (line 2) was rejected"), "{lines:?}");
+    assert!(
+        lines[1].1.contains("AUTH-9' (line 2) was rejected"),
+        "{lines:?}"
+    );
     assert_eq!(lines[2].0, 4);
     assert!(lines[2].1.contains("start_date"), "{lines:?}");
     assert_eq!(lines[3].0, 5);
@@ -214,7 +221,11 @@ async fn gp_extract(engine: &str) {
         "no new versions"
     );
     let (again, _) = search(&url, "Provenance", &[]).await;
-    assert_eq!(again, provenance_count + 1, "only the bad file's good row's");
+    assert_eq!(
+        again,
+        provenance_count + 1,
+        "only the bad file's good row's"
+    );
 
     // The single medication record: one line for AUTH-1 and its issues.
     let store = Store::open(&url).await.expect("open store");
@@ -239,12 +250,20 @@ async fn gp_extract(engine: &str) {
     let ramipril: Vec<&&Value> = statements
         .iter()
         .filter(|s| {
-            s["derivedFrom"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|r| r["reference"].as_str().is_some_and(|r| r.starts_with(&format!("MedicationRequest/{plan1}")))))
+            s["derivedFrom"].as_array().is_some_and(|d| {
+                d.iter().any(|r| {
+                    r["reference"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with(&format!("MedicationRequest/{plan1}")))
+                })
+            })
         })
         .collect();
-    assert_eq!(ramipril.len(), 1, "one line for the authorisation: {bundle}");
+    assert_eq!(
+        ramipril.len(),
+        1,
+        "one line for the authorisation: {bundle}"
+    );
     let derived = ramipril[0]["derivedFrom"].as_array().map(Vec::len);
     assert_eq!(derived, Some(4), "the plan and its three issues: {bundle}");
     assert_eq!(ramipril[0]["status"], "active");

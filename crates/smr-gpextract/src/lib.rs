@@ -135,8 +135,7 @@ impl Header {
         }
         if !index.contains_key("practice_ods") && !has_default_practice {
             return Err(FileError::Header(
-                "the file has no practice_ods column: give the practice with --practice ODS"
-                    .into(),
+                "the file has no practice_ods column: give the practice with --practice ODS".into(),
             ));
         }
         Ok(Header { index })
@@ -277,11 +276,7 @@ pub fn map_row(
     let must_be_empty = |c: &'static str, kind: &str| -> Result<(), RowError> {
         match get(c) {
             "" => Ok(()),
-            _ => Err(fail(
-                c,
-                "value",
-                format!("must be empty on an {kind} row"),
-            )),
+            _ => Err(fail(c, "value", format!("must be empty on an {kind} row"))),
         }
     };
 
@@ -307,8 +302,13 @@ pub fn map_row(
         }
         (p, _) => p,
     };
-    let practice = ods_code(practice)
-        .ok_or_else(|| fail("practice_ods", "value", format!("'{practice}' is not an ODS code")))?;
+    let practice = ods_code(practice).ok_or_else(|| {
+        fail(
+            "practice_ods",
+            "value",
+            format!("'{practice}' is not an ODS code"),
+        )
+    })?;
     let nhs: String = required("nhs_number")?
         .chars()
         .filter(|c| !c.is_whitespace())

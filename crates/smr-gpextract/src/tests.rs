@@ -125,11 +125,7 @@ fn the_header_decides_the_columns_and_the_practice() {
     // Columns in another order, with a byte order mark and an extra column.
     let reordered = format!(
         "\u{feff}record_type,nhs_number,extra,{}\nauthorisation,9434765919,x,A1,,318902004,Ramipril,,,,2026-01-05,,,active,,,A81001\n",
-        HEADER
-            .split(',')
-            .skip(2)
-            .collect::<Vec<_>>()
-            .join(",")
+        HEADER.split(',').skip(2).collect::<Vec<_>>().join(",")
     );
     let rows = read_rows(&reordered, None);
     assert!(rows[0].is_ok(), "{rows:?}");

@@ -92,7 +92,10 @@ pub async fn import(
     for file in files {
         let name: Arc<str> = file
             .file_name()
-            .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into())
+            .map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            )
             .into();
         let opened =
             std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
@@ -102,7 +105,10 @@ pub async fn import(
         } else {
             Box::new(opened)
         };
-        let mut extract = match Extract::new(BufReader::with_capacity(1 << 16, reader), practice.as_deref()) {
+        let mut extract = match Extract::new(
+            BufReader::with_capacity(1 << 16, reader),
+            practice.as_deref(),
+        ) {
             Ok(e) => e,
             Err(FileError::Io(e)) => {
                 return Err(e).with_context(|| format!("reading {}", file.display()));
@@ -267,7 +273,9 @@ impl Loader<'_> {
             Err(AppError::Store(StoreError::NotFound { .. } | StoreError::Gone { .. })) => {
                 Ok(PlanState::Absent)
             }
-            Err(e) => Err(e).context("the store failed; the import stopped (re-run to complete it)"),
+            Err(e) => {
+                Err(e).context("the store failed; the import stopped (re-run to complete it)")
+            }
         }
     }
 
