@@ -288,3 +288,61 @@ async fn sqlite_gp_extract_import() {
 async fn postgres_gp_extract_import() {
     gp_extract("postgres").await;
 }
+
+/// A gzipped extract without the `practice_ods` column loads with `--practice`; without it
+/// (or with a header lacking columns) the file is one reject at line 1 and the run goes on.
+#[tokio::test]
+async fn sqlite_gzipped_extract_with_practice_flag() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}", data.join("smr.db").display());
+    let patients = dir.path().join("Patient-gp.ndjson");
+    std::fs::copy(fixture("Patient-gp.ndjson"), &patients).expect("copy");
+    // good.csv without its last column (practice_ods).
+    let text = std::fs::read_to_string(fixture("good.csv")).expect("fixture");
+    let stripped: String = text
+        .lines()
+        .map(|l| format!("{}\n", l.rsplit_once(',').map_or(l, |(head, _)| head)))
+        .collect();
+    let gz = dir.path().join("extract.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create"),
+        flate2::Compression::default(),
+    );
+    enc.write_all(stripped.as_bytes()).expect("gzip");
+    enc.finish().expect("gzip");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_smr"))
+            .env_remove("SMR_DATABASE_URL")
+            .env_remove("SMR_DATA_DIR")
+            .arg("import")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(extra)
+            .arg(&patients)
+            .arg(&gz)
+            .output()
+            .expect("run smr import");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&[]);
+    assert_eq!(code, 2, "{out}");
+    let rejects =
+        std::fs::read_to_string(dir.path().join("import-rejects.ndjson")).expect("rejects file");
+    assert_eq!(rejects.lines().count(), 1, "{rejects}");
+    assert!(rejects.contains("--practice"), "{rejects}");
+    assert!(rejects.contains(r#""line":1"#), "{rejects}");
+    let (code, out) = run(&["--practice", "b82002"]);
+    assert_eq!(code, 0, "{out}");
+    let (total, requests) = search(&url, "MedicationRequest", &[]).await;
+    assert_eq!(total, 7);
+    assert!(requests.iter().all(|r| {
+        r["identifier"][0]["system"]
+            .as_str()
+            .is_some_and(|s| s.contains("/gp-extract/B82002/"))
+    }));
+}
