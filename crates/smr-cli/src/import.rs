@@ -12,6 +12,7 @@
 //! Exit codes: 0 everything loaded (or already there), 2 some entries rejected, 1 a fatal
 //! error (files unreadable, store unavailable).
 
+mod gp_extract;
 mod hl7v2;
 mod remote;
 mod source;
@@ -71,6 +72,10 @@ pub struct ImportArgs {
     /// For HL7 v2 files (`.hl7`): the one sender they come from, e.g. `RTH,hospital`.
     #[arg(long, value_name = "ODS,SETTING[,NAME]")]
     sender: Option<String>,
+    /// For GP extracts (`.csv`, `.csv.gz`): the practice's ODS code, for files (or rows)
+    /// without a `practice_ods` column (docs/gp-extract.md).
+    #[arg(long, value_name = "ODS")]
+    practice: Option<String>,
 }
 
 /// How many units the reader may be ahead of the writer (in chunks of [`CHUNK`]).
@@ -101,24 +106,92 @@ struct Tally {
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    let files = args.files.clone();
-    for f in &files {
+    for f in &args.files {
         anyhow::ensure!(f.is_file(), "no such file: {}", f.display());
     }
+    // GP extracts go last: their rows name patients that FHIR files of the same run load.
+    let (gp_files, files): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .files
+        .iter()
+        .cloned()
+        .partition(|f| gp_extract::is_gp_extract(f));
+    let mut rejected = false;
+    if !files.is_empty() {
+        rejected = run_files(&args, files).await?;
+    }
+    if !gp_files.is_empty() {
+        rejected |= import_gp(&args, &gp_files).await?;
+    }
+    Ok(if rejected {
+        std::process::ExitCode::from(2)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+/// The rejects file of a run: `--rejects`, or beside the first file.
+fn rejects_path(args: &ImportArgs, first: &Path) -> PathBuf {
+    args.rejects.clone().unwrap_or_else(|| {
+        first
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("import-rejects.ndjson")
+    })
+}
+
+/// Loads GP extracts into a store (not through `--url`: the practice is the writer, which a
+/// server's token cannot say); whether any row was rejected.
+async fn import_gp(args: &ImportArgs, files: &[PathBuf]) -> anyhow::Result<bool> {
+    anyhow::ensure!(
+        args.url.is_none(),
+        "GP extracts are imported into a store (--data-dir or --database-url), not through --url"
+    );
+    let path = rejects_path(args, &args.files[0]);
+    // FHIR files of the same run may have written rejects there already: append to them.
+    let mut rejects = Rejects::open(&path, true)?;
+    let Target::Direct { app, .. } = open_target(args).await? else {
+        anyhow::bail!("GP extracts need a store");
+    };
+    let mut tallies = BTreeMap::new();
+    let started = Instant::now();
+    let result = gp_extract::import(
+        &app,
+        files,
+        args.practice.as_deref(),
+        args.batch,
+        &mut tallies,
+        &mut rejects,
+    )
+    .await;
+    if let Err(e) = app.drain_feed().await {
+        tracing::warn!(error = %e, "change feed not drained: a server will process it");
+    }
+    app.close().await;
+    let count = rejects.finish()?;
+    result?;
+    println!("GP extracts:");
+    print_summary(&tallies, started.elapsed());
+    if count > 0 {
+        println!(
+            "{count} rows rejected: see {} (line, reason)",
+            path.display()
+        );
+    }
+    Ok(count > 0)
+}
+
+/// FHIR and HL7 v2 files; whether anything was rejected or refused.
+async fn run_files(args: &ImportArgs, files: Vec<PathBuf>) -> anyhow::Result<bool> {
     // HL7 v2 files go first, message by message, as the MLLP listener stores them.
     let (hl7_files, fhir_files): (Vec<PathBuf>, Vec<PathBuf>) =
         files.into_iter().partition(|f| hl7v2::is_hl7(f));
     let hl7_refused = if hl7_files.is_empty() {
         0
     } else {
-        import_hl7(&args, &hl7_files).await?
+        import_hl7(args, &hl7_files).await?
     };
     if fhir_files.is_empty() {
-        return Ok(if hl7_refused > 0 {
-            std::process::ExitCode::from(2)
-        } else {
-            std::process::ExitCode::SUCCESS
-        });
+        return Ok(hl7_refused > 0);
     }
     let mut files = fhir_files;
     // Entries of a patient's record need their Patient first (SMR refuses an entry whose
@@ -126,14 +199,9 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
     // conditional reference (`Practitioner?identifier=…`), which must find them: Patient
     // files go first, then those of shared resources, then the rest in the order given.
     files.sort_by_key(|f| load_order(f));
-    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
-        files[0]
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("import-rejects.ndjson")
-    });
-    let target = open_target(&args).await?;
-    let mut rejects = Rejects::create(&rejects_path)?;
+    let rejects_path = rejects_path(args, &args.files[0]);
+    let target = open_target(args).await?;
+    let mut rejects = Rejects::open(&rejects_path, false)?;
     let bytes = Arc::new(AtomicU64::new(0));
     let total_bytes: u64 = files
         .iter()
@@ -219,11 +287,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<std::process::ExitCode> {
             rejects_path.display()
         );
     }
-    if rejected > 0 || hl7_refused > 0 {
-        Ok(std::process::ExitCode::from(2))
-    } else {
-        Ok(std::process::ExitCode::SUCCESS)
-    }
+    Ok(rejected > 0 || hl7_refused > 0)
 }
 
 /// Stores the HL7 v2 messages of `files` directly (not through `--url`); the number refused.
@@ -438,16 +502,25 @@ struct Rejects {
     path: PathBuf,
     out: std::io::BufWriter<std::fs::File>,
     count: u64,
+    /// It held earlier rejects of this run when opened (so it is kept, even if empty now).
+    earlier: bool,
 }
 
 impl Rejects {
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("creating the rejects file {}", path.display()))?;
+    /// Creates the file, or (`append`) adds to what an earlier phase of this run wrote.
+    fn open(path: &Path, append: bool) -> anyhow::Result<Self> {
+        let earlier = append && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let file = if earlier {
+            std::fs::OpenOptions::new().append(true).open(path)
+        } else {
+            std::fs::File::create(path)
+        }
+        .with_context(|| format!("creating the rejects file {}", path.display()))?;
         Ok(Rejects {
             path: path.to_owned(),
             out: std::io::BufWriter::new(file),
             count: 0,
+            earlier,
         })
     }
 
@@ -476,7 +549,7 @@ impl Rejects {
     /// Closes the file (removed when empty) and answers how many were rejected.
     fn finish(mut self) -> anyhow::Result<u64> {
         self.flush()?;
-        if self.count == 0 {
+        if self.count == 0 && !self.earlier {
             let _ = std::fs::remove_file(&self.path);
         }
         Ok(self.count)
