@@ -256,7 +256,11 @@ impl App {
         let spec = subscription::read(resource)
             .map_err(|issue| AppError::Store(StoreError::Invalid(vec![issue])))?;
         self.patient_view(ctx, access, &spec.patient).await?;
+        // Only a subscription that will run must be allowed to call its endpoint (SMR itself
+        // sets one whose endpoint left the allow-list to `error`).
+        let runs = matches!(spec.status, Status::Requested | Status::Active);
         if let Channel::RestHook { endpoint, .. } = &spec.channel
+            && runs
             && !subscription::endpoint_allowed(endpoint, &self.policy().allowed_endpoints)
         {
             return Err(AppError::Store(StoreError::Invalid(vec![
@@ -465,6 +469,12 @@ impl App {
         let count = hooks.len();
         for (id, spec, change) in hooks {
             let request = self.hook_request(&policy, &id, &spec, change).await?;
+            // The allow-list may have shrunk since the subscription was accepted.
+            if !subscription::endpoint_allowed(&request.endpoint, &policy.allowed_endpoints) {
+                self.subscription_failed(&id, "the endpoint is no longer on the allow-list")
+                    .await;
+                continue;
+            }
             let sender = Arc::clone(&sender);
             let delays = policy.retry_delays.clone();
             tasks.spawn(async move {
@@ -475,7 +485,7 @@ impl App {
         while let Some(joined) = tasks.join_next().await {
             if let Ok((id, Err(reason))) = joined {
                 tracing::warn!(subscription = %id, %reason, "rest-hook delivery failed: subscription set to error");
-                self.subscription_failed(&id, &reason).await?;
+                self.subscription_failed(&id, &reason).await;
             }
         }
         Ok(count)
@@ -572,8 +582,16 @@ impl App {
         Ok(())
     }
 
-    /// Sets a subscription whose endpoint kept failing to `error`, with the reason.
-    async fn subscription_failed(&self, id: &str, reason: &str) -> Result<(), AppError> {
+    /// Sets a subscription whose endpoint kept failing to `error`, with the reason. Never
+    /// fails the batch: a subscription that cannot be marked is logged and tried again at its
+    /// next failure.
+    async fn subscription_failed(&self, id: &str, reason: &str) {
+        if let Err(e) = self.mark_subscription_error(id, reason).await {
+            tracing::warn!(subscription = %id, error = %e, "subscription not set to error");
+        }
+    }
+
+    async fn mark_subscription_error(&self, id: &str, reason: &str) -> Result<(), AppError> {
         let ctx = crate::pgx::system_context(format!("subscription-{id}"));
         let stored = match self.store.read("Subscription", id).await {
             Ok(s) => s,
