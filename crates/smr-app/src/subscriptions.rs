@@ -140,18 +140,23 @@ impl Default for Subscriptions {
 #[derive(Default)]
 struct Index {
     by_id: HashMap<String, Arc<SubscriptionSpec>>,
+    /// When each subscription's current version was written (µs): changes before it are not
+    /// its business (a consumer catching up replays them).
+    since: HashMap<String, i64>,
     by_target: HashMap<(String, String), Vec<String>>,
 }
 
 impl Index {
-    fn put(&mut self, id: &str, spec: SubscriptionSpec) {
+    fn put(&mut self, id: &str, spec: SubscriptionSpec, since: i64) {
         self.remove(id);
+        self.since.insert(id.to_owned(), since);
         let key = (spec.search.resource_type.clone(), spec.patient.clone());
         self.by_target.entry(key).or_default().push(id.to_owned());
         self.by_id.insert(id.to_owned(), Arc::new(spec));
     }
 
     fn remove(&mut self, id: &str) {
+        self.since.remove(id);
         if let Some(old) = self.by_id.remove(id) {
             let key = (old.search.resource_type.clone(), old.patient.clone());
             if let Some(ids) = self.by_target.get_mut(&key) {
@@ -163,11 +168,18 @@ impl Index {
         }
     }
 
-    fn candidates(&self, res_type: &str, patient: &str) -> Vec<(String, Arc<SubscriptionSpec>)> {
+    /// The subscriptions on this type and patient written before `at` (µs).
+    fn candidates(
+        &self,
+        res_type: &str,
+        patient: &str,
+        at: i64,
+    ) -> Vec<(String, Arc<SubscriptionSpec>)> {
         self.by_target
             .get(&(res_type.to_owned(), patient.to_owned()))
             .into_iter()
             .flatten()
+            .filter(|id| self.since.get(*id).is_some_and(|since| *since <= at))
             .filter_map(|id| self.by_id.get(id).map(|s| (id.clone(), Arc::clone(s))))
             .collect()
     }
@@ -353,11 +365,11 @@ impl App {
         &self,
         cursor: &mut SubscriptionCursor,
     ) -> Result<usize, AppError> {
-        self.load_subscriptions().await?;
         let position = match cursor.position {
             Some(p) => p,
             None => self.subscriptions_start().await?,
         };
+        self.load_subscriptions().await?;
         let changes = self.store.changes_after(position, BATCH).await?;
         let Some(last) = changes.last().map(|c| c.position) else {
             cursor.position = Some(position);
@@ -377,10 +389,35 @@ impl App {
         Ok(changes.len())
     }
 
-    /// Where the consumer starts: its saved position, or (the first time ever) the feed's
-    /// end: a new deployment does not notify the past.
+    /// Where the consumer starts: its saved position; the first time it ever runs, the feed's
+    /// end when no Subscription exists yet (a new deployment does not replay the past), else
+    /// the feed's start, each subscription then skipping what was written before it. The
+    /// end is read before the subscriptions, so one created in between is seen in the feed.
     async fn subscriptions_start(&self) -> Result<FeedPosition, AppError> {
-        self.feed_start(SUBSCRIPTIONS).await
+        let saved = self.store.consumer_position(SUBSCRIPTIONS).await?;
+        if saved != FeedPosition::default() {
+            return Ok(saved);
+        }
+        let head = self.store.feed_head().await?;
+        if let Ok(mut slot) = self.subscriptions.index.lock() {
+            *slot = None;
+        }
+        self.load_subscriptions().await?;
+        let none_yet = self
+            .subscriptions
+            .index
+            .lock()
+            .map(|i| i.as_ref().is_none_or(|i| i.by_id.is_empty()))
+            .unwrap_or(true);
+        let start = if none_yet {
+            head
+        } else {
+            FeedPosition::default()
+        };
+        self.store
+            .save_consumer_position(SUBSCRIPTIONS, start)
+            .await?;
+        Ok(start)
     }
 
     /// Reads every active Subscription into the index, once.
@@ -402,7 +439,7 @@ impl App {
             let page = self.store.search(&request, &Access::unrestricted()).await?;
             for stored in &page.matches {
                 if let Some(spec) = runnable(&stored.body) {
-                    index.put(&stored.id, spec);
+                    index.put(&stored.id, spec, stored.last_updated);
                 }
             }
             match page.next_cursor {
@@ -436,7 +473,7 @@ impl App {
             let candidates = match self.subscriptions.index.lock() {
                 Ok(guard) => guard
                     .as_ref()
-                    .map(|i| i.candidates(&change.res_type, &change.patient_key))
+                    .map(|i| i.candidates(&change.res_type, &change.patient_key, change.changed_at))
                     .unwrap_or_default(),
                 Err(_) => Vec::new(),
             };
@@ -567,7 +604,7 @@ impl App {
     /// Re-reads one Subscription into the index (created, changed or deleted).
     async fn refresh_subscription(&self, id: &str) -> Result<(), AppError> {
         let spec = match self.store.read("Subscription", id).await {
-            Ok(stored) => runnable(&stored.body),
+            Ok(stored) => runnable(&stored.body).map(|spec| (spec, stored.last_updated)),
             Err(StoreError::NotFound { .. } | StoreError::Gone { .. }) => None,
             Err(e) => return Err(e.into()),
         };
@@ -575,7 +612,7 @@ impl App {
             && let Some(index) = guard.as_mut()
         {
             match spec {
-                Some(spec) => index.put(id, spec),
+                Some((spec, since)) => index.put(id, spec, since),
                 None => index.remove(id),
             }
         }

@@ -407,7 +407,14 @@ where
         .into_client_request()
         .unwrap();
     anonymous.headers_mut().remove("authorization");
-    assert!(tokio_tungstenite::connect_async(anonymous).await.is_err());
+    assert!(
+        within(
+            "refused upgrade",
+            tokio_tungstenite::connect_async(anonymous)
+        )
+        .await
+        .is_err()
+    );
 
     // A stranger's bind is refused.
     let stranger = support::issue(
@@ -417,7 +424,7 @@ where
             ..smr_auth::TokenRequest::new("dr-stranger", Role::Gp)
         },
     );
-    let mut ws = connect(stranger).await.expect("upgrade");
+    let mut ws = within("upgrade", connect(stranger)).await.expect("upgrade");
     ws.send(Message::Text(format!("bind {id}").into()))
         .await
         .unwrap();
@@ -433,7 +440,7 @@ where
             ..smr_auth::TokenRequest::new(format!("patient-{patient}"), Role::Patient)
         },
     );
-    let mut ws = connect(token).await.expect("upgrade");
+    let mut ws = within("upgrade", connect(token)).await.expect("upgrade");
     ws.send(Message::Text(format!("bind {id}").into()))
         .await
         .unwrap();
@@ -446,8 +453,8 @@ where
 
     drop(ws);
     stop.send(()).ok();
-    server.await.ok();
-    app.finish().await;
+    within("server shutdown", server).await.ok();
+    within("store close", app.finish()).await;
 }
 
 type Socket =
@@ -465,4 +472,11 @@ async fn next_text(ws: &mut Socket) -> String {
             return text.to_string();
         }
     }
+}
+
+/// `future`'s output, or a panic naming `what` after 30 s (a hang becomes a failure).
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within 30 s"))
 }
