@@ -7,13 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+
 use serde_json::Value;
 use smr_access::{CareSetting, Principal, RequestContext, Role, Scopes};
 use smr_app::App;
 use smr_app::medication_record::RecordQuery;
 use smr_gpextract::{Kind, resource_id};
 use smr_store::{Access, Store};
-use sqlx::Connection;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,39 +66,10 @@ fn reader() -> RequestContext {
 
 async fn gp_extract(engine: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (target, url, cleanup): (Vec<String>, String, Option<(String, String)>) = match engine {
-        "sqlite" => {
-            let data = dir.path().join("data");
-            let url = format!("sqlite://{}", data.join("smr.db").display());
-            (
-                vec!["--data-dir".into(), data.display().to_string()],
-                url,
-                None,
-            )
-        }
-        _ => {
-            let Some(admin) = std::env::var("SMR_TEST_DATABASE_URL")
-                .ok()
-                .filter(|s| !s.is_empty())
-            else {
-                eprintln!("SKIP postgres: SMR_TEST_DATABASE_URL is not set");
-                return;
-            };
-            let database = format!("smr_gpx_{}", uuid::Uuid::new_v4().simple());
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-                .execute(&mut c)
-                .await
-                .expect("create database");
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            let url = format!("{base}/{database}");
-            (
-                vec!["--database-url".into(), url.clone()],
-                url,
-                Some((admin, database)),
-            )
-        }
+    let Some(place) = support::StoreTarget::new(engine, dir.path(), "smr_gpx").await else {
+        return;
     };
+    let (target, url) = (place.args.clone(), place.url.clone());
     // Copies, so the rejects file lands in the temporary directory.
     let copy = |name: &str| {
         let to = dir.path().join(name);
@@ -268,15 +240,7 @@ async fn gp_extract(engine: &str) {
     assert_eq!(derived, Some(4), "the plan and its three issues: {bundle}");
     assert_eq!(ramipril[0]["status"], "active");
 
-    if let Some((admin, database)) = cleanup
-        && let Ok(mut c) = sqlx::PgConnection::connect(&admin).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-        )))
-        .execute(&mut c)
-        .await;
-    }
+    place.finish().await;
 }
 
 #[tokio::test]

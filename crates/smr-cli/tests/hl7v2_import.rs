@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use smr_store::{Access, Store};
-use sqlx::Connection;
+mod support;
+
+use support::count;
 
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,58 +17,12 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-async fn count(url: &str, ty: &str) -> i64 {
-    let store = Store::open(url).await.expect("open store");
-    let pairs = vec![
-        ("_total".to_owned(), "accurate".to_owned()),
-        ("_count".to_owned(), "1".to_owned()),
-    ];
-    let request = smr_fhir::query::parse(ty, &pairs, smr_fhir::query::Handling::Strict)
-        .expect("query")
-        .request;
-    let page = store
-        .search(&request, &Access::unrestricted())
-        .await
-        .expect("search");
-    store.close().await;
-    page.total.expect("total")
-}
-
 async fn import_file(engine: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (target, url, cleanup): (Vec<String>, String, Option<(String, String)>) = match engine {
-        "sqlite" => {
-            let data = dir.path().join("data");
-            let url = format!("sqlite://{}", data.join("smr.db").display());
-            (
-                vec!["--data-dir".into(), data.display().to_string()],
-                url,
-                None,
-            )
-        }
-        _ => {
-            let Some(admin) = std::env::var("SMR_TEST_DATABASE_URL")
-                .ok()
-                .filter(|s| !s.is_empty())
-            else {
-                eprintln!("SKIP postgres: SMR_TEST_DATABASE_URL is not set");
-                return;
-            };
-            let database = format!("smr_hl7_{}", uuid::Uuid::new_v4().simple());
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-                .execute(&mut c)
-                .await
-                .expect("create database");
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            let url = format!("{base}/{database}");
-            (
-                vec!["--database-url".into(), url.clone()],
-                url,
-                Some((admin, database)),
-            )
-        }
+    let Some(place) = support::StoreTarget::new(engine, dir.path(), "smr_hl7").await else {
+        return;
     };
+    let (target, url) = (place.args.clone(), place.url.clone());
     let text: String = ["adt-a01.hl7", "rde-unknown-code-system.hl7", "rde-o11.hl7"]
         .iter()
         .map(|f| format!("{}\n\n", fixture(f).replace('\r', "\n")))
@@ -102,15 +57,7 @@ async fn import_file(engine: &str) {
         assert_eq!(count(&url, "Encounter").await, 1);
         assert_eq!(count(&url, "MedicationRequest").await, 1);
     }
-    if let Some((admin, database)) = cleanup
-        && let Ok(mut c) = sqlx::PgConnection::connect(&admin).await
-    {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-        )))
-        .execute(&mut c)
-        .await;
-    }
+    place.finish().await;
 }
 
 #[tokio::test]
