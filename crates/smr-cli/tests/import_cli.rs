@@ -3,12 +3,14 @@
 //! gzip, collection and transaction Bundles, re-runs without duplicates, and an import killed
 //! with SIGKILL then re-run ending with exactly the file's resources.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use smr_store::{Access, AuditQuery, Store};
+use smr_store::{AuditQuery, Store};
 use sqlx::Connection;
 
 fn smr() -> Command {
@@ -90,20 +92,7 @@ impl Target {
 
     /// How many current resources of `ty` a search finds.
     async fn count(&self, ty: &str) -> i64 {
-        let store = Store::open(&self.url()).await.expect("open store");
-        let pairs = vec![
-            ("_total".to_owned(), "accurate".to_owned()),
-            ("_count".to_owned(), "1".to_owned()),
-        ];
-        let request = smr_fhir::query::parse(ty, &pairs, smr_fhir::query::Handling::Strict)
-            .expect("query")
-            .request;
-        let page = store
-            .search(&request, &Access::unrestricted())
-            .await
-            .expect("search");
-        store.close().await;
-        page.total.expect("total")
+        support::count(&self.url(), ty).await
     }
 
     async fn audit_bodies(&self) -> Vec<String> {
