@@ -5,6 +5,7 @@
 --   BENCH_CDS_BODY      file holding the JSON request body (empty: a GET without body)
 --   BENCH_CDS_PATH      request path, e.g. /cds-services/smr-pgx-order-select
 --   BENCH_CDS_SCENARIO  name printed in the RESULT line
+--   BENCH_CDS_TOKEN     bearer token sent with every request (empty: none)
 --
 -- No response() callback: it would make wrk parse every response in Lua and slow the load
 -- generator down. Non-2xx/3xx responses are counted by wrk itself (summary.errors.status);
@@ -14,6 +15,10 @@ local body_file = os.getenv("BENCH_CDS_BODY") or ""
 local body = ""
 wrk.path = os.getenv("BENCH_CDS_PATH") or "/cds-services/smr-pgx-order-select"
 wrk.headers["Accept"] = "application/json"
+local token = os.getenv("BENCH_CDS_TOKEN") or ""
+if token ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. token
+end
 if body_file ~= "" then
     local f = assert(io.open(body_file, "rb"))
     body = f:read("*a")

@@ -16,6 +16,14 @@
 #   paracetamol-store     the same without prefetch
 #   healthz               GET /healthz: the HTTP + wrk floor on this machine (no CDS work)
 #
+# MEDICINES [20] current medicines are written for the patient first (a GP's repeat list: 14 by
+# dm+d code, 6 by text), so every order-select also runs the medicines safety checks
+# (interactions, duplication, allergy, renal) over a 20-medicine record, as in practice;
+# MEDICINES=0 gives the PGx-only figures of the earlier runs.
+#
+# Requests carry a GP's bearer token (made with `smr token` from the server's data directory);
+# the patient is registered with that GP's practice, so the GP has a care relationship.
+#
 # then stops the server (trap) and removes its data.
 #
 # Usage:
@@ -46,6 +54,7 @@ PORT=${PORT:-18090}
 WARMUP=${WARMUP:-3s}
 SCENARIOS=${SCENARIOS:-clopidogrel-prefetch clopidogrel-store paracetamol-prefetch paracetamol-store healthz}
 PROFILE=${PROFILE:-0}
+MEDICINES=${MEDICINES:-20}
 PROFILE_SCENARIO=${PROFILE_SCENARIO:-clopidogrel-store}
 PROFILE_SECONDS=${PROFILE_SECONDS:-5}
 HOST=127.0.0.1
@@ -88,9 +97,16 @@ done
 curl -sf -m 1 "$BASE/healthz" >/dev/null || { cat "$WORK/server.log" >&2; die "server did not start"; }
 echo "== server pid $SERVER_PID on $BASE (data in $WORK/data)"
 
-# One Patient (no identifier: nothing else in the store).
-PATIENT=$(curl -sf -m 10 -H 'Content-Type: application/fhir+json' --data-binary \
-    '{"resourceType":"Patient","name":[{"family":"Bench","given":["Cds"]}],"gender":"female","birthDate":"1958-03-14"}' \
+# Tokens: a back-end system for the setup, a GP of the patient's practice for the CDS calls.
+PRACTICE=Y90001
+SYSTEM_TOKEN=$("$SMR" token --data-dir "$WORK/data" --role system --org Y90000 --user bench-loader --ttl 2h | tail -1)
+GP_TOKEN=$("$SMR" token --data-dir "$WORK/data" --role gp --org "$PRACTICE" --user bench-gp --ttl 2h | tail -1)
+export BENCH_CDS_TOKEN=$GP_TOKEN
+AUTH=(-H "Authorization: Bearer $SYSTEM_TOKEN")
+
+# One Patient, registered with the GP's practice.
+PATIENT=$(curl -sf -m 10 "${AUTH[@]}" -H 'Content-Type: application/fhir+json' --data-binary \
+    '{"resourceType":"Patient","name":[{"family":"Bench","given":["Cds"]}],"gender":"female","birthDate":"1948-03-14","generalPractitioner":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"'"$PRACTICE"'"}}]}' \
     "$BASE/fhir/Patient" | jq -r .id)
 [[ -n $PATIENT && $PATIENT != null ]] || die "creating the Patient failed"
 
@@ -99,18 +115,38 @@ PATIENT=$(curl -sf -m 10 -H 'Content-Type: application/fhir+json' --data-binary 
 printf '# PharmCAT outside calls (bench-cds)\nCYP2C19\t*2/*2\nCYP2D6\t*1/*1\nCYP2C9\t*1/*1\nCYP3A5\t*3/*3\nTPMT\t*1/*1\nSLCO1B1\t*1/*1\n' \
     >"$WORK/calls.tsv"
 GENES=$(grep -vc '^#' "$WORK/calls.tsv")
-imported=$(curl -sf -m 30 -H 'Content-Type: text/tab-separated-values' --data-binary @"$WORK/calls.tsv" \
+imported=$(curl -sf -m 30 "${AUTH[@]}" -H 'Content-Type: text/tab-separated-values' --data-binary @"$WORK/calls.tsv" \
     "$BASE/fhir/Patient/$PATIENT/\$pgx-outside-calls" | jq '.entry | length') \
     || die "importing the outside calls failed"
 echo "== Patient/$PATIENT: $GENES outside calls imported -> $imported resources (Observations + Provenance)"
 
 # The genotypes prefetch exactly as the discovery template asks for it.
-curl -sf -m 10 -G "$BASE/fhir/Observation" --data-urlencode "patient=$PATIENT" \
+curl -sf -m 10 "${AUTH[@]}" -G "$BASE/fhir/Observation" --data-urlencode "patient=$PATIENT" \
     --data-urlencode 'code=http://loinc.org|84413-4,http://loinc.org|53040-2' >"$WORK/genotypes.json" \
     || die "genotype search failed"
 total=$(jq .total "$WORK/genotypes.json")
 [[ $total -eq $((2 * GENES)) ]] || die "genotype search returned $total, expected $((2 * GENES))"
 echo "== genotypes prefetch Bundle: $total Observations, $(wc -c <"$WORK/genotypes.json") bytes"
+
+# The current medicines: one transaction of active GP MedicationRequests.
+if [[ $MEDICINES -gt 0 ]]; then
+    MEDS='[{"c":"39733011000001106"},{"c":"317291008"},{"c":"318902004"},{"c":"317972000"},{"c":"319773006"},
+      {"c":"322236009"},{"c":"39704111000001102"},{"c":"318956006"},{"c":"321745007"},{"c":"325427002"},
+      {"c":"39113611000001102"},{"c":"317309001"},{"c":"39720311000001101"},{"c":"320000009"},
+      {"t":"Amlodipine 5mg tablets"},{"t":"Metformin 500mg tablets"},{"t":"Levothyroxine sodium 50microgram tablets"},
+      {"t":"Bisoprolol 2.5mg tablets"},{"t":"Gliclazide 80mg tablets"},{"t":"Allopurinol 100mg tablets"}]'
+    jq -n --argjson meds "$MEDS" --arg p "$PATIENT" --argjson n "$MEDICINES" '{resourceType: "Bundle", type: "transaction",
+        entry: [$meds[:$n][] | {request: {method: "POST", url: "MedicationRequest"}, resource: {
+            resourceType: "MedicationRequest", status: "active", intent: "order",
+            subject: {reference: ("Patient/" + $p)}, authoredOn: "2026-11-01",
+            medicationCodeableConcept: (if .c then {coding: [{system: "https://dmd.nhs.uk", code: .c}]} else {text: .t} end),
+            dosageInstruction: [{text: "one daily"}]}}]}' >"$WORK/medicines.json"
+    written=$(curl -sf -m 30 "${AUTH[@]}" -H 'Content-Type: application/fhir+json' --data-binary @"$WORK/medicines.json" \
+        "$BASE/fhir" | jq '[.entry[] | select(.response.status | startswith("201"))] | length') \
+        || die "writing the current medicines failed"
+    [[ $written -eq $MEDICINES ]] || die "wrote $written of $MEDICINES medicines"
+    echo "== Patient/$PATIENT: $MEDICINES current medicines written (the safety checks read them on every call)"
+fi
 
 CLOPIDOGREL='{"coding":[{"system":"https://dmd.nhs.uk","code":"319799004","display":"Clopidogrel 75mg tablets"}]}'
 PARACETAMOL='{"coding":[{"system":"https://dmd.nhs.uk","code":"39720311000001101","display":"Paracetamol 500mg tablets"}],"text":"Paracetamol 500mg tablets"}'
@@ -129,14 +165,14 @@ make_body "$PARACETAMOL" 0 >"$WORK/paracetamol-store.json"
 for scenario in $SCENARIOS; do
     [[ $scenario == healthz ]] && continue
     [[ -f $WORK/$scenario.json ]] || die "unknown scenario '$scenario'"
-    reply=$(curl -sf -m 10 -H 'Content-Type: application/json' --data-binary @"$WORK/$scenario.json" \
+    reply=$(curl -sf -m 10 -H "Authorization: Bearer $GP_TOKEN" -H 'Content-Type: application/json' --data-binary @"$WORK/$scenario.json" \
         "$BASE$SERVICE_PATH") || die "$scenario: request failed"
     summary=$(jq -c '[.cards[] | {indicator, summary}]' <<<"$reply")
     case $scenario in
-        clopidogrel-*) jq -e '.cards | length == 1 and .[0].indicator == "critical"' <<<"$reply" >/dev/null \
-            || die "$scenario: expected one critical card, got $summary" ;;
-        paracetamol-*) jq -e '[.cards[] | select(.indicator != "info")] | length == 0' <<<"$reply" >/dev/null \
-            || die "$scenario: expected no warning/critical card, got $summary" ;;
+        clopidogrel-*) jq -e '[.cards[] | select(.indicator == "critical" and (.summary | test("CYP2C19")))] | length == 1' <<<"$reply" >/dev/null \
+            || die "$scenario: expected the critical CYP2C19 card, got $summary" ;;
+        paracetamol-*) jq -e '[.cards[] | select(.summary | test("CYP"))] | length == 0' <<<"$reply" >/dev/null \
+            || die "$scenario: expected no PGx card, got $summary" ;;
     esac
     echo "== $scenario: request $(wc -c <"$WORK/$scenario.json") bytes, response $(wc -c <<<"$reply") bytes, cards $summary"
 done

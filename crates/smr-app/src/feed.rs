@@ -5,6 +5,9 @@
 //!   phenotype Observation re-checks that patient's current medicines and writes the
 //!   DetectedIssues found. Re-running it is harmless (each DetectedIssue is a conditional
 //!   create on its identifier), which is what at-least-once processing needs.
+//! - `safety-recheck` (durable): a changed medication entry, allergy or renal result
+//!   re-reviews that patient's record and keeps their safety DetectedIssues current
+//!   (`safety_recheck`).
 //! - (not a feed consumer, but run beside them) the dm+d release: when another process
 //!   replaces it in the store, this process reloads its dictionary within a few seconds.
 //! - `subscriptions` (durable): changes matched against the active Subscriptions, notified
@@ -32,12 +35,29 @@ const POLL: Duration = Duration::from_millis(500);
 /// How often the dm+d release identifier in the store is compared with the loaded one.
 const DMD_CHECK: Duration = Duration::from_secs(5);
 
-/// The longest the running `pgx-recheck` consumer keeps an unsaved position.
+/// The longest a running durable consumer keeps an unsaved position.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// Where the running `pgx-recheck` consumer is (see [`App::pgx_step`]).
+/// The durable consumers run by [`App::durable_step`].
+#[derive(Debug, Clone, Copy)]
+enum Durable {
+    PgxRecheck,
+    SafetyRecheck,
+}
+
+impl Durable {
+    fn name(self) -> &'static str {
+        match self {
+            Durable::PgxRecheck => PGX_RECHECK,
+            Durable::SafetyRecheck => crate::safety_recheck::SAFETY_RECHECK,
+        }
+    }
+}
+
+/// Where a running durable consumer is (see [`App::durable_step`]).
 #[derive(Debug)]
-struct PgxCursor {
+struct DurableCursor {
+    consumer: Durable,
     /// Processed up to here (`None`: read the saved position first).
     position: Option<FeedPosition>,
     /// Processed but not yet saved.
@@ -45,9 +65,10 @@ struct PgxCursor {
     saved_at: std::time::Instant,
 }
 
-impl Default for PgxCursor {
-    fn default() -> Self {
-        PgxCursor {
+impl DurableCursor {
+    fn new(consumer: Durable) -> Self {
+        DurableCursor {
+            consumer,
             position: None,
             unsaved: None,
             saved_at: std::time::Instant::now(),
@@ -55,7 +76,7 @@ impl Default for PgxCursor {
     }
 }
 
-/// What one batch did.
+/// What one batch of `pgx-recheck` did.
 #[derive(Debug)]
 struct PgxBatch {
     last: FeedPosition,
@@ -93,7 +114,10 @@ impl App {
             // query) and the dictionary reloaded when it changed.
             let mut dmd_seen = app.store.dmd_release_id().await.ok().flatten();
             let mut dmd_checked = std::time::Instant::now();
-            let mut pgx_cursor = PgxCursor::default();
+            let mut durable = [
+                DurableCursor::new(Durable::PgxRecheck),
+                DurableCursor::new(Durable::SafetyRecheck),
+            ];
             let mut subscription_cursor = crate::subscriptions::SubscriptionCursor::default();
             loop {
                 if dmd_checked.elapsed() >= DMD_CHECK {
@@ -113,9 +137,13 @@ impl App {
                     }
                 }
                 let mut busy = false;
-                match app.pgx_step(&mut pgx_cursor).await {
-                    Ok(n) => busy |= n > 0,
-                    Err(e) => tracing::warn!(error = %e, "pgx re-check consumer: will retry"),
+                for cursor in &mut durable {
+                    match app.durable_step(cursor).await {
+                        Ok(n) => busy |= n > 0,
+                        Err(e) => {
+                            tracing::warn!(error = %e, consumer = cursor.consumer.name(), "feed consumer: will retry")
+                        }
+                    }
                 }
                 if !app.subscriptions_from_bus() {
                     match app.subscriptions_step(&mut subscription_cursor).await {
@@ -144,6 +172,7 @@ impl App {
     /// CLI after a load, and for tests that need the effects of a write before they look).
     pub async fn drain_feed(&self) -> Result<(), AppError> {
         while self.process_pgx_changes().await? > 0 {}
+        while self.process_safety_changes().await? > 0 {}
         Ok(())
     }
 
@@ -161,22 +190,33 @@ impl App {
         Ok(batch.changes)
     }
 
-    /// The running consumer's step: like [`App::process_pgx_changes`], but the position is
-    /// kept in memory and saved only when the batch re-checked someone, or at most once per
-    /// [`SAVE_EVERY`]. Saving after every batch was a second commit for every commit of a
-    /// write load (`docs/benchmarks.md`); processing stays at-least-once, since after a crash
-    /// the consumer replays at most that much of the feed, and replaying is harmless.
-    async fn pgx_step(&self, cursor: &mut PgxCursor) -> Result<usize, AppError> {
+    /// A running durable consumer's step: like [`App::process_pgx_changes`], but the
+    /// position is kept in memory and saved only when the batch re-checked someone, or at
+    /// most once per [`SAVE_EVERY`]. Saving after every batch was a second commit for every
+    /// commit of a write load (`docs/benchmarks.md`); processing stays at-least-once, since
+    /// after a crash the consumer replays at most that much of the feed, and replaying is
+    /// harmless.
+    async fn durable_step(&self, cursor: &mut DurableCursor) -> Result<usize, AppError> {
+        let name = cursor.consumer.name();
         let position = match cursor.position {
             Some(p) => p,
-            None => self.store.consumer_position(PGX_RECHECK).await?,
+            None => self.store.consumer_position(name).await?,
         };
-        let batch = self.pgx_batch(position).await?;
-        let (changes, worked) = match &batch {
-            Some(b) => {
-                cursor.position = Some(b.last);
-                cursor.unsaved = Some(b.last);
-                (b.changes, b.rechecked > 0)
+        let batch = match cursor.consumer {
+            Durable::PgxRecheck => self
+                .pgx_batch(position)
+                .await?
+                .map(|b| (b.last, b.changes, b.rechecked)),
+            Durable::SafetyRecheck => self
+                .safety_batch(position)
+                .await?
+                .map(|b| (b.last, b.changes, b.reviewed)),
+        };
+        let (changes, worked) = match batch {
+            Some((last, changes, worked)) => {
+                cursor.position = Some(last);
+                cursor.unsaved = Some(last);
+                (changes, worked > 0)
             }
             None => {
                 cursor.position = Some(position);
@@ -186,7 +226,7 @@ impl App {
         if let Some(last) = cursor.unsaved
             && (worked || cursor.saved_at.elapsed() >= SAVE_EVERY)
         {
-            self.store.save_consumer_position(PGX_RECHECK, last).await?;
+            self.store.save_consumer_position(name, last).await?;
             cursor.unsaved = None;
             cursor.saved_at = std::time::Instant::now();
         }

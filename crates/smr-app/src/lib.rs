@@ -28,6 +28,8 @@
 //!   de-identified by `smr-deid` on request).
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
+//! - `safety_recheck`: the `safety-recheck` feed consumer keeping the stored safety
+//!   DetectedIssues of a record current (created, updated, closed when no longer found).
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -50,6 +52,7 @@ pub mod pgx;
 mod provenance;
 mod records;
 pub mod safety;
+pub mod safety_recheck;
 pub mod subscriptions;
 mod terminology;
 

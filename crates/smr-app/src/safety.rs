@@ -31,10 +31,18 @@ pub struct SafetyInputs {
     pub now: i64,
 }
 
+/// [`SafetyInputs`] with the security labels of the entries they were read from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SafetyRecord {
+    pub inputs: SafetyInputs,
+    /// `Type/id` → its `meta.security` codings (entries without labels are absent).
+    pub labels: std::collections::HashMap<String, Vec<Value>>,
+}
+
 /// The types the checks read, besides the medication entries.
 const OTHER_TYPES: [&str; 3] = ["Provenance", "AllergyIntolerance", "Observation"];
 
-fn rules_unavailable(e: smr_safety::DataError) -> AppError {
+pub(crate) fn rules_unavailable(e: smr_safety::DataError) -> AppError {
     AppError::Store(smr_store::StoreError::Internal(format!(
         "the medicines safety rules are not usable: {e}"
     )))
@@ -50,6 +58,23 @@ impl App {
         view: &PatientView,
         patient: &str,
     ) -> Result<SafetyInputs, AppError> {
+        let p = &ctx.principal;
+        let visible = |r: &Value| {
+            let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            smr_access::policy::role_allows(p.role, ty, Interaction::Read)
+                && p.scopes.allows(ty, Interaction::Read)
+                && !view.hides(r)
+        };
+        Ok(self.read_safety_record(patient, &visible).await?.inputs)
+    }
+
+    /// The safety inputs of `patient`'s whole record, each entry marked by `visible`, with
+    /// the security labels of every entry read (for what is written about them).
+    pub(crate) async fn read_safety_record(
+        &self,
+        patient: &str,
+        visible: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> Result<SafetyRecord, AppError> {
         let rules = smr_safety::bundled().map_err(rules_unavailable)?;
         let mut types: Vec<&str> = SOURCE_TYPES.to_vec();
         types.extend(OTHER_TYPES);
@@ -62,13 +87,15 @@ impl App {
         } = self
             .load_record(patient, &types, &Access::unrestricted())
             .await?;
-        let p = &ctx.principal;
-        let visible = |r: &Value| {
-            let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
-            smr_access::policy::role_allows(p.role, ty, Interaction::Read)
-                && p.scopes.allows(ty, Interaction::Read)
-                && !view.hides(r)
-        };
+        let labels = everything
+            .iter()
+            .filter_map(|r| {
+                let ty = r.get("resourceType")?.as_str()?;
+                let id = r.get("id")?.as_str()?;
+                let security = r.pointer("/meta/security")?.as_array()?;
+                (!security.is_empty()).then(|| (format!("{ty}/{id}"), security.clone()))
+            })
+            .collect();
         let (sources, others): (Vec<Value>, Vec<Value>) = everything.into_iter().partition(|r| {
             r.get("resourceType")
                 .and_then(Value::as_str)
@@ -88,7 +115,7 @@ impl App {
         };
         let lookup = self.medicine_lookup();
         let record = smr_record::merge(&input, lookup.as_ref());
-        let medicines = smr_record::current::current_medicines(&record, &sources, &visible);
+        let medicines = smr_record::current::current_medicines(&record, &sources, visible);
         let allergies = others
             .iter()
             .filter_map(|r| smr_safety::fhir_in::read_allergy(r, visible(r)))
@@ -97,11 +124,14 @@ impl App {
             .iter()
             .filter_map(|r| smr_safety::fhir_in::read_renal(r, rules.renal(), visible(r)))
             .collect();
-        Ok(SafetyInputs {
-            medicines,
-            allergies,
-            renal,
-            now,
+        Ok(SafetyRecord {
+            inputs: SafetyInputs {
+                medicines,
+                allergies,
+                renal,
+                now,
+            },
+            labels,
         })
     }
 

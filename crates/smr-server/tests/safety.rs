@@ -1,7 +1,8 @@
 //! Issue 11, medicines safety: `GET Patient/{id}/$safety-check` (the whole current record
 //! reviewed into DetectedIssues) and the safety cards CDS `order-select` / `order-sign` give
 //! beside the pharmacogenomic ones, written through the HTTP API by a GP, with a patient's
-//! consent withholding a medicine from a community pharmacy. Each runs on SQLite and, when
+//! consent withholding a medicine from a community pharmacy; and the stored DetectedIssues
+//! the `safety-recheck` feed consumer keeps current. Each runs on SQLite and, when
 //! configured, PostgreSQL.
 
 mod support;
@@ -18,6 +19,8 @@ backend_tests! {
     order_select_gives_safety_cards_beside_pgx_cards => order_select_cards;
     two_interacting_drafts_give_one_card => order_sign_pair;
     who_may_run_the_safety_check => access;
+    stored_issues_follow_the_record_through_the_change_feed => stored_issues_follow_record;
+    stored_issues_carry_the_labels_of_what_they_name => stored_issue_labels;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -487,4 +490,128 @@ async fn access(app: &TestApp) {
         .expect(StatusCode::OK)
         .json();
     assert!(cs.to_string().contains("\"safety-check\""));
+}
+
+const SAFETY_ISSUE_SYSTEM: &str = "https://fhir.smr.nhs.uk/Id/safety-detected-issue";
+
+/// The patient's stored safety DetectedIssues, as `client` may see them.
+async fn stored_issues(client: &Client, patient: &str) -> Vec<Value> {
+    let bundle = client
+        .get(&format!(
+            "/fhir/DetectedIssue?patient={patient}&identifier={SAFETY_ISSUE_SYSTEM}|"
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    resources(&bundle, "DetectedIssue")
+        .into_iter()
+        .cloned()
+        .collect()
+}
+
+fn closed_by_review(issue: &Value) -> bool {
+    issue["mitigation"].to_string().contains("no-longer-found")
+}
+
+/// Waits until the stored issue implicating `entry` passes `test`, and returns it.
+async fn stored_issue_where(
+    client: &Client,
+    patient: &str,
+    entry: &str,
+    test: impl Fn(&Value) -> bool,
+) -> Value {
+    support::eventually(|| async {
+        stored_issues(client, patient)
+            .await
+            .into_iter()
+            .find(|i| implicated(i).iter().any(|r| r == entry) && test(i))
+    })
+    .await
+}
+
+async fn stored_issues_follow_record(app: &TestApp) {
+    let w = world(app).await;
+    let p = &w.patient;
+    let simva = created(&w.gp, &prescription(p, dmd("320000009"), "active", Some(1))).await;
+    let clari = created(&w.gp, &prescription(p, dmd("83999008"), "active", Some(2))).await;
+
+    // Found: stored once, open, naming both, with SMR's Provenance.
+    let issue = stored_issue_where(&w.gp, p, &simva, |i| !closed_by_review(i)).await;
+    assert_eq!(code(&issue), "DRG", "{issue}");
+    assert!(implicated(&issue).contains(&clari), "{issue}");
+    let id = issue["id"].as_str().unwrap_or_default().to_owned();
+    let provenance = app
+        .get(&format!("/fhir/Provenance?target=DetectedIssue/{id}"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let provenances = resources(&provenance, "Provenance");
+    assert!(!provenances.is_empty(), "{provenance}");
+    assert!(provenance.to_string().contains("SMR"), "{provenance}");
+
+    // An unrelated write re-reviews the record and changes nothing stored.
+    created(&w.gp, &prescription(p, dmd("109081006"), "active", None)).await;
+    support::feed_settled(app).await;
+    let again = stored_issues(&w.gp, p).await;
+    let same: Vec<&Value> = again.iter().filter(|i| i["id"] == id.as_str()).collect();
+    assert_eq!(same.len(), 1, "one issue per problem: {again:?}");
+    assert_eq!(same[0]["meta"]["versionId"], issue["meta"]["versionId"]);
+    assert_eq!(
+        again.iter().filter(|i| code(i) == "DRG").count(),
+        1,
+        "{again:?}"
+    );
+
+    // Clarithromycin stopped: the issue is closed, not deleted.
+    let clari_id = clari.split('/').nth(1).unwrap_or_default();
+    let mut stopped = w.gp.get(&format!("/fhir/{clari}")).await.json();
+    stopped["status"] = json!("stopped");
+    w.gp.put(&format!("/fhir/{clari}"), &stopped)
+        .await
+        .expect(StatusCode::OK);
+    let shut = stored_issue_where(&w.gp, p, &simva, closed_by_review).await;
+    assert_eq!(shut["id"], id.as_str(), "the same issue, closed");
+    assert_eq!(shut["status"], "final");
+
+    // Restarted: the same issue is reopened.
+    let mut restarted = w.gp.get(&format!("/fhir/MedicationRequest/{clari_id}")).await.json();
+    restarted["status"] = json!("active");
+    w.gp.put(&format!("/fhir/{clari}"), &restarted)
+        .await
+        .expect(StatusCode::OK);
+    let reopened = stored_issue_where(&w.gp, p, &simva, |i| !closed_by_review(i)).await;
+    assert_eq!(reopened["id"], id.as_str());
+    assert_eq!(reopened["identifiedDateTime"], issue["identifiedDateTime"]);
+
+    // A clinician's withdrawal (entered in error) is respected: not reopened, not duplicated.
+    let mut withdrawn = reopened.clone();
+    withdrawn["status"] = json!("entered-in-error");
+    w.gp.put(&format!("/fhir/DetectedIssue/{id}"), &withdrawn)
+        .await
+        .expect(StatusCode::OK);
+    created(&w.gp, &prescription(p, dmd("317334001"), "active", Some(1))).await;
+    support::feed_settled(app).await;
+    let after = stored_issues(&w.gp, p).await;
+    let drg: Vec<&Value> = after.iter().filter(|i| code(i) == "DRG").collect();
+    assert_eq!(drg.len(), 1, "{after:?}");
+    assert_eq!(drg[0]["status"], "entered-in-error");
+}
+
+async fn stored_issue_labels(app: &TestApp) {
+    let (w, secret, amiodarone) = withholding_world(app).await;
+    let p = &w.patient;
+    // The GP sees the stored interaction issue, labelled like the medicine it names.
+    let issue = stored_issue_where(&w.gp, p, &amiodarone, |_| true).await;
+    assert!(implicated(&issue).contains(&secret), "{issue}");
+    assert!(
+        issue["meta"]["security"].to_string().contains("PSY"),
+        "{issue}"
+    );
+    // The pharmacy the consent withholds the medicine from does not see the issue.
+    let pharmacist = app.as_user("u-ph", Role::CommunityPharmacist, Some(PHARMACY));
+    let seen = stored_issues(&pharmacist, p).await;
+    assert!(
+        seen.iter().all(|i| i["id"] != issue["id"]),
+        "withheld issue shown: {seen:?}"
+    );
 }

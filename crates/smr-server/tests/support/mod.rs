@@ -538,12 +538,16 @@ where
 pub async fn feed_settled(app: &TestApp) {
     eventually(|| async {
         let head = app.store.feed_head().await.ok()?;
-        let at = app
-            .store
-            .consumer_position(smr_app::feed::PGX_RECHECK)
-            .await
-            .ok()?;
-        (at >= head).then_some(())
+        for consumer in [
+            smr_app::feed::PGX_RECHECK,
+            smr_app::safety_recheck::SAFETY_RECHECK,
+        ] {
+            let at = app.store.consumer_position(consumer).await.ok()?;
+            if at < head {
+                return None;
+            }
+        }
+        Some(())
     })
     .await
 }
