@@ -26,9 +26,10 @@ use crate::{App, AppError, WriteKind, now_micros};
 fn input_error(e: InputError) -> AppError {
     match e {
         InputError::Structure(m) => AppError::BadRequest(m),
-        InputError::Unprocessable(m) => {
-            AppError::Store(StoreError::Invalid(vec![Issue::error(IssueCode::Processing, m)]))
-        }
+        InputError::Unprocessable(m) => AppError::Store(StoreError::Invalid(vec![Issue::error(
+            IssueCode::Processing,
+            m,
+        )])),
     }
 }
 
@@ -74,8 +75,8 @@ impl App {
         let result = async {
             let access = self.reconcile_authorize(ctx, patient).await?;
             let lookup = self.medicine_lookup();
-            let request =
-                smr_reconcile::read_request(parameters, patient, lookup.as_ref()).map_err(input_error)?;
+            let request = smr_reconcile::read_request(parameters, patient, lookup.as_ref())
+                .map_err(input_error)?;
             let now = now_micros();
             let now_text = smr_fhir::datetime::format_instant(now);
             let mut notes = Vec::new();
@@ -91,7 +92,8 @@ impl App {
                     (list.lines, "the source list")
                 }
                 None => (
-                    self.record_lines(ctx, patient, &access, now, &now_text).await?,
+                    self.record_lines(ctx, patient, &access, now, &now_text)
+                        .await?,
                     "the SMR record",
                 ),
             };
@@ -108,7 +110,13 @@ impl App {
             let target = request.target.lines;
             let rec = smr_reconcile::compare(&source, &target);
             Ok(smr_reconcile::changes_list(
-                &rec, &source, &target, patient, &now_text, source_name, &notes,
+                &rec,
+                &source,
+                &target,
+                patient,
+                &now_text,
+                source_name,
+                &notes,
             ))
         }
         .await;
@@ -256,7 +264,12 @@ impl App {
             let access = self.access(ctx).await?;
             self.store.read("Patient", patient).await?;
             self.patient_view(ctx, &access, patient).await?;
-            let types = ["Encounter", "List", "MedicationRequest", "MedicationStatement"];
+            let types = [
+                "Encounter",
+                "List",
+                "MedicationRequest",
+                "MedicationStatement",
+            ];
             let LoadedRecord { sources, .. } = self.load_record(patient, &types, &access).await?;
             let of = |ty: &str| -> Vec<Value> {
                 sources

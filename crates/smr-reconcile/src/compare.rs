@@ -371,7 +371,12 @@ fn classify(
     }
 }
 
-fn intent_of(classification: Discrepancy, documented: bool, t: &[usize], target: &[MedLine]) -> Intent {
+fn intent_of(
+    classification: Discrepancy,
+    documented: bool,
+    t: &[usize],
+    target: &[MedLine],
+) -> Intent {
     if documented {
         return Intent::Intentional;
     }

@@ -108,7 +108,10 @@ fn patient_of(reference: &str) -> Option<&str> {
 /// Refuses a resource naming another patient (subject or patient).
 fn check_patient(resource: &Value, patient: &str, what: &str) -> Result<(), InputError> {
     for key in ["subject", "patient"] {
-        if let Some(reference) = resource.pointer(&format!("/{key}/reference")).and_then(Value::as_str) {
+        if let Some(reference) = resource
+            .pointer(&format!("/{key}/reference"))
+            .and_then(Value::as_str)
+        {
             match patient_of(reference) {
                 Some(id) if id == patient => {}
                 _ => {
@@ -189,7 +192,13 @@ fn read_bundle(
                     continue;
                 }
                 check_patient(r, patient, &format!("'{name}' Bundle entry {i}"))?;
-                match line::read(r, None, i, &|reference| medications.get(reference).cloned(), lookup) {
+                match line::read(
+                    r,
+                    None,
+                    i,
+                    &|reference| medications.get(reference).cloned(),
+                    lookup,
+                ) {
                     Some(l) => out.lines.push(l),
                     None => out.ignored += 1,
                 }
@@ -269,12 +278,16 @@ fn read_list_resource(
             out.ignored += 1;
             continue;
         }
-        check_patient(resource, patient, &format!("'{name}' List entry {i} ({reference})"))?;
+        check_patient(
+            resource,
+            patient,
+            &format!("'{name}' List entry {i} ({reference})"),
+        )?;
         let medication = |r: &str| {
-            medications
-                .get(r)
-                .cloned()
-                .or_else(|| r.strip_prefix('#').and_then(|l| contained.get(l).map(|v| (*v).clone())))
+            medications.get(r).cloned().or_else(|| {
+                r.strip_prefix('#')
+                    .and_then(|l| contained.get(l).map(|v| (*v).clone()))
+            })
         };
         match line::read(resource, Some(entry), i, &medication, lookup) {
             Some(mut l) => {

@@ -12,7 +12,8 @@ use crate::fhir_in::InputError;
 use crate::line::MedLine;
 
 /// SMR's code system for the discrepancy taxonomy (`List.entry.flag`).
-pub const DISCREPANCY_SYSTEM: &str = "https://fhir.smr.nhs.uk/CodeSystem/reconciliation-discrepancy";
+pub const DISCREPANCY_SYSTEM: &str =
+    "https://fhir.smr.nhs.uk/CodeSystem/reconciliation-discrepancy";
 /// SMR's code system for the intent of a discrepancy.
 pub const INTENT_SYSTEM: &str = "https://fhir.smr.nhs.uk/CodeSystem/reconciliation-intent";
 /// SMR's code system for a clinician's decision on a line.
@@ -20,7 +21,8 @@ pub const DECISION_SYSTEM: &str = "https://fhir.smr.nhs.uk/CodeSystem/reconcilia
 pub const EXT_INTENT: &str = "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-intent";
 pub const EXT_DIFFERENCE: &str =
     "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-difference";
-pub const EXT_DECISION: &str = "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-decision";
+pub const EXT_DECISION: &str =
+    "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-decision";
 pub const EXT_SETTING: &str = "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-setting";
 pub const EXT_SOURCE: &str = "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-source";
 pub const EXT_TARGET: &str = "https://fhir.smr.nhs.uk/StructureDefinition/reconciliation-target";
@@ -79,7 +81,13 @@ fn statement_status(line: &MedLine, current: bool) -> &'static str {
 }
 
 /// The proposed medicine of a line as a MedicationStatement (contained in the answer).
-fn proposal(outcome: &Outcome, id: &str, patient: &str, source: &[MedLine], target: &[MedLine]) -> Value {
+fn proposal(
+    outcome: &Outcome,
+    id: &str,
+    patient: &str,
+    source: &[MedLine],
+    target: &[MedLine],
+) -> Value {
     let line = match outcome.proposal {
         Side::Source(i) => &source[i],
         Side::Target(i) => &target[i],
@@ -309,14 +317,20 @@ pub fn read_confirm(parameters: &Value) -> Result<ConfirmRequest, InputError> {
                     .pointer("/valueReference/reference")
                     .and_then(Value::as_str)
                     .filter(|r| r.starts_with("Encounter/"))
-                    .ok_or_else(|| structure("'encounter' must be a valueReference to an Encounter"))?;
+                    .ok_or_else(|| {
+                        structure("'encounter' must be a valueReference to an Encounter")
+                    })?;
                 encounter = Some(r.to_owned());
             }
             "decision" => {
                 let line = part(p, "line")
                     .and_then(|x| x.get("valueString"))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| structure(format!("decision {i}: part 'line' (valueString, e.g. \"line-1\") is missing")))?
+                    .ok_or_else(|| {
+                        structure(format!(
+                            "decision {i}: part 'line' (valueString, e.g. \"line-1\") is missing"
+                        ))
+                    })?
                     .to_owned();
                 let code = part(p, "action")
                     .and_then(|x| x.get("valueCode"))
@@ -378,7 +392,10 @@ pub struct ConfirmPlan {
 }
 
 fn subject_is(resource: &Value, patient: &str) -> bool {
-    match resource.pointer("/subject/reference").and_then(Value::as_str) {
+    match resource
+        .pointer("/subject/reference")
+        .and_then(Value::as_str)
+    {
         None => true,
         Some(r) => r.split("/_history/").next() == Some(format!("Patient/{patient}").as_str()),
     }
@@ -422,7 +439,10 @@ pub fn plan_confirm(
     let mut by_line: BTreeMap<&str, &Decision> = BTreeMap::new();
     for d in &request.decisions {
         if by_line.insert(d.line.as_str(), d).is_some() {
-            return Err(unprocessable(format!("{} has more than one decision", d.line)));
+            return Err(unprocessable(format!(
+                "{} has more than one decision",
+                d.line
+            )));
         }
     }
     let mut lines_seen = BTreeSet::new();
@@ -435,7 +455,11 @@ pub fn plan_confirm(
             .pointer("/item/reference")
             .and_then(Value::as_str)
             .and_then(|r| r.strip_prefix('#'))
-            .ok_or_else(|| unprocessable(format!("reconciliation entry {i} does not name a contained line")))?;
+            .ok_or_else(|| {
+                unprocessable(format!(
+                    "reconciliation entry {i} does not name a contained line"
+                ))
+            })?;
         let proposed = contained.get(line).copied().filter(|c| {
             c.get("resourceType").and_then(Value::as_str) == Some("MedicationStatement")
         });
@@ -453,7 +477,9 @@ pub fn plan_confirm(
             .ok_or_else(|| unprocessable(format!("reconciliation entry {i} ({line}) has no classification in flag ({DISCREPANCY_SYSTEM})")))?;
         lines_seen.insert(line);
         let decision = by_line.get(line).ok_or_else(|| {
-            unprocessable(format!("{line} has no decision: every line must be accepted, changed or rejected"))
+            unprocessable(format!(
+                "{line} has no decision: every line must be accepted, changed or rejected"
+            ))
         })?;
         let written = match &decision.action {
             Action::Accept => {
@@ -461,8 +487,12 @@ pub fn plan_confirm(
                 Some(proposed.clone())
             }
             Action::Change(statement) => {
-                if statement.get("resourceType").and_then(Value::as_str) != Some("MedicationStatement") {
-                    return Err(unprocessable(format!("the change to {line} must be a MedicationStatement")));
+                if statement.get("resourceType").and_then(Value::as_str)
+                    != Some("MedicationStatement")
+                {
+                    return Err(unprocessable(format!(
+                        "the change to {line} must be a MedicationStatement"
+                    )));
                 }
                 if !subject_is(statement, patient) {
                     return Err(unprocessable(format!(
@@ -481,7 +511,9 @@ pub fn plan_confirm(
         if let Some(flag) = entry.get("flag") {
             snapshot_entry.insert("flag".into(), flag.clone());
         }
-        let mut ext = vec![json!({"url": EXT_DECISION, "valueCoding": {"system": DECISION_SYSTEM, "code": decision.action.code()}})];
+        let mut ext = vec![
+            json!({"url": EXT_DECISION, "valueCoding": {"system": DECISION_SYSTEM, "code": decision.action.code()}}),
+        ];
         ext.extend(
             entry
                 .get("extension")
@@ -502,20 +534,35 @@ pub fn plan_confirm(
                 if let Some(o) = statement.as_object_mut() {
                     o.remove("id");
                     o.remove("meta");
-                    o.insert("subject".into(), json!({"reference": format!("Patient/{patient}")}));
+                    o.insert(
+                        "subject".into(),
+                        json!({"reference": format!("Patient/{patient}")}),
+                    );
                     o.insert("dateAsserted".into(), Value::from(now_text));
                     let mut derived = vec![json!({"reference": list_url})];
                     // The record's entries this line reconciled (stored ones only).
-                    for e in entry.get("extension").and_then(Value::as_array).into_iter().flatten() {
+                    for e in entry
+                        .get("extension")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         if e.get("url").and_then(Value::as_str) == Some(EXT_SOURCE)
-                            && let Some(r) = e.pointer("/valueReference/reference").and_then(Value::as_str)
+                            && let Some(r) = e
+                                .pointer("/valueReference/reference")
+                                .and_then(Value::as_str)
                         {
-                            derived.push(json!({"reference": smr_record::source::strip_history(r)}));
+                            derived
+                                .push(json!({"reference": smr_record::source::strip_history(r)}));
                         }
                     }
                     o.insert("derivedFrom".into(), Value::Array(derived));
                     if let Some(note) = &decision.note {
-                        let mut notes = o.get("note").and_then(Value::as_array).cloned().unwrap_or_default();
+                        let mut notes = o
+                            .get("note")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
                         notes.push(json!({"text": note}));
                         o.insert("note".into(), Value::Array(notes));
                     }

@@ -217,11 +217,12 @@ pub fn from_record(record: &smr_record::MedicationRecord, sources: &[Value]) -> 
                 .or(members.last())
                 .copied()?;
             let s = &chosen.source;
-            let info = chosen
-                .info
-                .as_deref()
-                .cloned()
-                .or_else(|| members.iter().rev().find_map(|e| e.info.as_deref().cloned()));
+            let info = chosen.info.as_deref().cloned().or_else(|| {
+                members
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.info.as_deref().cloned())
+            });
             let resource = sources.get(chosen.input);
             Some(MedLine {
                 reference: s.versioned_reference(),

@@ -35,7 +35,8 @@ fn statement(id: &str, code: &str, status: &str, tablets: f64, per_day: u32) -> 
 }
 
 fn with_route(mut r: Value, code: &str, display: &str) -> Value {
-    r["dosage"][0]["route"] = json!({"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]});
+    r["dosage"][0]["route"] =
+        json!({"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}]});
     r
 }
 
@@ -67,10 +68,17 @@ fn the_same_medicine_as_a_brand_is_unchanged_with_no_intent() {
 #[test]
 fn a_current_medicine_missing_from_the_target_is_an_unintentional_omission() {
     let rec = compare(
-        &lines(&[statement("s1", PARACETAMOL_500, "active", 2.0, 4), statement("s2", SIMVA_40, "active", 1.0, 1)]),
+        &lines(&[
+            statement("s1", PARACETAMOL_500, "active", 2.0, 4),
+            statement("s2", SIMVA_40, "active", 1.0, 1),
+        ]),
         &lines(&[statement("t", SIMVA_40, "active", 1.0, 1)]),
     );
-    let o = rec.lines.iter().find(|l| l.classification == D::Omission).expect("omission");
+    let o = rec
+        .lines
+        .iter()
+        .find(|l| l.classification == D::Omission)
+        .expect("omission");
     assert_eq!(o.intent, Some(I::Unintentional));
     assert_eq!(o.source, vec![0]);
     assert!(o.target.is_empty());
@@ -86,7 +94,10 @@ fn a_medicine_added_in_the_target_is_a_commission() {
     documented["note"] = json!([{"text": "Started for secondary prevention after MI"}]);
     let o = only(&[], &[documented]);
     assert_eq!(o.intent, Some(I::Intentional));
-    assert_eq!(o.reason.as_deref(), Some("Started for secondary prevention after MI"));
+    assert_eq!(
+        o.reason.as_deref(),
+        Some("Started for secondary prevention after MI")
+    );
 }
 
 #[test]
@@ -130,8 +141,16 @@ fn a_different_timing_is_a_frequency_discrepancy() {
 #[test]
 fn a_different_route_is_a_route_discrepancy() {
     let o = only(
-        &[with_route(statement("s", PARACETAMOL_500, "active", 2.0, 4), "26643006", "Oral")],
-        &[with_route(statement("t", PARACETAMOL_500, "active", 2.0, 4), "37161004", "Rectal")],
+        &[with_route(
+            statement("s", PARACETAMOL_500, "active", 2.0, 4),
+            "26643006",
+            "Oral",
+        )],
+        &[with_route(
+            statement("t", PARACETAMOL_500, "active", 2.0, 4),
+            "37161004",
+            "Rectal",
+        )],
     );
     assert_eq!(o.classification, D::Route);
 }
@@ -143,14 +162,21 @@ fn capsules_for_tablets_is_a_formulation_discrepancy() {
         &[statement("t", RAMIPRIL_5_TABS, "active", 1.0, 1)],
     );
     assert_eq!(o.classification, D::Formulation);
-    assert!(!o.differences.contains(&D::Dose), "same strength: {:?}", o.details);
+    assert!(
+        !o.differences.contains(&D::Dose),
+        "same strength: {:?}",
+        o.details
+    );
 }
 
 #[test]
 fn the_same_medicine_twice_in_the_target_is_a_duplication_in_one_line() {
     let o = only(
         &[statement("s", WARFARIN_1_TABS, "active", 3.0, 1)],
-        &[statement("t1", WARFARIN_1_TABS, "active", 3.0, 1), statement("t2", WARFARIN_1_CAPS, "active", 3.0, 1)],
+        &[
+            statement("t1", WARFARIN_1_TABS, "active", 3.0, 1),
+            statement("t2", WARFARIN_1_CAPS, "active", 3.0, 1),
+        ],
     );
     assert_eq!(o.classification, D::Duplication);
     assert_eq!(o.target, vec![0, 1]);
@@ -179,7 +205,10 @@ fn a_deleted_list_entry_is_a_stop() {
         "contained": [statement("t", SIMVA_40, "active", 1.0, 1)],
         "entry": [{"item": {"reference": "#t"}, "deleted": true, "flag": {"text": "Stopped: interaction with clarithromycin"}}]});
     let target = fhir_in::read_list(&list, "target", "p1", lookup()).expect("read");
-    let rec = compare(&lines(&[statement("s", SIMVA_40, "active", 1.0, 1)]), &target.lines);
+    let rec = compare(
+        &lines(&[statement("s", SIMVA_40, "active", 1.0, 1)]),
+        &target.lines,
+    );
     assert_eq!(rec.lines[0].classification, D::Stopped);
     assert_eq!(rec.lines[0].intent, Some(I::Intentional));
 }
@@ -187,10 +216,18 @@ fn a_deleted_list_entry_is_a_stop() {
 #[test]
 fn unmapped_codes_are_kept_marked_unmapped() {
     let mut unknown = statement("t", "999999999999", "active", 1.0, 1);
-    unknown["medicationCodeableConcept"] = json!({"coding": [{"system": DMD, "code": "999999999999"}], "text": "Herbal tonic X"});
-    let rec = compare(&lines(&[statement("s", SIMVA_40, "active", 1.0, 1)]), &lines(&[unknown.clone(), statement("t2", SIMVA_40, "active", 1.0, 1)]));
+    unknown["medicationCodeableConcept"] =
+        json!({"coding": [{"system": DMD, "code": "999999999999"}], "text": "Herbal tonic X"});
+    let rec = compare(
+        &lines(&[statement("s", SIMVA_40, "active", 1.0, 1)]),
+        &lines(&[unknown.clone(), statement("t2", SIMVA_40, "active", 1.0, 1)]),
+    );
     assert_eq!(rec.lines.len(), 2);
-    let u = rec.lines.iter().find(|l| l.unmapped).expect("unmapped line");
+    let u = rec
+        .lines
+        .iter()
+        .find(|l| l.unmapped)
+        .expect("unmapped line");
     assert_eq!(u.classification, D::Unmapped);
     assert_eq!(u.intent, Some(I::Unintentional));
     assert_eq!(u.display, "Herbal tonic X");
@@ -204,14 +241,40 @@ fn unmapped_codes_are_kept_marked_unmapped() {
 fn empty_lists_are_said_to_be_empty() {
     let rec = compare(&[], &[]);
     assert_eq!(rec.empty, Empty::Both);
-    let list = changes_list(&rec, &[], &[], "p1", "2026-01-01T00:00:00Z", "the SMR record", &[]);
+    let list = changes_list(
+        &rec,
+        &[],
+        &[],
+        "p1",
+        "2026-01-01T00:00:00Z",
+        "the SMR record",
+        &[],
+    );
     assert_eq!(list["emptyReason"]["coding"][0]["code"], "nilknown");
-    assert!(list["note"][0]["text"].as_str().unwrap_or_default().contains("Both lists are empty"));
+    assert!(
+        list["note"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Both lists are empty")
+    );
     let source = lines(&[statement("s", SIMVA_40, "active", 1.0, 1)]);
     let rec = compare(&source, &[]);
     assert_eq!(rec.empty, Empty::Target);
-    let list = changes_list(&rec, &source, &[], "p1", "2026-01-01T00:00:00Z", "the SMR record", &[]);
-    assert!(list["note"][0]["text"].as_str().unwrap_or_default().contains("target list is empty"));
+    let list = changes_list(
+        &rec,
+        &source,
+        &[],
+        "p1",
+        "2026-01-01T00:00:00Z",
+        "the SMR record",
+        &[],
+    );
+    assert!(
+        list["note"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("target list is empty")
+    );
 }
 
 #[test]
@@ -219,15 +282,32 @@ fn the_answer_is_a_changes_list_with_flags_intents_and_contained_proposals() {
     let source = lines(&[statement("s", SIMVA_40, "active", 1.0, 1)]);
     let target = lines(&[statement("t", SIMVA_40, "active", 0.5, 1)]);
     let rec = compare(&source, &target);
-    let list = changes_list(&rec, &source, &target, "p1", "2026-01-01T00:00:00Z", "the source list", &[]);
+    let list = changes_list(
+        &rec,
+        &source,
+        &target,
+        "p1",
+        "2026-01-01T00:00:00Z",
+        "the source list",
+        &[],
+    );
     assert_eq!(list["mode"], "changes");
     assert_eq!(list["code"]["coding"][0]["code"], "430193006");
     let entry = &list["entry"][0];
-    assert_eq!(entry["flag"]["coding"][0]["system"], fhir_out::DISCREPANCY_SYSTEM);
+    assert_eq!(
+        entry["flag"]["coding"][0]["system"],
+        fhir_out::DISCREPANCY_SYSTEM
+    );
     assert_eq!(entry["flag"]["coding"][0]["code"], "dose");
-    assert_eq!(entry["extension"][0]["valueCoding"]["code"], "unintentional");
+    assert_eq!(
+        entry["extension"][0]["valueCoding"]["code"],
+        "unintentional"
+    );
     assert_eq!(entry["item"]["reference"], "#line-1");
-    assert_eq!(list["contained"][0]["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"], 0.5);
+    assert_eq!(
+        list["contained"][0]["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"],
+        0.5
+    );
 }
 
 fn decision(line: &str, action: &str) -> Value {
@@ -236,11 +316,25 @@ fn decision(line: &str, action: &str) -> Value {
 
 #[test]
 fn a_confirmation_writes_accepted_and_changed_lines_and_lists_rejected_ones() {
-    let source = lines(&[statement("s1", SIMVA_40, "active", 1.0, 1), statement("s2", PARACETAMOL_500, "active", 2.0, 4)]);
-    let target = lines(&[statement("t", SIMVA_40, "active", 0.5, 1), statement("t2", ATORVA_20, "active", 1.0, 1)]);
+    let source = lines(&[
+        statement("s1", SIMVA_40, "active", 1.0, 1),
+        statement("s2", PARACETAMOL_500, "active", 2.0, 4),
+    ]);
+    let target = lines(&[
+        statement("t", SIMVA_40, "active", 0.5, 1),
+        statement("t2", ATORVA_20, "active", 1.0, 1),
+    ]);
     let rec = compare(&source, &target);
     assert_eq!(rec.lines.len(), 3);
-    let list = changes_list(&rec, &source, &target, "p1", "2026-01-01T00:00:00Z", "the source list", &[]);
+    let list = changes_list(
+        &rec,
+        &source,
+        &target,
+        "p1",
+        "2026-01-01T00:00:00Z",
+        "the source list",
+        &[],
+    );
     let mut changed = statement("x", ATORVA_20, "active", 2.0, 1);
     if let Some(o) = changed.as_object_mut() {
         o.remove("id");
@@ -259,27 +353,42 @@ fn a_confirmation_writes_accepted_and_changed_lines_and_lists_rejected_ones() {
     assert_eq!(plan.list["mode"], "snapshot");
     assert_eq!(plan.list["entry"].as_array().map(Vec::len), Some(3));
     for (_, s) in &plan.statements {
-        assert_eq!(s["derivedFrom"][0]["reference"], Value::from(plan.list_url.as_str()));
+        assert_eq!(
+            s["derivedFrom"][0]["reference"],
+            Value::from(plan.list_url.as_str())
+        );
         assert_eq!(s["subject"]["reference"], "Patient/p1");
         assert!(s.get("id").is_none());
     }
     // A line without a decision refuses the whole confirmation.
     let params = json!({"resourceType": "Parameters", "parameter": [
         {"name": "reconciliation", "resource": request.list}, decision("line-1", "accept")]});
-    let err = plan_confirm(&read_confirm(&params).expect("read"), "p1", "2026-01-01T01:00:00Z", "hospital");
+    let err = plan_confirm(
+        &read_confirm(&params).expect("read"),
+        "p1",
+        "2026-01-01T01:00:00Z",
+        "hospital",
+    );
     assert!(matches!(err, Err(InputError::Unprocessable(m)) if m.contains("no decision")));
 }
 
 #[test]
 fn a_target_about_another_patient_or_without_target_is_refused() {
     let params = json!({"resourceType": "Parameters", "parameter": [{"name": "source", "resource": {"resourceType": "List", "status": "current", "mode": "snapshot"}}]});
-    assert!(matches!(read_request(&params, "p1", lookup()), Err(InputError::Structure(m)) if m.contains("'target'")));
+    assert!(
+        matches!(read_request(&params, "p1", lookup()), Err(InputError::Structure(m)) if m.contains("'target'"))
+    );
     let mut other = statement("t", SIMVA_40, "active", 1.0, 1);
     other["subject"] = json!({"reference": "Patient/p2"});
     let params = json!({"resourceType": "Parameters", "parameter": [{"name": "target", "resource": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": other}]}}]});
-    assert!(matches!(read_request(&params, "p1", lookup()), Err(InputError::Unprocessable(m)) if m.contains("Patient/p2")));
+    assert!(
+        matches!(read_request(&params, "p1", lookup()), Err(InputError::Unprocessable(m)) if m.contains("Patient/p2"))
+    );
     let dangling = json!({"resourceType": "List", "status": "current", "mode": "snapshot", "entry": [{"item": {"reference": "MedicationStatement/nowhere"}}]});
-    assert!(matches!(fhir_in::read_list(&dangling, "target", "p1", lookup()), Err(InputError::Unprocessable(_))));
+    assert!(matches!(
+        fhir_in::read_list(&dangling, "target", "p1", lookup()),
+        Err(InputError::Unprocessable(_))
+    ));
 }
 
 #[test]
@@ -298,7 +407,9 @@ fn a_bundle_list_names_its_entries_by_full_url_and_entries_need_no_id() {
 }
 
 fn at(text: &str) -> i64 {
-    smr_fhir::datetime::parse_range(text).map(|(s, _)| s).unwrap_or_default()
+    smr_fhir::datetime::parse_range(text)
+        .map(|(s, _)| s)
+        .unwrap_or_default()
 }
 
 fn encounter(id: &str, start: &str, end: Option<&str>) -> Value {
@@ -330,9 +441,15 @@ fn timeliness_measures_admissions_and_discharges_against_qs120() {
     let now = at("2026-04-01T20:00:00Z");
     let r = timeliness::for_patient(&encounters, &lists, &[], now);
     assert_eq!(r.len(), 3);
-    assert_eq!((r[0].measure, r[0].status), (timeliness::Measure::Admission, timeliness::Status::Met));
+    assert_eq!(
+        (r[0].measure, r[0].status),
+        (timeliness::Measure::Admission, timeliness::Status::Met)
+    );
     assert!((r[0].hours - 10.0).abs() < 1e-9);
-    assert_eq!((r[1].measure, r[1].status), (timeliness::Measure::Discharge, timeliness::Status::NotMet));
+    assert_eq!(
+        (r[1].measure, r[1].status),
+        (timeliness::Measure::Discharge, timeliness::Status::NotMet)
+    );
     assert!((r[1].hours - 9.0 * 24.0).abs() < 1e-9);
     assert_eq!(r[2].status, timeliness::Status::Pending);
     // Past 24 hours with no reconciliation: not met.
@@ -341,26 +458,55 @@ fn timeliness_measures_admissions_and_discharges_against_qs120() {
     assert!(r[0].hours > 24.0 && r[0].hours < 24.01);
     let all = timeliness::for_patient(&encounters, &lists, &[], now);
     let agg = timeliness::aggregate([("A81001", all.as_slice())]);
-    let march = agg[&("A81001".to_owned(), "2026-03".to_owned(), timeliness::Measure::Admission)];
+    let march = agg[&(
+        "A81001".to_owned(),
+        "2026-03".to_owned(),
+        timeliness::Measure::Admission,
+    )];
     assert_eq!((march.met, march.not_met, march.pending), (1, 0, 0));
-    let april = agg[&("A81001".to_owned(), "2026-04".to_owned(), timeliness::Measure::Admission)];
+    let april = agg[&(
+        "A81001".to_owned(),
+        "2026-04".to_owned(),
+        timeliness::Measure::Admission,
+    )];
     assert_eq!(april.pending, 1);
 }
 
 #[test]
 fn discharge_information_arrives_when_smr_stored_the_discharge_list() {
-    let encounters = [encounter("e1", "2026-03-01T10:00:00Z", Some("2026-03-05T12:00:00Z"))];
+    let encounters = [encounter(
+        "e1",
+        "2026-03-01T10:00:00Z",
+        Some("2026-03-05T12:00:00Z"),
+    )];
     let discharge = json!({"resourceType": "MedicationRequest", "id": "d1", "status": "active", "intent": "order",
         "meta": {"lastUpdated": "2026-03-10T12:00:00Z"}, "encounter": {"reference": "Encounter/e1"},
         "category": [{"coding": [{"code": "discharge"}]}]});
     let lists = [confirmed_list("l2", "2026-03-14T12:00:00Z", "gp-practice")];
-    let r = timeliness::for_patient(&encounters, &lists, &[discharge], at("2026-04-01T00:00:00Z"));
-    let d = r.iter().find(|x| x.measure == timeliness::Measure::Discharge).expect("discharge");
+    let r = timeliness::for_patient(
+        &encounters,
+        &lists,
+        &[discharge],
+        at("2026-04-01T00:00:00Z"),
+    );
+    let d = r
+        .iter()
+        .find(|x| x.measure == timeliness::Measure::Discharge)
+        .expect("discharge");
     assert_eq!(d.status, timeliness::Status::Met);
     assert!((d.hours - 96.0).abs() < 1e-9);
 }
 
-const CODES: [&str; 8] = [SIMVA_40, RAMIPRIL_5_CAPS, RAMIPRIL_5_TABS, FUROSEMIDE_40, LANSO_30, LANSO_30_BRAND, WARFARIN_1_TABS, "123456789"];
+const CODES: [&str; 8] = [
+    SIMVA_40,
+    RAMIPRIL_5_CAPS,
+    RAMIPRIL_5_TABS,
+    FUROSEMIDE_40,
+    LANSO_30,
+    LANSO_30_BRAND,
+    WARFARIN_1_TABS,
+    "123456789",
+];
 const STATUSES: [&str; 4] = ["active", "stopped", "on-hold", "completed"];
 
 fn arbitrary_line() -> impl Strategy<Value = (usize, usize, u8, u8)> {

@@ -186,12 +186,18 @@ fn measured(
 /// discharge medication entry of it (`meta.lastUpdated` of a MedicationRequest or
 /// MedicationStatement with category `discharge` naming the encounter), else the end of the
 /// stay.
-fn discharge_arrival(encounter: &str, end: Option<(i64, String)>, entries: &[Value]) -> Option<(i64, String)> {
+fn discharge_arrival(
+    encounter: &str,
+    end: Option<(i64, String)>,
+    entries: &[Value],
+) -> Option<(i64, String)> {
     entries
         .iter()
         .filter(|r| {
             let names = ["encounter", "context"].iter().any(|k| {
-                r.pointer(&format!("/{k}/reference")).and_then(Value::as_str) == Some(encounter)
+                r.pointer(&format!("/{k}/reference"))
+                    .and_then(Value::as_str)
+                    == Some(encounter)
             });
             let discharge = r
                 .get("category")
@@ -201,7 +207,12 @@ fn discharge_arrival(encounter: &str, end: Option<(i64, String)>, entries: &[Val
                 })
                 .unwrap_or_default()
                 .iter()
-                .flat_map(|c| c.get("coding").and_then(Value::as_array).into_iter().flatten())
+                .flat_map(|c| {
+                    c.get("coding")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                })
                 .any(|c| c.get("code").and_then(Value::as_str) == Some("discharge"));
             names && discharge
         })
@@ -213,7 +224,12 @@ fn discharge_arrival(encounter: &str, end: Option<(i64, String)>, entries: &[Val
 /// Every admission and discharge of one patient measured. `encounters` are the patient's
 /// Encounters, `lists` their Lists (only confirmed reconciliations count), `entries` their
 /// medication entries (for when discharge information arrived); `now` in µs.
-pub fn for_patient(encounters: &[Value], lists: &[Value], entries: &[Value], now: i64) -> Vec<Timeliness> {
+pub fn for_patient(
+    encounters: &[Value],
+    lists: &[Value],
+    entries: &[Value],
+    now: i64,
+) -> Vec<Timeliness> {
     let confirmed = confirmed(lists);
     let mut out = Vec::new();
     for e in encounters {
@@ -225,7 +241,9 @@ pub fn for_patient(encounters: &[Value], lists: &[Value], entries: &[Value], now
         if !inpatient || matches!(status, "planned" | "cancelled" | "entered-in-error") {
             continue;
         }
-        let Some(reference) = reference_of(e) else { continue };
+        let Some(reference) = reference_of(e) else {
+            continue;
+        };
         let Some(admitted) = e
             .pointer("/period/start")
             .and_then(Value::as_str)
@@ -238,9 +256,18 @@ pub fn for_patient(encounters: &[Value], lists: &[Value], entries: &[Value], now
                 && (c.encounter.as_deref() == Some(reference.as_str())
                     || c.setting.as_deref() == Some("hospital"))
         });
-        out.push(measured(Measure::Admission, reference.clone(), admitted, in_hospital, now));
+        out.push(measured(
+            Measure::Admission,
+            reference.clone(),
+            admitted,
+            in_hospital,
+            now,
+        ));
         if status == "finished" {
-            let end = e.pointer("/period/end").and_then(Value::as_str).and_then(instant);
+            let end = e
+                .pointer("/period/end")
+                .and_then(Value::as_str)
+                .and_then(instant);
             if let Some(arrived) = discharge_arrival(&reference, end, entries) {
                 let by_gp = confirmed
                     .iter()
@@ -249,7 +276,12 @@ pub fn for_patient(encounters: &[Value], lists: &[Value], entries: &[Value], now
             }
         }
     }
-    out.sort_by(|a, b| a.started.0.cmp(&b.started.0).then(a.measure.cmp(&b.measure)));
+    out.sort_by(|a, b| {
+        a.started
+            .0
+            .cmp(&b.started.0)
+            .then(a.measure.cmp(&b.measure))
+    });
     out
 }
 

@@ -50,11 +50,13 @@ async fn world(app: &TestApp) -> World {
         .unwrap_or_default()
         .to_owned();
     let encounter = app
-        .create(&json!({"resourceType": "Encounter", "status": "in-progress",
+        .create(
+            &json!({"resourceType": "Encounter", "status": "in-progress",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
             "period": {"start": hours_ago(30)},
             "subject": {"reference": format!("Patient/{patient}")},
-            "serviceProvider": {"identifier": {"system": ODS, "value": HOSPITAL}}}))
+            "serviceProvider": {"identifier": {"system": ODS, "value": HOSPITAL}}}),
+        )
         .await["id"]
         .as_str()
         .unwrap_or_default()
@@ -153,7 +155,9 @@ fn entries(list: &Value) -> Vec<&Value> {
 
 fn classification(entry: &Value) -> &str {
     assert_eq!(entry["flag"]["coding"][0]["system"], DISCREPANCY);
-    entry["flag"]["coding"][0]["code"].as_str().unwrap_or_default()
+    entry["flag"]["coding"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 fn intent(entry: &Value) -> Option<&str> {
@@ -180,7 +184,9 @@ fn line<'a>(list: &'a Value, name: &str) -> &'a Value {
 /// Resources of `ty` in the patient's record.
 async fn count(client: &Client, ty: &str, patient: &str) -> u64 {
     let reply = client
-        .get(&format!("/fhir/{ty}?subject=Patient/{patient}&_total=accurate"))
+        .get(&format!(
+            "/fhir/{ty}?subject=Patient/{patient}&_total=accurate"
+        ))
         .await
         .expect(StatusCode::OK);
     reply.json()["total"].as_u64().unwrap_or(u64::MAX)
@@ -190,7 +196,10 @@ async fn every_type(app: &TestApp) {
     let w = world(app).await;
     gp_record(&w).await;
     let lists_before = count(&w.doctor, "List", &w.patient).await;
-    let body = parameters(None, Some(reconcile_fixture("discharge-bundle.json", &w.patient)));
+    let body = parameters(
+        None,
+        Some(reconcile_fixture("discharge-bundle.json", &w.patient)),
+    );
     let list = reconcile(&w.doctor, &w.patient, &body).await;
     assert_eq!(entries(&list).len(), 10, "{list}");
     let expect = [
@@ -218,11 +227,18 @@ async fn every_type(app: &TestApp) {
         .as_array()
         .into_iter()
         .flatten()
-        .find(|c| format!("#{}", c["id"].as_str().unwrap_or_default()) == aspirin["item"]["reference"])
+        .find(|c| {
+            format!("#{}", c["id"].as_str().unwrap_or_default()) == aspirin["item"]["reference"]
+        })
         .cloned()
         .unwrap_or_default();
     assert_eq!(proposed["status"], "stopped");
-    assert!(proposed["statusReason"][0]["text"].as_str().unwrap_or_default().contains("GI bleed"));
+    assert!(
+        proposed["statusReason"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GI bleed")
+    );
     // The unmapped line is kept as written.
     let unmapped = line(&list, "Unlisted herbal remedy");
     assert!(unmapped.to_string().contains("reconciliation-unmapped"));
@@ -243,7 +259,11 @@ async fn explicit_source(app: &TestApp) {
     assert_eq!(classification(line(&list, "Paracetamol")), "omission");
     // Without the GP record, ramipril is only in the target: added.
     assert_eq!(classification(line(&list, "Ramipril")), "commission");
-    assert_eq!(classification(line(&list, "Aspirin")), "unchanged", "stopped on discharge, never in the history");
+    assert_eq!(
+        classification(line(&list, "Aspirin")),
+        "unchanged",
+        "stopped on discharge, never in the history"
+    );
 }
 
 fn decision(line: &str, action: &str) -> Value {
@@ -261,7 +281,10 @@ fn line_id(entry: &Value) -> String {
 async fn confirm(app: &TestApp) {
     let w = world(app).await;
     gp_record(&w).await;
-    let body = parameters(None, Some(reconcile_fixture("discharge-bundle.json", &w.patient)));
+    let body = parameters(
+        None,
+        Some(reconcile_fixture("discharge-bundle.json", &w.patient)),
+    );
     let list = reconcile(&w.doctor, &w.patient, &body).await;
     let statements_before = count(&w.doctor, "MedicationStatement", &w.patient).await;
     let mut params = vec![
@@ -271,7 +294,10 @@ async fn confirm(app: &TestApp) {
     let mut expected_written = 0;
     for e in entries(&list) {
         let id = line_id(e);
-        let name = e["item"]["display"].as_str().unwrap_or_default().to_lowercase();
+        let name = e["item"]["display"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
         if name.starts_with("unlisted") {
             params.push(decision(&id, "reject"));
         } else if name.starts_with("warfarin") {
@@ -298,11 +324,18 @@ async fn confirm(app: &TestApp) {
         )
         .await;
     let status = reply.status;
-    assert!(reply.header("location").is_some_and(|l| l.contains("/List/")));
+    assert!(
+        reply
+            .header("location")
+            .is_some_and(|l| l.contains("/List/"))
+    );
     let stored = reply.json();
     assert_eq!(status, StatusCode::CREATED, "{stored}");
     assert_eq!(stored["mode"], "snapshot");
-    assert_eq!(stored["encounter"]["reference"], format!("Encounter/{}", w.encounter));
+    assert_eq!(
+        stored["encounter"]["reference"],
+        format!("Encounter/{}", w.encounter)
+    );
     assert_eq!(entries(&stored).len(), 10);
     let list_id = stored["id"].as_str().unwrap_or_default().to_owned();
     // The reconciled medicines, each derived from the reconciliation.
@@ -316,7 +349,12 @@ async fn confirm(app: &TestApp) {
         .collect();
     assert_eq!(written.len() as u64, expected_written);
     for r in &written {
-        let s = w.doctor.get(&format!("/fhir/{r}")).await.expect(StatusCode::OK).json();
+        let s = w
+            .doctor
+            .get(&format!("/fhir/{r}"))
+            .await
+            .expect(StatusCode::OK)
+            .json();
         assert_eq!(s["derivedFrom"][0]["reference"], format!("List/{list_id}"));
         // Provenance written by the normal write path.
         let prov = w
@@ -330,12 +368,19 @@ async fn confirm(app: &TestApp) {
     }
     let warfarin = entries(&stored)
         .into_iter()
-        .find(|e| e["item"]["display"].as_str().is_some_and(|d| d.starts_with("Warfarin")))
+        .find(|e| {
+            e["item"]["display"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Warfarin"))
+        })
         .cloned()
         .unwrap_or_default();
     let s = w
         .doctor
-        .get(&format!("/fhir/{}", warfarin["item"]["reference"].as_str().unwrap_or_default()))
+        .get(&format!(
+            "/fhir/{}",
+            warfarin["item"]["reference"].as_str().unwrap_or_default()
+        ))
         .await
         .json();
     assert_eq!(s["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"], 3);
@@ -343,12 +388,19 @@ async fn confirm(app: &TestApp) {
     // The stop is recorded as a stopped statement.
     let aspirin = entries(&stored)
         .into_iter()
-        .find(|e| e["item"]["display"].as_str().is_some_and(|d| d.starts_with("Aspirin")))
+        .find(|e| {
+            e["item"]["display"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Aspirin"))
+        })
         .cloned()
         .unwrap_or_default();
     let s = w
         .doctor
-        .get(&format!("/fhir/{}", aspirin["item"]["reference"].as_str().unwrap_or_default()))
+        .get(&format!(
+            "/fhir/{}",
+            aspirin["item"]["reference"].as_str().unwrap_or_default()
+        ))
         .await
         .json();
     assert_eq!(s["status"], "stopped");
@@ -361,14 +413,20 @@ async fn confirm(app: &TestApp) {
         .json();
     let text = audit.to_string();
     assert!(text.contains("$reconcile-confirm"), "{audit}");
-    assert!(text.contains("$reconcile\""), "the comparison is audited too: {audit}");
+    assert!(
+        text.contains("$reconcile\""),
+        "the comparison is audited too: {audit}"
+    );
     assert!(text.contains(&format!("List/{list_id}")), "{audit}");
 }
 
 async fn failed_confirm(app: &TestApp) {
     let w = world(app).await;
     gp_record(&w).await;
-    let body = parameters(None, Some(reconcile_fixture("discharge-bundle.json", &w.patient)));
+    let body = parameters(
+        None,
+        Some(reconcile_fixture("discharge-bundle.json", &w.patient)),
+    );
     let list = reconcile(&w.doctor, &w.patient, &body).await;
     let lists = count(&w.doctor, "List", &w.patient).await;
     let statements = count(&w.doctor, "MedicationStatement", &w.patient).await;
@@ -409,17 +467,28 @@ async fn failed_confirm(app: &TestApp) {
     assert!(reply.status.is_client_error(), "{}", reply.json());
     assert_eq!(reply.json()["resourceType"], "OperationOutcome");
     assert_eq!(count(&w.doctor, "List", &w.patient).await, lists);
-    assert_eq!(count(&w.doctor, "MedicationStatement", &w.patient).await, statements);
+    assert_eq!(
+        count(&w.doctor, "MedicationStatement", &w.patient).await,
+        statements
+    );
 }
 
 async fn empty_lists(app: &TestApp) {
     let w = world(app).await;
     let empty = reconcile_fixture("empty-list.json", &w.patient);
     // Nothing on the record and nothing on the list.
-    let list = reconcile(&w.doctor, &w.patient, &parameters(None, Some(empty.clone()))).await;
+    let list = reconcile(
+        &w.doctor,
+        &w.patient,
+        &parameters(None, Some(empty.clone())),
+    )
+    .await;
     assert!(entries(&list).is_empty());
     assert_eq!(list["emptyReason"]["coding"][0]["code"], "nilknown");
-    assert!(list["note"].to_string().contains("Both lists are empty"), "{list}");
+    assert!(
+        list["note"].to_string().contains("Both lists are empty"),
+        "{list}"
+    );
     // A record with medicines against an empty discharge list: every one an omission.
     created(&w.gp, &repeat(&w.patient, "320000009", 1, 1)).await;
     let list = reconcile(&w.doctor, &w.patient, &parameters(None, Some(empty))).await;
@@ -440,12 +509,18 @@ async fn bad_input(app: &TestApp) {
         body
     };
     // Not a Parameters.
-    let reply = w.doctor.post(&path, &reconcile_fixture("empty-list.json", &w.patient)).await;
+    let reply = w
+        .doctor
+        .post(&path, &reconcile_fixture("empty-list.json", &w.patient))
+        .await;
     refused(reply, StatusCode::BAD_REQUEST);
     // No target.
     let reply = w
         .doctor
-        .post(&path, &parameters(Some(reconcile_fixture("empty-list.json", &w.patient)), None))
+        .post(
+            &path,
+            &parameters(Some(reconcile_fixture("empty-list.json", &w.patient)), None),
+        )
         .await;
     let body = refused(reply, StatusCode::BAD_REQUEST);
     assert!(body.to_string().contains("target"));
@@ -460,14 +535,20 @@ async fn bad_input(app: &TestApp) {
         o.remove("emptyReason");
     }
     dangling["entry"] = json!([{"item": {"reference": "MedicationStatement/not-here"}}]);
-    let reply = w.doctor.post(&path, &parameters(None, Some(dangling))).await;
+    let reply = w
+        .doctor
+        .post(&path, &parameters(None, Some(dangling)))
+        .await;
     refused(reply, StatusCode::UNPROCESSABLE_ENTITY);
     // Unknown patient.
     let reply = w
         .doctor
         .post(
             "/fhir/Patient/no-such-patient/$reconcile",
-            &parameters(None, Some(reconcile_fixture("empty-list.json", "no-such-patient"))),
+            &parameters(
+                None,
+                Some(reconcile_fixture("empty-list.json", "no-such-patient")),
+            ),
         )
         .await;
     refused(reply, StatusCode::NOT_FOUND);
@@ -485,7 +566,10 @@ async fn bad_input(app: &TestApp) {
 async fn access(app: &TestApp) {
     let w = world(app).await;
     gp_record(&w).await;
-    let body = parameters(None, Some(reconcile_fixture("discharge-bundle.json", &w.patient)));
+    let body = parameters(
+        None,
+        Some(reconcile_fixture("discharge-bundle.json", &w.patient)),
+    );
     let path = format!("/fhir/Patient/{}/$reconcile", w.patient);
     // The GP and the hospital prescriber may; so may a hospital pharmacist of the hospital.
     reconcile(&w.gp, &w.patient, &body).await;
@@ -506,7 +590,10 @@ async fn access(app: &TestApp) {
     let reply = stranger.post(&path, &body).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     let reply = stranger
-        .post(&format!("/fhir/Patient/{}/$reconcile-confirm", w.patient), &json!({"resourceType": "Parameters"}))
+        .post(
+            &format!("/fhir/Patient/{}/$reconcile-confirm", w.patient),
+            &json!({"resourceType": "Parameters"}),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     // Refusals are audited.
@@ -533,7 +620,10 @@ async fn timeliness(app: &TestApp) {
             .cloned()
             .unwrap_or_default()
     };
-    assert_eq!(measurement(&p, "measure")["valueCode"], "qs120-4-admission-24h");
+    assert_eq!(
+        measurement(&p, "measure")["valueCode"],
+        "qs120-4-admission-24h"
+    );
     assert_eq!(measurement(&p, "status")["valueCode"], "not-met");
     // A reconciliation confirmed now (30 hours after admission) is late: still not met, with
     // the hours and the List named.
@@ -541,7 +631,11 @@ async fn timeliness(app: &TestApp) {
     let body = parameters(None, Some(reconcile_fixture("empty-list.json", &w.patient)));
     let list = reconcile(&w.doctor, &w.patient, &body).await;
     let mut params = vec![json!({"name": "reconciliation", "resource": list})];
-    params.extend(entries(&list).into_iter().map(|e| decision(&line_id(e), "reject")));
+    params.extend(
+        entries(&list)
+            .into_iter()
+            .map(|e| decision(&line_id(e), "reject")),
+    );
     w.doctor
         .post(
             &format!("/fhir/Patient/{}/$reconcile-confirm", w.patient),
@@ -551,10 +645,14 @@ async fn timeliness(app: &TestApp) {
         .expect(StatusCode::CREATED);
     let p = w.doctor.get(&path).await.expect(StatusCode::OK).json();
     assert_eq!(measurement(&p, "status")["valueCode"], "not-met");
-    assert!(measurement(&p, "reconciliation")["valueReference"]["reference"]
-        .as_str()
-        .is_some_and(|r| r.starts_with("List/")));
-    let hours = measurement(&p, "hours")["valueDecimal"].as_f64().unwrap_or_default();
+    assert!(
+        measurement(&p, "reconciliation")["valueReference"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("List/"))
+    );
+    let hours = measurement(&p, "hours")["valueDecimal"]
+        .as_f64()
+        .unwrap_or_default();
     assert!((29.0..31.0).contains(&hours), "{hours}");
     // A new admission (after that reconciliation) reconciled at once: met.
     let second = created(
@@ -571,7 +669,11 @@ async fn timeliness(app: &TestApp) {
         json!({"name": "reconciliation", "resource": list}),
         json!({"name": "encounter", "valueReference": {"reference": second}}),
     ];
-    params.extend(entries(&list).into_iter().map(|e| decision(&line_id(e), "accept")));
+    params.extend(
+        entries(&list)
+            .into_iter()
+            .map(|e| decision(&line_id(e), "accept")),
+    );
     w.doctor
         .post(
             &format!("/fhir/Patient/{}/$reconcile-confirm", w.patient),
@@ -595,6 +697,9 @@ async fn timeliness(app: &TestApp) {
         .collect();
     assert_eq!(statuses, vec!["not-met", "met"]);
     // A stranger may not see it.
-    let reply = app.as_user("u-other", Role::Gp, Some("B86001")).get(&path).await;
+    let reply = app
+        .as_user("u-other", Role::Gp, Some("B86001"))
+        .get(&path)
+        .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }

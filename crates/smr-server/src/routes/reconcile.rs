@@ -36,9 +36,11 @@ pub async fn confirm(
 ) -> Result<Response, ApiError> {
     let (headers, parameters) = http::read_json(&state, request, BodyKind::Resource).await?;
     let done = state.app.reconcile_confirm(&ctx, &id, &parameters).await?;
-    let location = done.list.get("id").and_then(|v| v.as_str()).map(|list_id| {
-        format!("{}/List/{list_id}/_history/1", base_url(&state, &headers))
-    });
+    let location = done
+        .list
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(|list_id| format!("{}/List/{list_id}/_history/1", base_url(&state, &headers)));
     let mut response = fhir_json_response(StatusCode::CREATED, done.list.to_string());
     if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, v);
