@@ -30,6 +30,8 @@
 //!   `$safety-check`.
 //! - `safety_recheck`: the `safety-recheck` feed consumer keeping the stored safety
 //!   DetectedIssues of a record current (created, updated, closed when no longer found).
+//! - `reconcile`: medicines reconciliation (`$reconcile`, `$reconcile-confirm`,
+//!   `$reconcile-timeliness`), compared by `smr-reconcile`.
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -50,6 +52,7 @@ pub mod import;
 pub mod medication_record;
 pub mod pgx;
 mod provenance;
+pub mod reconcile;
 mod records;
 pub mod safety;
 pub mod safety_recheck;

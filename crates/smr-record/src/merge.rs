@@ -215,6 +215,36 @@ pub fn line_keys(entries: &[Entry]) -> Vec<String> {
         .collect()
 }
 
+/// What the dictionary says one entry names, resolved as the merge resolves it: its codes,
+/// else its text, else a coding's display. For callers matching entries outside a record
+/// (medicines reconciliation) so that they meet the record on the same reading.
+pub fn resolve(source: &Source, lookup: &dyn MedicineLookup) -> Option<MedicineInfo> {
+    let codings: Vec<(Option<&str>, &str)> = source
+        .codings
+        .iter()
+        .map(|(system, code, _)| (system.as_deref(), code.as_str()))
+        .collect();
+    let name = source.text.as_deref().or_else(|| {
+        source
+            .codings
+            .iter()
+            .find_map(|(_, _, display)| display.as_deref())
+    });
+    if codings.is_empty() && name.is_none() {
+        return None;
+    }
+    lookup.resolve(&codings, name)
+}
+
+/// The line key an entry gets on its own: its moiety (`vtm:…`, `ingredients:…`), else
+/// "unmapped" by code or text as written (the same keys as [`line_keys`]).
+pub fn own_key(source: &Source, info: Option<&MedicineInfo>) -> String {
+    match info {
+        Some(info) => info.moiety_key(),
+        None => unmapped_key(source),
+    }
+}
+
 fn unmapped_key(source: &Source) -> String {
     match source.codings.first() {
         Some((system, code, _)) => format!("unmapped:{}|{code}", system.as_deref().unwrap_or("")),
@@ -404,7 +434,7 @@ fn capitalise(name: &str) -> String {
 }
 
 /// The medicine as the entry wrote it (codes and text), for unmapped lines.
-pub(crate) fn written_concept(source: &Source) -> Value {
+pub fn written_concept(source: &Source) -> Value {
     let coding: Vec<Value> = source
         .codings
         .iter()

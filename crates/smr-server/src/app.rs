@@ -162,6 +162,18 @@ pub fn router(state: AppState) -> Router {
             get(routes::safety::operation),
         )
         .route(
+            "/Patient/{id}/$reconcile",
+            axum::routing::post(routes::reconcile::compare),
+        )
+        .route(
+            "/Patient/{id}/$reconcile-confirm",
+            axum::routing::post(routes::reconcile::confirm),
+        )
+        .route(
+            "/Patient/{id}/$reconcile-timeliness",
+            get(routes::reconcile::timeliness),
+        )
+        .route(
             "/Subscription/{id}/$secret",
             get(routes::subscription::secret),
         )
