@@ -169,6 +169,18 @@ fn statement(base: &str) -> Value {
                     "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-safety-check",
                     "documentation": SAFETY_CHECK_DOCUMENTATION
                 }, {
+                    "name": "reconcile",
+                    "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-reconcile",
+                    "documentation": "Medicines reconciliation (POST): a Parameters with `target` (a List or Bundle, e.g. an admission medication history or a discharge summary) and optional `source` (default: the patient's SMR record); answers a List (mode changes) classifying each medicine: unchanged, omission, commission, dose, frequency, route, formulation, duplication, stopped, unmapped; intentional, undocumented intentional or unintentional. Stores nothing (see docs/reconciliation.md)."
+                }, {
+                    "name": "reconcile-confirm",
+                    "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-reconcile-confirm",
+                    "documentation": "Confirms a reconciliation (POST): the List from $reconcile with a decision per line (accept, change, reject); writes the reconciled MedicationStatements and the reconciliation List in one transaction, with Provenance and an AuditEvent."
+                }, {
+                    "name": "reconcile-timeliness",
+                    "definition": "https://fhir.smr.nhs.uk/OperationDefinition/Patient-reconcile-timeliness",
+                    "documentation": "The patient's admissions and discharges against NICE QS120: reconciled within 24 hours of admission (statement 4), and by the GP within 7 days of the discharge information arriving (statement 5)."
+                }, {
                     "name": "export",
                     "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
                     "documentation": BULK_EXPORT_DOCUMENTATION
