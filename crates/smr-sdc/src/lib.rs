@@ -43,8 +43,8 @@
 
 use std::collections::VecDeque;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 /// Counts of this size or smaller (and above 0) are redacted.
 pub const THRESHOLD: u64 = 7;
@@ -323,10 +323,9 @@ pub fn publish(table: &Table) -> PublishedTable {
     let m = table.margins;
     // The augmented (r+1)×(c+1) grid; margins that the table does not have stay None.
     let mut grid: Vec<Vec<Option<Entry>>> = vec![vec![None; c + 1]; r + 1];
-    for i in 0..r {
-        for j in 0..c {
-            let raw = table.cells[i][j];
-            grid[i][j] = Some(Entry {
+    for (row, raws) in grid.iter_mut().zip(&table.cells) {
+        for (entry, &raw) in row.iter_mut().zip(raws) {
+            *entry = Some(Entry {
                 raw,
                 value: round(raw),
                 margin: false,
@@ -347,13 +346,16 @@ pub fn publish(table: &Table) -> PublishedTable {
         }
     };
     if m.rows() {
-        for i in 0..r {
-            grid[i][c] = Some(total(&mut table.cells[i].iter().copied()));
+        for (row, raws) in grid.iter_mut().zip(&table.cells) {
+            row[c] = Some(total(&mut raws.iter().copied()));
         }
     }
     if m.columns() {
-        for j in 0..c {
-            grid[r][j] = Some(total(&mut (0..r).map(|i| table.cells[i][j])));
+        let column_totals: Vec<Entry> = (0..c)
+            .map(|j| total(&mut table.cells.iter().map(|row| row[j])))
+            .collect();
+        for (entry, t) in grid[r].iter_mut().zip(column_totals) {
+            *entry = Some(t);
         }
     }
     if m == Margins::Both {
@@ -552,7 +554,12 @@ fn first_bridge(edges: &[(usize, usize, usize, usize)], n: usize) -> Option<usiz
 }
 
 /// The vertices reachable from `u` once the bridge is removed.
-fn component(edges: &[(usize, usize, usize, usize)], bridge: usize, u: usize, n: usize) -> Vec<bool> {
+fn component(
+    edges: &[(usize, usize, usize, usize)],
+    bridge: usize,
+    u: usize,
+    n: usize,
+) -> Vec<bool> {
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (k, &(_, _, a, b)) in edges.iter().enumerate() {
         if k != bridge {

@@ -16,7 +16,15 @@ const S: Cell = Cell::Redacted(Reason::Secondary);
 
 #[test]
 fn rounding_is_to_the_nearest_five_halves_up() {
-    let cases = [(0, 0), (8, 10), (12, 10), (13, 15), (22, 20), (23, 25), (100, 100)];
+    let cases = [
+        (0, 0),
+        (8, 10),
+        (12, 10),
+        (13, 15),
+        (22, 20),
+        (23, 25),
+        (100, 100),
+    ];
     for (n, want) in cases {
         assert_eq!(round(n), want, "round({n})");
     }
@@ -50,7 +58,13 @@ fn one_way_breakdown_suppresses_the_next_smallest_cell() {
     let column: Vec<Cell> = p.cells.iter().map(|r| r[0]).collect();
     assert_eq!(
         column,
-        vec![Cell::Published(120), P, S, Cell::Published(95), Cell::Published(60)]
+        vec![
+            Cell::Published(120),
+            P,
+            S,
+            Cell::Published(95),
+            Cell::Published(60)
+        ]
     );
     assert_eq!(p.column_totals, Some(vec![Cell::Published(320)]));
     assert!(!recoverable(&p));
@@ -106,7 +120,10 @@ fn two_way_table_suppresses_a_rectangle() {
     // recovered from Q1's total and from the column total, so a rectangle goes: the smallest
     // non-zero cell in its column (Q2's 30), then the smallest in its row (Q1's 40), then the
     // corner that closes the cycle (Q2's 60).
-    let t = table(vec![vec![40, 5], vec![60, 30], vec![100, 50]], Margins::Both);
+    let t = table(
+        vec![vec![40, 5], vec![60, 30], vec![100, 50]],
+        Margins::Both,
+    );
     let p = publish(&t);
     assert_eq!(
         p.cells,
@@ -205,7 +222,10 @@ fn malformed_tables_are_errors() {
 fn cells_serialise_as_numbers_or_a_reason() {
     let p = publish(&Table::one_way("n", vec![("a".into(), 3), ("b".into(), 40)]).unwrap());
     let json = serde_json::to_string(&p).unwrap();
-    assert!(json.contains("\"cells\":[[{\"redacted\":\"primary\"}],[{\"redacted\":\"secondary\"}]]"), "{json}");
+    assert!(
+        json.contains("\"cells\":[[{\"redacted\":\"primary\"}],[{\"redacted\":\"secondary\"}]]"),
+        "{json}"
+    );
     assert!(json.contains("\"column_totals\":[45]"), "{json}");
     assert_eq!(
         serde_json::to_string(&rate(Cell::Published(10), Cell::Published(40))).unwrap(),
@@ -365,17 +385,17 @@ proptest! {
         let p = publish(&t);
         let (r, c) = (t.rows(), t.columns());
         if let Some(totals) = &p.row_totals {
-            for i in 0..r {
+            for (i, total) in totals.iter().enumerate() {
                 let cells: Option<Vec<u64>> = (0..c).map(|j| p.cell(i, j).value()).collect();
-                if let (Some(cells), Cell::Published(total)) = (cells, totals[i]) {
+                if let (Some(cells), Cell::Published(total)) = (cells, *total) {
                     prop_assert_eq!(cells.iter().sum::<u64>(), total);
                 }
             }
         }
         if let Some(totals) = &p.column_totals {
-            for j in 0..c {
+            for (j, total) in totals.iter().enumerate() {
                 let cells: Option<Vec<u64>> = (0..r).map(|i| p.cell(i, j).value()).collect();
-                if let (Some(cells), Cell::Published(total)) = (cells, totals[j]) {
+                if let (Some(cells), Cell::Published(total)) = (cells, *total) {
                     prop_assert_eq!(cells.iter().sum::<u64>(), total);
                 }
             }
