@@ -141,11 +141,11 @@ impl Dimension {
     }
 }
 
-/// Numerator and denominator of a proportion (raw).
+/// Numerator and denominator of a proportion (raw: never public).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Prop {
-    pub numerator: u64,
-    pub denominator: u64,
+pub(crate) struct Prop {
+    pub(crate) numerator: u64,
+    pub(crate) denominator: u64,
 }
 
 impl Prop {
@@ -159,24 +159,25 @@ impl Prop {
     }
 }
 
-/// Raw counts for one unit and one month.
+/// Raw counts for one unit and one month (crate-private: raw counts leave only through
+/// `publish`).
 #[derive(Debug, Clone, Default)]
 pub struct Period {
     /// Indexed by `Measure as usize`.
-    pub measures: [Prop; 4],
+    pub(crate) measures: [Prop; 4],
     /// `[measure][dimension][group]`.
-    pub groups: [[Vec<Prop>; 4]; 4],
+    pub(crate) groups: [[Vec<Prop>; 4]; 4],
     /// Days from an actionable result to the first change of the affected drug, one per
     /// patient whose change fell in the month.
-    pub delays: Vec<u32>,
+    pub(crate) delays: Vec<u32>,
     /// `[dimension][group]` → delays.
-    pub delays_by_group: [Vec<Vec<u32>>; 4],
+    pub(crate) delays_by_group: [Vec<Vec<u32>>; 4],
     /// Override reason → patients who gave it in the month.
-    pub override_reasons: BTreeMap<String, u64>,
+    pub(crate) override_reasons: BTreeMap<String, u64>,
     /// Patients prescribed a CPIC level A drug with an actionable result for it (the value
     /// model's population), and their admissions in the month.
-    pub guided: u64,
-    pub guided_admissions: u64,
+    pub(crate) guided: u64,
+    pub(crate) guided_admissions: u64,
 }
 
 impl Period {
@@ -192,23 +193,34 @@ impl Period {
 }
 
 /// Raw counts for every unit at every level, for a month and the month before (for trends).
+/// Opaque: the counts leave only through the `publish` functions and `estimate_value`.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
     pub month: Month,
     /// Per level (`Level as usize`): unit code → `[current, previous]`.
-    pub units: [BTreeMap<String, [Period; 2]>; 3],
+    pub(crate) units: [BTreeMap<String, [Period; 2]>; 3],
     /// Patients left out because they opted out of secondary use.
-    pub opted_out: u64,
+    pub(crate) opted_out: u64,
 }
 
 impl Aggregate {
-    pub fn units(&self, level: Level) -> impl Iterator<Item = (&str, &[Period; 2])> {
+    /// The codes of the units of `level` with anyone counted, sorted.
+    pub fn unit_codes(&self, level: Level) -> impl Iterator<Item = &str> {
+        self.units[level as usize].keys().map(String::as_str)
+    }
+
+    /// Patients left out because they opted out, disclosure-controlled like any count.
+    pub fn opted_out(&self) -> smr_sdc::Cell {
+        smr_sdc::publish_count(self.opted_out)
+    }
+
+    pub(crate) fn units(&self, level: Level) -> impl Iterator<Item = (&str, &[Period; 2])> {
         self.units[level as usize]
             .iter()
             .map(|(code, p)| (code.as_str(), p))
     }
 
-    pub fn unit(&self, level: Level, code: &str) -> Option<&[Period; 2]> {
+    pub(crate) fn unit(&self, level: Level, code: &str) -> Option<&[Period; 2]> {
         self.units[level as usize].get(code)
     }
 }
