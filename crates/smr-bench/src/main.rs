@@ -12,8 +12,11 @@
 //! the ceiling), `cpu` (the CPU cost of each step of a create, single-threaded), `page-growth`
 //! (a page of a search by patient as the patient's record grows; not part of `all`),
 //! `medication-record` (`$medication-record` for one patient of `--sizes` entries; not part of
-//! `all`), `dmd-import` (parse and store an NHSBSA dm+d release; not part of `all`), `all`.
+//! `all`), `dmd-import` (parse and store an NHSBSA dm+d release; not part of `all`),
+//! `analytics` (every analytics measure over 1 million in-memory patients, time and peak
+//! memory; not part of `all`), `all`.
 
+mod analytics;
 mod data;
 mod dmd;
 mod growth;
@@ -52,6 +55,9 @@ enum Scenario {
     MedicationRecord,
     /// The dm+d import rate (parse and store); needs --dmd-release. Not part of `all`.
     DmdImport,
+    /// Every analytics measure over --analytics-patients synthetic patients in memory, with
+    /// time and peak memory. Not part of `all`.
+    Analytics,
     All,
 }
 
@@ -117,6 +123,9 @@ pub(crate) struct Args {
     /// `dmd-import`: copies of the release's rows to store (to approach a full release).
     #[arg(long, default_value_t = 1)]
     dmd_scale: usize,
+    /// `analytics`: synthetic patients to compute every measure over.
+    #[arg(long, default_value_t = 1_000_000)]
+    analytics_patients: usize,
 }
 
 /// The allocator `smr serve` runs with (see Cargo.toml).
@@ -161,6 +170,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if all || args.scenario == Scenario::Transaction {
         reports.push(transaction(&args).await?);
+    }
+    if args.scenario == Scenario::Analytics {
+        analytics::analytics(args.analytics_patients)?;
     }
     if args.scenario == Scenario::DmdImport {
         dmd::dmd_import(&args).await?;

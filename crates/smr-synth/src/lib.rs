@@ -1,7 +1,8 @@
 //! A synthetic NHS primary-care population for SMR, as FHIR R4 transaction Bundles.
 //!
 //! [`generate`] turns a [`SynthConfig`] into a [`Population`]: GP practices (ODS-shaped codes
-//! `Y9nnnn`, part of a synthetic ICB `Q9X`/`Q9Y`), their GPs (GMC-shaped numbers `99nnnnn`,
+//! `Y9nnnn`, part of a synthetic sub-ICB location `Y9Snnn`, part of a synthetic ICB
+//! `Q9X`/`Q9Y`), their GPs (GMC-shaped numbers `99nnnnn`,
 //! far above any the GMC has issued), and patients with
 //!
 //! - NHS numbers from the never-issued `999` block with valid Modulus 11 check digits,
@@ -9,6 +10,8 @@
 //! - age and sex like England's, common UK names, addresses in real postcode districts with
 //!   made-up streets, Ofcom drama mobile numbers, the registered practice in
 //!   `generalPractitioner`;
+//! - an ethnic category (UK Core extension, Census 2021 shares) and, on the home address, a
+//!   synthetic LSOA with its IMD 2019 decile and quintile (see `demographics`);
 //! - long-term conditions (SNOMED CT) by age, and the medicines a GP would prescribe for them
 //!   (dm+d VMP codes from smr-dmd where the subset has one, text otherwise; more medicines the
 //!   older and iller the patient), drug allergies for about 10%, and for about 15% a
@@ -86,6 +89,7 @@ mod care;
 mod care_home;
 mod clinical;
 mod demo;
+mod demographics;
 mod dosage;
 mod gp;
 mod hospital;
@@ -106,6 +110,10 @@ use rng::Rng;
 
 pub use care::PRACTICES_PER_LOCALITY;
 pub use demo::{DemoOrganisations, demo_organisations, demo_patient_nhs_number};
+pub use demographics::{
+    ETHNIC_CATEGORIES, ETHNIC_CATEGORY_SYSTEM, ETHNIC_CATEGORY_URL, IMD_URL, LSOA_URL,
+    SUB_ICBS_PER_ICB, sub_icb_code,
+};
 pub use provenance::CARE_SETTING_SYSTEM;
 
 pub const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -176,6 +184,8 @@ pub fn max_patients() -> usize {
 const SALT_PRACTICE: u64 = 1;
 const SALT_PATIENT: u64 = 2;
 const SALT_LOCALITY: u64 = 3;
+// Ethnicity and deprivation: their own stream, so adding them changed no other draw.
+const SALT_DEMOGRAPHICS: u64 = 4;
 
 const ICBS: [(&str, &str); 2] = [
     ("Q9X", "NHS Synthetic North Integrated Care Board"),
@@ -202,7 +212,15 @@ pub fn generate(config: &SynthConfig) -> Population {
                 .expect("patients capped at the NHS-number capacity");
             let mut rng = Rng::stream(config.seed, SALT_PATIENT, next_patient as u64);
             let is_demo = demo == Some(next_patient);
-            patient(&mut g, &mut rng, &practice, &nhs, config.today, is_demo);
+            let mut equity = Rng::stream(config.seed, SALT_DEMOGRAPHICS, next_patient as u64);
+            patient(
+                &mut g,
+                (&mut rng, &mut equity),
+                &practice,
+                &nhs,
+                config.today,
+                is_demo,
+            );
             next_patient += 1;
         }
         resources += g.entries.len();
@@ -341,6 +359,21 @@ fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
         code: icb_code.to_owned(),
         name: icb_name.to_owned(),
     };
+    // The sub-ICB location between the ICB and the practice (a conditional create, like the
+    // ICB, in every Bundle of its practices).
+    let sub_icb_code = demographics::sub_icb_code(demographics::sub_icb_index(index, ICBS.len()));
+    let sub_icb_name = format!("{icb_name} - {sub_icb_code} Sub-ICB Location (synthetic)");
+    let sub_icb_url = g.add(
+        json!({
+            "resourceType": "Organization",
+            "identifier": [{"system": ODS_SYSTEM, "value": sub_icb_code}],
+            "active": true,
+            "type": [{"text": "Sub-ICB location"}],
+            "name": sub_icb_name,
+            "partOf": {"reference": icb.url, "display": icb_name},
+        }),
+        Some(format!("identifier={ODS_SYSTEM}|{sub_icb_code}")),
+    );
     let locality_index = care::locality_of(index, ICBS.len());
     let locality = care::add_locality(
         g,
@@ -371,7 +404,7 @@ fn practice(g: &mut BundleBuilder, seed: u64, index: usize) -> Practice {
             "name": name,
             "telecom": [{"system": "phone", "value": format!("01632 960{:03}", rng.below(1000)), "use": "work"}],
             "address": [{"use": "work", "line": [addr.line], "city": addr.city, "postalCode": addr.postcode}],
-            "partOf": {"reference": icb.url, "display": icb_name},
+            "partOf": {"reference": sub_icb_url, "display": sub_icb_name},
         }),
         None,
     );
@@ -440,7 +473,7 @@ const DEMO_MAX_ISSUE_DAYS: i64 = 56;
 
 fn patient(
     g: &mut BundleBuilder,
-    rng: &mut Rng,
+    (rng, equity): (&mut Rng, &mut Rng),
     practice: &Practice,
     nhs: &str,
     today: Date,
@@ -479,6 +512,7 @@ fn patient(
     }
     let mut resource = json!({
         "resourceType": "Patient",
+        "extension": [demographics::ethnicity(equity)],
         "identifier": [{
             "extension": [{
                 "url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus",
@@ -494,7 +528,10 @@ fn patient(
         "name": [human_name],
         "gender": if female { "female" } else { "male" },
         "birthDate": date(birth),
-        "address": [{"use": "home", "line": [addr.line], "city": addr.city, "postalCode": addr.postcode}],
+        "address": [{
+            "extension": demographics::deprivation(equity),
+            "use": "home", "line": [addr.line], "city": addr.city, "postalCode": addr.postcode,
+        }],
         "generalPractitioner": [{"reference": practice.url, "display": practice.name}],
         "managingOrganization": {"reference": practice.url, "display": practice.name},
     });

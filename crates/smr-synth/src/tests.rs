@@ -712,8 +712,10 @@ fn the_demo_patient_is_cared_for_by_every_demo_organisation() {
             .as_str()
             .unwrap()];
         assert_eq!(ods(practice), demo.gp_practice);
+        let sub_icb = urls[practice["partOf"]["reference"].as_str().unwrap()];
+        assert!(ods(sub_icb).starts_with("Y9S"));
         assert_eq!(
-            ods(urls[practice["partOf"]["reference"].as_str().unwrap()]),
+            ods(urls[sub_icb["partOf"]["reference"].as_str().unwrap()]),
             demo.icb
         );
         let of_patient = |ty: &'static str| {
@@ -1068,4 +1070,118 @@ fn conflicts_have_realistic_shares() {
         "stopped dispensed {stopped}"
     );
     assert!((0.03..0.12).contains(&duplicate), "duplicate {duplicate}");
+}
+
+#[test]
+fn practices_are_part_of_sub_icb_locations_part_of_their_icb() {
+    // 4000 patients, 50 a practice: 80 practices, 40 per ICB, 4 localities per ICB, so the
+    // 3 sub-ICBs of an ICB hold 2, 1 and 1 localities.
+    let p = generate(&config(4000, 8));
+    let mut practices_of: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut icb_of: HashMap<String, String> = HashMap::new();
+    for (index, b) in p.bundles.iter().enumerate() {
+        let urls = by_url(b);
+        let practice = urls
+            .values()
+            .find(|r| r["resourceType"] == "Organization" && ods(r) == practice_code(index))
+            .expect("the practice");
+        let sub = urls[practice["partOf"]["reference"].as_str().unwrap()];
+        let code = ods(sub).to_owned();
+        assert!(code.starts_with("Y9S"), "{code}");
+        assert_eq!(sub["type"][0]["text"], "Sub-ICB location");
+        assert!(sub["name"].as_str().unwrap().ends_with(" (synthetic)"));
+        let entry = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"] == *sub)
+            .unwrap();
+        assert_eq!(
+            entry["request"]["ifNoneExist"],
+            format!("identifier={ODS_SYSTEM}|{code}").as_str()
+        );
+        let icb = ods(urls[sub["partOf"]["reference"].as_str().unwrap()]).to_owned();
+        assert_eq!(icb, ICBS[index % ICBS.len()].0);
+        if let Some(before) = icb_of.insert(code.clone(), icb.clone()) {
+            assert_eq!(before, icb, "a sub-ICB belongs to one ICB");
+        }
+        practices_of
+            .entry(code)
+            .or_default()
+            .insert(practice_code(index));
+    }
+    assert_eq!(practices_of.len(), 2 * SUB_ICBS_PER_ICB);
+    let mut sizes: Vec<usize> = practices_of.values().map(HashSet::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![10, 10, 10, 10, 20, 20]);
+}
+
+#[test]
+fn patients_have_an_ethnic_category_and_a_deprivation_decile() {
+    let p = generate(&config(5000, 11));
+    let patients: Vec<&Value> = of_type(&p, "Patient").collect();
+    assert_eq!(patients.len(), 5000);
+    let codes: HashMap<&str, u32> = ETHNIC_CATEGORIES.iter().map(|c| (c.0, c.2)).collect();
+    let mut per_code: HashMap<String, usize> = HashMap::new();
+    let mut per_decile = [0usize; 10];
+    for r in &patients {
+        let ext = r["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == ETHNIC_CATEGORY_URL)
+            .expect("ethnic category");
+        let coding = &ext["valueCodeableConcept"]["coding"][0];
+        assert_eq!(coding["system"], ETHNIC_CATEGORY_SYSTEM);
+        let code = coding["code"].as_str().unwrap();
+        assert!(codes.contains_key(code), "{code}");
+        *per_code.entry(code.to_owned()).or_default() += 1;
+
+        let address = &r["address"][0]["extension"];
+        let lsoa = address
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == LSOA_URL)
+            .unwrap()["valueString"]
+            .as_str()
+            .unwrap();
+        assert!(lsoa.starts_with("E0199") && lsoa.len() == 9, "{lsoa}");
+        let imd = address
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == IMD_URL)
+            .unwrap();
+        let get = |name: &str| {
+            imd["extension"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["url"] == name)
+                .unwrap()["valueInteger"]
+                .as_i64()
+                .unwrap()
+        };
+        let (decile, quintile) = (get("decile"), get("quintile"));
+        assert!((1..=10).contains(&decile));
+        assert_eq!(quintile, (decile + 1) / 2);
+        assert_eq!(
+            lsoa[5..6],
+            (decile - 1).to_string(),
+            "code and decile agree"
+        );
+        per_decile[(decile - 1) as usize] += 1;
+    }
+    // White British about 74%, every decile about 10%.
+    let white_british = per_code["A"] as f64 / 5000.0;
+    assert!((0.71..0.78).contains(&white_british), "{white_british}");
+    for n in per_decile {
+        assert!((400..600).contains(&n), "{per_decile:?}");
+    }
+    // Deterministic.
+    assert_eq!(
+        generate(&config(50, 11)).bundles,
+        generate(&config(50, 11)).bundles
+    );
 }
