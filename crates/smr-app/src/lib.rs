@@ -28,6 +28,8 @@
 //!   de-identified by `smr-deid` on request).
 //! - `safety`: the medicines safety checks' inputs (the whole record, visibility marked) and
 //!   `$safety-check`.
+//! - `pincer`: the PINCER indicators: `$pincer` for one patient, and the disclosure-controlled
+//!   aggregates per practice, sub-ICB and ICB for analysts.
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -47,6 +49,7 @@ pub mod hl7v2;
 pub mod import;
 pub mod medication_record;
 pub mod pgx;
+pub mod pincer;
 mod provenance;
 mod records;
 pub mod safety;

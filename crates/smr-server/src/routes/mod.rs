@@ -10,6 +10,7 @@ pub mod history;
 pub mod instance;
 pub mod medication_record;
 pub mod metadata;
+pub mod pincer;
 pub mod safety;
 pub mod search;
 pub mod subscription;
