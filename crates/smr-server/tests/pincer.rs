@@ -370,7 +370,7 @@ async fn access(app: &TestApp) {
         .await
         .expect(StatusCode::FORBIDDEN);
     // Only analysts and administrators see the aggregates.
-    for role in [Role::Gp, Role::HospitalPharmacist, Role::Patient] {
+    for role in [Role::Gp, Role::HospitalPharmacist, Role::Nurse] {
         app.as_user("u-not-analyst", role, Some(P1))
             .get(&format!("/analytics/pincer?level=practice&month={MONTH}"))
             .await
