@@ -515,7 +515,7 @@ impl App {
     }
 
     /// Whether `patient` opted out of secondary use (a `research` Consent denying).
-    async fn opted_out(&self, patient: &str) -> Result<bool, AppError> {
+    pub(crate) async fn opted_out(&self, patient: &str) -> Result<bool, AppError> {
         let research = Access {
             patients: PatientAccess::Any,
             consent_actors: Some(vec![RESEARCH_ACTOR.to_owned()]),

@@ -32,6 +32,8 @@
 //!   DetectedIssues of a record current (created, updated, closed when no longer found).
 //! - `reconcile`: medicines reconciliation (`$reconcile`, `$reconcile-confirm`,
 //!   `$reconcile-timeliness`), compared by `smr-reconcile`.
+//! - `pincer`: the PINCER indicators: `$pincer` for one patient, and the disclosure-controlled
+//!   aggregates per practice, sub-ICB and ICB for analysts.
 //!
 //! Invariants:
 //! - Every use case authorises before it touches the store, and records an AuditEvent of
@@ -51,6 +53,7 @@ pub mod hl7v2;
 pub mod import;
 pub mod medication_record;
 pub mod pgx;
+pub mod pincer;
 mod provenance;
 pub mod reconcile;
 mod records;

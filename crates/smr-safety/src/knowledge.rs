@@ -447,9 +447,11 @@ pub(crate) fn parse_files() -> Result<Files, DataError> {
 
 /// Checks the bundled data: every file parses, every class a rule names exists and every
 /// class is used, every listed SCTID is a valid concept id (Verhoeff check digit), renal
-/// bands ascend, every rule cites a source. `Ok` when the data is usable.
+/// bands ascend, every rule cites a source; and the PINCER definitions (`pincer.json`).
+/// `Ok` when the data is usable.
 pub fn check_data() -> Result<(), DataError> {
-    crate::rules::bundled().map(|_| ())
+    crate::rules::bundled()?;
+    crate::pincer::definitions().map(|_| ())
 }
 
 pub(crate) fn validate(f: &Files) -> Result<(), DataError> {

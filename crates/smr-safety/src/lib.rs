@@ -25,7 +25,9 @@
 //! - [`dose`]: a medicine's daily dose of an ingredient, when strength and dosage say;
 //! - [`check`]: [`check_order`] and [`review_record`], and the four kinds of rule;
 //! - [`problem`]: what a check finds ([`Problem`]), de-duplicated and sorted most severe first;
-//! - [`fhir_out`]: problems as FHIR DetectedIssues (and notes as OperationOutcome issues).
+//! - [`fhir_out`]: problems as FHIR DetectedIssues (and notes as OperationOutcome issues);
+//! - [`pincer`]: the PINCER prescribing-safety indicators (`data/pincer.json`): per patient
+//!   and aggregated per practice, sub-ICB and ICB.
 //!
 //! Invariants: a medicine, allergy or result the caller may not see (`visible: false`) is used
 //! by every rule but never named, coded or referenced in the output (a property test checks
@@ -39,6 +41,7 @@ pub mod dose;
 pub mod fhir_in;
 pub mod fhir_out;
 pub mod knowledge;
+pub mod pincer;
 pub mod problem;
 pub mod rules;
 

@@ -161,6 +161,7 @@ pub fn router(state: AppState) -> Router {
             "/Patient/{id}/$safety-check",
             get(routes::safety::operation),
         )
+        .route("/Patient/{id}/$pincer", get(routes::pincer::patient))
         .route(
             "/Patient/{id}/$reconcile",
             axum::routing::post(routes::reconcile::compare),
@@ -187,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/cds-services", get(routes::cds::discovery))
         .route("/cds-services/events", get(routes::cds::events))
+        .route("/analytics/pincer", get(routes::pincer::aggregates))
         .route(
             "/cds-services/{id}",
             axum::routing::post(routes::cds::invoke),

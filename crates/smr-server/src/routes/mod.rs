@@ -11,6 +11,7 @@ pub mod instance;
 pub mod medication_record;
 pub mod metadata;
 pub mod reconcile;
+pub mod pincer;
 pub mod safety;
 pub mod search;
 pub mod subscription;
