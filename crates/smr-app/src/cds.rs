@@ -5,7 +5,8 @@
 //! One CDS call is one AuditEvent: [`App::cds_authorize`] writes it (allowed or refused);
 //! what the call then reads ([`App::pgx_results`], [`App::pgx_issues`]) is not audited again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use smr_access::policy::{Operation, operation_allowed};
@@ -157,7 +158,10 @@ impl App {
             audit_events
                 .into_iter()
                 .enumerate()
-                .map(|(i, body)| feedback_record(ctx, body, recorded, i))
+                .map(|(i, mut body)| {
+                    link_card_patient(&self.cards, &mut body);
+                    feedback_record(ctx, body, recorded, i)
+                })
                 .collect::<Result<Vec<_>, _>>()
         });
         let records = match prepared {
@@ -174,6 +178,84 @@ impl App {
             .collect();
         self.store.append_audit(records).await?;
         Ok(stored)
+    }
+}
+
+/// Cards remembered by [`CardLedger`] (oldest forgotten first): a day of a busy hospital's
+/// order hooks, about 20 MB at most.
+const LEDGER_CAPACITY: usize = 200_000;
+
+/// Which patient each recent CDS card was about, so that the card's feedback (CDS Hooks
+/// feedback names only the card's uuid) lands in that patient's audit trail — the patient
+/// sees who acted on an alert about them — and counts in the regional alert measures.
+/// In memory and per process: feedback for a card issued before a restart, or by another
+/// node, is stored without its patient (as before), never attributed to the wrong one.
+#[derive(Debug, Default)]
+pub(crate) struct CardLedger {
+    inner: Mutex<LedgerInner>,
+}
+
+#[derive(Debug, Default)]
+struct LedgerInner {
+    patient_of: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl CardLedger {
+    fn remember(&self, patient: &str, cards: &[&str]) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        for card in cards {
+            if inner
+                .patient_of
+                .insert((*card).to_owned(), patient.to_owned())
+                .is_none()
+            {
+                inner.order.push_back((*card).to_owned());
+            }
+        }
+        while inner.order.len() > LEDGER_CAPACITY {
+            if let Some(old) = inner.order.pop_front() {
+                inner.patient_of.remove(&old);
+            }
+        }
+    }
+
+    fn patient_of(&self, card: &str) -> Option<String> {
+        self.inner.lock().ok()?.patient_of.get(card).cloned()
+    }
+}
+
+impl App {
+    /// Remembers that `cards` (their uuids) were returned to a CDS call about `patient`.
+    pub fn cards_issued(&self, patient: &str, cards: &[&str]) {
+        if !cards.is_empty() && check_patient_id(patient).is_ok() {
+            self.cards.remember(patient, cards);
+        }
+    }
+}
+
+/// Adds the patient of the card a feedback AuditEvent is about, when this process issued it.
+fn link_card_patient(ledger: &CardLedger, body: &mut Value) {
+    let card = body
+        .get("entity")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.pointer("/what/identifier/value").and_then(Value::as_str))
+        .find_map(|v| v.strip_prefix("urn:uuid:"));
+    let Some(patient) = card.and_then(|c| ledger.patient_of(c)) else {
+        return;
+    };
+    if let Some(entities) = body.get_mut("entity").and_then(Value::as_array_mut) {
+        entities.push(json!({
+            "what": {"reference": format!("Patient/{patient}")},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                     "code": "1", "display": "Person"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role",
+                     "code": "1", "display": "Patient"},
+        }));
     }
 }
 

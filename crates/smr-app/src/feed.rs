@@ -7,7 +7,8 @@
 //!   create on its identifier), which is what at-least-once processing needs.
 //! - `safety-recheck` (durable): a changed medication entry, allergy or renal result
 //!   re-reviews that patient's record and keeps their safety DetectedIssues current
-//!   (`safety_recheck`).
+//!   (`safety_recheck`). Beside it, once per release of the rules, the rules sweep reviews
+//!   every record with medicines (`App::safety_rules_sweep_step`), resumable from the store.
 //! - (not a feed consumer, but run beside them) the dm+d release: when another process
 //!   replaces it in the store, this process reloads its dictionary within a few seconds.
 //! - `subscriptions` (durable): changes matched against the active Subscriptions, notified
@@ -119,6 +120,9 @@ impl App {
                 DurableCursor::new(Durable::SafetyRecheck),
             ];
             let mut subscription_cursor = crate::subscriptions::SubscriptionCursor::default();
+            // The rules cannot change while the process runs: once the sweep has nothing to
+            // do, it is not asked again.
+            let mut rules_sweep_done = false;
             loop {
                 if dmd_checked.elapsed() >= DMD_CHECK {
                     dmd_checked = std::time::Instant::now();
@@ -143,6 +147,13 @@ impl App {
                         Err(e) => {
                             tracing::warn!(error = %e, consumer = cursor.consumer.name(), "feed consumer: will retry")
                         }
+                    }
+                }
+                if !rules_sweep_done {
+                    match app.safety_rules_sweep_step().await {
+                        Ok(0) => rules_sweep_done = true,
+                        Ok(_) => busy = true,
+                        Err(e) => tracing::warn!(error = %e, "safety rules sweep: will retry"),
                     }
                 }
                 if !app.subscriptions_from_bus() {

@@ -32,6 +32,8 @@
 //!   DetectedIssues of a record current (created, updated, closed when no longer found).
 //! - `reconcile`: medicines reconciliation (`$reconcile`, `$reconcile-confirm`,
 //!   `$reconcile-timeliness`), compared by `smr-reconcile`.
+//! - `analytics`: the regional analytics (`/analytics/*`): facts gathered from the store for
+//!   `smr-analytics`, analysts only, every question audited.
 //! - `pincer`: the PINCER indicators: `$pincer` for one patient, and the disclosure-controlled
 //!   aggregates per practice, sub-ICB and ICB for analysts.
 //!
@@ -42,6 +44,7 @@
 //! - Refused requests write nothing but their audit record.
 //! - Nothing here knows HTTP.
 
+pub mod analytics;
 mod audit;
 mod authorize;
 pub mod cds;
@@ -85,6 +88,8 @@ pub struct App {
     subscriptions: Arc<subscriptions::Subscriptions>,
     /// Bulk Data export jobs and where their files go (see `export`).
     exports: Arc<export::Exports>,
+    /// Which patient each recent CDS card was about (see `cds::CardLedger`).
+    cards: Arc<cds::CardLedger>,
 }
 
 impl App {
@@ -97,6 +102,7 @@ impl App {
             terminology: Arc::default(),
             subscriptions: Arc::default(),
             exports: Arc::new(export::Exports::temporary()),
+            cards: Arc::default(),
         }
     }
 

@@ -60,7 +60,7 @@ pub fn parse_date(text: &str) -> Result<Date, AppError> {
         .ok_or_else(|| AppError::BadRequest(format!("date '{text}' is not a valid date")))
 }
 
-fn json_body(r: &smr_store::StoredResource) -> Result<Value, AppError> {
+pub(crate) fn json_body(r: &smr_store::StoredResource) -> Result<Value, AppError> {
     serde_json::from_str(&r.body).map_err(|e| {
         AppError::Store(smr_store::StoreError::Internal(format!(
             "stored {}/{} is not JSON: {e}",
@@ -233,7 +233,7 @@ impl App {
     }
 
     /// The stored Organizations: ODS code, name and `partOf`.
-    async fn regions(&self) -> Result<Regions, AppError> {
+    pub(crate) async fn regions(&self) -> Result<Regions, AppError> {
         let mut regions = Regions::default();
         let mut cursor = None;
         loop {
@@ -280,7 +280,7 @@ impl App {
     }
 }
 
-fn page_request(ty: &str, cursor: Option<String>) -> Result<query::SearchRequest, AppError> {
+pub(crate) fn page_request(ty: &str, cursor: Option<String>) -> Result<query::SearchRequest, AppError> {
     let mut request = query::parse(ty, &[], Handling::Strict)
         .map_err(|issues| {
             AppError::BadRequest(
@@ -310,7 +310,7 @@ struct Org {
 
 /// The stored Organizations, for the region of a practice.
 #[derive(Debug, Default)]
-struct Regions {
+pub(crate) struct Regions {
     orgs: HashMap<String, Org>,
     by_ods: HashMap<String, String>,
 }
@@ -342,7 +342,7 @@ impl Regions {
             .unwrap_or_else(|| format!("Organization/{id}"))
     }
 
-    fn name_of(&self, code: &str) -> Option<&str> {
+    pub(crate) fn name_of(&self, code: &str) -> Option<&str> {
         let id = self
             .by_ods
             .get(code)
@@ -353,7 +353,7 @@ impl Regions {
 
     /// (practice, sub-ICB, ICB) codes of a patient: the first Organization of
     /// `generalPractitioner` and its `partOf` chain.
-    fn of_patient(&self, patient: &Value) -> (Option<String>, Option<String>, Option<String>) {
+    pub(crate) fn of_patient(&self, patient: &Value) -> (Option<String>, Option<String>, Option<String>) {
         let practice = patient
             .get("generalPractitioner")
             .and_then(Value::as_array)
@@ -387,16 +387,40 @@ impl Regions {
     }
 }
 
-/// Statistical disclosure control: where raw counts become published ones.
-///
-/// For now the OpenSAFELY output rule: a count of 7 or fewer is redacted (`None`); any
-/// other is rounded to the nearest 5. A rate is then computed from the published counts, so a
-/// rate with a redacted count is redacted too. To be replaced by the `smr-sdc` crate.
-pub fn disclose(numerator: u64, denominator: u64) -> (Option<u64>, Option<u64>) {
-    fn one(n: u64) -> Option<u64> {
-        (n > 7).then(|| (n + 2) / 5 * 5)
+/// Statistical disclosure control (`smr-sdc`): where raw counts become published ones. One
+/// indicator's units as one table — a row per unit, columns flagged and not flagged, the row
+/// total its denominator — so a small complement ("9 of 12": 3 not flagged) is protected as
+/// well as a small numerator, and secondary suppression stops a redacted cell being recovered
+/// from its row total. Answers (numerator, denominator) per unit, `None` where withheld.
+pub fn disclose(units: &[(u64, u64)]) -> Vec<(Option<u64>, Option<u64>)> {
+    if units.is_empty() {
+        return Vec::new();
     }
-    (one(numerator), one(denominator))
+    let labels = (0..units.len()).map(|i| i.to_string()).collect();
+    let cells = units
+        .iter()
+        .map(|&(n, d)| vec![n, d.saturating_sub(n)])
+        .collect();
+    let Ok(table) = smr_sdc::Table::new(
+        labels,
+        vec!["flagged".into(), "not flagged".into()],
+        cells,
+        smr_sdc::Margins::RowTotals,
+    ) else {
+        // Unreachable with the shapes above; withholding everything is the safe answer.
+        return vec![(None, None); units.len()];
+    };
+    let published = smr_sdc::publish(&table);
+    (0..units.len())
+        .map(|i| {
+            let total = published
+                .row_totals
+                .as_ref()
+                .and_then(|t| t.get(i).copied())
+                .and_then(smr_sdc::Cell::value);
+            (published.cell(i, 0).value(), total)
+        })
+        .collect()
 }
 
 fn part(name: &str, value_key: &str, value: Value) -> Value {
@@ -493,12 +517,11 @@ fn aggregates_json(
         .iter()
         .zip(&counts.per_indicator)
         .map(|(ind, units)| {
+            let raw: Vec<(u64, u64)> = units.iter().map(|u| (u.numerator, u.denominator)).collect();
             let published: Vec<(&UnitCount, Option<u64>, Option<u64>)> = units
                 .iter()
-                .map(|u| {
-                    let (n, d) = disclose(u.numerator, u.denominator);
-                    (u, n, d)
-                })
+                .zip(disclose(&raw))
+                .map(|(u, (n, d))| (u, n, d))
                 .collect();
             let rates: Vec<Option<f64>> = published
                 .iter()
@@ -535,14 +558,14 @@ fn aggregates_json(
             })
         })
         .collect();
-    let (_, without_unit) = disclose(0, counts.without_unit);
-    let (_, opted_out) = disclose(0, opted_out);
+    let without_unit = smr_sdc::publish_count(counts.without_unit).value();
+    let opted_out = smr_sdc::publish_count(opted_out).value();
     json!({
         "month": month,
         "referenceDate": at.to_string(),
         "level": level.as_str(),
         "definitions": pincer.version,
-        "disclosureControl": "counts of 7 or fewer redacted (null), others rounded to the nearest 5; rates from the published counts; ranks and deciles from the published rates",
+        "disclosureControl": "smr-sdc (OpenSAFELY's rule): counts of 1-7 redacted (null), others rounded to the nearest 5, denominators the sum of the rounded flagged and not-flagged counts, secondary suppression where a redacted count could be recovered; rates from the published counts; ranks and deciles from the published rates",
         "patientsWithoutUnit": without_unit,
         "patientsOptedOut": opted_out,
         "indicators": indicators,
@@ -554,11 +577,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn disclosure_redacts_small_counts_and_rounds_to_five() {
-        assert_eq!(disclose(0, 7), (None, None));
-        assert_eq!(disclose(8, 12), (Some(10), Some(10)));
-        assert_eq!(disclose(13, 100), (Some(15), Some(100)));
-        assert_eq!(disclose(17, 18), (Some(15), Some(20)));
+    fn disclosure_protects_small_numerators_and_small_complements() {
+        let out = disclose(&[(13, 100), (8, 12), (17, 18), (0, 7), (40, 60)]);
+        // Nothing small: rounded to 5, the denominator the sum of the rounded parts.
+        assert_eq!(out[0], (Some(15), Some(100)));
+        // 4 and 1 not flagged are redacted, so the numerators are too (else total minus
+        // numerator would give them back).
+        assert_eq!(out[1].0, None);
+        assert_eq!(out[2].0, None);
+        // A denominator of 7 is never published.
+        assert_eq!(out[3].1, None);
+        assert_eq!(out[4], (Some(40), Some(60)));
+        assert!(disclose(&[]).is_empty());
     }
 
     #[test]

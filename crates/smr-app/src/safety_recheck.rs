@@ -78,6 +78,116 @@ pub(crate) struct SafetyBatch {
     pub reviewed: usize,
 }
 
+/// The job that reviews every record with medicines once after the bundled rules change
+/// (its state is kept in the store's `job_state`).
+pub const SAFETY_RULES_SWEEP: &str = "safety-rules-sweep";
+
+/// Patients reviewed per step of the rules sweep (one saved position per step).
+const SWEEP_BATCH: u32 = 100;
+
+/// The rules sweep's saved state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SweepState {
+    /// The rules version (`RuleSource::label`) the sweep reviews records for.
+    rules: String,
+    /// The last patient key reviewed (`None`: none yet).
+    after: Option<String>,
+    /// Every record with medicines has been reviewed under `rules`.
+    done: bool,
+}
+
+impl SweepState {
+    /// The saved state (`None` when unreadable: the sweep then starts again, which is safe).
+    fn parse(text: &str) -> Option<SweepState> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        Some(SweepState {
+            rules: value.get("rules")?.as_str()?.to_owned(),
+            after: value.get("after").and_then(Value::as_str).map(str::to_owned),
+            done: value.get("done")?.as_bool()?,
+        })
+    }
+}
+
+impl App {
+    /// One step of the rules sweep; the number of records it reviewed (0: nothing to do).
+    ///
+    /// The feed-driven review only sees patients whose entries change, so when a release
+    /// brings new or changed rules (a new `label`), records nobody touches would keep
+    /// DetectedIssues found under the old rules and miss the new ones. The sweep walks every
+    /// patient with a medication entry, in key order, reviewing each with the current rules;
+    /// its position is saved after every step, so a restart resumes it, and a second sweep
+    /// of the same records writes nothing (the review is idempotent). A store whose
+    /// `safety-recheck` consumer has never run needs no sweep: that consumer's first run starts
+    /// at the beginning of the feed and reviews every record with medicines anyway. Two nodes
+    /// sweeping at once do the same idempotent work twice, nothing worse.
+    pub async fn safety_rules_sweep_step(&self) -> Result<usize, AppError> {
+        let rules = smr_safety::bundled().map_err(rules_unavailable)?;
+        let current = rules.label();
+        let saved = self
+            .store
+            .job_state(SAFETY_RULES_SWEEP)
+            .await?
+            .and_then(|text| SweepState::parse(&text));
+        let mut state = match saved {
+            Some(state) if state.rules == current => {
+                if state.done {
+                    return Ok(0);
+                }
+                state
+            }
+            Some(_) => SweepState {
+                rules: current.to_owned(),
+                after: None,
+                done: false,
+            },
+            None => {
+                let never_ran =
+                    self.store.consumer_position(SAFETY_RECHECK).await? == FeedPosition::default();
+                let state = SweepState {
+                    rules: current.to_owned(),
+                    after: None,
+                    done: never_ran,
+                };
+                if never_ran {
+                    self.save_sweep(&state).await?;
+                    return Ok(0);
+                }
+                state
+            }
+        };
+        let patients = self
+            .store
+            .patients_with_types(&SOURCE_TYPES, state.after.as_deref(), SWEEP_BATCH)
+            .await?;
+        for patient in &patients {
+            match self.review_and_store(patient).await {
+                Ok(_) => {}
+                // Deleted since, or a key that is not a patient id: nothing to review.
+                Err(AppError::Store(StoreError::NotFound { .. } | StoreError::Gone { .. })) => {}
+                Err(AppError::BadRequest(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(last) = patients.last() {
+            state.after = Some(last.clone());
+        }
+        state.done = patients.len() < SWEEP_BATCH as usize;
+        self.save_sweep(&state).await?;
+        if state.done {
+            tracing::info!(rules = current, "safety rules sweep: every record with medicines reviewed");
+        }
+        Ok(patients.len())
+    }
+
+    async fn save_sweep(&self, state: &SweepState) -> Result<(), AppError> {
+        let text = json!({"rules": state.rules, "after": state.after, "done": state.done});
+        self.store
+            .save_job_state(SAFETY_RULES_SWEEP, &text.to_string())
+            .await?;
+        Ok(())
+    }
+}
+
 impl App {
     /// One batch of `safety-recheck` from its saved position, then the position saved (for
     /// [`App::drain_feed`]); the number of changes read.

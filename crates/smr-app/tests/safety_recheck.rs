@@ -99,3 +99,75 @@ async fn the_review_creates_closes_and_reopens_one_issue_per_problem() {
     let reopening = app.review_and_store(&patient).await.expect("review");
     assert_eq!(reopening.reopened, 1, "{reopening:?}");
 }
+
+#[tokio::test]
+async fn a_new_rules_release_reviews_every_record_with_medicines_once() {
+    use smr_app::safety_recheck::{SAFETY_RECHECK, SAFETY_RULES_SWEEP};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&format!("sqlite://{}/smr.db", dir.path().display()))
+        .await
+        .expect("store");
+    let app = App::new(store.clone());
+
+    // A store whose `safety-recheck` consumer has never run needs no sweep: the consumer's
+    // first run starts at the feed's beginning and reviews everyone.
+    assert_eq!(app.safety_rules_sweep_step().await.expect("sweep"), 0);
+    let saved: Value = serde_json::from_str(
+        &store
+            .job_state(SAFETY_RULES_SWEEP)
+            .await
+            .expect("read")
+            .expect("state saved"),
+    )
+    .expect("json");
+    assert_eq!(saved["done"], json!(true), "{saved}");
+    let current = saved["rules"].as_str().expect("rules version").to_owned();
+
+    // Records the consumer has already passed (written under an earlier release of the
+    // rules), and a sweep finished under that earlier release.
+    let first = write(&app, create(json!({"resourceType": "Patient"}))).await;
+    write(&app, create(order(&first, "320000009", "active"))).await;
+    write(&app, create(order(&first, "83999008", "active"))).await;
+    let second = write(&app, create(json!({"resourceType": "Patient"}))).await;
+    write(&app, create(order(&second, "320000009", "active"))).await;
+    let no_medicines = write(&app, create(json!({"resourceType": "Patient"}))).await;
+    let head = store.feed_head().await.expect("head");
+    store
+        .save_consumer_position(SAFETY_RECHECK, head)
+        .await
+        .expect("position");
+    store
+        .save_job_state(
+            SAFETY_RULES_SWEEP,
+            r#"{"rules": "SMR bundled safety rules 2000-01-01", "after": null, "done": true}"#,
+        )
+        .await
+        .expect("state");
+
+    assert_eq!(
+        app.safety_rules_sweep_step().await.expect("sweep"),
+        2,
+        "both patients with medicines reviewed, not {no_medicines}"
+    );
+    assert_eq!(
+        app.review_and_store(&first).await.expect("review"),
+        ReviewWrites::default(),
+        "the sweep stored what the review finds (the interaction)"
+    );
+    assert_eq!(
+        app.safety_rules_sweep_step().await.expect("sweep"),
+        0,
+        "finished: not run again for the same rules"
+    );
+
+    // A sweep interrupted after its first patient resumes after it.
+    let lower = first.clone().min(second.clone());
+    store
+        .save_job_state(
+            SAFETY_RULES_SWEEP,
+            &json!({"rules": current, "after": lower, "done": false}).to_string(),
+        )
+        .await
+        .expect("state");
+    assert_eq!(app.safety_rules_sweep_step().await.expect("sweep"), 1);
+}

@@ -298,51 +298,43 @@ async fn aggregates(app: &TestApp) {
     let practice = get("practice").await;
     assert_eq!(practice["referenceDate"], AT);
     assert_eq!(practice["level"], "practice");
-    // a: P1 20 / 10 → 20, 10; P2 12 / 9 → 10, 10; P3 6 / 2 → redacted.
+    // Disclosure control (smr-sdc): per unit, flagged and not flagged, the denominator their
+    // rounded sum; a redacted part redacts the other (the total would give it back).
+    // a: P1 10 of 20 → 10, 20; P2 9 of 12 (3 not flagged) → withheld; P3 2 of 6 → withheld.
     assert_eq!(
         published(unit(&practice, "a", P1)),
         (json!(10), json!(20), json!(0.5), json!(0.0))
     );
-    assert_eq!(
-        published(unit(&practice, "a", P2)),
-        (json!(10), json!(10), json!(1.0), json!(100.0))
-    );
-    assert_eq!(
-        published(unit(&practice, "a", P3)),
-        (Value::Null, Value::Null, Value::Null, Value::Null)
-    );
+    for withheld in [P2, P3] {
+        let (n, _, rate, rank) = published(unit(&practice, "a", withheld));
+        assert_eq!((n, rate, rank), (Value::Null, Value::Null, Value::Null));
+    }
     assert_eq!(unit(&practice, "a", P1)["name"], "Practice One");
-    // Deciles of the published rates 0.5 and 1.0.
+    // Deciles of the published rates: P1's 0.5 only.
     let deciles = &practice["indicators"][0]["deciles"];
-    assert!(
-        (deciles["10"].as_f64().unwrap_or_default() - 0.55).abs() < 1e-9,
-        "{deciles}"
-    );
-    assert!(
-        (deciles["90"].as_f64().unwrap_or_default() - 0.95).abs() < 1e-9,
-        "{deciles}"
-    );
-    // d: P1 9 on warfarin, 8 with an NSAID → 10, 10.
-    assert_eq!(
-        published(unit(&practice, "d", P1)),
-        (json!(10), json!(10), json!(1.0), json!(0.0))
-    );
+    for d in ["10", "50", "90"] {
+        assert!(
+            (deciles[d].as_f64().unwrap_or_default() - 0.5).abs() < 1e-9,
+            "{deciles}"
+        );
+    }
+    // d: P1 8 of 9 with an NSAID (1 not flagged) → withheld.
+    let (n, _, rate, _) = published(unit(&practice, "d", P1));
+    assert_eq!((n, rate), (Value::Null, Value::Null));
     // The one opted-out patient: a count of 1 is redacted.
     assert_eq!(practice["patientsOptedOut"], Value::Null);
     assert_eq!(practice["patientsWithoutUnit"], Value::Null);
 
     let sub = get("sub-icb").await;
-    // P2 + P3: 18 / 11 → 20, 10; P1 has no sub-ICB: its 34 patients → 35.
-    assert_eq!(
-        published(unit(&sub, "a", SUB_ICB)),
-        (json!(10), json!(20), json!(0.5), json!(0.0))
-    );
+    // P2 + P3: 11 of 18 (7 not flagged) → withheld; P1 has no sub-ICB: its 34 patients → 35.
+    let (n, _, rate, _) = published(unit(&sub, "a", SUB_ICB));
+    assert_eq!((n, rate), (Value::Null, Value::Null));
     assert_eq!(sub["patientsWithoutUnit"], 35);
     let icb = get("icb").await;
-    // All: 38 / 21 → 40, 20.
+    // All: 21 of 38 (17 not flagged) → 20 and 15, denominator 35.
     assert_eq!(
         published(unit(&icb, "a", ICB)),
-        (json!(20), json!(40), json!(0.5), json!(0.0))
+        (json!(20), json!(35), json!(20.0 / 35.0), json!(0.0))
     );
 
     // Bad parameters are a 400 with an OperationOutcome.

@@ -16,6 +16,7 @@
 //! - `audit_appender`: SQLite: reads' audit records committed by a thread of their own.
 //! - `checkpointer`: SQLite: WAL checkpoints by a thread of their own, never by a commit.
 //! - `dmd`: the imported dm+d release, replaced whole in one transaction.
+//! - `jobs`: saved state of long-running jobs, and the keyset walk over patients they use.
 //! - `provenance`: the Provenance written beside every patient-record entry a write changes.
 //!
 //! Invariants: a version row, its `resources` pointer and its index rows change together or not
@@ -32,6 +33,7 @@ pub mod engine;
 mod error;
 mod feed;
 mod group_commit;
+mod jobs;
 pub mod model;
 mod provenance;
 mod read;
