@@ -63,6 +63,8 @@ pub struct AppState {
     /// Genotype prefetches read for CDS calls, by their text (see `results_cache`).
     pub(crate) prefetch_memo: Arc<PrefetchMemo>,
     pub(crate) limiter: Option<Arc<auth::UserLimiter>>,
+    /// The web app's demo sign-ins (see `web::DemoSignIn`); empty unless the caller adds them.
+    pub(crate) demo_sign_ins: Arc<Vec<crate::web::DemoSignIn>>,
     /// The change feed's consumers (PGx re-check, DetectedIssue events), running while any
     /// clone of the state lives.
     _feed: Arc<smr_app::feed::FeedConsumers>,
@@ -95,6 +97,7 @@ impl AppState {
             config: Arc::new(config),
             prefetch_memo: Arc::default(),
             limiter,
+            demo_sign_ins: Arc::default(),
         }
     }
 }
@@ -190,6 +193,10 @@ pub fn router(state: AppState) -> Router {
         .route("/cds-services/events", get(routes::cds::events))
         .route("/analytics/pincer", get(routes::pincer::aggregates))
         .route(
+            "/analytics/{report}",
+            get(routes::analytics::report_handler),
+        )
+        .route(
             "/cds-services/{id}",
             axum::routing::post(routes::cds::invoke),
         )
@@ -198,6 +205,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(routes::cds::feedback),
         )
         .nest("/fhir", fhir)
+        // The web app for clinicians and patients (HTML pages; `web`).
+        .merge(crate::web::router())
         // Outermost last: headers on every answer, then the time limit, then who is asking.
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -52,6 +52,14 @@ pub async fn authenticate(
         set_request_id(&mut response, &request_id);
         return response;
     }
+    if crate::web::is_web_path(request.uri().path()) {
+        // The web app's pages: the sign-in cookie as well as a bearer token, and a redirect to
+        // the sign-in page instead of a 401 (`web::session`).
+        let mut response =
+            crate::web::session::authenticate(&state, request, next, request_id.clone()).await;
+        set_request_id(&mut response, &request_id);
+        return response;
+    }
     let headers = request.headers().clone();
     let mut response = match context(&state, &headers, request_id.clone()).await {
         Ok(ctx) => {
@@ -68,7 +76,7 @@ pub async fn authenticate(
     response
 }
 
-async fn context(
+pub(crate) async fn context(
     state: &AppState,
     headers: &axum::http::HeaderMap,
     request_id: String,
@@ -85,6 +93,17 @@ async fn context(
         Some(v) => bearer_token(v).map_err(unauthorized)?,
         None => return Err(unauthorized(AuthError::MissingToken)),
     };
+    context_for_token(state, headers, token, request_id).await
+}
+
+/// The context of a request bearing `token` (from the `Authorization` header, or the web
+/// app's sign-in cookie): the same checks whichever way the token came.
+pub(crate) async fn context_for_token(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    token: &str,
+    request_id: String,
+) -> Result<RequestContext, Response> {
     let principal = state
         .verifier
         .authenticate(token)
@@ -148,7 +167,7 @@ fn unauthorized(error: AuthError) -> Response {
 }
 
 /// How long the caller must wait, when over their rate.
-fn rate_limited(state: &AppState, ctx: &RequestContext) -> Option<std::time::Duration> {
+pub(crate) fn rate_limited(state: &AppState, ctx: &RequestContext) -> Option<std::time::Duration> {
     let limiter = state.limiter.as_ref()?;
     if ctx.principal.role == Role::System {
         return None;
@@ -160,7 +179,7 @@ fn rate_limited(state: &AppState, ctx: &RequestContext) -> Option<std::time::Dur
         .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
 }
 
-fn too_many_requests(wait: std::time::Duration) -> Response {
+pub(crate) fn too_many_requests(wait: std::time::Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

@@ -16,6 +16,8 @@
 //! - [`tls`]: the certificate and key for TLS, read from PEM files.
 //! - `results_cache`: patients' PGx results read for CDS calls, retired by any Observation write.
 //! - [`subscriptions`]: rest-hook delivery and the R4 websocket binding of Subscriptions.
+//! - [`web`]: the web app under `/app` (sign-in, patient search, the record, the patient's
+//!   own view): HTML rendered by `smr-web` from the same `smr-app` calls the FHIR routes make.
 //! - `routes/`: one module per kind of interaction (metadata, instance, search, history,
 //!   transaction/batch, `$everything`).
 
@@ -33,6 +35,7 @@ mod serve;
 pub mod subscriptions;
 mod subset;
 pub mod tls;
+pub mod web;
 
 pub use app::{AppState, ServerConfig, router};
 pub use serve::{ConnectionTimeouts, serve, serve_tls};

@@ -10,6 +10,8 @@ const ROLE_SYSTEM_CODE: &str = "/role/0/coding/0/code";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessEntry {
     pub when: String,
+    /// The user's id (token `sub`), to tell the patient's own views from others'.
+    pub user: Option<String>,
     /// The user's name, else their user id.
     pub who: String,
     /// The SMR role name (`gp`, …).
@@ -42,15 +44,14 @@ impl AccessEntry {
         let purpose_code = purpose_concept.and_then(|p| text(p, "/coding/0/code"));
         let break_glass = purpose_code.as_deref() == Some("BTG");
         let subtypes = items(event, "/subtype");
-        let what = subtypes
-            .iter()
-            .rev()
-            .find_map(|s| text(s, "/code"))
-            .unwrap_or_else(|| "access".to_owned());
+        let interaction = subtypes.first().and_then(|s| text(s, "/code"));
+        let detail = subtypes.get(1).and_then(|s| text(s, "/code"));
+        let what = what_words(interaction.as_deref(), detail.as_deref());
         AccessEntry {
             when: text(event, "/recorded")
                 .map(|t| short_time(&t))
                 .unwrap_or_default(),
+            user: user.and_then(|u| text(u, "/who/identifier/value")),
             who: user
                 .and_then(|u| text(u, "/who/display").or_else(|| text(u, "/who/identifier/value")))
                 .unwrap_or_else(|| "unknown".to_owned()),
@@ -68,6 +69,34 @@ impl AccessEntry {
             },
             refused: matches!(text(event, "/outcome").as_deref(), Some("4" | "8")),
         }
+    }
+}
+
+/// An audited interaction in words ("Looked at your test results").
+fn what_words(interaction: Option<&str>, detail: Option<&str>) -> String {
+    let thing = |res_type: &str| match res_type {
+        "Patient" => "your personal details",
+        "Observation" => "your test results",
+        "DetectedIssue" => "your medicine alerts",
+        "MedicationRequest" => "your prescriptions",
+        "MedicationDispense" => "your dispensed medicines",
+        "MedicationStatement" | "MedicationAdministration" => "your medicines",
+        "Consent" => "your consent choices",
+        "AuditEvent" => "your access log",
+        "AllergyIntolerance" => "your allergies",
+        _ => "your record",
+    };
+    match (interaction, detail) {
+        (Some("operation"), Some("$medication-record")) => "Opened your medicines record".into(),
+        (Some("operation"), Some("$everything")) => "Opened your whole record".into(),
+        (Some("operation"), Some(op)) => format!("Ran {op} on your record"),
+        (Some("search-type"), Some(res_type)) => format!("Looked at {}", thing(res_type)),
+        (Some("read" | "vread"), _) => "Opened an entry of your record".into(),
+        (Some("create"), _) => "Added to your record".into(),
+        (Some("update" | "patch"), _) => "Changed your record".into(),
+        (Some("delete"), _) => "Removed an entry from your record".into(),
+        (Some(other), _) => other.to_owned(),
+        (None, _) => "Access".into(),
     }
 }
 
@@ -91,7 +120,7 @@ mod tests {
         assert_eq!(a.reason.as_deref(), Some("unconscious in ED"));
         assert_eq!(a.who, "Dr A");
         assert_eq!(a.organisation.as_deref(), Some("Y9H01"));
-        assert_eq!(a.what, "$medication-record");
+        assert_eq!(a.what, "Opened your medicines record");
         assert_eq!(a.when, "2026-12-07 10:00");
     }
 }
