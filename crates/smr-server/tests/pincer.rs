@@ -323,7 +323,8 @@ async fn aggregates(app: &TestApp) {
     assert_eq!((n, rate), (Value::Null, Value::Null));
     // The one opted-out patient: a count of 1 is redacted.
     assert_eq!(practice["patientsOptedOut"], Value::Null);
-    assert_eq!(practice["patientsWithoutUnit"], Value::Null);
+    // Everyone is registered with a practice: zero describes nobody and is published.
+    assert_eq!(practice["patientsWithoutUnit"], 0);
 
     let sub = get("sub-icb").await;
     // P2 + P3: 11 of 18 (7 not flagged) → withheld; P1 has no sub-ICB: its 34 patients → 35.

@@ -208,6 +208,11 @@ pub async fn invoke(
         // list's own order within an indicator).
         cards.sort_by_key(|c| std::cmp::Reverse(c.indicator));
     }
+    if patient == CdsPatient::Known {
+        // So the cards' feedback reaches this patient's audit trail and the alert measures.
+        let uuids: Vec<&str> = cards.iter().map(|c| c.uuid.as_str()).collect();
+        state.app.cards_issued(&req.patient_id, &uuids);
+    }
     cards_response(cards)
 }
 

@@ -1,5 +1,6 @@
 //! Handlers, one module per kind of interaction.
 
+pub mod analytics;
 mod audit;
 pub mod bundle;
 pub mod cds;
