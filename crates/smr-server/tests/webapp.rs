@@ -21,6 +21,7 @@ backend_tests! {
     an_analyst_cannot_open_a_patient_page => analyst;
     cookie_authenticated_forms_must_come_from_smr_pages => csrf;
     a_hostile_medicine_name_is_escaped => escaping;
+    a_patient_edits_their_consent_choices => consent;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -492,4 +493,64 @@ async fn escaping(app: &TestApp) {
             .await
             .expect(StatusCode::OK);
     assert!(!reply.text.contains("<script"));
+}
+
+async fn consent(app: &TestApp) {
+    let w = world(app).await;
+    let me = app.as_patient(&w.patient);
+    let page = me.get("/app/me").await.expect(StatusCode::OK);
+    assert!(
+        page.text.contains(r#"value="PSY:community-pharmacy""#),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains(" checked>"));
+    for round in 0..2 {
+        let saved = post_form(
+            &me,
+            "/app/me/consent",
+            "withhold=PSY%3Acommunity-pharmacy&withhold=HIV%3Ahospital&withhold=bogus",
+            &[],
+        )
+        .await
+        .expect(StatusCode::SEE_OTHER);
+        assert!(
+            saved
+                .header("location")
+                .is_some_and(|l| l.starts_with("/app/me?saved"))
+        );
+        let page = me.get("/app/me?saved=1").await.expect(StatusCode::OK);
+        assert!(
+            page.text.contains("Your choices are saved"),
+            "round {round}"
+        );
+        assert!(
+            page.text
+                .contains("Mental health medicines withheld from community-pharmacy"),
+            "{}",
+            page.text
+        );
+        assert_eq!(page.text.matches(" checked>").count(), 2, "round {round}");
+    }
+    // Saved twice, kept once: the web app updates its Consent.
+    let consents = app
+        .get(&format!("/fhir/Consent?patient={}", w.patient))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        consents["entry"].as_array().map(Vec::len),
+        Some(1),
+        "{consents}"
+    );
+    // Nothing withheld any more: the Consent goes inactive.
+    post_form(&me, "/app/me/consent", "", &[])
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    let page = me.get("/app/me").await.expect(StatusCode::OK);
+    assert_eq!(page.text.matches(" checked>").count(), 0);
+    // A clinician cannot post a patient's consent form.
+    post_form(&w.gp, "/app/me/consent", "withhold=PSY%3Ahospital", &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
 }

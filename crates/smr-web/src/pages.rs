@@ -6,7 +6,7 @@ use askama::Template;
 
 use crate::RenderError;
 use crate::access_log::AccessEntry;
-use crate::consent::ConsentChoice;
+use crate::consent::{ConsentChoice, ConsentOption};
 use crate::issues::IssueView;
 use crate::layout::{Chrome, DemoUser, Section, Viewer};
 use crate::patients::PatientSummary;
@@ -149,6 +149,10 @@ pub struct MeContent {
     pub pgx: PgxPanel,
     pub access: Vec<AccessEntry>,
     pub consents: Vec<ConsentChoice>,
+    /// The consent form's checkboxes.
+    pub consent_options: Vec<ConsentOption>,
+    /// Say that the choices were just saved.
+    pub saved: bool,
 }
 
 #[derive(Template)]
@@ -160,6 +164,8 @@ struct MePage<'a> {
     pgx: &'a PgxPanel,
     access: &'a [AccessEntry],
     consents: &'a [ConsentChoice],
+    consent_options: &'a [ConsentOption],
+    saved: bool,
 }
 
 /// The signed-in patient's own view.
@@ -171,6 +177,8 @@ pub fn me(viewer: &Viewer, content: &MeContent) -> Result<String, RenderError> {
         pgx: &content.pgx,
         access: &content.access,
         consents: &content.consents,
+        consent_options: &content.consent_options,
+        saved: content.saved,
     }
     .render()?)
 }

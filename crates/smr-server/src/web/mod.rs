@@ -83,6 +83,7 @@ pub fn router() -> Router<AppState> {
             post(patients::break_glass_record),
         )
         .route("/app/me", get(me::page))
+        .route("/app/me/consent", post(me::save_consent))
         .route("/app/{*rest}", get(page::not_found).post(page::not_found))
 }
 
