@@ -100,8 +100,28 @@ impl App {
         month: &str,
         query: &str,
     ) -> Result<AnalyticsAnswer, AppError> {
+        let mut answers = self
+            .analytics_reports(ctx, std::slice::from_ref(&report), level, month, query)
+            .await?;
+        answers
+            .pop()
+            .unwrap_or_else(|| Err(AppError::BadRequest("no report asked for".into())))
+    }
+
+    /// Several questions about the same month and level (a dashboard), the store read once;
+    /// one audit record naming them all. The outer error refuses the whole request (role,
+    /// level, month); each inner one is that report's (e.g. an unknown unit).
+    pub async fn analytics_reports(
+        &self,
+        ctx: &RequestContext,
+        reports: &[AnalyticsReport],
+        level: &str,
+        month: &str,
+        query: &str,
+    ) -> Result<Vec<Result<AnalyticsAnswer, AppError>>, AppError> {
+        let slugs: Vec<&str> = reports.iter().map(AnalyticsReport::slug).collect();
         let event = Event::new("operation", AuditAction::Read)
-            .detail(format!("analytics-{}", report.slug()))
+            .detail(format!("analytics-{}", slugs.join("+")))
             .query(query.to_owned());
         let result = async {
             if !matches!(ctx.principal.role, Role::Analyst | Role::Admin) {
@@ -120,19 +140,32 @@ impl App {
                 .map_err(|e: smr_analytics::facts::BadMonth| AppError::BadRequest(e.to_string()))?;
             let (facts, unplaced) = self.analytics_facts(month).await?;
             let aggregate = smr_analytics::aggregate(&facts, month, CpicDrugs::level_a());
-            let mut answer = publish(&aggregate, &report, level)?;
-            if let Some(obj) = answer.json.as_object_mut() {
-                obj.insert("month".into(), json!(month.to_string()));
-                obj.insert("level".into(), json!(level.slug()));
-                obj.insert(
-                    "patientsNotPlaced".into(),
-                    json!({
-                        "noRegisteredPracticeInAnIcb": published_count(unplaced.no_unit),
-                        "noBirthDate": published_count(unplaced.no_birth_date),
-                    }),
-                );
+            let answers: Vec<Result<AnalyticsAnswer, AppError>> = reports
+                .iter()
+                .map(|report| {
+                    let mut answer = publish(&aggregate, report, level)?;
+                    if let Some(obj) = answer.json.as_object_mut() {
+                        obj.insert("month".into(), json!(month.to_string()));
+                        obj.insert("level".into(), json!(level.slug()));
+                        obj.insert(
+                            "patientsNotPlaced".into(),
+                            json!({
+                                "noRegisteredPracticeInAnIcb": published_count(unplaced.no_unit),
+                                "noBirthDate": published_count(unplaced.no_birth_date),
+                            }),
+                        );
+                    }
+                    Ok(answer)
+                })
+                .collect();
+            // A single question that fails is a failed request (and audited as one).
+            if let [Err(_)] = answers.as_slice() {
+                return answers
+                    .into_iter()
+                    .next()
+                    .map_or(Ok(Vec::new()), |answer| answer.map(|a| vec![Ok(a)]));
             }
-            Ok(answer)
+            Ok(answers)
         }
         .await;
         self.audited(ctx, event, result).await

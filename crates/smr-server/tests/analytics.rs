@@ -14,6 +14,7 @@ backend_tests! {
     analytics_measures_count_patients_per_unit_with_disclosure_control => measures;
     analytics_reports_split_estimate_and_download => other_reports;
     analytics_is_for_analysts_and_says_what_is_wrong => refusals;
+    icb_dashboard_shows_the_published_measures_as_charts_tables_and_downloads => dashboard;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -281,4 +282,55 @@ async fn refusals(app: &TestApp) {
         audit.to_string().contains("analytics-measures"),
         "no analytics audit record in {audit}"
     );
+}
+
+async fn dashboard(app: &TestApp) {
+    population(app).await;
+    let analyst = app.as_user("u-analyst", Role::Analyst, Some("X26"));
+    let page = analyst
+        .get(&format!("/app/icb?month={MONTH}&level=icb"))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html")),
+        "{:?}",
+        page.headers
+    );
+    let html = &page.text;
+    for expected in [
+        "ICB dashboards",
+        "PGx adoption",
+        "Equity in QWE",
+        "by deprivation",
+        "Harm and cost avoided in QWE",
+        "data:image/svg+xml;base64,",
+        "/app/icb/measure.csv?month=2026-06&#38;level=icb&#38;measure=pgx-adoption",
+    ] {
+        assert!(html.contains(expected), "no {expected:?} in the page:\n{html}");
+    }
+    // The published figures, never a raw count: 10 of 20 with a genotype.
+    assert!(html.contains("<td>10</td><td>20</td><td>50.0%</td>"), "{html}");
+    // Every chart has a text alternative.
+    assert!(!html.contains("alt=\"\""), "{html}");
+
+    let csv = analyst
+        .get(&format!(
+            "/app/icb/measure.csv?month={MONTH}&level=practice&measure=pgx-adoption"
+        ))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        csv.header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment")),
+        "{:?}",
+        csv.headers
+    );
+    assert!(csv.text.contains(&format!("{PRACTICE},10,10")), "{}", csv.text);
+
+    // Other roles get the refusal page, not the numbers.
+    let gp = app.as_user("u-gp", Role::Gp, Some(PRACTICE));
+    let refused = gp.get(&format!("/app/icb?month={MONTH}")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert!(!refused.text.contains("PGx adoption"), "{}", refused.text);
 }

@@ -50,18 +50,21 @@ pub enum Section {
     Patients,
     /// My own record (patients).
     Me,
+    /// The regional analytics dashboards (analysts and administrators).
+    Icb,
     /// Anything else (sign-in, errors).
     Other,
 }
 
 impl Section {
     /// The sections in navigation order.
-    pub const ALL: [Section; 2] = [Section::Patients, Section::Me];
+    pub const ALL: [Section; 3] = [Section::Patients, Section::Me, Section::Icb];
 
     fn entry(self) -> Option<(&'static str, &'static str)> {
         match self {
             Section::Patients => Some(("/app/patients", "Find a patient")),
             Section::Me => Some(("/app/me", "My record")),
+            Section::Icb => Some(("/app/icb", "ICB dashboards")),
             Section::Other => None,
         }
     }
@@ -70,6 +73,7 @@ impl Section {
         match self {
             Section::Patients => viewer.is_clinician(),
             Section::Me => viewer.is_patient(),
+            Section::Icb => matches!(viewer.role.as_str(), "analyst" | "admin"),
             Section::Other => false,
         }
     }
@@ -149,7 +153,12 @@ mod tests {
         assert!(gp[0].current);
         let me = nav(Some(&viewer("patient")), Section::Other);
         assert_eq!(me.iter().map(|n| n.href).collect::<Vec<_>>(), ["/app/me"]);
-        assert!(nav(Some(&viewer("analyst")), Section::Other).is_empty());
+        let analyst = nav(Some(&viewer("analyst")), Section::Icb);
+        assert_eq!(
+            analyst.iter().map(|n| n.href).collect::<Vec<_>>(),
+            ["/app/icb"]
+        );
+        assert!(analyst[0].current);
         assert!(nav(None, Section::Other).is_empty());
     }
 }

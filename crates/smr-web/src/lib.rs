@@ -15,12 +15,15 @@
 //!   `smr-pgx-guidelines` for affected medicines.
 //! - [`access_log`]: AuditEvents as "who opened my record, when and why".
 //! - [`consent`]: Consent resources as plain sentences.
+//! - [`icb`]: the ICB dashboards from the published analytics reports (charts as `data:` SVG
+//!   images, tables, CSV links).
 //! - [`pages`]: one template per page and the functions that render them.
 //!
 //! Invariant: nothing reaches the page unescaped; no template uses `|safe`.
 
 pub mod access_log;
 pub mod consent;
+pub mod icb;
 pub mod issues;
 pub mod json;
 pub mod layout;

@@ -183,6 +183,22 @@ pub fn me(viewer: &Viewer, content: &MeContent) -> Result<String, RenderError> {
     .render()?)
 }
 
+#[derive(Template)]
+#[template(path = "icb.html")]
+struct IcbPage<'a> {
+    page: Chrome,
+    dashboard: &'a crate::icb::IcbDashboard,
+}
+
+/// The ICB dashboards (analysts).
+pub fn icb(viewer: &Viewer, dashboard: &crate::icb::IcbDashboard) -> Result<String, RenderError> {
+    Ok(IcbPage {
+        page: Chrome::new("ICB dashboards", Some(viewer), Section::Icb),
+        dashboard,
+    }
+    .render()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,11 @@
 //!   page, the same-origin check on forms.
 //! - [`sign_in`]: sign-in and sign-out, demo users, the stylesheet.
 //! - [`patients`]: patient search, a patient's record, break-glass.
+//! - [`icb`]: the ICB dashboards (analysts): charts, tables, CSV downloads.
 //! - [`me`]: a signed-in patient's own record, access log and consent.
 //! - [`page`]: HTML responses and friendly error pages.
 
+pub mod icb;
 pub mod me;
 pub mod page;
 pub mod patients;
@@ -82,6 +84,8 @@ pub fn router() -> Router<AppState> {
             "/app/patients/{id}/break-glass",
             post(patients::break_glass_record),
         )
+        .route("/app/icb", get(icb::dashboard))
+        .route("/app/icb/measure.csv", get(icb::measure_csv))
         .route("/app/me", get(me::page))
         .route("/app/me/consent", post(me::save_consent))
         .route("/app/{*rest}", get(page::not_found).post(page::not_found))

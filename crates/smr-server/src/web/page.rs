@@ -11,7 +11,8 @@ use smr_web::Viewer;
 use crate::error::ApiError;
 
 /// Pages load only their own stylesheet and post forms only to SMR; no scripts at all.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+/// `data:` images are the ICB dashboards' charts (SVG in `<img>` never runs script).
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                         form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// The most a form post may carry (a token is 1–2 KB, a reason at most 1 KB).
 const MAX_FORM_BYTES: usize = 16 * 1024;

@@ -1,0 +1,318 @@
+//! The ICB dashboards (`/app/icb`, analysts): the published analytics reports (`smr-app`'s
+//! `/analytics/*` answers, already disclosure-controlled) as tables, charts and download links.
+//!
+//! Charts are `smr_analytics::render` SVGs shown as `<img>` with a `data:` URI: the page needs
+//! no script, the SVG (which never holds script) cannot touch the page, and the page's Content
+//! Security Policy allows only `'self'` and `data:` images. Every chart has a text
+//! alternative, and the same numbers are in the table below it.
+
+use base64::Engine as _;
+use serde_json::Value;
+use smr_analytics::render::{ValueFormat, bar_chart};
+
+use crate::json::text;
+
+/// A level the dashboard can show, for the level picker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelChoice {
+    pub slug: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+/// One row of a published measure table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasureRow {
+    pub unit: String,
+    pub numerator: String,
+    pub denominator: String,
+    pub rate: String,
+}
+
+/// One measure for every unit of the level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasurePanel {
+    pub slug: String,
+    pub title: String,
+    pub columns: [String; 2],
+    pub rows: Vec<MeasureRow>,
+    pub overall: String,
+    pub previous_overall: String,
+    /// `data:image/svg+xml;base64,…`
+    pub chart: String,
+    pub chart_alt: String,
+    pub csv_href: String,
+}
+
+/// One measure split by an equity dimension for one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquityPanel {
+    pub title: String,
+    pub rows: Vec<MeasureRow>,
+    pub gap: String,
+    pub chart: String,
+    pub chart_alt: String,
+}
+
+/// The value estimate for one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuePanel {
+    pub unit: String,
+    /// (what, low, central, high); "withheld" where the inputs were redacted.
+    pub rows: Vec<(String, String, String, String)>,
+    pub sources: Vec<String>,
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcbDashboard {
+    pub month: String,
+    pub levels: Vec<LevelChoice>,
+    pub level_label: String,
+    pub measures: Vec<MeasurePanel>,
+    /// The unit the equity and value panels describe (the first ICB).
+    pub focus: Option<String>,
+    pub equity: Vec<EquityPanel>,
+    pub value: Option<ValuePanel>,
+    pub opted_out: String,
+}
+
+const LEVELS: [(&str, &str); 3] = [
+    ("icb", "ICB"),
+    ("sub-icb", "Sub-ICB location"),
+    ("practice", "Practice"),
+];
+
+/// The level choices with `level` selected, and its label.
+pub fn levels(level: &str) -> (Vec<LevelChoice>, String) {
+    let choices = LEVELS
+        .iter()
+        .map(|(slug, label)| LevelChoice {
+            slug,
+            label,
+            selected: *slug == level,
+        })
+        .collect();
+    let label = LEVELS
+        .iter()
+        .find(|(slug, _)| *slug == level)
+        .map_or("ICB", |(_, l)| l);
+    (choices, label.to_owned())
+}
+
+/// A published cell: a number, or "withheld" (redacted by disclosure control).
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::Object(o) if o.contains_key("redacted") => "withheld".to_owned(),
+        _ => "–".to_owned(),
+    }
+}
+
+/// A published rate as a percentage, or why there is none.
+pub fn rate(value: &Value) -> String {
+    match value.get("status").and_then(Value::as_str) {
+        Some("published") => value
+            .get("value")
+            .and_then(Value::as_f64)
+            .map_or_else(|| "–".to_owned(), |v| format!("{:.1}%", v * 100.0)),
+        Some("redacted") => "withheld".to_owned(),
+        Some("no-denominator") => "no patients".to_owned(),
+        _ => "–".to_owned(),
+    }
+}
+
+fn rate_value(value: &Value) -> Option<f64> {
+    (value.get("status").and_then(Value::as_str) == Some("published"))
+        .then(|| value.get("value").and_then(Value::as_f64))
+        .flatten()
+}
+
+fn data_uri(svg: &str) -> String {
+    format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    )
+}
+
+/// Rows (label, numerator, numerator + rest, rate) of a two-column published table.
+fn rows(report: &Value) -> Vec<MeasureRow> {
+    let table = &report["table"];
+    let labels = table["row_labels"].as_array().cloned().unwrap_or_default();
+    let rates = report["rates"].as_array().cloned().unwrap_or_default();
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, label)| MeasureRow {
+            unit: label.as_str().unwrap_or_default().to_owned(),
+            numerator: cell(&table["cells"][i][0]),
+            denominator: cell(&table["row_totals"][i]),
+            rate: rates
+                .get(i)
+                .map_or_else(|| "–".to_owned(), |r| rate(&r["rate"])),
+        })
+        .collect()
+}
+
+fn chart(id: &str, title: &str, report: &Value, what: &str) -> (String, String) {
+    let bars: Vec<(String, Option<f64>)> = report["rates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap_or_default().to_owned(),
+                rate_value(&r["rate"]),
+            )
+        })
+        .collect();
+    let alt = format!(
+        "Bar chart of {title} by {what}: {}",
+        bars.iter()
+            .map(|(label, v)| match v {
+                Some(v) => format!("{label} {:.1}%", v * 100.0),
+                None => format!("{label} withheld"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let svg = bar_chart(
+        id,
+        title,
+        &format!("{title}, by {what}; withheld values are shown as redacted"),
+        &bars,
+        ValueFormat::Percent,
+    );
+    (data_uri(&svg), alt)
+}
+
+/// One measure panel from a published `MeasureReport` (JSON).
+pub fn measure_panel(report: &Value, level_label: &str, csv_href: String) -> MeasurePanel {
+    let slug = text(report, "/measure").unwrap_or_default();
+    let title = text(report, "/title").unwrap_or_else(|| slug.clone());
+    let columns = report["table"]["column_labels"]
+        .as_array()
+        .map(|c| {
+            [
+                c.first()
+                    .and_then(Value::as_str)
+                    .unwrap_or("Yes")
+                    .to_owned(),
+                c.get(1).and_then(Value::as_str).unwrap_or("No").to_owned(),
+            ]
+        })
+        .unwrap_or_else(|| ["Yes".to_owned(), "No".to_owned()]);
+    let (chart, chart_alt) = chart(&format!("m-{slug}"), &title, report, level_label);
+    MeasurePanel {
+        rows: rows(report),
+        overall: rate(&report["overall"]),
+        previous_overall: rate(&report["previous_overall"]),
+        slug,
+        title,
+        columns,
+        chart,
+        chart_alt,
+        csv_href,
+    }
+}
+
+/// One equity panel from a published `EquityReport` (JSON).
+pub fn equity_panel(report: &Value, title: &str) -> EquityPanel {
+    let dimension = text(report, "/dimension").unwrap_or_default();
+    let gap = &report["gap"];
+    let gap_text = match (
+        gap["best"].as_str(),
+        gap["worst"].as_str(),
+        gap["gap"].as_f64(),
+    ) {
+        (Some(best), Some(worst), Some(g)) => format!(
+            "Gap between the best ({best}) and the worst ({worst}) group: {:.1} percentage points; trend: {}.",
+            g * 100.0,
+            gap["trend"].as_str().unwrap_or("unknown")
+        ),
+        _ => "Too few groups have a published rate to measure a gap.".to_owned(),
+    };
+    let (chart, chart_alt) = chart(&format!("e-{dimension}"), title, report, &dimension);
+    EquityPanel {
+        title: title.to_owned(),
+        rows: rows(report),
+        gap: gap_text,
+        chart,
+        chart_alt,
+    }
+}
+
+fn estimate(value: &Value) -> (String, String, String) {
+    let show = |k: &str| {
+        value[k]
+            .as_f64()
+            .map_or_else(|| "withheld".to_owned(), |v| format!("{v:.1}"))
+    };
+    if value.is_null() {
+        let w = || "withheld".to_owned();
+        return (w(), w(), w());
+    }
+    (show("low"), show("central"), show("high"))
+}
+
+/// The value panel from a published `ValueReport` (JSON).
+pub fn value_panel(report: &Value) -> ValuePanel {
+    let rows = [
+        ("Adverse drug reactions avoided", "adrs_avoided"),
+        ("Admissions avoided", "admissions_avoided"),
+        ("Bed-days avoided", "bed_days_avoided"),
+        ("Cost avoided (£)", "cost_avoided_gbp"),
+    ]
+    .iter()
+    .map(|(label, key)| {
+        let (low, central, high) = estimate(&report[*key]);
+        ((*label).to_owned(), low, central, high)
+    })
+    .collect();
+    let sources = report["model"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    ValuePanel {
+        unit: text(report, "/unit").unwrap_or_default(),
+        rows,
+        sources,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn withheld_cells_and_rates_say_so() {
+        assert_eq!(cell(&json!(15)), "15");
+        assert_eq!(cell(&json!({"redacted": "primary"})), "withheld");
+        assert_eq!(
+            rate(&json!({"status": "published", "value": 0.25})),
+            "25.0%"
+        );
+        assert_eq!(rate(&json!({"status": "redacted"})), "withheld");
+        assert_eq!(rate(&json!({"status": "no-denominator"})), "no patients");
+    }
+
+    #[test]
+    fn a_measure_panel_has_a_chart_with_a_text_alternative() {
+        let report = json!({"measure": "pgx-adoption", "title": "PGx adoption",
+            "table": {"row_labels": ["Q9X", "Q9Y"], "column_labels": ["With a genotype", "Without"],
+                      "cells": [[10, 10], [{"redacted": "primary"}, {"redacted": "secondary"}]],
+                      "row_totals": [20, {"redacted": "secondary"}]},
+            "rates": [{"label": "Q9X", "rate": {"status": "published", "value": 0.5}},
+                      {"label": "Q9Y", "rate": {"status": "redacted"}}],
+            "overall": {"status": "redacted"}, "previous_overall": {"status": "no-denominator"}});
+        let panel = measure_panel(&report, "ICB", "/x.csv".into());
+        assert_eq!(panel.rows[0].rate, "50.0%");
+        assert_eq!(panel.rows[1].numerator, "withheld");
+        assert!(panel.chart.starts_with("data:image/svg+xml;base64,"));
+        assert!(panel.chart_alt.contains("Q9X 50.0%") && panel.chart_alt.contains("Q9Y withheld"));
+    }
+}
