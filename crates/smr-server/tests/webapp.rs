@@ -247,6 +247,23 @@ async fn gp_record(app: &TestApp) {
         html.contains("on record") && html.contains("Guideline: CPIC"),
         "{html}"
     );
+    // Each line links to its timeline across settings.
+    let link = format!(
+        "/app/patients/{}/timeline?medicine=https%3A%2F%2Fdmd.nhs.uk%7C{CLOPIDOGREL_75MG}",
+        w.patient
+    );
+    assert!(
+        html.contains(&link.replace('&', "&#38;")) || html.contains(&link),
+        "{html}"
+    );
+    let timeline = w.gp.get(&link).await.expect(StatusCode::OK);
+    assert!(
+        timeline.text.contains("Clopidogrel 75mg tablets: timeline")
+            && timeline.text.contains("Prescribed")
+            && timeline.text.contains("badge-gp-practice"),
+        "{}",
+        timeline.text
+    );
     // Unknown patient: a friendly 404 page.
     let missing = w.gp.get("/app/patients/no-such-patient").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -267,6 +284,14 @@ async fn break_glass(app: &TestApp) {
     assert!(prompt.text.contains("break-glass") && prompt.text.contains(r#"name="reason""#));
     assert!(!prompt.text.contains("Clopidogrel"), "{}", prompt.text);
     assert!(!prompt.text.contains("CYP2C19"));
+    let timeline = stranger
+        .get(&format!(
+            "/app/patients/{}/timeline?medicine={CLOPIDOGREL_75MG}",
+            w.patient
+        ))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    assert!(!timeline.text.contains("Prescribed"));
     // Without a reason: the prompt again.
     post_form(
         &stranger,

@@ -36,6 +36,8 @@ pub struct MedicineLine {
     pub name: String,
     /// `system|code` of the medicine, for its timeline.
     pub code: Option<String>,
+    /// `medicine=…` (URL-encoded): the query of the line's timeline page.
+    pub timeline_query: Option<String>,
     pub status: String,
     pub dosage: Option<String>,
     pub started: Option<String>,
@@ -142,7 +144,13 @@ fn line(statement: &Value, conflicts: &[IssueView]) -> MedicineLine {
         .find(|e| text(e, "/url").as_deref() == Some(MAPPING_EXT))
         .and_then(|e| text(e, "/valueCode"))
         .unwrap_or_else(|| "unmapped".to_owned());
+    let timeline_query = code.as_ref().map(|c| {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("medicine", c)
+            .finish()
+    });
     MedicineLine {
+        timeline_query,
         name: medicine
             .and_then(concept)
             .unwrap_or_else(|| "(medicine not named)".to_owned()),
@@ -195,7 +203,7 @@ fn setting_badge(ext: &Value) -> SettingBadge {
 }
 
 /// A care-setting code in words: (for clinicians, for patients).
-fn setting_words(code: &str) -> (&'static str, &'static str) {
+pub(crate) fn setting_words(code: &str) -> (&'static str, &'static str) {
     match code {
         "gp-practice" => ("GP practice", "your GP practice"),
         "hospital" => ("Hospital", "a hospital"),
@@ -244,6 +252,10 @@ mod tests {
         assert_eq!(view.lines.len(), 2);
         let ramipril = &view.lines[0];
         assert_eq!(ramipril.code.as_deref(), Some("https://dmd.nhs.uk|123"));
+        assert_eq!(
+            ramipril.timeline_query.as_deref(),
+            Some("medicine=https%3A%2F%2Fdmd.nhs.uk%7C123")
+        );
         assert_eq!(ramipril.settings.len(), 2);
         assert_eq!(ramipril.settings[0].label, "GP practice");
         assert_eq!(ramipril.settings[0].organisation.as_deref(), Some("Y90001"));

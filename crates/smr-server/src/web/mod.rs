@@ -80,6 +80,7 @@ pub fn router() -> Router<AppState> {
             post(patients::break_glass_search),
         )
         .route("/app/patients/{id}", get(patients::record))
+        .route("/app/patients/{id}/timeline", get(patients::timeline))
         .route(
             "/app/patients/{id}/break-glass",
             post(patients::break_glass_record),

@@ -198,6 +198,59 @@ async fn record_page(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct TimelineParams {
+    #[serde(default)]
+    medicine: String,
+}
+
+/// `GET /app/patients/{id}/timeline?medicine=CODE|SYSTEM|CODE`: one medicine's entries across
+/// settings (`$medication-record?medicine=`, authorised and audited as that call).
+pub async fn timeline(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Query(params): Query<TimelineParams>,
+    headers: HeaderMap,
+) -> Response {
+    if !is_fhir_id(&id) {
+        return not_a_patient(&ctx);
+    }
+    let viewer = viewer(&ctx);
+    let medicine = params.medicine.trim();
+    if medicine.is_empty() || medicine.ends_with('|') {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            Some(&viewer),
+            "Which medicine?",
+            "A timeline needs the medicine's code (open it from the record).",
+        );
+    }
+    let query = RecordQuery {
+        medicine: Some(medicine.to_owned()),
+        ..RecordQuery::default()
+    };
+    match state
+        .app
+        .medication_record(&ctx, &id, &query, &base_url(&state, &headers))
+        .await
+    {
+        Ok(bundle) => rendered(
+            StatusCode::OK,
+            smr_web::timeline::page(&viewer, &id, &smr_web::timeline::from_bundle(&bundle)),
+        ),
+        Err(AppError::Forbidden(reason))
+            if !ctx.is_break_glass() && smr_access::policy::may_break_glass(ctx.principal.role) =>
+        {
+            rendered(
+                StatusCode::FORBIDDEN,
+                smr_web::pages::break_glass(&viewer, &id, &reason),
+            )
+        }
+        Err(e) => app_error(&viewer, e),
+    }
+}
+
 fn not_a_patient(ctx: &RequestContext) -> Response {
     error_page(
         StatusCode::NOT_FOUND,
