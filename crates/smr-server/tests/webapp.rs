@@ -22,6 +22,7 @@ backend_tests! {
     cookie_authenticated_forms_must_come_from_smr_pages => csrf;
     a_hostile_medicine_name_is_escaped => escaping;
     a_patient_edits_their_consent_choices => consent;
+    a_gp_reconciles_a_discharge_list_compare_decide_confirm => reconcile;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -578,4 +579,101 @@ async fn consent(app: &TestApp) {
     post_form(&w.gp, "/app/me/consent", "withhold=PSY%3Ahospital", &[])
         .await
         .expect(StatusCode::FORBIDDEN);
+}
+
+/// Undoes the HTML escaping of an attribute value (askama writes numeric entities).
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("&#") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find(';') else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        match after[..end].parse::<u32>().ok().and_then(char::from_u32) {
+            Some(c) => out.push(c),
+            None => out.push_str(&rest[i..i + 3 + end]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn reconcile(app: &TestApp) {
+    let w = world(app).await;
+    let path = format!("/app/patients/{}/reconcile", w.patient);
+    let form = w.gp.get(&path).await.expect(StatusCode::OK);
+    assert!(form.text.contains(r#"name="target""#));
+    // A discharge list: clopidogrel at another dose, and a new medicine.
+    let discharge = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "MedicationStatement", "status": "active",
+            "medicationCodeableConcept": {"coding": [{"system": "https://dmd.nhs.uk",
+                "code": CLOPIDOGREL_75MG, "display": "Clopidogrel 75mg tablets"}]},
+            "subject": {"reference": format!("Patient/{}", w.patient)},
+            "dosage": [{"text": "two a day"}]}},
+        {"resource": {"resourceType": "MedicationStatement", "status": "active",
+            "medicationCodeableConcept": {"text": "Discharge tonic"},
+            "subject": {"reference": format!("Patient/{}", w.patient)}}}
+    ]});
+    // Not JSON: said beside the box, nothing compared.
+    let bad = post_form(&w.gp, &path, "target=%7Bnot", &[]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("not valid JSON"));
+    let compared = post_form(
+        &w.gp,
+        &path,
+        &form_body(&[("target", &discharge.to_string())]),
+        &[],
+    )
+    .await
+    .expect(StatusCode::OK);
+    let html = &compared.text;
+    assert!(
+        html.contains("Comparison") && html.contains("Discharge tonic"),
+        "{html}"
+    );
+    assert!(html.contains("Clopidogrel"), "{html}");
+    let answer = html
+        .split(r#"name="reconciliation" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(unescape)
+        .expect("the comparison travels with the form");
+    let lines: Vec<String> = html
+        .split(r#"name="decision-"#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(!lines.is_empty(), "{html}");
+    let mut pairs = vec![("reconciliation".to_owned(), answer)];
+    for line in &lines {
+        pairs.push((format!("decision-{line}"), "accept".to_owned()));
+    }
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    // A community pharmacist may not reconcile: refused, nothing written.
+    let pharmacist = app.as_user("u-web-pharmacist", Role::CommunityPharmacist, Some(GP));
+    let refused = post_form(&pharmacist, &format!("{path}/confirm"), &body, &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let saved = post_form(&w.gp, &format!("{path}/confirm"), &body, &[])
+        .await
+        .expect(StatusCode::CREATED);
+    assert!(
+        saved.text.contains("Reconciliation saved"),
+        "{}",
+        saved.text
+    );
+    let lists = app
+        .get(&format!("/fhir/List?patient={}&code=430193006", w.patient))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(lists["entry"].as_array().map(Vec::len), Some(1), "{lists}");
+    assert_eq!(lists["entry"][0]["resource"]["mode"], "snapshot");
 }

@@ -18,6 +18,7 @@
 //! - [`icb`]: the ICB dashboards from the published analytics reports (charts as `data:` SVG
 //!   images, tables, CSV links).
 //! - [`timeline`]: one medicine's entries across settings, with their Provenance, and its page.
+//! - [`reconcile`]: the reconciliation workflow (compare, decide, confirm) and its pages.
 //! - [`pages`]: one template per page and the functions that render them.
 //!
 //! Invariant: nothing reaches the page unescaped; no template uses `|safe`.
@@ -31,6 +32,7 @@ pub mod layout;
 pub mod pages;
 pub mod patients;
 pub mod pgx;
+pub mod reconcile;
 pub mod record;
 pub mod timeline;
 

@@ -11,6 +11,7 @@
 //! - [`sign_in`]: sign-in and sign-out, demo users, the stylesheet.
 //! - [`patients`]: patient search, a patient's record, break-glass.
 //! - [`icb`]: the ICB dashboards (analysts): charts, tables, CSV downloads.
+//! - [`reconcile`]: the reconciliation workflow (compare, decide, confirm).
 //! - [`me`]: a signed-in patient's own record, access log and consent.
 //! - [`page`]: HTML responses and friendly error pages.
 
@@ -18,6 +19,7 @@ pub mod icb;
 pub mod me;
 pub mod page;
 pub mod patients;
+pub mod reconcile;
 pub mod session;
 pub mod sign_in;
 
@@ -81,6 +83,14 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app/patients/{id}", get(patients::record))
         .route("/app/patients/{id}/timeline", get(patients::timeline))
+        .route(
+            "/app/patients/{id}/reconcile",
+            get(reconcile::form).post(reconcile::compare),
+        )
+        .route(
+            "/app/patients/{id}/reconcile/confirm",
+            post(reconcile::confirm),
+        )
         .route(
             "/app/patients/{id}/break-glass",
             post(patients::break_glass_record),

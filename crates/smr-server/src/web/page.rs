@@ -79,6 +79,11 @@ pub fn rendered(status: StatusCode, page: Result<String, smr_web::RenderError>) 
 pub fn app_error(viewer: &Viewer, error: AppError) -> Response {
     let message = error.to_string();
     let status = ApiError::from(error).status;
+    status_page(viewer, status, &message)
+}
+
+/// The error page for an application-layer failure already turned into status and message.
+pub fn status_page(viewer: &Viewer, status: StatusCode, message: &str) -> Response {
     let heading = match status {
         StatusCode::FORBIDDEN => "You may not see this",
         StatusCode::NOT_FOUND | StatusCode::GONE => "Not found",
@@ -96,7 +101,7 @@ pub fn app_error(viewer: &Viewer, error: AppError) -> Response {
              system administrator.",
         );
     }
-    error_page(status, Some(viewer), heading, &message)
+    error_page(status, Some(viewer), heading, message)
 }
 
 /// `/app/…` paths that are not pages.
@@ -113,7 +118,12 @@ pub async fn not_found(request: Request) -> Response {
 /// The fields of a posted `application/x-www-form-urlencoded` body; `None` when it is too
 /// large or cannot be read.
 pub async fn form_fields(body: Body) -> Option<Vec<(String, String)>> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.ok()?;
+    form_fields_up_to(body, MAX_FORM_BYTES).await
+}
+
+/// [`form_fields`] with a larger limit, for forms that carry a FHIR list.
+pub async fn form_fields_up_to(body: Body, limit: usize) -> Option<Vec<(String, String)>> {
+    let bytes = axum::body::to_bytes(body, limit).await.ok()?;
     Some(
         form_urlencoded::parse(&bytes)
             .into_owned()
