@@ -86,8 +86,10 @@ trap 'exit 130' INT TERM
 echo "== machine: $(nproc) CPUs, $(uname -r); wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}')"
 echo "== uptime before: $(uptime)"
 
+# --rate-limit 0: the load comes from one test user standing for many prescribers, and the
+# per-user limit (50/s by default) would turn nearly every request into a 429.
 RUST_LOG=warn "$SMR" serve --data-dir "$WORK/data" --listen "$HOST:$PORT" --synthetic-patients 0 \
-    >"$WORK/server.log" 2>&1 &
+    --rate-limit 0 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do # at most ~10 s
     curl -sf -m 1 "$BASE/healthz" >/dev/null 2>&1 && break

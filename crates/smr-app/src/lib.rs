@@ -90,6 +90,8 @@ pub struct App {
     exports: Arc<export::Exports>,
     /// Which patient each recent CDS card was about (see `cds::CardLedger`).
     cards: Arc<cds::CardLedger>,
+    /// Patients' records as the CDS safety checks last read them (see `safety::SafetyCache`).
+    safety_cache: Arc<safety::SafetyCache>,
 }
 
 impl App {
@@ -103,6 +105,7 @@ impl App {
             subscriptions: Arc::default(),
             exports: Arc::new(export::Exports::temporary()),
             cards: Arc::default(),
+            safety_cache: Arc::default(),
         }
     }
 

@@ -9,6 +9,10 @@
 //! `smr-safety` uses hidden items but never names them. Nothing hidden leaves this module
 //! except through `smr-safety`'s output.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
 use serde_json::{Value, json};
 use smr_access::{Interaction, RequestContext};
 use smr_record::{RecordInput, SOURCE_TYPES};
@@ -41,6 +45,103 @@ pub(crate) struct SafetyRecord {
 
 /// The types the checks read, besides the medication entries.
 const OTHER_TYPES: [&str; 3] = ["Provenance", "AllergyIntolerance", "Observation"];
+
+/// Every type a safety read depends on (the record's, and the shared Organizations and
+/// Medications its entries name): a write of any of them retires the cached reads.
+const SAFETY_READ_TYPES: [&str; 9] = [
+    "MedicationRequest",
+    "MedicationDispense",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "Provenance",
+    "AllergyIntolerance",
+    "Observation",
+    "Organization",
+    "Medication",
+];
+
+/// A patient's record as the safety checks read it, before any caller's visibility.
+#[derive(Debug)]
+struct LoadedSafety {
+    sources: Vec<Value>,
+    /// Allergies and Observations (Provenance goes into the merge).
+    others: Vec<Value>,
+    record: smr_record::MedicationRecord,
+    labels: std::collections::HashMap<String, Vec<Value>>,
+    /// When it was read and merged.
+    now: i64,
+}
+
+impl LoadedSafety {
+    /// The checks' inputs, each entry marked by `visible` (the caller's view).
+    fn inputs(&self, visible: &(dyn Fn(&Value) -> bool + Sync)) -> Result<SafetyInputs, AppError> {
+        let rules = smr_safety::bundled().map_err(rules_unavailable)?;
+        let medicines = smr_record::current::current_medicines(&self.record, &self.sources, visible);
+        let allergies = self
+            .others
+            .iter()
+            .filter_map(|r| smr_safety::fhir_in::read_allergy(r, visible(r)))
+            .collect();
+        let renal = self
+            .others
+            .iter()
+            .filter_map(|r| smr_safety::fhir_in::read_renal(r, rules.renal(), visible(r)))
+            .collect();
+        Ok(SafetyInputs {
+            medicines,
+            allergies,
+            renal,
+            now: self.now,
+        })
+    }
+}
+
+/// What a cached read is valid for: the summed change counts of [`SAFETY_READ_TYPES`] taken
+/// before the read, and the dictionary it was merged with (a reloaded dm+d release is a new
+/// one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CacheKey {
+    count: u64,
+    dictionary: usize,
+}
+
+/// Entries kept at most; when full, the cache starts again empty (as the PGx results cache).
+const SAFETY_CACHE_CAPACITY: usize = 50_000;
+/// The longest a cached read is used: "stopped within 90 days" and "a recent eGFR" are
+/// judged at the read's time, which may not drift far from the check's.
+const SAFETY_CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Patients' records as the CDS safety checks last read and merged them.
+///
+/// Why: every order a prescriber selects checks the draft against the patient's whole record,
+/// and reading and merging ~20 medicines with their Provenance costs about 1.4 ms of CPU
+/// (`docs/benchmarks.md`) while the record rarely changes between two orders. Why it cannot
+/// serve a stale record: an entry is used only while no resource of a type it was read from
+/// has been written since (the store's per-type change counts, taken before the read, as the
+/// PGx results cache does) and for at most [`SAFETY_CACHE_MAX_AGE`]. Entries hold the record
+/// before any caller's visibility; each call marks what its caller may see.
+#[derive(Debug, Default)]
+pub(crate) struct SafetyCache {
+    entries: Mutex<HashMap<String, (CacheKey, Instant, Arc<LoadedSafety>)>>,
+}
+
+impl SafetyCache {
+    fn get(&self, patient: &str, key: CacheKey) -> Option<Arc<LoadedSafety>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(patient)
+            .filter(|(k, at, _)| *k == key && at.elapsed() <= SAFETY_CACHE_MAX_AGE)
+            .map(|(_, _, loaded)| Arc::clone(loaded))
+    }
+
+    fn put(&self, patient: &str, key: CacheKey, loaded: Arc<LoadedSafety>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= SAFETY_CACHE_CAPACITY && !entries.contains_key(patient) {
+            entries.clear();
+        }
+        entries.insert(patient.to_owned(), (key, Instant::now(), loaded));
+    }
+}
 
 pub(crate) fn rules_unavailable(e: smr_safety::DataError) -> AppError {
     AppError::Store(smr_store::StoreError::Internal(format!(
@@ -75,7 +176,15 @@ impl App {
         patient: &str,
         visible: &(dyn Fn(&Value) -> bool + Sync),
     ) -> Result<SafetyRecord, AppError> {
-        let rules = smr_safety::bundled().map_err(rules_unavailable)?;
+        let loaded = self.load_safety(patient).await?;
+        Ok(SafetyRecord {
+            inputs: loaded.inputs(visible)?,
+            labels: loaded.labels,
+        })
+    }
+
+    /// Reads and merges what the checks need of `patient`'s whole record, for any caller.
+    async fn load_safety(&self, patient: &str) -> Result<LoadedSafety, AppError> {
         let mut types: Vec<&str> = SOURCE_TYPES.to_vec();
         types.extend(OTHER_TYPES);
         // Unfiltered on purpose: see the module documentation.
@@ -115,23 +224,12 @@ impl App {
         };
         let lookup = self.medicine_lookup();
         let record = smr_record::merge(&input, lookup.as_ref());
-        let medicines = smr_record::current::current_medicines(&record, &sources, visible);
-        let allergies = others
-            .iter()
-            .filter_map(|r| smr_safety::fhir_in::read_allergy(r, visible(r)))
-            .collect();
-        let renal = others
-            .iter()
-            .filter_map(|r| smr_safety::fhir_in::read_renal(r, rules.renal(), visible(r)))
-            .collect();
-        Ok(SafetyRecord {
-            inputs: SafetyInputs {
-                medicines,
-                allergies,
-                renal,
-                now,
-            },
+        Ok(LoadedSafety {
+            sources,
+            others,
+            record,
             labels,
+            now,
         })
     }
 
@@ -146,7 +244,35 @@ impl App {
         check_patient_id(patient)?;
         let access = self.access(ctx).await?;
         let view = self.patient_view(ctx, &access, patient).await?;
-        self.read_safety_inputs(ctx, &view, patient).await
+        let p = &ctx.principal;
+        let visible = |r: &Value| {
+            let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            smr_access::policy::role_allows(p.role, ty, Interaction::Read)
+                && p.scopes.allows(ty, Interaction::Read)
+                && !view.hides(r)
+        };
+        // The count is taken before the read (see `smr_store::Store::change_count`); no
+        // count (PostgreSQL: other nodes write too) means no caching.
+        let dictionary = self.medicine_lookup();
+        let key = SAFETY_READ_TYPES
+            .iter()
+            .map(|t| self.store.change_count(t))
+            .sum::<Option<u64>>()
+            .map(|count| CacheKey {
+                count,
+                dictionary: Arc::as_ptr(&dictionary).cast::<()>() as usize,
+            });
+        drop(dictionary);
+        if let Some(key) = key
+            && let Some(hit) = self.safety_cache.get(patient, key)
+        {
+            return hit.inputs(&visible);
+        }
+        let loaded = Arc::new(self.load_safety(patient).await?);
+        if let Some(key) = key {
+            self.safety_cache.put(patient, key, Arc::clone(&loaded));
+        }
+        loaded.inputs(&visible)
     }
 
     /// `Patient/{id}/$safety-check`: the whole current record reviewed. A `collection`

@@ -389,9 +389,13 @@ async fn order_select_cards(app: &TestApp) {
     )
     .await
     .expect(StatusCode::OK);
+    let req = order_request("order-select", p, &[("d1", dmd("319799004"))]);
+    // Before the PPI is on record: the PGx card alone. This read of the record is cached
+    // (SQLite); the write below must retire it.
+    let before = cards_of(w.gp.post("/cds-services/smr-pgx-order-select", &req).await);
+    assert_eq!(before.len(), 1, "{before:?}");
     created(&w.gp, &prescription(p, dmd("317334001"), "active", Some(1))).await;
 
-    let req = order_request("order-select", p, &[("d1", dmd("319799004"))]);
     let cards = cards_of(w.gp.post("/cds-services/smr-pgx-order-select", &req).await);
     let indicators: Vec<&str> = cards
         .iter()
