@@ -23,6 +23,7 @@ backend_tests! {
     a_hostile_medicine_name_is_escaped => escaping;
     a_patient_edits_their_consent_choices => consent;
     a_gp_reconciles_a_discharge_list_compare_decide_confirm => reconcile;
+    a_consent_saved_on_the_page_hides_medicines_from_the_pages_it_names => consent_enforced;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -676,4 +677,67 @@ async fn reconcile(app: &TestApp) {
         .json();
     assert_eq!(lists["entry"].as_array().map(Vec::len), Some(1), "{lists}");
     assert_eq!(lists["entry"][0]["resource"]["mode"], "snapshot");
+}
+
+async fn consent_enforced(app: &TestApp) {
+    let w = world(app).await;
+    const PHARMACY: &str = "FA991";
+    // The pharmacy is nominated on an order, so it cares for the patient.
+    w.gp.post(
+        "/fhir/MedicationRequest",
+        &json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "medicationCodeableConcept": {"text": "Paracetamol 500mg tablets"},
+            "subject": {"reference": format!("Patient/{}", w.patient)},
+            "dispenseRequest": {"performer": {"identifier": {"system": ODS, "value": PHARMACY}}}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    app.create(
+        &json!({"resourceType": "MedicationStatement", "status": "active",
+        "medicationCodeableConcept": {"text": "Olanzapine 10mg tablets"},
+        "subject": {"reference": format!("Patient/{}", w.patient)}}),
+    )
+    .await;
+    let pharmacist = app.as_user(
+        "u-web-pharmacist",
+        Role::CommunityPharmacist,
+        Some(PHARMACY),
+    );
+    let record = format!("/app/patients/{}", w.patient);
+    let before = pharmacist.get(&record).await.expect(StatusCode::OK);
+    assert!(before.text.contains("Olanzapine"), "{}", before.text);
+    // The patient withholds mental health medicines from pharmacies, on their page.
+    let me = app.as_patient(&w.patient);
+    post_form(
+        &me,
+        "/app/me/consent",
+        "withhold=PSY%3Acommunity-pharmacy",
+        &[],
+    )
+    .await
+    .expect(StatusCode::SEE_OTHER);
+    let after = pharmacist.get(&record).await.expect(StatusCode::OK);
+    assert!(!after.text.contains("Olanzapine"), "{}", after.text);
+    assert!(after.text.contains("Paracetamol"), "{}", after.text);
+    // The API agrees with the page.
+    let api = pharmacist
+        .get(&format!("/fhir/Patient/{}/$medication-record", w.patient))
+        .await
+        .expect(StatusCode::OK);
+    assert!(!api.text.contains("Olanzapine"));
+    // Others still see it, and the patient always does.
+    assert!(
+        w.gp.get(&record)
+            .await
+            .expect(StatusCode::OK)
+            .text
+            .contains("Olanzapine")
+    );
+    assert!(
+        me.get("/app/me")
+            .await
+            .expect(StatusCode::OK)
+            .text
+            .contains("Olanzapine")
+    );
 }
