@@ -424,6 +424,12 @@ async fn patient_view(app: &TestApp) {
     );
     assert!(html.contains("your GP practice"), "{html}");
     assert!(html.contains("CYP2C19"), "{html}");
+    // Their result and what it means for their medicine, in plain words.
+    assert!(html.contains("much more slowly than most people"), "{html}");
+    assert!(
+        html.contains("Your prescriber may choose a different medicine"),
+        "{html}"
+    );
     assert!(
         html.contains("u-web-gp") && html.contains("Opened your medicines record"),
         "{html}"

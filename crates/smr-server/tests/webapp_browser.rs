@@ -206,6 +206,12 @@ fn browse(
             expect_in(&record, text)?;
         }
         shot(&session, shots, "record.png")?;
+        // Keyboard and link navigation: the line's timeline (inside its <details>).
+        session.click("details summary")?;
+        session.click("a[href*='/timeline?medicine=']")?;
+        session.wait_for("Clopidogrel 75mg tablets: timeline")?;
+        expect_in(&session.source()?, "Prescribed")?;
+        shot(&session, shots, "timeline.png")?;
         session.click("form[action='/app/sign-out'] button")?;
         session.wait_for("Access token")?;
 

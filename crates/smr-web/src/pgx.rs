@@ -21,6 +21,29 @@ pub struct GeneRow {
     pub observation: Option<String>,
 }
 
+impl GeneRow {
+    /// What the phenotype means, for a patient (metaboliser and function phenotypes; other
+    /// results, such as HLA carrier status, are left to the clinician to explain).
+    pub fn plain_meaning(&self) -> Option<&'static str> {
+        let p = self.phenotype.to_ascii_lowercase();
+        Some(if self.indeterminate.is_some() {
+            "This result could not be interpreted, so it is not used to guide your medicines."
+        } else if p.contains("ultrarapid") {
+            "Your body processes some medicines much faster than most people's."
+        } else if p.contains("rapid") {
+            "Your body processes some medicines faster than most people's."
+        } else if p.contains("poor") || p.contains("deficient") {
+            "Your body processes some medicines much more slowly than most people's."
+        } else if p.contains("intermediate") || p.contains("decreased") {
+            "Your body processes some medicines more slowly than most people's."
+        } else if p.contains("normal") {
+            "Your body processes these medicines the way most people's does."
+        } else {
+            return None;
+        })
+    }
+}
+
 /// What a guideline advises for one drug, given this patient's results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrugAdvice {
@@ -47,6 +70,20 @@ pub struct PgxPanel {
     pub advice: Vec<DrugAdvice>,
     /// Results on record SMR could not read (left out; a clinician should know).
     pub unreadable: usize,
+}
+
+impl DrugAdvice {
+    /// The advice as a patient reads it: what their prescriber may do.
+    pub fn plain_action(&self) -> &'static str {
+        match self.action.as_str() {
+            "Avoid" => "This medicine may not suit you: your prescriber may choose another.",
+            "Use an alternative" => "Your prescriber may choose a different medicine.",
+            "Change the dose" => "Your prescriber may use a different dose.",
+            "Monitor" => "Your prescriber may check more closely how it works for you.",
+            "Standard dosing" => "The usual dose is fine for you.",
+            _ => "Your result cannot guide this medicine; your prescriber will decide.",
+        }
+    }
 }
 
 impl PgxPanel {
@@ -91,6 +128,23 @@ impl PgxPanel {
 
     pub fn actionable(&self) -> impl Iterator<Item = &DrugAdvice> {
         self.advice.iter().filter(|a| a.actionable)
+    }
+
+    /// Advice about medicines on the patient's record.
+    pub fn on_record(&self) -> Vec<&DrugAdvice> {
+        self.advice.iter().filter(|a| a.on_record).collect()
+    }
+
+    /// Names of other medicines the results matter for (not on the record).
+    pub fn others(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .advice
+            .iter()
+            .filter(|a| !a.on_record && a.actionable)
+            .map(|a| a.drug.as_str())
+            .collect();
+        names.dedup();
+        names
     }
 }
 
@@ -221,5 +275,15 @@ mod tests {
         assert_eq!(first.drug, "clopidogrel");
         assert!(first.on_record && first.actionable, "{first:?}");
         assert!(first.guideline.starts_with("CPIC"), "{first:?}");
+        assert_eq!(
+            first.plain_action(),
+            "Your prescriber may choose a different medicine."
+        );
+        assert!(
+            panel.results[0]
+                .plain_meaning()
+                .is_some_and(|m| m.contains("more slowly"))
+        );
+        assert!(!panel.others().contains(&"clopidogrel"));
     }
 }
