@@ -249,6 +249,7 @@ async fn gp_record(app: &TestApp) {
         html.contains("on record") && html.contains("Guideline: CPIC"),
         "{html}"
     );
+    assert!(html.contains("Reconcile with another list"), "{html}");
     // Each line links to its timeline across settings.
     let link = format!(
         "/app/patients/{}/timeline?medicine=https%3A%2F%2Fdmd.nhs.uk%7C{CLOPIDOGREL_75MG}",
@@ -712,6 +713,8 @@ async fn consent_enforced(app: &TestApp) {
     let record = format!("/app/patients/{}", w.patient);
     let before = pharmacist.get(&record).await.expect(StatusCode::OK);
     assert!(before.text.contains("Olanzapine"), "{}", before.text);
+    // Reconciliation is offered only to roles that may reconcile.
+    assert!(!before.text.contains("Reconcile with another list"));
     // The patient withholds mental health medicines from pharmacies, on their page.
     let me = app.as_patient(&w.patient);
     post_form(

@@ -33,6 +33,15 @@ impl Viewer {
         }
     }
 
+    /// Roles the access policy lets reconcile medicines (create Lists and
+    /// MedicationStatements): only they are offered the reconciliation page.
+    pub fn may_reconcile(&self) -> bool {
+        matches!(
+            self.role.as_str(),
+            "gp" | "hospital-prescriber" | "hospital-pharmacist" | "system"
+        )
+    }
+
     pub fn is_patient(&self) -> bool {
         self.role == "patient"
     }
