@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use smr_access::{RequestContext, Role};
 use smr_analytics::{
-    Aggregate, AgeBand, Alert, CpicDrugs, EthnicGroup, Feedback, GenotypeResult, ImdQuintile,
+    AgeBand, Aggregate, Alert, CpicDrugs, EthnicGroup, Feedback, GenotypeResult, ImdQuintile,
     Level, Month, PatientFacts, PrescribingChange, Prescription, Sex,
 };
 use smr_dmd::MedicineLookup;
@@ -372,8 +372,8 @@ fn publish(
                     )
                     .map_err(|e| AppError::BadRequest(e.to_string()))?;
             }
-            let r = smr_analytics::estimate_value(aggregate, level, code, &parameters)
-                .map_err(bad)?;
+            let r =
+                smr_analytics::estimate_value(aggregate, level, code, &parameters).map_err(bad)?;
             answer(to_json(&r)?, None)
         }
     }
@@ -420,7 +420,10 @@ fn age_band(patient: &Value, month_end: Date) -> Option<AgeBand> {
 
 fn ethnicity(patient: &Value) -> EthnicGroup {
     extensions(patient, ETHNIC_CATEGORY_URL)
-        .filter_map(|e| e.pointer("/valueCodeableConcept/coding").and_then(Value::as_array))
+        .filter_map(|e| {
+            e.pointer("/valueCodeableConcept/coding")
+                .and_then(Value::as_array)
+        })
         .flatten()
         .find_map(|c| c.get("code").and_then(Value::as_str))
         .map_or(EthnicGroup::NotStated, EthnicGroup::from_nhs_code)
@@ -459,7 +462,9 @@ fn date_at(resource: &Value, pointers: &[&str]) -> Option<Date> {
 /// dictionary; none when unmapped (an unmapped medicine cannot be a CPIC drug SMR knows).
 fn ingredients(request: &Value, medications: &[Value], lookup: &dyn MedicineLookup) -> Vec<String> {
     let concept = request.get("medicationCodeableConcept").or_else(|| {
-        let reference = request.pointer("/medicationReference/reference")?.as_str()?;
+        let reference = request
+            .pointer("/medicationReference/reference")?
+            .as_str()?;
         let id = reference.strip_prefix("Medication/")?;
         medications
             .iter()
@@ -618,7 +623,12 @@ fn feedback_alert(body: &str) -> Option<(String, Alert)> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .flat_map(|e| e.get("detail").and_then(Value::as_array).into_iter().flatten())
+            .flat_map(|e| {
+                e.get("detail")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+            })
             .find(|d| d.get("type").and_then(Value::as_str) == Some(name))
             .and_then(|d| d.get("valueString").and_then(Value::as_str))
             .map(str::to_owned)
@@ -666,8 +676,14 @@ mod tests {
         let end = Date::from_calendar_date(2026, time::Month::December, 1).expect("date");
         let born = |d: &str| json!({"birthDate": d});
         // 65 on 30 November 2026 (the month's last day), 64 the day after.
-        assert_eq!(age_band(&born("1961-11-30"), end), Some(AgeBand::From65To79));
-        assert_eq!(age_band(&born("1961-12-01"), end), Some(AgeBand::From40To64));
+        assert_eq!(
+            age_band(&born("1961-11-30"), end),
+            Some(AgeBand::From65To79)
+        );
+        assert_eq!(
+            age_band(&born("1961-12-01"), end),
+            Some(AgeBand::From40To64)
+        );
         assert_eq!(age_band(&born("2027-01-01"), end), None, "not yet born");
         assert_eq!(age_band(&json!({}), end), None);
     }

@@ -280,7 +280,10 @@ impl App {
     }
 }
 
-pub(crate) fn page_request(ty: &str, cursor: Option<String>) -> Result<query::SearchRequest, AppError> {
+pub(crate) fn page_request(
+    ty: &str,
+    cursor: Option<String>,
+) -> Result<query::SearchRequest, AppError> {
     let mut request = query::parse(ty, &[], Handling::Strict)
         .map_err(|issues| {
             AppError::BadRequest(
@@ -353,7 +356,10 @@ impl Regions {
 
     /// (practice, sub-ICB, ICB) codes of a patient: the first Organization of
     /// `generalPractitioner` and its `partOf` chain.
-    pub(crate) fn of_patient(&self, patient: &Value) -> (Option<String>, Option<String>, Option<String>) {
+    pub(crate) fn of_patient(
+        &self,
+        patient: &Value,
+    ) -> (Option<String>, Option<String>, Option<String>) {
         let practice = patient
             .get("generalPractitioner")
             .and_then(Value::as_array)

@@ -76,7 +76,8 @@ impl LoadedSafety {
     /// The checks' inputs, each entry marked by `visible` (the caller's view).
     fn inputs(&self, visible: &(dyn Fn(&Value) -> bool + Sync)) -> Result<SafetyInputs, AppError> {
         let rules = smr_safety::bundled().map_err(rules_unavailable)?;
-        let medicines = smr_record::current::current_medicines(&self.record, &self.sources, visible);
+        let medicines =
+            smr_record::current::current_medicines(&self.record, &self.sources, visible);
         let allergies = self
             .others
             .iter()
@@ -105,6 +106,9 @@ struct CacheKey {
     dictionary: usize,
 }
 
+/// One cached read: what it is valid for, when it was made, and the record.
+type CachedSafety = (CacheKey, Instant, Arc<LoadedSafety>);
+
 /// Entries kept at most; when full, the cache starts again empty (as the PGx results cache).
 const SAFETY_CACHE_CAPACITY: usize = 50_000;
 /// The longest a cached read is used: "stopped within 90 days" and "a recent eGFR" are
@@ -122,7 +126,7 @@ const SAFETY_CACHE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs
 /// before any caller's visibility; each call marks what its caller may see.
 #[derive(Debug, Default)]
 pub(crate) struct SafetyCache {
-    entries: Mutex<HashMap<String, (CacheKey, Instant, Arc<LoadedSafety>)>>,
+    entries: Mutex<HashMap<String, CachedSafety>>,
 }
 
 impl SafetyCache {

@@ -102,7 +102,10 @@ impl SweepState {
         let value: Value = serde_json::from_str(text).ok()?;
         Some(SweepState {
             rules: value.get("rules")?.as_str()?.to_owned(),
-            after: value.get("after").and_then(Value::as_str).map(str::to_owned),
+            after: value
+                .get("after")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             done: value.get("done")?.as_bool()?,
         })
     }
@@ -174,7 +177,10 @@ impl App {
         state.done = patients.len() < SWEEP_BATCH as usize;
         self.save_sweep(&state).await?;
         if state.done {
-            tracing::info!(rules = current, "safety rules sweep: every record with medicines reviewed");
+            tracing::info!(
+                rules = current,
+                "safety rules sweep: every record with medicines reviewed"
+            );
         }
         Ok(patients.len())
     }

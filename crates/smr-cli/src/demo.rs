@@ -20,7 +20,11 @@ struct DemoUser {
     request: TokenRequest,
 }
 
-pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_patients: usize) {
+pub async fn print_sign_ins(
+    app: &smr_app::App,
+    local: &LocalIssuer,
+    synthetic_patients: usize,
+) -> Vec<smr_server::web::DemoSignIn> {
     let config = SynthConfig {
         patients: synthetic_patients.max(1),
         seed: crate::synth::SERVE_SEED,
@@ -94,6 +98,8 @@ pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_p
     let mut out = String::from(
         "\nDemo sign-ins (synthetic data only; valid 12 h; paste a line into your shell):\n",
     );
+    // The same tokens, one click away on the web app's sign-in page (kept server-side).
+    let mut sign_ins = Vec::new();
     for u in &users {
         match local.issue(&u.request) {
             Ok(token) => {
@@ -102,6 +108,11 @@ pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_p
                     "# {} ({org})\nexport {}={token}\n",
                     u.label, u.env
                 ));
+                sign_ins.push(smr_server::web::DemoSignIn {
+                    label: u.label.to_owned(),
+                    organisation: u.request.org.clone(),
+                    token,
+                });
             }
             Err(e) => tracing::warn!(user = u.label, error = %e, "demo token not issued"),
         }
@@ -116,9 +127,11 @@ pub async fn print_sign_ins(app: &smr_app::App, local: &LocalIssuer, synthetic_p
              \"http://127.0.0.1:8080/fhir/Patient/$SMR_DEMO_PATIENT/\\$medication-record\"\n"
         ));
     }
+    out.push_str("# or sign in on the web app with one click: http://127.0.0.1:8080/app\n");
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+    sign_ins
 }
 
 /// The demo patient's id in this store (SMR assigns ids when the population is loaded).

@@ -250,9 +250,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.issuers.is_empty() {
         verifier.spawn_refresh(std::time::Duration::from_secs(3600));
     }
-    if args.database_url.is_none() && !args.no_demo_tokens {
-        demo::print_sign_ins(&app, &local, synthetic).await;
-    }
+    let demo_sign_ins = if args.database_url.is_none() && !args.no_demo_tokens {
+        demo::print_sign_ins(&app, &local, synthetic).await
+    } else {
+        Vec::new()
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -310,7 +312,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let router = smr_server::router(AppState::new(app, verifier, config));
+    let router =
+        smr_server::router(AppState::new(app, verifier, config).with_demo_sign_ins(demo_sign_ins));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("SMR FHIR API on {scheme}://{bound}/fhir");
     // SMR's own accept loop: header and idle timeouts (slow or silent clients are dropped),

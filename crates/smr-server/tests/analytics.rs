@@ -47,10 +47,12 @@ async fn patient(app: &TestApp, practice: &str, gender: &str) -> String {
 }
 
 async fn prescribe(app: &TestApp, patient: &str) {
-    app.create(&json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+    app.create(
+        &json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
         "medicationCodeableConcept": {"coding": [{"system": DMD, "code": CLOPIDOGREL}]},
-        "subject": {"reference": format!("Patient/{patient}")}, "authoredOn": "2026-06-10"}))
-        .await;
+        "subject": {"reference": format!("Patient/{patient}")}, "authoredOn": "2026-06-10"}),
+    )
+    .await;
 }
 
 /// A CYP2C19 *2/*2 result (poor metabolizer: CPIC advises an alternative to clopidogrel).
@@ -154,15 +156,27 @@ async fn measures(app: &TestApp) {
         // 10 of 20 with a genotype: both cells published (rounded to 5), the opted-out
         // patient counted nowhere.
         assert_eq!(table["cells"], json!([[10, 10]]), "{adoption}");
-        assert_eq!(adoption["rates"][0]["rate"]["value"], json!(0.5), "{adoption}");
+        assert_eq!(
+            adoption["rates"][0]["rate"]["value"],
+            json!(0.5),
+            "{adoption}"
+        );
         // All 10 results are actionable for the clopidogrel they were prescribed.
         let actionable = measure(&body, "actionable-results");
-        assert_eq!(actionable["table"]["cells"], json!([[10, 0]]), "{actionable}");
+        assert_eq!(
+            actionable["table"]["cells"],
+            json!([[10, 0]]),
+            "{actionable}"
+        );
         // The 10 overridden alerts, linked to their patients through the cards SMR issued.
         let overrides = measure(&body, "alert-override");
         assert_eq!(overrides["table"]["cells"], json!([[10, 0]]), "{overrides}");
         let acceptance = measure(&body, "alert-acceptance");
-        assert_eq!(acceptance["table"]["cells"], json!([[0, 10]]), "{acceptance}");
+        assert_eq!(
+            acceptance["table"]["cells"],
+            json!([[0, 10]]),
+            "{acceptance}"
+        );
         // One patient is registered nowhere: a count of 1 is never published.
         assert_eq!(
             body["patientsNotPlaced"]["noRegisteredPracticeInAnIcb"],
@@ -185,8 +199,14 @@ async fn other_reports(app: &TestApp) {
         .expect(StatusCode::OK)
         .json();
     assert_eq!(equity["dimension"], "sex");
-    let labels = equity["table"]["row_labels"].as_array().cloned().unwrap_or_default();
-    let female = labels.iter().position(|l| l == "female").expect("a female row");
+    let labels = equity["table"]["row_labels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let female = labels
+        .iter()
+        .position(|l| l == "female")
+        .expect("a female row");
     assert_eq!(
         equity["table"]["cells"][female][1],
         json!({"redacted": "primary"}),
@@ -206,7 +226,11 @@ async fn other_reports(app: &TestApp) {
         csv.headers
     );
     assert!(csv.text.starts_with("Practice,"), "{}", csv.text);
-    assert!(csv.text.contains(&format!("{PRACTICE},10,10")), "{}", csv.text);
+    assert!(
+        csv.text.contains(&format!("{PRACTICE},10,10")),
+        "{}",
+        csv.text
+    );
 
     let value = analyst
         .get(&format!(
@@ -215,10 +239,15 @@ async fn other_reports(app: &TestApp) {
         .await
         .expect(StatusCode::OK)
         .json();
-    assert!(value.to_string().contains("cost_per_bed_day_gbp"), "{value}");
+    assert!(
+        value.to_string().contains("cost_per_bed_day_gbp"),
+        "{value}"
+    );
 
     analyst
-        .get(&format!("/analytics/result-to-change?month={MONTH}&level=icb"))
+        .get(&format!(
+            "/analytics/result-to-change?month={MONTH}&level=icb"
+        ))
         .await
         .expect(StatusCode::OK);
     let reasons = analyst
@@ -286,7 +315,8 @@ async fn refusals(app: &TestApp) {
 
 async fn dashboard(app: &TestApp) {
     population(app).await;
-    let analyst = app.as_user("u-analyst", Role::Analyst, Some("X26"));
+    // An analyst of the ICB: the equity and value panels describe their own ICB.
+    let analyst = app.as_user("u-analyst", Role::Analyst, Some(ICB));
     let page = analyst
         .get(&format!("/app/icb?month={MONTH}&level=icb"))
         .await
@@ -307,10 +337,16 @@ async fn dashboard(app: &TestApp) {
         "data:image/svg+xml;base64,",
         "/app/icb/measure.csv?month=2026-06&#38;level=icb&#38;measure=pgx-adoption",
     ] {
-        assert!(html.contains(expected), "no {expected:?} in the page:\n{html}");
+        assert!(
+            html.contains(expected),
+            "no {expected:?} in the page:\n{html}"
+        );
     }
     // The published figures, never a raw count: 10 of 20 with a genotype.
-    assert!(html.contains("<td>10</td><td>20</td><td>50.0%</td>"), "{html}");
+    assert!(
+        html.contains("<td>10</td><td>20</td><td>50.0%</td>"),
+        "{html}"
+    );
     // Every chart has a text alternative.
     assert!(!html.contains("alt=\"\""), "{html}");
 
@@ -326,7 +362,11 @@ async fn dashboard(app: &TestApp) {
         "{:?}",
         csv.headers
     );
-    assert!(csv.text.contains(&format!("{PRACTICE},10,10")), "{}", csv.text);
+    assert!(
+        csv.text.contains(&format!("{PRACTICE},10,10")),
+        "{}",
+        csv.text
+    );
 
     // Other roles get the refusal page, not the numbers.
     let gp = app.as_user("u-gp", Role::Gp, Some(PRACTICE));

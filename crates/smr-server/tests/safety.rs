@@ -578,7 +578,10 @@ async fn stored_issues_follow_record(app: &TestApp) {
     assert_eq!(shut["status"], "final");
 
     // Restarted: the same issue is reopened.
-    let mut restarted = w.gp.get(&format!("/fhir/MedicationRequest/{clari_id}")).await.json();
+    let mut restarted =
+        w.gp.get(&format!("/fhir/MedicationRequest/{clari_id}"))
+            .await
+            .json();
     restarted["status"] = json!("active");
     w.gp.put(&format!("/fhir/{clari}"), &restarted)
         .await

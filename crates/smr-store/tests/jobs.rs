@@ -48,7 +48,11 @@ async fn jobs(store: &Store) {
         with_orders.push(patient);
     }
     create(store, json!({"resourceType": "Patient"})).await;
-    create(store, json!({"resourceType": "Medication", "code": {"text": "shared"}})).await;
+    create(
+        store,
+        json!({"resourceType": "Medication", "code": {"text": "shared"}}),
+    )
+    .await;
     let deleted = create(store, json!({"resourceType": "Patient"})).await;
     let deleted_order = create(store, order(&deleted)).await;
     store

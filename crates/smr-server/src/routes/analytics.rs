@@ -110,7 +110,9 @@ fn report(kind: &str, params: &[(String, String)]) -> Result<AnalyticsReport, Ap
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 smr_fhir::IssueCode::NotFound,
-                format!("no analytics report '{other}' (measures, equity, result-to-change, override-reasons, value)"),
+                format!(
+                    "no analytics report '{other}' (measures, equity, result-to-change, override-reasons, value)"
+                ),
             ));
         }
     })
@@ -141,7 +143,9 @@ pub async fn report_handler(
         .await?;
     let (body, content_type) = if csv {
         let table = answer.csv.ok_or_else(|| {
-            ApiError::bad_request("this report is not one table: CSV needs a single measure= (or another report)")
+            ApiError::bad_request(
+                "this report is not one table: CSV needs a single measure= (or another report)",
+            )
         })?;
         (table, "text/csv; charset=utf-8")
     } else {

@@ -1,8 +1,8 @@
 //! `GET /app/icb`: the ICB dashboards (analysts and administrators). One `smr-app` call reads
 //! the store once and answers every report the page shows — the four measures at the chosen
-//! level, and for one unit (`code`, else the first ICB when the level is `icb`) the equity
-//! splits and the value estimate — through the same disclosure control and audit as the
-//! `/analytics/*` API. `GET /app/icb/measure.csv` downloads one measure's table.
+//! level, and for one unit (`code`, else at ICB level the analyst's own organisation) the
+//! equity splits and the value estimate — through the same disclosure control and audit as
+//! the `/analytics/*` API. `GET /app/icb/measure.csv` downloads one measure's table.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -51,29 +51,56 @@ pub async fn dashboard(
         .unwrap_or_else(|| "icb".into());
     let query = query_string(&[("month", &month), ("level", &level)]);
 
-    // First the measures: the focus unit (for equity and value) may come from them.
-    let measures = match state
+    // The unit the equity and value panels describe: the one asked for, else (at ICB level)
+    // the analyst's own organisation, which for an ICB analyst is their ICB.
+    let focus = params.code.filter(|c| !c.is_empty()).or_else(|| {
+        (level == "icb")
+            .then(|| ctx.principal.organisation.clone())
+            .flatten()
+    });
+    let splits = [
+        (Dimension::Imd, "PGx adoption by deprivation (IMD quintile)"),
+        (Dimension::Ethnicity, "PGx adoption by ethnic group"),
+        (Dimension::AgeBand, "PGx adoption by age band"),
+        (Dimension::Sex, "PGx adoption by sex"),
+    ];
+    // One call, so the store is read once for every panel.
+    let mut asked = vec![AnalyticsReport::Measures { measure: None }];
+    if let Some(code) = &focus {
+        asked.extend(splits.iter().map(|(dimension, _)| AnalyticsReport::Equity {
+            code: code.clone(),
+            measure: Measure::PgxAdoption,
+            dimension: *dimension,
+        }));
+        asked.push(AnalyticsReport::Value {
+            code: code.clone(),
+            overrides: Vec::new(),
+        });
+    }
+    let mut pairs = vec![("month", month.as_str()), ("level", level.as_str())];
+    if let Some(code) = &focus {
+        pairs.push(("code", code));
+    }
+    let query = query_string(&pairs);
+    let answers = match state
         .app
-        .analytics(
-            &ctx,
-            AnalyticsReport::Measures { measure: None },
-            &level,
-            &month,
-            &query,
-        )
+        .analytics_reports(&ctx, &asked, &level, &month, &query)
         .await
     {
-        Ok(answer) => answer.json,
+        Ok(answers) => answers,
         Err(e) => return app_error(&viewer, e),
     };
+    let mut answers = answers.into_iter();
+    let measures = match answers.next() {
+        Some(Ok(answer)) => answer.json,
+        Some(Err(e)) => return app_error(&viewer, e),
+        None => Value::Null,
+    };
     let (levels, level_label) = icb::levels(&level);
-    let reports: Vec<&Value> = measures["measures"]
+    let panels = measures["measures"]
         .as_array()
         .into_iter()
         .flatten()
-        .collect();
-    let panels = reports
-        .iter()
         .map(|report| {
             let slug = report["measure"].as_str().unwrap_or_default();
             let href = format!(
@@ -83,55 +110,24 @@ pub async fn dashboard(
             icb::measure_panel(report, &level_label, href)
         })
         .collect();
-    let focus = params.code.filter(|c| !c.is_empty()).or_else(|| {
-        (level == "icb")
-            .then(|| reports.first())
-            .flatten()
-            .and_then(|r| r["table"]["row_labels"][0].as_str())
-            .map(str::to_owned)
-    });
-    let mut equity = Vec::new();
-    let mut value = None;
-    if let Some(code) = &focus {
-        let splits = [
-            (Dimension::Imd, "PGx adoption by deprivation (IMD quintile)"),
-            (Dimension::Ethnicity, "PGx adoption by ethnic group"),
-            (Dimension::AgeBand, "PGx adoption by age band"),
-            (Dimension::Sex, "PGx adoption by sex"),
-        ];
-        let mut asked: Vec<AnalyticsReport> = splits
-            .iter()
-            .map(|(dimension, _)| AnalyticsReport::Equity {
-                code: code.clone(),
-                measure: Measure::PgxAdoption,
-                dimension: *dimension,
-            })
-            .collect();
-        asked.push(AnalyticsReport::Value {
-            code: code.clone(),
-            overrides: Vec::new(),
-        });
-        let focus_query = query_string(&[("month", &month), ("level", &level), ("code", code)]);
-        match state
-            .app
-            .analytics_reports(&ctx, &asked, &level, &month, &focus_query)
-            .await
-        {
-            Ok(answers) => {
-                for (answer, (_, title)) in answers.iter().zip(splits.iter()) {
-                    // A unit with nobody in the month has no split: the panel is left out.
-                    if let Ok(answer) = answer {
-                        equity.push(icb::equity_panel(&answer.json, title));
-                    }
-                }
-                value = answers
-                    .last()
-                    .and_then(|a| a.as_ref().ok())
-                    .map(|a| icb::value_panel(&a.json));
-            }
-            Err(e) => return app_error(&viewer, e),
-        }
-    }
+    let rest: Vec<_> = answers.collect();
+    // A focus unit that is not a unit at this level (or had nobody this month) has no
+    // panels: they are left out, not an error.
+    let equity: Vec<_> = rest
+        .iter()
+        .zip(splits.iter())
+        .filter_map(|(answer, (_, title))| {
+            answer
+                .as_ref()
+                .ok()
+                .map(|a| icb::equity_panel(&a.json, title))
+        })
+        .collect();
+    let value = rest
+        .get(splits.len())
+        .and_then(|a| a.as_ref().ok())
+        .map(|a| icb::value_panel(&a.json));
+    let focus = focus.filter(|_| !equity.is_empty() || value.is_some());
     let dashboard = IcbDashboard {
         month,
         levels,
