@@ -42,6 +42,14 @@ const ETHNIC_CATEGORY_URL: &str =
 const IMD_URL: &str = "https://fhir.smr.nhs.uk/StructureDefinition/imd-2019";
 /// The record's types the facts are read from.
 const TYPES: [&str; 3] = ["MedicationRequest", "Observation", "Encounter"];
+/// With what QS120's reconciliation timeliness reads.
+const TYPES_WITH_RECONCILIATION: [&str; 5] = [
+    "MedicationRequest",
+    "Observation",
+    "Encounter",
+    "List",
+    "MedicationStatement",
+];
 /// Audit records read per page when collecting card feedback.
 const AUDIT_PAGE: usize = 1000;
 
@@ -60,6 +68,10 @@ pub enum AnalyticsReport {
     ResultToChange,
     /// Override reasons given in one unit.
     OverrideReasons { code: String },
+    /// Medicines reconciliation against NICE QS120 per unit: admissions reconciled within 24
+    /// hours (statement 4) and discharges within 7 days of the information reaching the GP
+    /// (statement 5), counted by the month the clock started in.
+    ReconciliationTimeliness,
     /// Harm and cost avoided in one unit, with parameters overridden as `name=low,central,high`.
     Value {
         code: String,
@@ -74,6 +86,7 @@ impl AnalyticsReport {
             AnalyticsReport::Equity { .. } => "equity",
             AnalyticsReport::ResultToChange => "result-to-change",
             AnalyticsReport::OverrideReasons { .. } => "override-reasons",
+            AnalyticsReport::ReconciliationTimeliness => "reconciliation-timeliness",
             AnalyticsReport::Value { .. } => "value",
         }
     }
@@ -138,12 +151,21 @@ impl App {
             let month: Month = month
                 .parse()
                 .map_err(|e: smr_analytics::facts::BadMonth| AppError::BadRequest(e.to_string()))?;
-            let (facts, unplaced) = self.analytics_facts(month).await?;
+            let with_timeliness = reports
+                .iter()
+                .any(|r| matches!(r, AnalyticsReport::ReconciliationTimeliness));
+            let (facts, unplaced, timeliness) =
+                self.analytics_facts(month, with_timeliness).await?;
             let aggregate = smr_analytics::aggregate(&facts, month, CpicDrugs::level_a());
             let answers: Vec<Result<AnalyticsAnswer, AppError>> = reports
                 .iter()
                 .map(|report| {
-                    let mut answer = publish(&aggregate, report, level)?;
+                    let mut answer = match report {
+                        AnalyticsReport::ReconciliationTimeliness => {
+                            publish_timeliness(&timeliness, level, month)
+                        }
+                        _ => publish(&aggregate, report, level)?,
+                    };
                     if let Some(obj) = answer.json.as_object_mut() {
                         obj.insert("month".into(), json!(month.to_string()));
                         obj.insert("level".into(), json!(level.slug()));
@@ -172,11 +194,13 @@ impl App {
     }
 
     /// One [`PatientFacts`] per patient the store can place (opted-out patients included,
-    /// marked, so the aggregate counts them out), and how many it could not place.
+    /// marked, so the aggregate counts them out), how many it could not place, and (when asked)
+    /// each placed, not opted-out patient's reconciliation timeliness with their units.
     async fn analytics_facts(
         &self,
         month: Month,
-    ) -> Result<(Vec<PatientFacts>, Unplaced), AppError> {
+        with_timeliness: bool,
+    ) -> Result<(Vec<PatientFacts>, Unplaced, Vec<UnitTimeliness>), AppError> {
         let regions = self.regions().await?;
         let feedback = self.card_feedback(month).await?;
         let lookup = self.medicine_lookup();
@@ -186,6 +210,13 @@ impl App {
             .ok_or_else(|| AppError::BadRequest(format!("month {month} is out of range")))?;
         let mut facts = Vec::new();
         let mut unplaced = Unplaced::default();
+        let mut timeliness = Vec::new();
+        let types: &[&str] = if with_timeliness {
+            &TYPES_WITH_RECONCILIATION
+        } else {
+            &TYPES
+        };
+        let now = crate::now_micros();
         let mut cursor = None;
         loop {
             let page = self
@@ -227,7 +258,7 @@ impl App {
                 };
                 if !person.opted_out {
                     let record = self
-                        .load_record(&stored.id, &TYPES, &Access::unrestricted())
+                        .load_record(&stored.id, types, &Access::unrestricted())
                         .await?;
                     read_record(
                         &mut person,
@@ -236,6 +267,16 @@ impl App {
                         lookup.as_ref(),
                         drugs,
                     );
+                    if with_timeliness {
+                        timeliness.push(UnitTimeliness {
+                            units: [
+                                person.practice.clone(),
+                                person.sub_icb.clone(),
+                                person.icb.clone(),
+                            ],
+                            results: reconciliation_timeliness(&record.sources, now),
+                        });
+                    }
                 }
                 facts.push(person);
             }
@@ -244,7 +285,7 @@ impl App {
                 None => break,
             }
         }
-        Ok((facts, unplaced))
+        Ok((facts, unplaced, timeliness))
     }
 
     /// CDS Hooks card feedback per patient, from the audit trail, recorded since the month
@@ -356,6 +397,10 @@ fn publish(
             let csv = smr_analytics::render::table_csv("Override reason", &r.table);
             answer(to_json(&r)?, Some(csv))
         }
+        // Answered from the records' reconciliations, not the aggregate (see the caller).
+        AnalyticsReport::ReconciliationTimeliness => Err(AppError::BadRequest(
+            "reconciliation timeliness is not an aggregate report".into(),
+        )),
         AnalyticsReport::Value { code, overrides } => {
             let model = smr_analytics::ValueModel::cited()
                 .map_err(|e| AppError::BadRequest(format!("the value model is not usable: {e}")))?;
@@ -376,6 +421,115 @@ fn publish(
                 smr_analytics::estimate_value(aggregate, level, code, &parameters).map_err(bad)?;
             answer(to_json(&r)?, None)
         }
+    }
+}
+
+/// One patient's reconciliation timeliness, with their (practice, sub-ICB, ICB) codes.
+#[derive(Debug)]
+struct UnitTimeliness {
+    units: [String; 3],
+    results: Vec<smr_reconcile::timeliness::Timeliness>,
+}
+
+/// Each admission and discharge of a record measured against QS120 (as
+/// `$reconcile-timeliness` measures them).
+fn reconciliation_timeliness(
+    sources: &[Value],
+    now: i64,
+) -> Vec<smr_reconcile::timeliness::Timeliness> {
+    let of = |types: &[&str]| -> Vec<Value> {
+        sources
+            .iter()
+            .filter(|r| {
+                r.get("resourceType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| types.contains(&t))
+            })
+            .cloned()
+            .collect()
+    };
+    smr_reconcile::timeliness::for_patient(
+        &of(&["Encounter"]),
+        &of(&["List"]),
+        &of(&["MedicationRequest", "MedicationStatement"]),
+        now,
+    )
+}
+
+/// QS120 timeliness per unit of `level` for the clocks that started in `month`: one
+/// disclosure-controlled table per statement (rows: units; columns: met, not met, pending;
+/// row totals), the share met of those decided (met + not met) from published counts.
+fn publish_timeliness(patients: &[UnitTimeliness], level: Level, month: Month) -> AnalyticsAnswer {
+    use smr_reconcile::timeliness::{Measure as Qs, Status};
+    let column = match level {
+        Level::Practice => 0,
+        Level::SubIcb => 1,
+        Level::Icb => 2,
+    };
+    let month_text = month.to_string();
+    let mut statements = Vec::new();
+    let mut csv = String::new();
+    for (measure, title) in [
+        (
+            Qs::Admission,
+            "Admissions with medicines reconciled within 24 hours (NICE QS120 statement 4)",
+        ),
+        (
+            Qs::Discharge,
+            "Discharges reconciled in the GP record within 7 days of the information arriving (NICE QS120 statement 5)",
+        ),
+    ] {
+        let mut counts: std::collections::BTreeMap<&str, [u64; 3]> = Default::default();
+        for patient in patients {
+            for r in patient.results.iter().filter(|r| {
+                r.measure == measure && r.started.1.get(..7) == Some(month_text.as_str())
+            }) {
+                let cell = match r.status {
+                    Status::Met => 0,
+                    Status::NotMet => 1,
+                    Status::Pending => 2,
+                };
+                counts.entry(&patient.units[column]).or_default()[cell] += 1;
+            }
+        }
+        let mut statement = json!({"measure": measure.code(), "title": title,
+                                   "limitHours": measure.limit_hours()});
+        if !counts.is_empty() {
+            let labels: Vec<String> = counts.keys().map(|k| (*k).to_owned()).collect();
+            let cells: Vec<Vec<u64>> = counts.values().map(|c| c.to_vec()).collect();
+            if let Ok(table) = smr_sdc::Table::new(
+                labels.clone(),
+                vec!["met".into(), "not met".into(), "pending".into()],
+                cells,
+                smr_sdc::Margins::RowTotals,
+            ) {
+                let published = smr_sdc::publish(&table);
+                let rates: Vec<Value> = labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, label)| {
+                        let (met, not_met) = (published.cell(i, 0), published.cell(i, 1));
+                        let decided = match (met.value(), not_met.value()) {
+                            (Some(a), Some(b)) => smr_sdc::Cell::Published(a + b),
+                            _ => smr_sdc::Cell::Redacted(smr_sdc::Reason::Secondary),
+                        };
+                        json!({"label": label, "rate": smr_sdc::rate(met, decided)})
+                    })
+                    .collect();
+                csv.push_str(&smr_analytics::render::table_csv(
+                    measure.code(),
+                    &published,
+                ));
+                statement["table"] = serde_json::to_value(&published).unwrap_or(Value::Null);
+                statement["rates"] = json!(rates);
+            }
+        }
+        statements.push(statement);
+    }
+    AnalyticsAnswer {
+        json: json!({"statements": statements,
+            "note": "Counts of admissions and discharges whose clock started in the month; the share met is of those decided (met or not met), pending ones left out."}),
+        csv: Some(csv),
     }
 }
 

@@ -15,6 +15,7 @@ backend_tests! {
     analytics_reports_split_estimate_and_download => other_reports;
     analytics_is_for_analysts_and_says_what_is_wrong => refusals;
     icb_dashboard_shows_the_published_measures_as_charts_tables_and_downloads => dashboard;
+    reconciliation_timeliness_is_counted_per_unit_against_qs120 => timeliness;
 }
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
@@ -373,4 +374,95 @@ async fn dashboard(app: &TestApp) {
     let refused = gp.get(&format!("/app/icb?month={MONTH}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
     assert!(!refused.text.contains("PGx adoption"), "{}", refused.text);
+}
+
+/// An inpatient admission on 5 June 2026 at 10:00, reconciled `after_hours` later (or never).
+async fn admission(app: &TestApp, patient: &str, after_hours: Option<u32>) {
+    let encounter = app
+        .create(
+            &json!({"resourceType": "Encounter", "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "period": {"start": "2026-06-05T10:00:00Z"}}),
+        )
+        .await;
+    let Some(hours) = after_hours else {
+        return;
+    };
+    let id = encounter["id"].as_str().unwrap_or_default();
+    app.create(&json!({"resourceType": "List", "status": "current", "mode": "snapshot",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430193006"}]},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "encounter": {"reference": format!("Encounter/{id}")},
+        "date": format!("2026-06-{:02}T{:02}:00:00Z", 5 + (10 + hours) / 24, (10 + hours) % 24),
+        "emptyReason": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "nilknown"}]}}))
+        .await;
+}
+
+async fn timeliness(app: &TestApp) {
+    let icb = org(app, ICB, None).await;
+    let practice = org(app, PRACTICE, Some(&icb)).await;
+    // 15 admissions reconciled within 24 hours, 10 after 30 hours, 2 never (not met: the
+    // 24 hours ran out long ago).
+    for i in 0..27 {
+        let p = patient(app, &practice, "female").await;
+        let hours = match i {
+            0..15 => Some(6),
+            15..25 => Some(30),
+            _ => None,
+        };
+        admission(app, &p, hours).await;
+    }
+    let analyst = app.as_user("u-analyst", Role::Analyst, Some("X26"));
+    let body = analyst
+        .get(&format!(
+            "/analytics/reconciliation-timeliness?month={MONTH}&level=practice"
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let admissions = &body["statements"][0];
+    assert_eq!(admissions["measure"], "qs120-4-admission-24h", "{body}");
+    assert_eq!(
+        admissions["table"]["row_labels"],
+        json!([PRACTICE]),
+        "{body}"
+    );
+    // 15 met and 12 not met → 15 and 10 (rounded), 0 pending; 15 of 25 decided.
+    assert_eq!(admissions["table"]["cells"], json!([[15, 10, 0]]), "{body}");
+    assert_eq!(
+        admissions["rates"][0]["rate"]["value"],
+        json!(0.6),
+        "{body}"
+    );
+    // No discharge this month: nothing to publish for statement 5.
+    assert!(body["statements"][1].get("table").is_none(), "{body}");
+
+    let csv = analyst
+        .get(&format!(
+            "/analytics/reconciliation-timeliness?month={MONTH}&level=icb&format=csv"
+        ))
+        .await
+        .expect(StatusCode::OK);
+    assert!(csv.text.contains(&format!("{ICB},15,10,0")), "{}", csv.text);
+
+    // The safety dashboard shows the same published counts beside the PINCER indicators.
+    let page = analyst
+        .get(&format!("/app/icb/safety?month={MONTH}&level=practice"))
+        .await
+        .expect(StatusCode::OK);
+    for expected in [
+        "NICE QS120",
+        "PINCER indicators",
+        &format!("<th scope=\"row\">{PRACTICE}</th><td>15</td><td>10</td><td>0</td><td>60.0%</td>"),
+    ] {
+        assert!(
+            page.text.contains(expected),
+            "no {expected:?} in\n{}",
+            page.text
+        );
+    }
+    let gp = app.as_user("u-gp", Role::Gp, Some(PRACTICE));
+    let refused = gp.get(&format!("/app/icb/safety?month={MONTH}")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
 }

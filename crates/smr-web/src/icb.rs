@@ -77,6 +77,16 @@ pub struct IcbDashboard {
     pub opted_out: String,
 }
 
+impl IcbDashboard {
+    /// The selected level's slug (for links that keep it).
+    pub fn levels_selected(&self) -> &'static str {
+        self.levels
+            .iter()
+            .find(|l| l.selected)
+            .map_or("icb", |l| l.slug)
+    }
+}
+
 const LEVELS: [(&str, &str); 3] = [
     ("icb", "ICB"),
     ("sub-icb", "Sub-ICB location"),
@@ -281,6 +291,136 @@ pub fn value_panel(report: &Value) -> ValuePanel {
         rows,
         sources,
     }
+}
+
+/// One unit's figures for one PINCER indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PincerUnit {
+    pub unit: String,
+    pub numerator: String,
+    pub denominator: String,
+    pub rate: String,
+    pub percentile: String,
+}
+
+/// One PINCER indicator for every unit of the level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PincerPanel {
+    pub id: String,
+    pub title: String,
+    pub units: Vec<PincerUnit>,
+    /// "10th 0.0%, 50th 2.5%, 90th 8.0%", or why there are none.
+    pub deciles: String,
+}
+
+/// One QS120 statement for every unit of the level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelinessPanel {
+    pub title: String,
+    /// (unit, met, not met, pending, share met of those decided)
+    pub rows: Vec<(String, String, String, String, String)>,
+}
+
+/// The safety dashboard: PINCER indicators and reconciliation timeliness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcbSafety {
+    pub month: String,
+    pub levels: Vec<LevelChoice>,
+    pub level_label: String,
+    pub pincer: Vec<PincerPanel>,
+    pub timeliness: Vec<TimelinessPanel>,
+    pub pincer_definitions: String,
+}
+
+fn percent(value: &Value) -> String {
+    value
+        .as_f64()
+        .map_or_else(|| "withheld".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn count(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        Value::Null => "withheld".to_owned(),
+        other => cell(other),
+    }
+}
+
+/// PINCER panels from the `/analytics/pincer` answer (JSON).
+pub fn pincer_panels(aggregates: &Value) -> Vec<PincerPanel> {
+    aggregates["indicators"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|indicator| {
+            let units = indicator["units"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|u| PincerUnit {
+                    unit: match (u["code"].as_str(), u["name"].as_str()) {
+                        (Some(code), Some(name)) => format!("{name} ({code})"),
+                        (Some(code), None) => code.to_owned(),
+                        _ => "–".to_owned(),
+                    },
+                    numerator: count(&u["numerator"]),
+                    denominator: count(&u["denominator"]),
+                    rate: percent(&u["rate"]),
+                    percentile: u["percentile"]
+                        .as_f64()
+                        .map_or_else(|| "–".to_owned(), |p| format!("{p:.0}")),
+                })
+                .collect();
+            let deciles = match indicator["deciles"].as_object() {
+                Some(d) => ["10", "50", "90"]
+                    .iter()
+                    .filter_map(|k| d.get(*k).map(|v| format!("{k}th {}", percent(v))))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => "no unit has a published rate".to_owned(),
+            };
+            PincerPanel {
+                id: text(indicator, "/id").unwrap_or_default(),
+                title: text(indicator, "/title").unwrap_or_default(),
+                units,
+                deciles,
+            }
+        })
+        .collect()
+}
+
+/// QS120 panels from the `/analytics/reconciliation-timeliness` answer (JSON).
+pub fn timeliness_panels(answer: &Value) -> Vec<TimelinessPanel> {
+    answer["statements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|statement| {
+            let table = &statement["table"];
+            let rates = statement["rates"].as_array().cloned().unwrap_or_default();
+            let rows = table["row_labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, label)| {
+                    (
+                        label.as_str().unwrap_or_default().to_owned(),
+                        cell(&table["cells"][i][0]),
+                        cell(&table["cells"][i][1]),
+                        cell(&table["cells"][i][2]),
+                        rates
+                            .get(i)
+                            .map_or_else(|| "–".to_owned(), |r| rate(&r["rate"])),
+                    )
+                })
+                .collect();
+            TimelinessPanel {
+                title: text(statement, "/title").unwrap_or_default(),
+                rows,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

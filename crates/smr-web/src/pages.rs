@@ -199,6 +199,22 @@ pub fn icb(viewer: &Viewer, dashboard: &crate::icb::IcbDashboard) -> Result<Stri
     .render()?)
 }
 
+#[derive(Template)]
+#[template(path = "icb_safety.html")]
+struct IcbSafetyPage<'a> {
+    page: Chrome,
+    safety: &'a crate::icb::IcbSafety,
+}
+
+/// The ICB prescribing-safety dashboard (analysts).
+pub fn icb_safety(viewer: &Viewer, safety: &crate::icb::IcbSafety) -> Result<String, RenderError> {
+    Ok(IcbSafetyPage {
+        page: Chrome::new("Prescribing safety", Some(viewer), Section::Icb),
+        safety,
+    }
+    .render()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

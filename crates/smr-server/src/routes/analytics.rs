@@ -5,6 +5,7 @@
 //! - `GET /analytics/equity?month=&level=&code=&measure=&dimension=imd|ethnicity|age-band|sex`
 //! - `GET /analytics/result-to-change?month=[&level=]`
 //! - `GET /analytics/override-reasons?month=&level=&code=`
+//! - `GET /analytics/reconciliation-timeliness?month=[&level=]` (NICE QS120 statements 4 and 5)
 //! - `GET /analytics/value?month=&level=&code=[&parameter=name:low,central,high]…`
 //!
 //! JSON by default; `format=csv` gives the report's table as CSV (`[REDACTED]` for withheld
@@ -95,6 +96,7 @@ fn report(kind: &str, params: &[(String, String)]) -> Result<AnalyticsReport, Ap
             }
         }
         "result-to-change" => AnalyticsReport::ResultToChange,
+        "reconciliation-timeliness" => AnalyticsReport::ReconciliationTimeliness,
         "override-reasons" => AnalyticsReport::OverrideReasons {
             code: required(params, "code")?.to_owned(),
         },

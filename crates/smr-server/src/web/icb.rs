@@ -49,7 +49,6 @@ pub async fn dashboard(
         .level
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| "icb".into());
-    let query = query_string(&[("month", &month), ("level", &level)]);
 
     // The unit the equity and value panels describe: the one asked for, else (at ICB level)
     // the analyst's own organisation, which for an ICB analyst is their ICB.
@@ -208,4 +207,53 @@ pub async fn measure_csv(
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
     response
+}
+
+/// `GET /app/icb/safety`: PINCER indicators (`App::pincer_aggregates`) and reconciliation
+/// timeliness against NICE QS120 (`App::analytics`), both disclosure-controlled and audited.
+pub async fn safety(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(params): Query<DashboardParams>,
+) -> Response {
+    let viewer = viewer(&ctx);
+    let month = params
+        .month
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(this_month);
+    let level = params
+        .level
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "icb".into());
+    let query = query_string(&[("month", &month), ("level", &level)]);
+    let timeliness = match state
+        .app
+        .analytics(
+            &ctx,
+            AnalyticsReport::ReconciliationTimeliness,
+            &level,
+            &month,
+            &query,
+        )
+        .await
+    {
+        Ok(answer) => icb::timeliness_panels(&answer.json),
+        Err(e) => return app_error(&viewer, e),
+    };
+    let pincer = match state.app.pincer_aggregates(&ctx, &level, &month).await {
+        Ok(json) => json,
+        Err(e) => return app_error(&viewer, e),
+    };
+    let (levels, level_label) = icb::levels(&level);
+    let safety = icb::IcbSafety {
+        month,
+        levels,
+        level_label,
+        pincer: icb::pincer_panels(&pincer),
+        timeliness,
+        pincer_definitions: pincer["definitions"]
+            .as_str()
+            .map_or_else(|| "PINCER".to_owned(), |d| format!("Definitions: {d}")),
+    };
+    rendered(StatusCode::OK, smr_web::pages::icb_safety(&viewer, &safety))
 }

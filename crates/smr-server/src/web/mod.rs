@@ -97,6 +97,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app/icb", get(icb::dashboard))
         .route("/app/icb/measure.csv", get(icb::measure_csv))
+        .route("/app/icb/safety", get(icb::safety))
         .route("/app/me", get(me::page))
         .route("/app/me/consent", post(me::save_consent))
         .route("/app/{*rest}", get(page::not_found).post(page::not_found))
