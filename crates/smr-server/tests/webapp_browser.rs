@@ -110,6 +110,11 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
         name: Some("Zoë O'Brien".into()),
         ..smr_auth::TokenRequest::new(format!("patient-{patient}"), Role::Patient)
     });
+    let analyst_token = issue(smr_auth::TokenRequest {
+        org: Some("Q9X".into()),
+        name: Some("ICB Analyst".into()),
+        ..smr_auth::TokenRequest::new("u-browser-analyst", Role::Analyst)
+    });
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -135,6 +140,7 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
             &patient_for_browser,
             &gp_token,
             &patient_token,
+            &analyst_token,
             shots.as_deref(),
         )
     })
@@ -165,6 +171,7 @@ fn browse(
     patient: &str,
     gp_token: &str,
     patient_token: &str,
+    analyst_token: &str,
     shots: Option<&Path>,
 ) -> Result<(), String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -235,6 +242,31 @@ fn browse(
         if refused.contains("Clopidogrel") {
             return Err("a patient saw a record page that is not theirs".into());
         }
+
+        // An ICB analyst: the dashboards, never a person.
+        session.go(&format!("{base}/app"))?;
+        session.click("form[action='/app/sign-out'] button")?;
+        session.wait_for("Access token")?;
+        sign_in(&session, analyst_token)?;
+        session.go(&format!("{base}/app/icb"))?;
+        let dashboard = session.wait_for("ICB dashboards")?;
+        // (This store's organisations have no ICB above them: no unit to count, said so.)
+        for text in [
+            "disclosure control",
+            "No unit at this level",
+            "Prescribing safety",
+        ] {
+            expect_in(&dashboard, text)?;
+        }
+        if dashboard.contains("Clopidogrel 75mg tablets") || dashboard.contains(patient) {
+            return Err("the ICB dashboard named a medicine line or a patient".into());
+        }
+        shot(&session, shots, "icb.png")?;
+        session.click("a[href^='/app/icb/safety']")?;
+        let safety = session.wait_for("Back to the PGx dashboards")?;
+        expect_in(&safety, "PINCER indicators")?;
+        expect_in(&safety, "Medicines reconciliation (NICE QS120)")?;
+        shot(&session, shots, "icb-safety.png")?;
         Ok(())
     })();
     let _ = session.delete();

@@ -251,9 +251,10 @@ pub async fn safety(
         level_label,
         pincer: icb::pincer_panels(&pincer),
         timeliness,
-        pincer_definitions: pincer["definitions"]
-            .as_str()
-            .map_or_else(|| "PINCER".to_owned(), |d| format!("Definitions: {d}")),
+        pincer_definitions: pincer["definitions"].as_str().map_or_else(
+            || "PINCER".to_owned(),
+            |d| format!("PINCER definitions, version {d}"),
+        ),
     };
     rendered(StatusCode::OK, smr_web::pages::icb_safety(&viewer, &safety))
 }
