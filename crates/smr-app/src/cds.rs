@@ -29,6 +29,20 @@ pub enum CdsPatient {
     Unknown,
 }
 
+/// One authorised CDS call (see [`App::cds_call`]).
+#[derive(Debug, Clone)]
+pub struct CdsCall {
+    pub patient: CdsPatient,
+    /// The caller's access and their view of the patient (`None` for an unknown patient).
+    seen: Option<(smr_store::Access, smr_store::PatientView)>,
+}
+
+impl CdsCall {
+    pub(crate) fn seen(&self) -> Option<(&smr_store::Access, &smr_store::PatientView)> {
+        self.seen.as_ref().map(|(a, v)| (a, v))
+    }
+}
+
 /// A patient's DetectedIssues (what `patient-view` reads) as the caller may see them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientIssues {
@@ -84,6 +98,19 @@ impl App {
         service: &str,
         patient: &str,
     ) -> Result<CdsPatient, AppError> {
+        Ok(self.cds_call(ctx, service, patient).await?.patient)
+    }
+
+    /// [`App::cds_authorize`], keeping what the check computed — the caller's access and view
+    /// of the patient — for the call's reads ([`App::cds_pgx_results`],
+    /// [`App::cds_call_safety_inputs`]), so one CDS call asks the store once, not three times,
+    /// whether the caller may open the record.
+    pub async fn cds_call(
+        &self,
+        ctx: &RequestContext,
+        service: &str,
+        patient: &str,
+    ) -> Result<CdsCall, AppError> {
         let event = Event::new("operation", AuditAction::Execute)
             .detail(format!("cds-{service}"))
             .patient(patient);
@@ -97,12 +124,18 @@ impl App {
             match self.store.read("Patient", patient).await {
                 Ok(_) => {}
                 Err(StoreError::NotFound { .. } | StoreError::Gone { .. }) => {
-                    return Ok(CdsPatient::Unknown);
+                    return Ok(CdsCall {
+                        patient: CdsPatient::Unknown,
+                        seen: None,
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }
-            self.patient_view(ctx, &access, patient).await?;
-            Ok(CdsPatient::Known)
+            let view = self.patient_view(ctx, &access, patient).await?;
+            Ok(CdsCall {
+                patient: CdsPatient::Known,
+                seen: Some((access, view)),
+            })
         }
         .await;
         self.audited(ctx, event, result).await

@@ -270,10 +270,35 @@ impl App {
         check_interaction(ctx, "Observation", Interaction::Search)?;
         let access = self.access(ctx).await?;
         let view = self.patient_view(ctx, &access, patient).await?;
+        self.pgx_results_seen(patient, &access, &view).await
+    }
+
+    /// [`App::pgx_results`] for an authorised CDS call, with the access and view its check
+    /// computed (`Forbidden` for a call about a patient not on record).
+    pub async fn cds_pgx_results(
+        &self,
+        ctx: &RequestContext,
+        patient: &str,
+        call: &crate::cds::CdsCall,
+    ) -> Result<Arc<PatientResults>, AppError> {
+        check_interaction(ctx, "Observation", Interaction::Search)?;
+        let (access, view) = call
+            .seen()
+            .ok_or_else(|| AppError::forbidden(format!("patient '{patient}' is not on record")))?;
+        self.pgx_results_seen(patient, access, view).await
+    }
+
+    /// The results of `patient` as a caller with `access` and `view` may have them.
+    async fn pgx_results_seen(
+        &self,
+        patient: &str,
+        access: &Access,
+        view: &smr_store::PatientView,
+    ) -> Result<Arc<PatientResults>, AppError> {
         let wrap = |results| Arc::new(PatientResults::new(results));
         if !view.withheld_labels.is_empty() {
             // Some entries are withheld from this caller: their own reading, uncached.
-            return Ok(wrap(self.read_results(patient, &access).await?));
+            return Ok(wrap(self.read_results(patient, access).await?));
         }
         let all = Access::unrestricted();
         // The count is taken before the read: see `smr_store::Store::change_count`.

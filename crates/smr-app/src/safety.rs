@@ -248,6 +248,31 @@ impl App {
         check_patient_id(patient)?;
         let access = self.access(ctx).await?;
         let view = self.patient_view(ctx, &access, patient).await?;
+        self.safety_inputs_seen(ctx, patient, &view).await
+    }
+
+    /// [`App::cds_safety_inputs`] for an authorised CDS call, with the view its check
+    /// computed (`Forbidden` for a call about a patient not on record).
+    pub async fn cds_call_safety_inputs(
+        &self,
+        ctx: &RequestContext,
+        patient: &str,
+        call: &crate::cds::CdsCall,
+    ) -> Result<SafetyInputs, AppError> {
+        let (_, view) = call
+            .seen()
+            .ok_or_else(|| AppError::forbidden(format!("patient '{patient}' is not on record")))?;
+        self.safety_inputs_seen(ctx, patient, view).await
+    }
+
+    /// The safety inputs of `patient`, each entry marked visible or not by the caller's
+    /// `view`, through the cache (SQLite).
+    async fn safety_inputs_seen(
+        &self,
+        ctx: &RequestContext,
+        patient: &str,
+        view: &PatientView,
+    ) -> Result<SafetyInputs, AppError> {
         let p = &ctx.principal;
         let visible = |r: &Value| {
             let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");

@@ -28,7 +28,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde_json::{Value, json};
-use smr_app::cds::CdsPatient;
+use smr_app::cds::{CdsCall, CdsPatient};
 use smr_app::{AppError, RequestContext};
 use smr_cds::hooks::{self, Hook, RequestError};
 use smr_cds::{Card, PatientResults, genotype};
@@ -174,10 +174,11 @@ pub async fn invoke(
     // included, before it is read as borrowed raw parts.
     crate::http::check_json(&body)?;
     let req = hooks::parse_request(service, &body)?;
-    let patient = state
+    let call = state
         .app
-        .cds_authorize(&ctx, service.id, &req.patient_id)
+        .cds_call(&ctx, service.id, &req.patient_id)
         .await?;
+    let patient = call.patient;
     let orders_hook = service.hook != Hook::PatientView;
     if patient == CdsPatient::Unknown && req.genotypes.is_none() && req.issues.is_none() {
         let checks = if orders_hook {
@@ -201,9 +202,9 @@ pub async fn invoke(
         )];
         return cards_response(cards);
     }
-    let mut cards = hook_cards(&state, &ctx, service, &req).await?;
+    let mut cards = hook_cards(&state, &ctx, service, &req, &call).await?;
     if orders_hook {
-        cards.extend(safety_cards(&state, &ctx, service, &req, patient).await?);
+        cards.extend(safety_cards(&state, &ctx, service, &req, &call).await?);
         // PGx and safety cards together, most urgent first (a stable sort keeps each
         // list's own order within an indicator).
         cards.sort_by_key(|c| std::cmp::Reverse(c.indicator));
@@ -223,8 +224,9 @@ async fn safety_cards(
     ctx: &RequestContext,
     service: &hooks::Service,
     req: &smr_cds::HookRequest<'_>,
-    patient: CdsPatient,
+    call: &CdsCall,
 ) -> Result<Vec<Card>, CdsError> {
+    let patient = call.patient;
     let orders = hooks::orders_to_check(service.hook, &req.context);
     if orders.is_empty() {
         return Ok(Vec::new());
@@ -251,7 +253,10 @@ async fn safety_cards(
             )]);
         }
     };
-    let inputs = state.app.cds_safety_inputs(ctx, &req.patient_id).await?;
+    let inputs = state
+        .app
+        .cds_call_safety_inputs(ctx, &req.patient_id, call)
+        .await?;
     let all_drafts = hooks::orders_to_check(Hook::OrderSign, &req.context);
     let lookup = state.app.medicine_lookup();
     Ok(smr_cds::safety::order_cards(
@@ -273,6 +278,7 @@ async fn hook_cards(
     ctx: &RequestContext,
     service: &hooks::Service,
     req: &smr_cds::HookRequest<'_>,
+    call: &CdsCall,
 ) -> Result<Vec<Card>, CdsError> {
     let cards: Vec<Card> = match service.hook {
         Hook::OrderSelect | Hook::OrderSign => {
@@ -284,7 +290,12 @@ async fn hook_cards(
             } else {
                 match req.genotypes {
                     Some(raw) => prefetched_results(state, raw.get())?,
-                    None => state.app.pgx_results(ctx, &req.patient_id).await?,
+                    None => {
+                        state
+                            .app
+                            .cds_pgx_results(ctx, &req.patient_id, call)
+                            .await?
+                    }
                 }
             };
             // Conditions and age decide whether UK testing guidance for a population applies
