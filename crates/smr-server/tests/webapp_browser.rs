@@ -138,9 +138,11 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
             &driver,
             &base,
             &patient_for_browser,
-            &gp_token,
-            &patient_token,
-            &analyst_token,
+            &Tokens {
+                gp: gp_token,
+                patient: patient_token,
+                analyst: analyst_token,
+            },
             shots.as_deref(),
         )
     })
@@ -152,6 +154,13 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
     if let Err(e) = outcome {
         panic!("{e}");
     }
+}
+
+/// The bearer tokens of the users the browser signs in as.
+struct Tokens {
+    gp: String,
+    patient: String,
+    analyst: String,
 }
 
 /// Kills chromedriver (and with it the browser) when the test ends, however it ends.
@@ -169,11 +178,14 @@ fn browse(
     driver: &Path,
     base: &str,
     patient: &str,
-    gp_token: &str,
-    patient_token: &str,
-    analyst_token: &str,
+    tokens: &Tokens,
     shots: Option<&Path>,
 ) -> Result<(), String> {
+    let (gp_token, patient_token, analyst_token) = (
+        tokens.gp.as_str(),
+        tokens.patient.as_str(),
+        tokens.analyst.as_str(),
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
@@ -248,6 +260,9 @@ fn browse(
         session.click("form[action='/app/sign-out'] button")?;
         session.wait_for("Access token")?;
         sign_in(&session, analyst_token)?;
+        // Signed in (the header names the analyst) before going on: navigating earlier could
+        // race the sign-in post and land on the sign-in page.
+        session.wait_for("ICB Analyst")?;
         session.go(&format!("{base}/app/icb"))?;
         let dashboard = session.wait_for("ICB dashboards")?;
         // (This store's organisations have no ICB above them: no unit to count, said so.)
