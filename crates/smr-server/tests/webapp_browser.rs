@@ -110,6 +110,11 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
         name: Some("Zoë O'Brien".into()),
         ..smr_auth::TokenRequest::new(format!("patient-{patient}"), Role::Patient)
     });
+    let hospital_token = issue(smr_auth::TokenRequest {
+        org: Some("RXX97".into()),
+        name: Some("Dr Elsewhere".into()),
+        ..smr_auth::TokenRequest::new("u-browser-elsewhere", Role::HospitalPrescriber)
+    });
     let analyst_token = issue(smr_auth::TokenRequest {
         org: Some("Q9X".into()),
         name: Some("ICB Analyst".into()),
@@ -142,6 +147,7 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
                 gp: gp_token,
                 patient: patient_token,
                 analyst: analyst_token,
+                hospital: hospital_token,
             },
             shots.as_deref(),
         )
@@ -161,6 +167,8 @@ struct Tokens {
     gp: String,
     patient: String,
     analyst: String,
+    /// A hospital prescriber with no care relationship with the patient.
+    hospital: String,
 }
 
 /// Kills chromedriver (and with it the browser) when the test ends, however it ends.
@@ -282,6 +290,23 @@ fn browse(
         expect_in(&safety, "PINCER indicators")?;
         expect_in(&safety, "Medicines reconciliation (NICE QS120)")?;
         shot(&session, shots, "icb-safety.png")?;
+
+        // A hospital prescriber with no care relationship: the break-glass prompt, not the
+        // record; with a reason, the record.
+        session.click("form[action='/app/sign-out'] button")?;
+        session.wait_for("Access token")?;
+        sign_in(&session, &tokens.hospital)?;
+        session.wait_for("Dr Elsewhere")?;
+        session.go(&format!("{base}/app/patients/{patient}"))?;
+        let prompt = session.wait_for("You have no care relationship with this patient")?;
+        if prompt.contains("Clopidogrel 75mg tablets") {
+            return Err("the break-glass prompt showed the record".into());
+        }
+        shot(&session, shots, "break-glass.png")?;
+        session.type_into("#reason", "collapsed in outpatients, no history available")?;
+        session.click("form[action$='/break-glass'] button")?;
+        let opened = session.wait_for("Pharmacogenomics")?;
+        expect_in(&opened, "Clopidogrel 75mg tablets")?;
         Ok(())
     })();
     let _ = session.delete();
