@@ -131,6 +131,10 @@ impl Dimension {
             Dimension::Sex => Sex::ALL.iter().map(|s| s.label()).collect(),
         }
     }
+    /// The patient's group, as an index into [`Dimension::groups`].
+    pub fn group_of(self, p: &PatientFacts) -> usize {
+        self.index(p)
+    }
     fn index(self, p: &PatientFacts) -> usize {
         match self {
             Dimension::Imd => p.imd_quintile.map_or(5, |q| usize::from(q.get()) - 1),

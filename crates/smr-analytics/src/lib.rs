@@ -33,9 +33,9 @@ pub use facts::{
 };
 pub use knowledge::CpicDrugs;
 pub use publish::{
-    AnalyticsError, DelayReport, EquityReport, Gap, MeasureReport, ReasonsReport, Trend,
-    publish_delay_equity, publish_delays, publish_equity, publish_measure,
-    publish_override_reasons,
+    AnalyticsError, DelayReport, EquityReport, Gap, MeasureReport, ReasonsReport, SplitReport,
+    Trend, publish_delay_equity, publish_delays, publish_equity, publish_measure,
+    publish_override_reasons, publish_split,
 };
 pub use value::{Parameters, Range, ValueModel, ValueReport, estimate_value};
 

@@ -280,6 +280,73 @@ pub fn publish_equity(
     })
 }
 
+/// A proportion computed outside this crate (a PINCER indicator, a QS120 statement) for one
+/// unit, split by an equity dimension.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitReport {
+    pub title: String,
+    pub dimension: Dimension,
+    /// Rows: the dimension's groups; columns: in the numerator, the rest of the denominator.
+    pub table: PublishedTable,
+    pub rates: Vec<LabelledRate>,
+    pub gap: Gap,
+}
+
+/// Publishes raw (numerator, denominator) per group of `dimension` (in `Dimension::groups`
+/// order) for the month and the month before, as [`publish_equity`] publishes its measures:
+/// one disclosure-controlled table, rates from published values, the gap between the best and
+/// the worst group (unknown groups left out) and its trend. `columns` names the two columns.
+pub fn publish_split(
+    title: &str,
+    dimension: Dimension,
+    columns: [&str; 2],
+    now: &[(u64, u64)],
+    before: &[(u64, u64)],
+    higher_is_better: bool,
+) -> Result<SplitReport, AnalyticsError> {
+    let labels: Vec<String> = dimension.groups().iter().map(|g| g.to_string()).collect();
+    let table = |counts: &[(u64, u64)]| -> Result<PublishedTable, AnalyticsError> {
+        let cells = labels
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                let (n, d) = counts.get(i).copied().unwrap_or_default();
+                vec![n.min(d), d.saturating_sub(n)]
+            })
+            .collect();
+        let t = Table::new(
+            labels.clone(),
+            vec![columns[0].to_string(), columns[1].to_string()],
+            cells,
+            Margins::Both,
+        )?;
+        Ok(publish(&t))
+    };
+    let current = table(now)?;
+    let previous = table(before)?;
+    let values = |t: &PublishedTable| -> Vec<(String, Option<f64>)> {
+        row_rates(t)
+            .into_iter()
+            .map(|r| (r.label, r.rate.value()))
+            .collect()
+    };
+    let (best, worst, gap) = gap_of(&values(&current), dimension, higher_is_better);
+    let (_, _, previous_gap) = gap_of(&values(&previous), dimension, higher_is_better);
+    Ok(SplitReport {
+        title: title.to_string(),
+        dimension,
+        rates: row_rates(&current),
+        gap: Gap {
+            best,
+            worst,
+            gap,
+            previous_gap,
+            trend: trend(gap, previous_gap),
+        },
+        table: current,
+    })
+}
+
 fn median(values: &[u32]) -> Option<f64> {
     if values.is_empty() {
         return None;

@@ -446,3 +446,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_split_of_an_outside_measure_is_published_with_its_gap_and_trend() {
+    // By sex (female, male, other, unknown): 20 of 40 women flagged, 10 of 40 men, nobody
+    // else; the month before 10 of 40 and 10 of 40.
+    let now = [(20, 40), (10, 40), (0, 0), (0, 0)];
+    let before = [(10, 40), (10, 40), (0, 0), (0, 0)];
+    let r = publish_split(
+        "PINCER a",
+        Dimension::Sex,
+        ["flagged", "not flagged"],
+        &now,
+        &before,
+        false,
+    )
+    .expect("published");
+    assert_eq!(r.table.cell(0, 0), Cell::Published(20));
+    assert_eq!(r.rates[0].rate, Rate::Published(0.5));
+    assert_eq!(r.rates[2].rate, Rate::NoDenominator);
+    // Lower is better: men best, women worst, 25 points apart; the month before none.
+    assert_eq!(r.gap.best.as_deref(), Some("male"));
+    assert_eq!(r.gap.worst.as_deref(), Some("female"));
+    assert!((r.gap.gap.unwrap_or_default() - 0.25).abs() < 1e-9);
+    assert_eq!(r.gap.previous_gap, Some(0.0));
+    assert_eq!(r.gap.trend, Trend::Widening);
+}
+
+#[test]
+fn a_small_group_in_a_split_is_withheld_and_cannot_be_recovered() {
+    // 3 of 5 "other": withheld, and enough else with it that no total gives it back.
+    let r = publish_split(
+        "PINCER a",
+        Dimension::Sex,
+        ["flagged", "not flagged"],
+        &[(20, 40), (10, 40), (3, 5), (0, 0)],
+        &[],
+        false,
+    )
+    .expect("published");
+    assert!(r.table.cell(2, 0).is_redacted(), "{:?}", r.table);
+    assert!(r.table.cell(2, 1).is_redacted(), "{:?}", r.table);
+    assert_eq!(r.rates[2].rate, Rate::Redacted);
+}

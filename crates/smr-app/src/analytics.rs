@@ -42,6 +42,16 @@ const ETHNIC_CATEGORY_URL: &str =
 const IMD_URL: &str = "https://fhir.smr.nhs.uk/StructureDefinition/imd-2019";
 /// The record's types the facts are read from.
 const TYPES: [&str; 3] = ["MedicationRequest", "Observation", "Encounter"];
+/// With what the PINCER indicators read as well.
+const TYPES_WITH_SAFETY: [&str; 7] = [
+    "MedicationRequest",
+    "Observation",
+    "Encounter",
+    "List",
+    "MedicationStatement",
+    "Condition",
+    "Procedure",
+];
 /// With what QS120's reconciliation timeliness reads.
 const TYPES_WITH_RECONCILIATION: [&str; 5] = [
     "MedicationRequest",
@@ -72,6 +82,9 @@ pub enum AnalyticsReport {
     /// hours (statement 4) and discharges within 7 days of the information reaching the GP
     /// (statement 5), counted by the month the clock started in.
     ReconciliationTimeliness,
+    /// Every PINCER indicator and both QS120 statements for one unit, split by an equity
+    /// dimension, with the gap between groups and its trend.
+    SafetyEquity { code: String, dimension: Dimension },
     /// Harm and cost avoided in one unit, with parameters overridden as `name=low,central,high`.
     Value {
         code: String,
@@ -87,6 +100,7 @@ impl AnalyticsReport {
             AnalyticsReport::ResultToChange => "result-to-change",
             AnalyticsReport::OverrideReasons { .. } => "override-reasons",
             AnalyticsReport::ReconciliationTimeliness => "reconciliation-timeliness",
+            AnalyticsReport::SafetyEquity { .. } => "safety-equity",
             AnalyticsReport::Value { .. } => "value",
         }
     }
@@ -151,11 +165,16 @@ impl App {
             let month: Month = month
                 .parse()
                 .map_err(|e: smr_analytics::facts::BadMonth| AppError::BadRequest(e.to_string()))?;
-            let with_timeliness = reports
+            let with_pincer = reports
                 .iter()
-                .any(|r| matches!(r, AnalyticsReport::ReconciliationTimeliness));
-            let (facts, unplaced, timeliness) =
-                self.analytics_facts(month, with_timeliness).await?;
+                .any(|r| matches!(r, AnalyticsReport::SafetyEquity { .. }));
+            let with_timeliness = with_pincer
+                || reports
+                    .iter()
+                    .any(|r| matches!(r, AnalyticsReport::ReconciliationTimeliness));
+            let (facts, unplaced, timeliness) = self
+                .analytics_facts(month, with_timeliness, with_pincer)
+                .await?;
             let aggregate = smr_analytics::aggregate(&facts, month, CpicDrugs::level_a());
             let answers: Vec<Result<AnalyticsAnswer, AppError>> = reports
                 .iter()
@@ -163,6 +182,9 @@ impl App {
                     let mut answer = match report {
                         AnalyticsReport::ReconciliationTimeliness => {
                             publish_timeliness(&timeliness, level, month)
+                        }
+                        AnalyticsReport::SafetyEquity { code, dimension } => {
+                            publish_safety_equity(&timeliness, level, code, *dimension, month)?
                         }
                         _ => publish(&aggregate, report, level)?,
                     };
@@ -200,7 +222,21 @@ impl App {
         &self,
         month: Month,
         with_timeliness: bool,
+        with_pincer: bool,
     ) -> Result<(Vec<PatientFacts>, Unplaced, Vec<UnitTimeliness>), AppError> {
+        // PINCER counts at the first day of the month (as OpenSAFELY does) and of the month
+        // before (for the trend of equity gaps).
+        let pincer = if with_pincer {
+            let at = |m: Month| smr_safety::pincer::Date::parse_month(&m.to_string());
+            Some((
+                crate::pincer::definitions()?,
+                at(month).ok_or_else(|| AppError::BadRequest(format!("month {month}")))?,
+                at(month.previous())
+                    .ok_or_else(|| AppError::BadRequest(format!("month {month}")))?,
+            ))
+        } else {
+            None
+        };
         let regions = self.regions().await?;
         let feedback = self.card_feedback(month).await?;
         let lookup = self.medicine_lookup();
@@ -211,7 +247,9 @@ impl App {
         let mut facts = Vec::new();
         let mut unplaced = Unplaced::default();
         let mut timeliness = Vec::new();
-        let types: &[&str] = if with_timeliness {
+        let types: &[&str] = if with_pincer {
+            &TYPES_WITH_SAFETY
+        } else if with_timeliness {
             &TYPES_WITH_RECONCILIATION
         } else {
             &TYPES
@@ -268,12 +306,28 @@ impl App {
                         drugs,
                     );
                     if with_timeliness {
+                        let pincer_flags = pincer.map(|(definitions, at, before)| {
+                            let data = smr_safety::pincer::fhir_in::read_patient(
+                                definitions,
+                                &patient,
+                                &record.sources,
+                                &record.medications,
+                                lookup.as_ref(),
+                                &|_| true,
+                            );
+                            [
+                                definitions.flags(&data, at),
+                                definitions.flags(&data, before),
+                            ]
+                        });
                         timeliness.push(UnitTimeliness {
                             units: [
                                 person.practice.clone(),
                                 person.sub_icb.clone(),
                                 person.icb.clone(),
                             ],
+                            groups: Dimension::ALL.map(|d| d.group_of(&person)),
+                            pincer: pincer_flags,
                             results: reconciliation_timeliness(&record.sources, now),
                         });
                     }
@@ -398,9 +452,11 @@ fn publish(
             answer(to_json(&r)?, Some(csv))
         }
         // Answered from the records' reconciliations, not the aggregate (see the caller).
-        AnalyticsReport::ReconciliationTimeliness => Err(AppError::BadRequest(
-            "reconciliation timeliness is not an aggregate report".into(),
-        )),
+        AnalyticsReport::ReconciliationTimeliness | AnalyticsReport::SafetyEquity { .. } => {
+            Err(AppError::BadRequest(
+                "reconciliation timeliness and safety equity are not aggregate reports".into(),
+            ))
+        }
         AnalyticsReport::Value { code, overrides } => {
             let model = smr_analytics::ValueModel::cited()
                 .map_err(|e| AppError::BadRequest(format!("the value model is not usable: {e}")))?;
@@ -428,6 +484,10 @@ fn publish(
 #[derive(Debug)]
 struct UnitTimeliness {
     units: [String; 3],
+    /// The patient's group in each equity dimension (`Dimension::ALL` order).
+    groups: [usize; 4],
+    /// PINCER (denominator, numerator) flags per indicator, this month and the month before.
+    pincer: Option<[Vec<(bool, bool)>; 2]>,
     results: Vec<smr_reconcile::timeliness::Timeliness>,
 }
 
@@ -531,6 +591,119 @@ fn publish_timeliness(patients: &[UnitTimeliness], level: Level, month: Month) -
             "note": "Counts of admissions and discharges whose clock started in the month; the share met is of those decided (met or not met), pending ones left out."}),
         csv: Some(csv),
     }
+}
+
+/// Every PINCER indicator and both QS120 statements for the patients of one unit, split by
+/// `dimension` (see [`smr_analytics::publish_split`]): lower is better for PINCER, higher for
+/// reconciliation on time.
+fn publish_safety_equity(
+    patients: &[UnitTimeliness],
+    level: Level,
+    code: &str,
+    dimension: Dimension,
+    month: Month,
+) -> Result<AnalyticsAnswer, AppError> {
+    use smr_reconcile::timeliness::{Measure as Qs, Status};
+    let column = match level {
+        Level::Practice => 0,
+        Level::SubIcb => 1,
+        Level::Icb => 2,
+    };
+    let in_unit: Vec<&UnitTimeliness> = patients
+        .iter()
+        .filter(|p| p.units[column] == code)
+        .collect();
+    if in_unit.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "no patient is counted in unit '{code}' at level {} in {month}",
+            level.slug()
+        )));
+    }
+    let dim = dimension as usize;
+    let groups = dimension.groups().len();
+    let bad = |e: smr_analytics::AnalyticsError| AppError::BadRequest(e.to_string());
+    let definitions = crate::pincer::definitions()?;
+    let mut pincer = Vec::new();
+    for (i, indicator) in definitions.indicators.iter().enumerate() {
+        let mut periods = [vec![(0u64, 0u64); groups], vec![(0u64, 0u64); groups]];
+        for p in &in_unit {
+            let Some(flags) = &p.pincer else { continue };
+            for (period, counts) in periods.iter_mut().enumerate() {
+                if let (Some(&(den, num)), Some(cell)) =
+                    (flags[period].get(i), counts.get_mut(p.groups[dim]))
+                    && den
+                {
+                    cell.1 += 1;
+                    cell.0 += u64::from(num);
+                }
+            }
+        }
+        let report = smr_analytics::publish_split(
+            &indicator.title,
+            dimension,
+            ["flagged", "not flagged"],
+            &periods[0],
+            &periods[1],
+            false,
+        )
+        .map_err(bad)?;
+        let mut value = to_json(&report)?;
+        value["id"] = json!(indicator.id);
+        pincer.push(value);
+    }
+    let (this, before) = (month.to_string(), month.previous().to_string());
+    let mut reconciliation = Vec::new();
+    for (measure, title) in [
+        (
+            Qs::Admission,
+            "Admissions reconciled within 24 hours (NICE QS120 statement 4)",
+        ),
+        (
+            Qs::Discharge,
+            "Discharges reconciled by the GP within 7 days (NICE QS120 statement 5)",
+        ),
+    ] {
+        let mut periods = [vec![(0u64, 0u64); groups], vec![(0u64, 0u64); groups]];
+        for p in &in_unit {
+            for r in p.results.iter().filter(|r| r.measure == measure) {
+                let started = r.started.1.get(..7);
+                let period = if started == Some(this.as_str()) {
+                    0
+                } else if started == Some(before.as_str()) {
+                    1
+                } else {
+                    continue;
+                };
+                if let Some(cell) = periods[period].get_mut(p.groups[dim]) {
+                    match r.status {
+                        Status::Met => {
+                            cell.0 += 1;
+                            cell.1 += 1;
+                        }
+                        Status::NotMet => cell.1 += 1,
+                        Status::Pending => {}
+                    }
+                }
+            }
+        }
+        let report = smr_analytics::publish_split(
+            title,
+            dimension,
+            ["met", "not met"],
+            &periods[0],
+            &periods[1],
+            true,
+        )
+        .map_err(bad)?;
+        let mut value = to_json(&report)?;
+        value["measure"] = json!(measure.code());
+        reconciliation.push(value);
+    }
+    Ok(AnalyticsAnswer {
+        json: json!({"unit": code, "dimension": dimension.slug(), "pincer": pincer,
+                     "reconciliation": reconciliation}),
+        csv: None,
+    })
 }
 
 /// A count published by the disclosure rule (1–7 redacted, the rest rounded to 5).

@@ -37,7 +37,7 @@ const ODS_SYSTEM: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 /// Resources read per page when walking every patient or organisation.
 const PAGE: usize = 500;
 
-fn definitions() -> Result<&'static Pincer, AppError> {
+pub(crate) fn definitions() -> Result<&'static Pincer, AppError> {
     smr_safety::pincer::definitions().map_err(|e| {
         AppError::Store(smr_store::StoreError::Internal(format!(
             "the PINCER definitions are not usable: {e}"

@@ -446,6 +446,49 @@ async fn timeliness(app: &TestApp) {
         .expect(StatusCode::OK);
     assert!(csv.text.contains(&format!("{ICB},15,10,0")), "{}", csv.text);
 
+    // Split for equity: all 27 are women, so the women's row holds the counts.
+    let split = analyst
+        .get(&format!(
+            "/analytics/safety-equity?month={MONTH}&level=practice&code={PRACTICE}&dimension=sex"
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(split["dimension"], "sex", "{split}");
+    assert_eq!(
+        split["pincer"].as_array().map(Vec::len),
+        Some(14),
+        "every PINCER measure: {split}"
+    );
+    let admissions = &split["reconciliation"][0];
+    assert_eq!(admissions["measure"], "qs120-4-admission-24h");
+    let labels = admissions["table"]["row_labels"].clone();
+    let female = labels
+        .as_array()
+        .and_then(|l| l.iter().position(|g| g == "female"))
+        .expect("a female row");
+    assert_eq!(
+        admissions["table"]["cells"][female],
+        json!([15, 10]),
+        "{split}"
+    );
+    assert_eq!(
+        admissions["rates"][female]["rate"]["value"],
+        json!(0.6),
+        "{split}"
+    );
+    let unknown_unit = analyst
+        .get(&format!(
+            "/analytics/safety-equity?month={MONTH}&level=practice&code=NOPE&dimension=sex"
+        ))
+        .await;
+    assert_eq!(
+        unknown_unit.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unknown_unit.text
+    );
+
     // The safety dashboard shows the same published counts beside the PINCER indicators.
     let page = analyst
         .get(&format!("/app/icb/safety?month={MONTH}&level=practice"))

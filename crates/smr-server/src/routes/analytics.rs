@@ -6,6 +6,8 @@
 //! - `GET /analytics/result-to-change?month=[&level=]`
 //! - `GET /analytics/override-reasons?month=&level=&code=`
 //! - `GET /analytics/reconciliation-timeliness?month=[&level=]` (NICE QS120 statements 4 and 5)
+//! - `GET /analytics/safety-equity?month=&level=&code=&dimension=` (every PINCER indicator and
+//!   both QS120 statements for one unit, split for equity)
 //! - `GET /analytics/value?month=&level=&code=[&parameter=name:low,central,high]…`
 //!
 //! JSON by default; `format=csv` gives the report's table as CSV (`[REDACTED]` for withheld
@@ -97,6 +99,17 @@ fn report(kind: &str, params: &[(String, String)]) -> Result<AnalyticsReport, Ap
         }
         "result-to-change" => AnalyticsReport::ResultToChange,
         "reconciliation-timeliness" => AnalyticsReport::ReconciliationTimeliness,
+        "safety-equity" => {
+            let dimension = required(params, "dimension")?;
+            AnalyticsReport::SafetyEquity {
+                code: required(params, "code")?.to_owned(),
+                dimension: Dimension::parse(dimension).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "unknown dimension '{dimension}' (one of: imd, ethnicity, age-band, sex)"
+                    ))
+                })?,
+            }
+        }
         "override-reasons" => AnalyticsReport::OverrideReasons {
             code: required(params, "code")?.to_owned(),
         },
