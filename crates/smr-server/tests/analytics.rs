@@ -505,6 +505,25 @@ async fn timeliness(app: &TestApp) {
             page.text
         );
     }
+    // And split for equity on the page, for one unit.
+    let split_page = analyst
+        .get(&format!(
+            "/app/icb/safety?month={MONTH}&level=practice&code={PRACTICE}&dimension=sex"
+        ))
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        split_page
+            .text
+            .contains(&format!("Equity in {PRACTICE}: by sex")),
+        "{}",
+        split_page.text
+    );
+    assert!(
+        split_page.text.contains("PINCER a.") && split_page.text.contains("<td>60.0%</td>"),
+        "{}",
+        split_page.text
+    );
     let gp = app.as_user("u-gp", Role::Gp, Some(PRACTICE));
     let refused = gp.get(&format!("/app/icb/safety?month={MONTH}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);

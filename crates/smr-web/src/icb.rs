@@ -87,6 +87,23 @@ impl IcbDashboard {
     }
 }
 
+/// The equity dimensions with `dimension` selected (the level picker's shape).
+pub fn dimensions(dimension: &str) -> Vec<LevelChoice> {
+    [
+        ("imd", "Deprivation (IMD quintile)"),
+        ("ethnicity", "Ethnic group"),
+        ("age-band", "Age band"),
+        ("sex", "Sex"),
+    ]
+    .iter()
+    .map(|(slug, label)| LevelChoice {
+        slug,
+        label,
+        selected: *slug == dimension,
+    })
+    .collect()
+}
+
 const LEVELS: [(&str, &str); 3] = [
     ("icb", "ICB"),
     ("sub-icb", "Sub-ICB location"),
@@ -321,6 +338,79 @@ pub struct TimelinessPanel {
     pub rows: Vec<(String, String, String, String, String)>,
 }
 
+/// Safety measures for one unit split by an equity dimension: a row per measure, a rate per
+/// group, and the gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquityMatrix {
+    pub unit: String,
+    pub dimension: String,
+    pub groups: Vec<String>,
+    /// (measure, a rate per group, the gap in words)
+    pub rows: Vec<(String, Vec<String>, String)>,
+}
+
+fn gap_words(gap: &Value, unit: &str) -> String {
+    match (
+        gap["best"].as_str(),
+        gap["worst"].as_str(),
+        gap["gap"].as_f64(),
+    ) {
+        (Some(best), Some(worst), Some(g)) => format!(
+            "best {best}, worst {worst}: {:.1} {unit}; {}",
+            g * 100.0,
+            gap["trend"].as_str().unwrap_or("unknown")
+        ),
+        _ => "too few published groups".to_owned(),
+    }
+}
+
+/// The matrix from the `/analytics/safety-equity` answer (JSON): QS120 statements first, then
+/// the PINCER measures.
+pub fn equity_matrix(answer: &Value) -> EquityMatrix {
+    let reports: Vec<&Value> = ["/reconciliation", "/pincer"]
+        .iter()
+        .flat_map(|p| {
+            answer
+                .pointer(p)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .collect();
+    let groups = reports
+        .first()
+        .and_then(|r| r["table"]["row_labels"].as_array())
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = reports
+        .iter()
+        .map(|r| {
+            let title = match r["id"].as_str() {
+                Some(id) => format!("PINCER {id}. {}", r["title"].as_str().unwrap_or_default()),
+                None => r["title"].as_str().unwrap_or_default().to_owned(),
+            };
+            let rates = r["rates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| rate(&x["rate"]))
+                .collect();
+            (title, rates, gap_words(&r["gap"], "percentage points"))
+        })
+        .collect();
+    EquityMatrix {
+        unit: text(answer, "/unit").unwrap_or_default(),
+        dimension: text(answer, "/dimension").unwrap_or_default(),
+        groups,
+        rows,
+    }
+}
+
 /// The safety dashboard: PINCER indicators and reconciliation timeliness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IcbSafety {
@@ -330,6 +420,9 @@ pub struct IcbSafety {
     pub pincer: Vec<PincerPanel>,
     pub timeliness: Vec<TimelinessPanel>,
     pub pincer_definitions: String,
+    /// For one unit (`code`, else at ICB level the analyst's own), split by `dimension`.
+    pub equity: Option<EquityMatrix>,
+    pub dimensions: Vec<LevelChoice>,
 }
 
 fn percent(value: &Value) -> String {

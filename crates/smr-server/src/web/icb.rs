@@ -21,6 +21,8 @@ pub struct DashboardParams {
     month: Option<String>,
     level: Option<String>,
     code: Option<String>,
+    /// The equity dimension of the safety page (`imd` by default).
+    dimension: Option<String>,
 }
 
 /// This month, `YYYY-MM`.
@@ -225,21 +227,58 @@ pub async fn safety(
         .level
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| "icb".into());
-    let query = query_string(&[("month", &month), ("level", &level)]);
-    let timeliness = match state
+    let dimension_slug = params
+        .dimension
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "imd".into());
+    let Some(dimension) = Dimension::parse(&dimension_slug) else {
+        return app_error(
+            &viewer,
+            smr_app::AppError::BadRequest(format!("unknown dimension '{dimension_slug}'")),
+        );
+    };
+    // The unit split for equity: the one asked for, else at ICB level the analyst's own.
+    let focus = params.code.filter(|c| !c.is_empty()).or_else(|| {
+        (level == "icb")
+            .then(|| ctx.principal.organisation.clone())
+            .flatten()
+    });
+    let mut asked = vec![AnalyticsReport::ReconciliationTimeliness];
+    if let Some(code) = &focus {
+        asked.push(AnalyticsReport::SafetyEquity {
+            code: code.clone(),
+            dimension,
+        });
+    }
+    let mut pairs = vec![
+        ("month", month.as_str()),
+        ("level", level.as_str()),
+        ("dimension", dimension_slug.as_str()),
+    ];
+    if let Some(code) = &focus {
+        pairs.push(("code", code));
+    }
+    let query = query_string(&pairs);
+    // One read of the store for the timeliness and the equity split.
+    let answers = match state
         .app
-        .analytics(
-            &ctx,
-            AnalyticsReport::ReconciliationTimeliness,
-            &level,
-            &month,
-            &query,
-        )
+        .analytics_reports(&ctx, &asked, &level, &month, &query)
         .await
     {
-        Ok(answer) => icb::timeliness_panels(&answer.json),
+        Ok(answers) => answers,
         Err(e) => return app_error(&viewer, e),
     };
+    let mut answers = answers.into_iter();
+    let timeliness = match answers.next() {
+        Some(Ok(answer)) => icb::timeliness_panels(&answer.json),
+        Some(Err(e)) => return app_error(&viewer, e),
+        None => Vec::new(),
+    };
+    // A focus that is not a unit at this level has no split: the section is left out.
+    let equity = answers
+        .next()
+        .and_then(Result::ok)
+        .map(|answer| icb::equity_matrix(&answer.json));
     let pincer = match state.app.pincer_aggregates(&ctx, &level, &month).await {
         Ok(json) => json,
         Err(e) => return app_error(&viewer, e),
@@ -255,6 +294,8 @@ pub async fn safety(
             || "PINCER".to_owned(),
             |d| format!("PINCER definitions, version {d}"),
         ),
+        equity,
+        dimensions: icb::dimensions(&dimension_slug),
     };
     rendered(StatusCode::OK, smr_web::pages::icb_safety(&viewer, &safety))
 }
