@@ -7,6 +7,10 @@
 //! and passes, unless `SMR_REQUIRE_BROWSER=1` (then it fails). With `SMR_SCREENSHOTS_DIR`
 //! set, it saves PNG screenshots of the pages there (`docs/screenshots/` was made this way).
 //!
+//! A second test loads the synthetic population `smr serve` starts with (`smr-synth`) and signs
+//! in as each demo role: GP, hospital prescriber, community pharmacist, patient, analyst and
+//! administrator.
+//!
 //! WebDriver is spoken over a minimal HTTP/1.1 client on `std::net` (one request per
 //! connection): chromedriver is local and the protocol is a handful of JSON calls.
 
@@ -284,12 +288,10 @@ fn browse(
         if dashboard.contains("Clopidogrel 75mg tablets") || dashboard.contains(patient) {
             return Err("the ICB dashboard named a medicine line or a patient".into());
         }
-        shot(&session, shots, "icb.png")?;
         session.click("a[href^='/app/icb/safety']")?;
         let safety = session.wait_for("Back to the PGx dashboards")?;
         expect_in(&safety, "PINCER indicators")?;
         expect_in(&safety, "Medicines reconciliation (NICE QS120)")?;
-        shot(&session, shots, "icb-safety.png")?;
 
         // A hospital prescriber with no care relationship: the break-glass prompt, not the
         // record; with a reason, the record.
@@ -542,5 +544,209 @@ impl Session<'_> {
         let id = self.element(css)?;
         self.post(&format!("element/{id}/click"), json!({}))
             .map(drop)
+    }
+}
+
+/// Chromium and chromedriver, or `None` (the test then skips, unless `SMR_REQUIRE_BROWSER=1`).
+fn browser(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let required = std::env::var("SMR_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    match (
+        find_program(&["chromium", "chromium-browser", "google-chrome"]),
+        find_program(&["chromedriver"]),
+    ) {
+        (Some(chromium), Some(driver)) => Some((chromium, driver)),
+        _ => {
+            assert!(
+                !required,
+                "SMR_REQUIRE_BROWSER=1 but chromium and chromedriver are not both on PATH"
+            );
+            eprintln!("SKIP {test}: chromium and chromedriver are not both on PATH");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_demo_role_uses_the_web_app_on_the_synthetic_population() {
+    let Some((chromium, driver)) =
+        browser("each_demo_role_uses_the_web_app_on_the_synthetic_population")
+    else {
+        return;
+    };
+    let app = support::sqlite_app().await;
+    // The population `smr serve` loads, smaller: one practice's worth and the demo patient.
+    let config = smr_synth::SynthConfig {
+        patients: 50,
+        today: time::OffsetDateTime::now_utc().date(),
+        ..smr_synth::SynthConfig::default()
+    };
+    for bundle in &smr_synth::generate(&config).bundles {
+        app.post("/fhir", bundle).await.expect(StatusCode::OK);
+    }
+    let orgs = smr_synth::demo_organisations(&config);
+    let nhs = smr_synth::demo_patient_nhs_number(&config);
+    let found = app
+        .get(&format!(
+            "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}"
+        ))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let patient = found["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("the demo patient")
+        .to_owned();
+    let issue = |user: &str, role: Role, org: Option<&str>, name: &str| {
+        support::issue(
+            &app.issuer,
+            smr_auth::TokenRequest {
+                org: org.map(str::to_owned),
+                name: Some(name.to_owned()),
+                ..smr_auth::TokenRequest::new(user, role)
+            },
+        )
+    };
+    let clinicians = vec![
+        (
+            "Demo GP",
+            issue("demo-gp", Role::Gp, Some(&orgs.gp_practice), "Demo GP"),
+        ),
+        (
+            "Demo Registrar",
+            issue(
+                "demo-hospital",
+                Role::HospitalPrescriber,
+                Some(&orgs.hospital),
+                "Demo Registrar",
+            ),
+        ),
+        (
+            "Demo Pharmacist",
+            issue(
+                "demo-pharmacist",
+                Role::CommunityPharmacist,
+                Some(&orgs.pharmacy),
+                "Demo Pharmacist",
+            ),
+        ),
+    ];
+    let patient_token = support::issue(
+        &app.issuer,
+        smr_auth::TokenRequest {
+            patient: Some(patient.clone()),
+            name: Some("Demo Patient".into()),
+            ..smr_auth::TokenRequest::new(format!("patient-{patient}"), Role::Patient)
+        },
+    );
+    let analyst = issue(
+        "demo-analyst",
+        Role::Analyst,
+        Some(&orgs.icb),
+        "Demo Analyst",
+    );
+    let admin = issue(
+        "demo-admin",
+        Role::Admin,
+        Some(&orgs.gp_practice),
+        "Demo Manager",
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(smr_server::serve(
+        listener,
+        app.router.clone(),
+        smr_server::ConnectionTimeouts::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let shots = std::env::var_os("SMR_SCREENSHOTS_DIR").map(PathBuf::from);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let _driver = Driver(
+            Command::new(&driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("chromedriver did not start: {e}"))?,
+        );
+        let wd = WebDriver::connect(port)?;
+        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let session = wd.new_session(&chromium, profile.path())?;
+        let shots = shots.as_deref();
+        let result = (|| {
+            session.post("window/rect", json!({"width": 1200, "height": 1800}))?;
+            let sign_in_as = |token: &str, name: &str| -> Result<(), String> {
+                session.go(&format!("{base}/app/sign-in"))?;
+                session.wait_for("Access token")?;
+                sign_in(&session, token)?;
+                session.wait_for(name).map(drop)
+            };
+            let sign_out = || -> Result<(), String> {
+                session.click("form[action='/app/sign-out'] button")?;
+                session.wait_for("Access token").map(drop)
+            };
+            // Each clinician with a care relationship opens the demo patient's record.
+            for (name, token) in &clinicians {
+                sign_in_as(token, name)?;
+                session.go(&format!("{base}/app/patients/{patient}"))?;
+                let record = session.wait_for("Pharmacogenomics")?;
+                for text in ["Medicines", "Alerts"] {
+                    expect_in(&record, text)?;
+                }
+                if record.contains("You have no care relationship") {
+                    return Err(format!("{name} was refused the demo patient's record"));
+                }
+                sign_out()?;
+            }
+            // The patient: their own page and who opened it (the clinicians above).
+            sign_in_as(&patient_token, "Who has looked at my record")?;
+            let me = session.source()?;
+            for text in [
+                "My medicines",
+                "Demo GP",
+                "Demo Registrar",
+                "Demo Pharmacist",
+            ] {
+                expect_in(&me, text)?;
+            }
+            sign_out()?;
+            // The analyst: the dashboards, with figures, and never a person.
+            sign_in_as(&analyst, "Demo Analyst")?;
+            session.go(&format!("{base}/app/icb"))?;
+            let dashboard = session.wait_for("PGx adoption")?;
+            if dashboard.contains(&nhs) || dashboard.contains(&patient) {
+                return Err("the ICB dashboard named a patient".into());
+            }
+            shot(&session, shots, "icb.png")?;
+            session.click("a[href^='/app/icb/safety']")?;
+            session.wait_for("Back to the PGx dashboards")?;
+            shot(&session, shots, "icb-safety.png")?;
+            sign_out()?;
+            // The administrator: patient search and the dashboards in the navigation.
+            sign_in_as(&admin, "Demo Manager")?;
+            session.go(&format!("{base}/app/patients"))?;
+            let search = session.wait_for("NHS number or name")?;
+            expect_in(&search, "ICB dashboards")?;
+            Ok(())
+        })();
+        let _ = session.delete();
+        result
+    })
+    .await
+    .expect("the browser task");
+    let _ = stop.send(());
+    let _ = server.await;
+    app.finish().await;
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
 }
