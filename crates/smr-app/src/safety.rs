@@ -147,6 +147,19 @@ impl SafetyCache {
     }
 }
 
+/// Whether the caller may see `resource` of the patient: their role and token allow its type,
+/// and the patient's consent (`view`) does not withhold it.
+fn visible_to(ctx: &RequestContext, view: &PatientView, resource: &Value) -> bool {
+    let p = &ctx.principal;
+    let ty = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    smr_access::policy::role_allows(p.role, ty, Interaction::Read)
+        && p.scopes.allows(ty, Interaction::Read)
+        && !view.hides(resource)
+}
+
 pub(crate) fn rules_unavailable(e: smr_safety::DataError) -> AppError {
     AppError::Store(smr_store::StoreError::Internal(format!(
         "the medicines safety rules are not usable: {e}"
@@ -163,13 +176,7 @@ impl App {
         view: &PatientView,
         patient: &str,
     ) -> Result<SafetyInputs, AppError> {
-        let p = &ctx.principal;
-        let visible = |r: &Value| {
-            let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
-            smr_access::policy::role_allows(p.role, ty, Interaction::Read)
-                && p.scopes.allows(ty, Interaction::Read)
-                && !view.hides(r)
-        };
+        let visible = |r: &Value| visible_to(ctx, view, r);
         Ok(self.read_safety_record(patient, &visible).await?.inputs)
     }
 
@@ -273,13 +280,7 @@ impl App {
         patient: &str,
         view: &PatientView,
     ) -> Result<SafetyInputs, AppError> {
-        let p = &ctx.principal;
-        let visible = |r: &Value| {
-            let ty = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
-            smr_access::policy::role_allows(p.role, ty, Interaction::Read)
-                && p.scopes.allows(ty, Interaction::Read)
-                && !view.hides(r)
-        };
+        let visible = |r: &Value| visible_to(ctx, view, r);
         // The count is taken before the read (see `smr_store::Store::change_count`); no
         // count (PostgreSQL: other nodes write too) means no caching.
         let dictionary = self.medicine_lookup();

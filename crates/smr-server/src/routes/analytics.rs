@@ -22,25 +22,7 @@ use crate::app::AppState;
 use crate::auth::Ctx;
 use crate::error::ApiError;
 
-fn params(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn one<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
-    let mut values = params
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str());
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::bad_request(format!(
-            "{name} given more than once"
-        )));
-    }
-    Ok(first)
-}
+use super::{one_param as one, query_params as params};
 
 fn required<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, ApiError> {
     one(params, name)?.ok_or_else(|| ApiError::bad_request(format!("{name} is required")))

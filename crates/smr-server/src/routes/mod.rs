@@ -26,6 +26,31 @@ use smr_fhir::{IssueCode, resource_types};
 use crate::app::AppState;
 use crate::error::ApiError;
 
+/// The query string's parameters, decoded, in order.
+pub(crate) fn query_params(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The one value of parameter `name` (`None` when absent); 400 when it is given twice.
+pub(crate) fn one_param<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    let mut values = params
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(format!(
+            "{name} given more than once"
+        )));
+    }
+    Ok(first)
+}
+
 /// `ok` when the database answers; 503 with an OperationOutcome when it does not (a load
 /// balancer then stops sending traffic to a node whose reads would fail).
 pub async fn healthz(State(state): State<AppState>) -> Response {

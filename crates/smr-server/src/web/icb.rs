@@ -25,6 +25,33 @@ pub struct DashboardParams {
     dimension: Option<String>,
 }
 
+impl DashboardParams {
+    /// `month` (this month by default) and `level` (`icb` by default).
+    fn month_and_level(&self) -> (String, String) {
+        let month = self
+            .month
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(this_month);
+        let level = self
+            .level
+            .clone()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "icb".into());
+        (month, level)
+    }
+
+    /// The unit split for equity: the one asked for, else at ICB level the analyst's own
+    /// organisation (for an ICB analyst, their ICB).
+    fn focus(&self, level: &str, ctx: &smr_app::RequestContext) -> Option<String> {
+        self.code.clone().filter(|c| !c.is_empty()).or_else(|| {
+            (level == "icb")
+                .then(|| ctx.principal.organisation.clone())
+                .flatten()
+        })
+    }
+}
+
 /// This month, `YYYY-MM`.
 fn this_month() -> String {
     let today = time::OffsetDateTime::now_utc().date();
@@ -43,22 +70,10 @@ pub async fn dashboard(
     Query(params): Query<DashboardParams>,
 ) -> Response {
     let viewer = viewer(&ctx);
-    let month = params
-        .month
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(this_month);
-    let level = params
-        .level
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "icb".into());
+    let (month, level) = params.month_and_level();
 
-    // The unit the equity and value panels describe: the one asked for, else (at ICB level)
-    // the analyst's own organisation, which for an ICB analyst is their ICB.
-    let focus = params.code.filter(|c| !c.is_empty()).or_else(|| {
-        (level == "icb")
-            .then(|| ctx.principal.organisation.clone())
-            .flatten()
-    });
+    // The unit the equity and value panels describe.
+    let focus = params.focus(&level, &ctx);
     let splits = [
         (Dimension::Imd, "PGx adoption by deprivation (IMD quintile)"),
         (Dimension::Ethnicity, "PGx adoption by ethnic group"),
@@ -219,16 +234,10 @@ pub async fn safety(
     Query(params): Query<DashboardParams>,
 ) -> Response {
     let viewer = viewer(&ctx);
-    let month = params
-        .month
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(this_month);
-    let level = params
-        .level
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "icb".into());
+    let (month, level) = params.month_and_level();
     let dimension_slug = params
         .dimension
+        .clone()
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "imd".into());
     let Some(dimension) = Dimension::parse(&dimension_slug) else {
@@ -237,12 +246,7 @@ pub async fn safety(
             smr_app::AppError::BadRequest(format!("unknown dimension '{dimension_slug}'")),
         );
     };
-    // The unit split for equity: the one asked for, else at ICB level the analyst's own.
-    let focus = params.code.filter(|c| !c.is_empty()).or_else(|| {
-        (level == "icb")
-            .then(|| ctx.principal.organisation.clone())
-            .flatten()
-    });
+    let focus = params.focus(&level, &ctx);
     let mut asked = vec![AnalyticsReport::ReconciliationTimeliness];
     if let Some(code) = &focus {
         asked.push(AnalyticsReport::SafetyEquity {
