@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use smr_access::{RequestContext, Role};
+use smr_access::RequestContext;
 use smr_analytics::{
     AgeBand, Aggregate, Alert, CpicDrugs, EthnicGroup, Feedback, GenotypeResult, ImdQuintile,
     Level, Month, PatientFacts, PrescribingChange, Prescription, Sex,
@@ -151,12 +151,7 @@ impl App {
             .detail(format!("analytics-{}", slugs.join("+")))
             .query(query.to_owned());
         let result = async {
-            if !matches!(ctx.principal.role, Role::Analyst | Role::Admin) {
-                return Err(AppError::forbidden(format!(
-                    "role {} may not read the regional analytics (analyst or admin only)",
-                    ctx.principal.role
-                )));
-            }
+            crate::authorize::check_analyst(ctx, "the regional analytics")?;
             let level = Level::parse(level).ok_or_else(|| {
                 AppError::BadRequest(format!(
                     "level must be practice, sub-icb or icb, not '{level}'"

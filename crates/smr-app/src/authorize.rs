@@ -136,6 +136,22 @@ impl App {
     }
 }
 
+/// Regional analytics (`what`: the PINCER aggregates, the analytics) are for analysts and
+/// administrators only.
+pub(crate) fn check_analyst(ctx: &RequestContext, what: &str) -> Result<(), AppError> {
+    if matches!(
+        ctx.principal.role,
+        smr_access::Role::Analyst | smr_access::Role::Admin
+    ) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(format!(
+            "role {} may not read {what} (analyst or admin only)",
+            ctx.principal.role
+        )))
+    }
+}
+
 /// Checks the role table and the token's scopes for `interaction` on `res_type`.
 pub(crate) fn check_interaction(
     ctx: &RequestContext,

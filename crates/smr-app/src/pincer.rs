@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use smr_access::{Interaction, RequestContext, Role};
+use smr_access::{Interaction, RequestContext};
 use smr_fhir::query::{self, Handling};
 use smr_safety::pincer::aggregate::{self, Level, PatientRow, UnitCount};
 use smr_safety::pincer::{Date, IndicatorResult, Outcome, PatientData, Pincer};
@@ -156,12 +156,7 @@ impl App {
             .detail("pincer-aggregates")
             .query(format!("level={level}&month={month}"));
         let result = async {
-            if !matches!(ctx.principal.role, Role::Analyst | Role::Admin) {
-                return Err(AppError::forbidden(format!(
-                    "role {} may not read the PINCER aggregates (analyst or admin only)",
-                    ctx.principal.role
-                )));
-            }
+            crate::authorize::check_analyst(ctx, "the PINCER aggregates")?;
             let level_value = Level::parse(level).ok_or_else(|| {
                 AppError::BadRequest(format!(
                     "level must be practice, sub-icb or icb, not '{level}'"

@@ -43,23 +43,9 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
-    let required = std::env::var("SMR_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let (Some(chromium), Some(driver)) = (
-        find_program(&["chromium", "chromium-browser", "google-chrome"]),
-        find_program(&["chromedriver"]),
-    ) else {
-        assert!(
-            !required,
-            "SMR_REQUIRE_BROWSER=1 but chromium and chromedriver are not both on PATH \
-             (Debian: apt-get install chromium chromium-driver)"
-        );
-        eprintln!(
-            "SKIP webapp_browser: chromium and chromedriver are not both on PATH \
-             (Debian: apt-get install chromium chromium-driver; SMR_REQUIRE_BROWSER=1 makes this a failure)"
-        );
+    let Some(browser) = browser("a_gp_and_a_patient_use_the_web_app_in_headless_chromium") else {
         return;
     };
-
     let app = support::sqlite_app().await;
     app.create(&json!({"resourceType": "Organization",
         "identifier": [{"system": ODS, "value": GP}], "name": "Browser Surgery"}))
@@ -125,45 +111,17 @@ async fn a_gp_and_a_patient_use_the_web_app_in_headless_chromium() {
         ..smr_auth::TokenRequest::new("u-browser-analyst", Role::Analyst)
     });
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(smr_server::serve(
-        listener,
-        app.router.clone(),
-        smr_server::ConnectionTimeouts::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
     let shots = std::env::var_os("SMR_SCREENSHOTS_DIR").map(PathBuf::from);
-    let patient_for_browser = patient.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        browse(
-            &chromium,
-            &driver,
-            &base,
-            &patient_for_browser,
-            &Tokens {
-                gp: gp_token,
-                patient: patient_token,
-                analyst: analyst_token,
-                hospital: hospital_token,
-            },
-            shots.as_deref(),
-        )
+    let tokens = Tokens {
+        gp: gp_token,
+        patient: patient_token,
+        analyst: analyst_token,
+        hospital: hospital_token,
+    };
+    in_browser(app, browser, move |session, base| {
+        browse(session, base, &patient, &tokens, shots.as_deref())
     })
-    .await
-    .expect("the browser task");
-    let _ = stop.send(());
-    let _ = server.await;
-    app.finish().await;
-    if let Err(e) = outcome {
-        panic!("{e}");
-    }
+    .await;
 }
 
 /// The bearer tokens of the users the browser signs in as.
@@ -186,8 +144,7 @@ impl Drop for Driver {
 }
 
 fn browse(
-    chromium: &Path,
-    driver: &Path,
+    session: &Session<'_>,
     base: &str,
     patient: &str,
     tokens: &Tokens,
@@ -198,34 +155,17 @@ fn browse(
         tokens.patient.as_str(),
         tokens.analyst.as_str(),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let _driver = Driver(
-        Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("chromedriver did not start: {e}"))?,
-    );
-    let wd = WebDriver::connect(port)?;
-    let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let session = wd.new_session(chromium, profile.path())?;
-    let result = (|| {
-        session.post("window/rect", json!({"width": 1200, "height": 1800}))?;
-
+    {
         // A GP: to the app, redirected to sign-in, token pasted, signed in.
         session.go(&format!("{base}/app"))?;
         session.wait_for("Access token")?;
-        shot(&session, shots, "sign-in.png")?;
-        sign_in(&session, gp_token)?;
+        shot(session, shots, "sign-in.png")?;
+        sign_in(session, gp_token)?;
         session.wait_for("NHS number or name")?;
         session.type_into("#q", "999 000 0018")?;
         session.click("form[role=search] button")?;
         session.wait_for(&format!("/app/patients/{patient}"))?;
-        shot(&session, shots, "patient-search.png")?;
+        shot(session, shots, "patient-search.png")?;
         session.go(&format!("{base}/app/patients/{patient}"))?;
         let record = session.wait_for("Pharmacogenomics")?;
         for text in [
@@ -236,18 +176,18 @@ fn browse(
         ] {
             expect_in(&record, text)?;
         }
-        shot(&session, shots, "record.png")?;
+        shot(session, shots, "record.png")?;
         // Keyboard and link navigation: the line's timeline (inside its <details>).
         session.click("details summary")?;
         session.click("a[href*='/timeline?medicine=']")?;
         session.wait_for("Clopidogrel 75mg tablets: timeline")?;
         expect_in(&session.source()?, "Prescribed")?;
-        shot(&session, shots, "timeline.png")?;
+        shot(session, shots, "timeline.png")?;
         session.click("form[action='/app/sign-out'] button")?;
         session.wait_for("Access token")?;
 
         // The patient: their own page.
-        sign_in(&session, patient_token)?;
+        sign_in(session, patient_token)?;
         let me = session.wait_for("Who has looked at my record")?;
         for text in [
             "My medicines",
@@ -259,7 +199,7 @@ fn browse(
         ] {
             expect_in(&me, text)?;
         }
-        shot(&session, shots, "my-record.png")?;
+        shot(session, shots, "my-record.png")?;
         // Another patient's page is refused in the browser too.
         session.go(&format!("{base}/app/patients/someone-else"))?;
         let refused = session.wait_for("Back to the start")?;
@@ -271,7 +211,7 @@ fn browse(
         session.go(&format!("{base}/app"))?;
         session.click("form[action='/app/sign-out'] button")?;
         session.wait_for("Access token")?;
-        sign_in(&session, analyst_token)?;
+        sign_in(session, analyst_token)?;
         // Signed in (the header names the analyst) before going on: navigating earlier could
         // race the sign-in post and land on the sign-in page.
         session.wait_for("ICB Analyst")?;
@@ -297,22 +237,20 @@ fn browse(
         // record; with a reason, the record.
         session.click("form[action='/app/sign-out'] button")?;
         session.wait_for("Access token")?;
-        sign_in(&session, &tokens.hospital)?;
+        sign_in(session, &tokens.hospital)?;
         session.wait_for("Dr Elsewhere")?;
         session.go(&format!("{base}/app/patients/{patient}"))?;
         let prompt = session.wait_for("You have no care relationship with this patient")?;
         if prompt.contains("Clopidogrel 75mg tablets") {
             return Err("the break-glass prompt showed the record".into());
         }
-        shot(&session, shots, "break-glass.png")?;
+        shot(session, shots, "break-glass.png")?;
         session.type_into("#reason", "collapsed in outpatients, no history available")?;
         session.click("form[action$='/break-glass'] button")?;
         let opened = session.wait_for("Pharmacogenomics")?;
         expect_in(&opened, "Clopidogrel 75mg tablets")?;
         Ok(())
-    })();
-    let _ = session.delete();
-    result
+    }
 }
 
 fn sign_in(session: &Session<'_>, token: &str) -> Result<(), String> {
@@ -568,7 +506,7 @@ fn browser(test: &str) -> Option<(PathBuf, PathBuf)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_demo_role_uses_the_web_app_on_the_synthetic_population() {
-    let Some((chromium, driver)) =
+    let Some(chromium_and_driver) =
         browser("each_demo_role_uses_the_web_app_on_the_synthetic_population")
     else {
         return;
@@ -651,43 +589,14 @@ async fn each_demo_role_uses_the_web_app_on_the_synthetic_population() {
         "Demo Manager",
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(smr_server::serve(
-        listener,
-        app.router.clone(),
-        smr_server::ConnectionTimeouts::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
     let shots = std::env::var_os("SMR_SCREENSHOTS_DIR").map(PathBuf::from);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
-        let _driver = Driver(
-            Command::new(&driver)
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("chromedriver did not start: {e}"))?,
-        );
-        let wd = WebDriver::connect(port)?;
-        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let session = wd.new_session(&chromium, profile.path())?;
+    in_browser(app, chromium_and_driver, move |session, base| {
         let shots = shots.as_deref();
-        let result = (|| {
-            session.post("window/rect", json!({"width": 1200, "height": 1800}))?;
+        {
             let sign_in_as = |token: &str, name: &str| -> Result<(), String> {
                 session.go(&format!("{base}/app/sign-in"))?;
                 session.wait_for("Access token")?;
-                sign_in(&session, token)?;
+                sign_in(session, token)?;
                 session.wait_for(name).map(drop)
             };
             let sign_out = || -> Result<(), String> {
@@ -726,10 +635,10 @@ async fn each_demo_role_uses_the_web_app_on_the_synthetic_population() {
             if dashboard.contains(&nhs) || dashboard.contains(&patient) {
                 return Err("the ICB dashboard named a patient".into());
             }
-            shot(&session, shots, "icb.png")?;
+            shot(session, shots, "icb.png")?;
             session.click("a[href^='/app/icb/safety']")?;
             session.wait_for("Back to the PGx dashboards")?;
-            shot(&session, shots, "icb-safety.png")?;
+            shot(session, shots, "icb-safety.png")?;
             sign_out()?;
             // The administrator: patient search and the dashboards in the navigation.
             sign_in_as(&admin, "Demo Manager")?;
@@ -737,7 +646,50 @@ async fn each_demo_role_uses_the_web_app_on_the_synthetic_population() {
             let search = session.wait_for("NHS number or name")?;
             expect_in(&search, "ICB dashboards")?;
             Ok(())
-        })();
+        }
+    })
+    .await;
+}
+
+/// Serves `app` on a local port, runs `scenario` in a fresh headless Chromium (a new profile,
+/// a 1200×1800 window) against it, then stops the browser, the server and the store; a
+/// scenario's error fails the test.
+async fn in_browser<F>(app: support::TestApp, (chromium, driver): (PathBuf, PathBuf), scenario: F)
+where
+    F: FnOnce(&Session<'_>, &str) -> Result<(), String> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(smr_server::serve(
+        listener,
+        app.router.clone(),
+        smr_server::ConnectionTimeouts::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let outcome = tokio::task::spawn_blocking(move || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let _driver = Driver(
+            Command::new(&driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("chromedriver did not start: {e}"))?,
+        );
+        let wd = WebDriver::connect(port)?;
+        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let session = wd.new_session(&chromium, profile.path())?;
+        let result = session
+            .post("window/rect", json!({"width": 1200, "height": 1800}))
+            .and_then(|_| scenario(&session, &base));
         let _ = session.delete();
         result
     })
