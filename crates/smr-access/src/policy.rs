@@ -239,7 +239,7 @@ pub fn may_export(role: Role, deidentified: bool) -> bool {
 }
 
 /// Which patients' records a request may touch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PatientAccess {
     /// Any patient: back-end systems, and break-glass.
     Any,

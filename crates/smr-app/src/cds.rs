@@ -13,7 +13,7 @@ use smr_access::policy::{Operation, operation_allowed};
 use smr_access::{Interaction, RequestContext};
 use smr_cds::hooks::{self, Hook};
 use smr_fhir::datetime;
-use smr_store::{Access, AuditRecord, StoreError};
+use smr_store::{Access, AuditRecord};
 
 use crate::audit::{AuditAction, Event, ROLE_SYSTEM, USER_SYSTEM};
 use crate::authorize::check_interaction;
@@ -121,15 +121,11 @@ impl App {
                 .ok_or_else(|| AppError::BadRequest(format!("no CDS service '{service}'")))?;
             check_interaction(ctx, reads_of(hook), Interaction::Search)?;
             let access = self.access(ctx).await?;
-            match self.store.read("Patient", patient).await {
-                Ok(_) => {}
-                Err(StoreError::NotFound { .. } | StoreError::Gone { .. }) => {
-                    return Ok(CdsCall {
-                        patient: CdsPatient::Unknown,
-                        seen: None,
-                    });
-                }
-                Err(e) => return Err(e.into()),
+            if !self.store.patient_exists(patient).await? {
+                return Ok(CdsCall {
+                    patient: CdsPatient::Unknown,
+                    seen: None,
+                });
             }
             let view = self.patient_view(ctx, &access, patient).await?;
             Ok(CdsCall {

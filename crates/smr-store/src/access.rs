@@ -14,6 +14,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::model::{Access, PatientAccess, StoredResource};
 use crate::sql::Sql;
+use crate::view_cache::ViewKey;
 use crate::{Store, StoreError};
 
 /// Whether resources of `res_type` belong to a patient's record (and are filtered).
@@ -134,12 +135,56 @@ impl Store {
         patient: &str,
         access: &Access,
     ) -> Result<PatientView, StoreError> {
+        // On the embedded store the view is cached (see `view_cache`): the counts are taken
+        // before the read, so a write racing it leaves the entry stale, never wrong.
+        let stamp = smr_access::care::LINK_TYPES
+            .iter()
+            .chain(std::iter::once(&"Consent"))
+            .map(|t| self.change_count(t))
+            .sum::<Option<u64>>();
+        let key = stamp.map(|_| ViewKey {
+            patient: patient.to_owned(),
+            patients: access.patients.clone(),
+            consent_actors: access.consent_actors.clone(),
+        });
+        if let (Some(stamp), Some(key)) = (stamp, &key)
+            && let Some(hit) = self.views.view(key, stamp, access.at)
+        {
+            return Ok(hit);
+        }
         let mut conn = self.reader.acquire().await?;
-        let mut views = views(&mut conn, &[patient.to_owned()], access).await?;
-        Ok(views.remove(patient).unwrap_or(PatientView {
-            allowed: false,
-            withheld_labels: Vec::new(),
-        }))
+        let mut views = views_until(&mut conn, &[patient.to_owned()], access).await?;
+        let (view, until) = views.remove(patient).unwrap_or((
+            PatientView {
+                allowed: false,
+                withheld_labels: Vec::new(),
+            },
+            0,
+        ));
+        if let (Some(stamp), Some(key)) = (stamp, key) {
+            self.views.put_view(key, stamp, view.clone(), until);
+        }
+        Ok(view)
+    }
+
+    /// Whether Patient `id` is on record (not unknown, not deleted); cached on the embedded
+    /// store while no Patient is written.
+    pub async fn patient_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let stamp = self.change_count("Patient");
+        if let Some(stamp) = stamp
+            && let Some(hit) = self.views.patient_exists(id, stamp)
+        {
+            return Ok(hit);
+        }
+        let exists = match self.read("Patient", id).await {
+            Ok(_) => true,
+            Err(StoreError::NotFound { .. } | StoreError::Gone { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if let Some(stamp) = stamp {
+            self.views.put_patient_exists(id, stamp, exists);
+        }
+        Ok(exists)
     }
 
     /// Keeps the resources the caller may see (for reads that are not one search: includes,
@@ -200,29 +245,49 @@ async fn views(
     patients: &[String],
     access: &Access,
 ) -> Result<HashMap<String, PatientView>, StoreError> {
-    let mut out: HashMap<String, PatientView> = HashMap::new();
+    Ok(views_until(conn, patients, access)
+        .await?
+        .into_iter()
+        .map(|(p, (view, _))| (p, view))
+        .collect())
+}
+
+/// Each patient's view, with the instant (microseconds) until which an allowing view holds:
+/// the end of the last care relationship that allows it (`i64::MAX` when none ends, or the
+/// access does not depend on relationships).
+async fn views_until(
+    conn: &mut AnyConnection,
+    patients: &[String],
+    access: &Access,
+) -> Result<HashMap<String, (PatientView, i64)>, StoreError> {
+    let mut out = HashMap::new();
     if patients.is_empty() {
         return Ok(out);
     }
-    let allowed: HashSet<String> = match &access.patients {
-        PatientAccess::Any => patients.iter().cloned().collect(),
-        PatientAccess::Only(p) => patients.iter().filter(|x| *x == p).cloned().collect(),
-        PatientAccess::Nobody => HashSet::new(),
+    let allowed: HashMap<String, i64> = match &access.patients {
+        PatientAccess::Any => patients.iter().map(|p| (p.clone(), i64::MAX)).collect(),
+        PatientAccess::Only(p) => patients
+            .iter()
+            .filter(|x| *x == p)
+            .map(|p| (p.clone(), i64::MAX))
+            .collect(),
+        PatientAccess::Nobody => HashMap::new(),
         PatientAccess::CaredFor(orgs) => {
             let mut sql = Sql::new(
-                "SELECT DISTINCT c.patient_key FROM care_relationship c WHERE c.patient_key IN (",
+                "SELECT c.patient_key, MAX(COALESCE(c.valid_until, 9223372036854775807)) \
+                 FROM care_relationship c WHERE c.patient_key IN (",
             );
             push_list(&mut sql, patients);
             sql.push(") AND c.org IN (");
             push_list(&mut sql, orgs);
             sql.push(") AND (c.valid_until IS NULL OR c.valid_until > ")
                 .int(access.at)
-                .push(")");
+                .push(") GROUP BY c.patient_key");
             sql.into_query()
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
-                .map(|row| row.get::<String, _>(0))
+                .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
                 .collect()
         }
     };
@@ -243,12 +308,16 @@ async fn views(
         }
     }
     for p in patients {
+        let until = allowed.get(p).copied();
         out.insert(
             p.clone(),
-            PatientView {
-                allowed: allowed.contains(p),
-                withheld_labels: withheld.remove(p).unwrap_or_default(),
-            },
+            (
+                PatientView {
+                    allowed: until.is_some(),
+                    withheld_labels: withheld.remove(p).unwrap_or_default(),
+                },
+                until.unwrap_or(0),
+            ),
         );
     }
     Ok(out)

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::oneshot;
@@ -32,6 +32,13 @@ pub(crate) type WritePermit = Arc<tokio::sync::Mutex<()>>;
 
 /// Records taken into one transaction at most: bounds the first caller's wait.
 const MAX_BATCH_RECORDS: usize = 1024;
+
+/// Under load (the last batch held more than one caller's records), how long the thread waits
+/// for more records before committing. A commit's cost is mostly its fixed part (the head
+/// read, the WAL frames of the same few pages, the syscalls), so at thousands of reads a second
+/// a slightly later, larger batch costs each record far less CPU, and every waiting read less
+/// time in the queue than it adds. A lone read (the last batch was one caller) never waits.
+const LINGER: Duration = Duration::from_micros(500);
 
 /// How often the thread wakes without work to see whether the store is gone.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -110,6 +117,7 @@ fn open(path: &str) -> rusqlite::Result<Connection> {
 }
 
 fn run(mut conn: Connection, rx: Receiver<Job>, permit: WritePermit) {
+    let mut busy = false;
     loop {
         let first = match rx.recv_timeout(IDLE_POLL) {
             Ok(job) => job,
@@ -119,8 +127,13 @@ fn run(mut conn: Connection, rx: Receiver<Job>, permit: WritePermit) {
         };
         let mut records = first.records.len();
         let mut batch = vec![first];
+        let linger_until = busy.then(|| Instant::now() + LINGER);
         while records < MAX_BATCH_RECORDS {
-            match rx.try_recv() {
+            let next = match linger_until {
+                Some(until) => rx.recv_timeout(until.saturating_duration_since(Instant::now())),
+                None => rx.try_recv().map_err(|_| RecvTimeoutError::Timeout),
+            };
+            match next {
                 Ok(job) => {
                     records += job.records.len();
                     batch.push(job);
@@ -128,6 +141,7 @@ fn run(mut conn: Connection, rx: Receiver<Job>, permit: WritePermit) {
                 Err(_) => break,
             }
         }
+        busy = batch.len() > 1;
         let committed = {
             let _permit = permit.blocking_lock();
             append_batch(&mut conn, &batch)

@@ -17,6 +17,7 @@ use crate::audit_appender::{AuditAppender, WritePermit};
 use crate::changes::ChangeCounters;
 use crate::checkpointer::Checkpointer;
 use crate::group_commit::WriteQueue;
+use crate::view_cache::ViewCache;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -46,6 +47,8 @@ pub struct Store {
     pub(crate) write_permit: Option<WritePermit>,
     /// Bumped by every committed write (see `changes`).
     pub(crate) changes: Arc<ChangeCounters>,
+    /// Single patients' views and existence, on SQLite (see `view_cache`).
+    pub(crate) views: Arc<ViewCache>,
 }
 
 impl Store {
@@ -183,6 +186,7 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         checkpointer: None,
         write_permit: Some(WritePermit::default()),
         changes: Arc::new(ChangeCounters::new()),
+        views: Arc::default(),
     };
     store.queue = Some(WriteQueue::start(store.clone()));
     Ok(store)
@@ -249,6 +253,7 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         checkpointer: None,
         write_permit: None,
         changes: Arc::new(ChangeCounters::new()),
+        views: Arc::default(),
     };
     store.audit_queue = Some(WriteQueue::start(store.clone()));
     Ok(store)

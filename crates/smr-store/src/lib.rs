@@ -39,6 +39,7 @@ mod provenance;
 mod read;
 mod search;
 mod sql;
+mod view_cache;
 mod write;
 
 pub use access::{PatientView, in_patient_record, is_patient_data};
