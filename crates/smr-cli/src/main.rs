@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 mod audit;
+mod db;
 mod demo;
 mod import;
 mod mllp;
@@ -56,6 +57,8 @@ enum Command {
     /// Bulk import of FHIR NDJSON and Bundles (gzip accepted); exit 2 when entries were
     /// rejected (see the rejects file).
     Import(import::ImportArgs),
+    /// Database layout: `smr db partition` splits a PostgreSQL store by patient (as on Citus).
+    Db(db::DbArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Db(args) => db::run(args).await,
         Command::Audit(args) => {
             let code = audit::run(args).await?;
             if code != std::process::ExitCode::SUCCESS {

@@ -34,6 +34,7 @@ mod error;
 mod feed;
 mod group_commit;
 mod jobs;
+pub mod layout;
 pub mod model;
 mod provenance;
 mod read;

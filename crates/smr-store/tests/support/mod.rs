@@ -41,8 +41,17 @@ pub async fn postgres() -> Option<Fresh> {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
     };
+    let store = Store::open(&url).await.expect("open postgres");
+    // `SMR_TEST_PG_LAYOUT=partitioned`: the layout that distributes on Citus (see
+    // `smr_store::layout`), so every store test checks nothing needs a table whole.
+    if std::env::var("SMR_TEST_PG_LAYOUT").is_ok_and(|v| v == "partitioned") {
+        store
+            .partition_by_patient(4)
+            .await
+            .expect("partition the test database by patient");
+    }
     Some(Fresh {
-        store: Store::open(&url).await.expect("open postgres"),
+        store,
         drop_pg: Some((admin, name)),
         _dir: None,
     })

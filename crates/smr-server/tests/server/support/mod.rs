@@ -85,6 +85,13 @@ pub fn postgres_url() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `SMR_TEST_PG_LAYOUT=partitioned`: PostgreSQL test databases are hash-partitioned by
+/// patient (the layout that distributes on Citus; `smr_store::layout`), so the whole suite
+/// checks that nothing SMR does needs a table whole.
+fn partitioned_layout() -> bool {
+    std::env::var("SMR_TEST_PG_LAYOUT").is_ok_and(|v| v == "partitioned")
+}
+
 pub async fn postgres_app() -> Option<TestApp> {
     postgres_app_with(ServerConfig::default()).await
 }
@@ -102,6 +109,12 @@ pub async fn postgres_app_with(config: ServerConfig) -> Option<TestApp> {
     admin.close().await.ok();
     let url = with_database(&admin_url, &database);
     let store = Store::open(&url).await.expect("open postgres store");
+    if partitioned_layout() {
+        store
+            .partition_by_patient(4)
+            .await
+            .expect("partition the test database by patient");
+    }
     Some(build(
         store,
         config,
