@@ -10,7 +10,9 @@ use std::path::PathBuf;
 mod audit;
 mod db;
 mod demo;
+mod http_client;
 mod import;
+mod loadgen;
 mod mllp;
 mod pgx;
 mod subscription_key;
@@ -59,6 +61,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Database layout: `smr db partition` splits a PostgreSQL store by patient (as on Citus).
     Db(db::DbArgs),
+    /// Load generator: a national mix of operations against running nodes at a target rate,
+    /// with percentiles per operation; `--verify` reads acknowledged writes back.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -177,6 +182,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Db(args) => db::run(args).await,
+        Command::Loadgen(args) => {
+            let code = loadgen::run(args).await?;
+            if code != std::process::ExitCode::SUCCESS {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Audit(args) => {
             let code = audit::run(args).await?;
             if code != std::process::ExitCode::SUCCESS {

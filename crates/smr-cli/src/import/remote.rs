@@ -1,7 +1,6 @@
 //! `smr import --url`: entries POSTed to a running server as FHIR `batch` Bundles (or one
 //! `transaction` Bundle for a transaction), each entry's answer read from the response.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -19,29 +18,7 @@ pub struct Remote {
 
 impl Remote {
     pub fn new(base: &str, token: &str) -> anyhow::Result<Remote> {
-        // rustls' ring provider, as smr-auth uses (see its fetch.rs for why ring).
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .context("TLS configuration")?;
-        let tls = match rustls_platform_verifier::Verifier::new(provider) {
-            Ok(verifier) => builder
-                .dangerous() // rustls' name for a custom verifier; this one verifies fully
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth(),
-            // No CA certificates on this machine: plain HTTP still works, HTTPS is refused.
-            Err(_) => builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth(),
-        };
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .user_agent(concat!("smr-import/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
+        let client = crate::http_client::http_client("smr-import", Duration::from_secs(300))?;
         Ok(Remote {
             client,
             base: base.trim_end_matches('/').to_owned(),

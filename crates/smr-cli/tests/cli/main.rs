@@ -8,6 +8,7 @@ mod audit_verify;
 mod gp_extract_import;
 mod hl7v2_import;
 mod import_cli;
+mod loadgen;
 mod pgx_call;
 mod pgx_cli;
 mod serve_tls_cli;
