@@ -1,10 +1,13 @@
 //! `smr loadgen` against a running `smr serve`: every operation of the mix answered and
 //! reported, each acknowledged write read back by `--verify`; and a node killed with SIGKILL
-//! in the middle of the load loses no write it acknowledged (issue 13).
+//! in the middle of the load loses no write it acknowledged (issue 13), on the embedded store
+//! and with two nodes sharing PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use crate::support::StoreTarget;
 
 fn smr() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smr"));
@@ -17,6 +20,12 @@ fn smr() -> Command {
 
 /// `smr serve` on the embedded store in `data`, on a free port: the child and its base URL.
 fn serve(data: &Path) -> (Child, String) {
+    serve_with(data, &[])
+}
+
+/// `smr serve` with `data` as its data directory and `extra` arguments (e.g. a
+/// `--database-url`), on a free port.
+fn serve_with(data: &Path, extra: &[String]) -> (Child, String) {
     let mut server = smr()
         .args([
             "serve",
@@ -30,6 +39,7 @@ fn serve(data: &Path) -> (Child, String) {
         ])
         .arg("--data-dir")
         .arg(data)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -172,6 +182,66 @@ fn a_node_killed_mid_load_loses_no_acknowledged_write() {
         .expect("smr loadgen --verify");
     let said = String::from_utf8_lossy(&verified.stdout);
     stop(server);
+    assert!(verified.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("verified {acknowledged} acknowledged writes")),
+        "{said}"
+    );
+}
+
+/// Issue 13's check on PostgreSQL: two nodes share one database (and NATS, when the machine
+/// has it, as a deployment does); the load goes to both; one is killed with SIGKILL in the
+/// middle of it; the other holds every write either acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_nodes_share_the_load_and_a_killed_one_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(target) = StoreTarget::new("postgres", dir.path(), "smr_loadgen").await else {
+        return;
+    };
+    // One data directory for both nodes: it holds the token-signing key they both trust.
+    let data = dir.path().join("data");
+    let mut shared: Vec<String> = target.args.clone();
+    if let Ok(nats) = std::env::var("SMR_TEST_NATS_URL") {
+        shared.extend(["--nats-url".to_owned(), nats]);
+    }
+    let (node_a, base_a) = serve_with(&data, &shared);
+    let (node_b, base_b) = serve_with(&data, &shared);
+    let token = system_token(&data);
+    let acks = dir.path().join("acks.txt");
+    let load = smr()
+        .args([
+            "loadgen", "--url", &base_a, "--url", &base_b, "--token", &token,
+        ])
+        .args(["--rate", "100", "--duration", "6s", "--patients", "20"])
+        .arg("--acks")
+        .arg(&acks)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smr loadgen");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    stop(node_a);
+    let out = load.wait_with_output().expect("loadgen ends");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the requests sent to the killed node fail:\n{report}"
+    );
+    let acknowledged = std::fs::read_to_string(&acks)
+        .expect("acks file")
+        .lines()
+        .count();
+    assert!(acknowledged > 50, "{acknowledged} acknowledged:\n{report}");
+    let verified = smr()
+        .args(["loadgen", "--url", &base_b, "--token", &token])
+        .arg("--verify")
+        .arg(&acks)
+        .output()
+        .expect("smr loadgen --verify");
+    let said = String::from_utf8_lossy(&verified.stdout).into_owned();
+    stop(node_b);
+    target.finish().await;
     assert!(verified.status.success(), "{said}");
     assert!(
         said.contains(&format!("verified {acknowledged} acknowledged writes")),
