@@ -651,7 +651,8 @@ async fn raw_insert(args: &Args) -> anyhow::Result<Vec<Report>> {
     let store = Store::open(&db.url).await?;
     let mut nhs = NhsNumbers::new();
     let patients = seed_patients(&store, args.patients.min(100), &mut nhs).await?;
-    store.close().await;
+    // The store stays open but idle: on SQLite its checkpointer thread copies the WAL back
+    // during the raw inserts, as it does under the store's own writes.
     let pool = raw::open_pool(args.engine, &db.url).await?;
     raw::create_body_table(&pool).await?;
     let total = args.ops + args.warmup;
@@ -689,9 +690,11 @@ async fn raw_insert(args: &Args) -> anyhow::Result<Vec<Report>> {
     ));
 
     let (p, r) = (pool.clone(), rows.clone());
+    let args_engine = args.engine;
     let same_rows: Op = Arc::new(move |i| -> OpFuture {
         let (pool, rows) = (p.clone(), r[i].clone());
-        Box::pin(async move { raw::insert_same_rows(&pool, rows).await })
+        let engine = args_engine;
+        Box::pin(async move { raw::insert_same_rows(engine, &pool, rows).await })
     });
     let measured = measure(args, args.ops, args.warmup, same_rows).await?;
     reports.push(report(
@@ -704,6 +707,7 @@ async fn raw_insert(args: &Args) -> anyhow::Result<Vec<Report>> {
     ));
 
     pool.close().await;
+    store.close().await;
     db.drop_db().await?;
     Ok(reports)
 }

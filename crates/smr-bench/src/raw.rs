@@ -1,7 +1,11 @@
 //! The ceiling: the rows SMR stores for a MedicationRequest create, inserted raw with sqlx `Any`
-//! over a pool set up exactly as `smr_store::engine` sets up its writer (SQLite: one connection,
-//! WAL, synchronous=NORMAL; PostgreSQL: a pool of 16), one resource per transaction. No HTTP, no
-//! JSON parsing, validation or index extraction inside the timed region.
+//! over a pool set up exactly as `smr_store::engine` sets up its writer (SQLite: one connection
+//! with `SQLITE_WRITER_PRAGMAS`, the store's checkpointer running beside it; PostgreSQL: a
+//! pool of 16), one resource per transaction. The rows: the locator, current pointer, version
+//! with body, index rows, the change-feed row and the write's audit record (chain head read,
+//! record, patient link, head update), as the store's create writes them. Not included: the
+//! Provenance an API create adds (its own resource rows). No HTTP, no JSON parsing, validation,
+//! hashing or index extraction inside the timed region.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -32,10 +36,14 @@ pub async fn open_pool(engine: EngineArg, url: &str) -> anyhow::Result<AnyPool> 
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(|conn, _| {
                     Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA cache_size = -65536").await?;
+                        // Exactly the store writer's settings; the store stays open beside
+                        // this pool (its checkpointer thread copies the WAL back), so commits
+                        // here never checkpoint either, as the store's do not.
+                        for pragma in smr_store::engine::SQLITE_WRITER_PRAGMAS {
+                            conn.execute(*pragma).await?;
+                        }
+                        conn.execute(smr_store::engine::SQLITE_CHECKPOINTER_PRAGMA)
+                            .await?;
                         Ok(())
                     })
                 })
@@ -101,7 +109,11 @@ pub async fn insert_body(pool: &AnyPool, rows: &Rows) -> anyhow::Result<()> {
 
 /// The same rows and statements as `smr_store` for a create (locator, current pointer, version
 /// with body, one multi-row INSERT per index table), in one transaction.
-pub async fn insert_same_rows(pool: &AnyPool, rows: Arc<Rows>) -> anyhow::Result<()> {
+pub async fn insert_same_rows(
+    engine: EngineArg,
+    pool: &AnyPool,
+    rows: Arc<Rows>,
+) -> anyhow::Result<()> {
     let ty = "MedicationRequest".to_owned();
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO resource_locator (res_type, id, patient_key) VALUES ($1, $2, $3)")
@@ -180,8 +192,69 @@ pub async fn insert_same_rows(pool: &AnyPool, rows: Arc<Rows>) -> anyhow::Result
             .execute(&mut *tx)
             .await?;
     }
+    sqlx::query(
+        "INSERT INTO change_log (res_type, id, version, patient_key, action, changed_at) \
+         VALUES ($1, $2, 1, $3, 'create', $4)",
+    )
+    .bind(ty.clone())
+    .bind(rows.id.clone())
+    .bind(rows.patient_key.clone())
+    .bind(rows.last_updated)
+    .execute(&mut *tx)
+    .await?;
+    // The write's audit record, chained after the head (the hash itself is computed ahead:
+    // the ceiling measures the database, not SHA-256).
+    let head = match engine {
+        // SQLite has one writer; PostgreSQL's writers queue on the head row, as the store's do.
+        EngineArg::Sqlite => "SELECT seq FROM audit_head WHERE id = 1",
+        EngineArg::Postgres => "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE",
+    };
+    let seq: i64 = sqlx::query_scalar(head).fetch_one(&mut *tx).await?;
+    let next = seq + 1;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, id, recorded, agent_user, agent_org, purpose, outcome, \
+         prev_hash, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(next)
+    .bind(format!("audit-{}", rows.id))
+    .bind(rows.last_updated)
+    .bind("bench-user".to_owned())
+    .bind("X26".to_owned())
+    .bind("TREAT".to_owned())
+    .bind("0".to_owned())
+    .bind(AUDIT_HASH.to_owned())
+    .bind(AUDIT_HASH.to_owned())
+    .bind(audit_body(&rows.id))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO audit_patient (patient_key, seq) VALUES ($1, $2)")
+        .bind(rows.patient_key.clone())
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(next)
+        .bind(AUDIT_HASH.to_owned())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A SHA-256 hex digest's length.
+const AUDIT_HASH: &str = "5f0c8e2b7a9d4c3e1f6a8b0d2c4e6f8a1b3d5c7e9f0a2b4c6d8e0f1a3b5c7d9e";
+
+/// An AuditEvent of the size SMR writes for a create (≈ 700 bytes).
+fn audit_body(id: &str) -> String {
+    json!({"resourceType": "AuditEvent", "id": format!("audit-{id}"),
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "create"}],
+        "action": "C", "recorded": "2027-01-15T08:00:00Z", "outcome": "0",
+        "agent": [{"who": {"identifier": {"value": "bench-user"}}, "requestor": true,
+            "role": [{"coding": [{"system": "https://fhir.nhs.uk/CodeSystem/NHSDigital-SDSJobRoleName", "code": "R8000"}]}]}],
+        "source": {"observer": {"display": "SMR"}},
+        "entity": [{"what": {"reference": format!("MedicationRequest/{id}")}}]})
+    .to_string()
 }
 
 enum Arg {

@@ -90,7 +90,7 @@ impl Store {
             store.checkpointer = Some(Checkpointer::start(path)?);
             // The checkpointer copies the WAL back; commits no longer do (see `checkpointer`).
             let mut writer = store.writer.acquire().await?;
-            writer.execute("PRAGMA wal_autocheckpoint = 0").await?;
+            writer.execute(SQLITE_CHECKPOINTER_PRAGMA).await?;
         }
         Ok(store)
     }
@@ -132,6 +132,26 @@ impl Store {
     }
 }
 
+/// The SQLite writer connection's settings, public so the raw-insert ceiling benchmark
+/// (`smr-bench --scenario raw-insert`) measures with exactly these.
+pub const SQLITE_WRITER_PRAGMAS: &[&str] = &[
+    // WAL lets readers run beside the writer; synchronous=NORMAL is durable across
+    // application crashes (a power cut may lose the last commits, never corrupt).
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA cache_size = -131072",
+    // Checkpoint in larger, rarer steps (64 MiB of WAL rather than 4 MiB): the checkpoint's
+    // random writes, not the WAL appends, dominate a create's I/O. On a file store the
+    // checkpointer thread then takes over ([`SQLITE_CHECKPOINTER_PRAGMA`]).
+    "PRAGMA wal_autocheckpoint = 16384",
+    "PRAGMA temp_store = MEMORY",
+];
+
+/// Set on the writer once the checkpointer thread runs (see `checkpointer`): commits never
+/// checkpoint.
+pub const SQLITE_CHECKPOINTER_PRAGMA: &str = "PRAGMA wal_autocheckpoint = 0";
+
 async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
     // `mode=rwc` creates the file on first start: the embedded store needs no setup.
     let url = if url.contains('?') {
@@ -146,16 +166,9 @@ async fn open_sqlite(url: &str) -> Result<Store, StoreError> {
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _| {
             Box::pin(async move {
-                // WAL lets readers run beside the writer; synchronous=NORMAL is durable across
-                // application crashes (a power cut may lose the last commits, never corrupt).
-                conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                conn.execute("PRAGMA cache_size = -131072").await?;
-                // Checkpoint in larger, rarer steps (64 MiB of WAL rather than 4 MiB): the
-                // checkpoint's random writes, not the WAL appends, dominate a create's I/O.
-                conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
-                conn.execute("PRAGMA temp_store = MEMORY").await?;
+                for pragma in SQLITE_WRITER_PRAGMAS {
+                    conn.execute(*pragma).await?;
+                }
                 Ok(())
             })
         })
