@@ -251,11 +251,11 @@ impl Store {
         let mut last_seq = 0i64;
         let mut count = 0i64;
         loop {
-            let rows = sqlx::query(
-                "SELECT seq, prev_hash, hash, body FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
+            // A literal LIMIT: a bound one makes SQLite re-prepare at every page (see feed).
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT seq, prev_hash, hash, body FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}"
+            )))
             .bind(last_seq)
-            .bind(VERIFY_PAGE)
             .fetch_all(&mut *conn)
             .await?;
             if rows.is_empty() {

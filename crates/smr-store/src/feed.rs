@@ -72,21 +72,34 @@ impl Store {
         let mut sql = Sql::new(&format!(
             "SELECT {COLUMNS} FROM (SELECT * FROM (SELECT {COLUMNS} FROM change_log WHERE tx = "
         ));
-        sql.int(after.tx)
-            .push(" AND seq > ")
+        // Literals where SQLite would re-prepare on every binding (SMR's own numbers, never
+        // client text): a bound LIMIT is read while preparing; and a bound `tx = ?` that the
+        // chosen index does not use is planned with a guess that depends on whether the value
+        // is 0 or 1 — on SQLite `tx` is always 0, so each poll, run by every consumer,
+        // re-parsed its three SELECTs (found with gdb on `sqlite3VdbeReprepareOnBind`).
+        // PostgreSQL keeps `tx` bound: there it changes with every transaction.
+        let sqlite = self.engine() == Engine::Sqlite;
+        let push_tx = |sql: &mut Sql, tx: i64| {
+            if sqlite {
+                sql.push(&tx.to_string());
+            } else {
+                sql.int(tx);
+            }
+        };
+        push_tx(&mut sql, after.tx);
+        sql.push(" AND seq > ")
             .int(after.seq)
             .push(settled)
-            .push(" ORDER BY seq LIMIT ")
-            .int(i64::from(limit))
+            .push(&format!(" ORDER BY seq LIMIT {limit}"))
             .push(&format!(
                 ") AS same_tx UNION ALL SELECT * FROM (SELECT {COLUMNS} FROM change_log WHERE tx > "
-            ))
-            .int(after.tx)
-            .push(settled)
-            .push(" ORDER BY tx, seq LIMIT ")
-            .int(i64::from(limit))
-            .push(") AS later_tx) AS feed ORDER BY tx, seq LIMIT ")
-            .int(i64::from(limit));
+            ));
+        push_tx(&mut sql, after.tx);
+        sql.push(settled)
+            .push(&format!(" ORDER BY tx, seq LIMIT {limit}"))
+            .push(&format!(
+                ") AS later_tx) AS feed ORDER BY tx, seq LIMIT {limit}"
+            ));
         let mut conn = self.reader.acquire().await?;
         let rows = sql.into_query().fetch_all(&mut *conn).await?;
         Ok(rows

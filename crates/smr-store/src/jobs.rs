@@ -61,8 +61,10 @@ impl Store {
             }
             sql.text(*ty);
         }
-        sql.push(") AND patient_key NOT LIKE '%/%' ORDER BY patient_key LIMIT ")
-            .int(i64::from(limit));
+        // A literal LIMIT (SMR's own number): a bound one makes SQLite re-prepare (see feed).
+        sql.push(&format!(
+            ") AND patient_key NOT LIKE '%/%' ORDER BY patient_key LIMIT {limit}"
+        ));
         let mut conn = self.reader.acquire().await?;
         let rows = sql.into_query().fetch_all(&mut *conn).await?;
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
