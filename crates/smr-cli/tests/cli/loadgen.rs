@@ -82,6 +82,56 @@ fn stop(mut server: Child) {
     let _ = server.wait();
 }
 
+/// Starts `smr loadgen` against `urls`, recording acknowledged writes in `acks`.
+fn load_in_background(urls: &[&str], token: &str, rate: &str, acks: &Path) -> Child {
+    let mut cmd = smr();
+    cmd.arg("loadgen");
+    for url in urls {
+        cmd.args(["--url", url]);
+    }
+    cmd.args(["--token", token])
+        .args(["--rate", rate, "--duration", "6s", "--patients", "20"])
+        .arg("--acks")
+        .arg(acks)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smr loadgen")
+}
+
+/// Waits for a load whose node was killed: it must report failures (exit 2). Returns how
+/// many writes were acknowledged.
+fn finish_killed_load(load: Child, acks: &Path) -> usize {
+    let out = load.wait_with_output().expect("loadgen ends");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the requests sent to the killed node fail:\n{report}"
+    );
+    let acknowledged = std::fs::read_to_string(acks)
+        .expect("acks file")
+        .lines()
+        .count();
+    assert!(acknowledged > 50, "{acknowledged} acknowledged:\n{report}");
+    acknowledged
+}
+
+/// `smr loadgen --verify` through `base`: whether every write in `acks` was found, and what
+/// it printed.
+fn verify(base: &str, token: &str, acks: &Path) -> (bool, String) {
+    let out = smr()
+        .args(["loadgen", "--url", base, "--token", token])
+        .arg("--verify")
+        .arg(acks)
+        .output()
+        .expect("smr loadgen --verify");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn every_operation_is_answered_and_every_acknowledged_write_is_stored() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -125,15 +175,9 @@ fn every_operation_is_answered_and_every_acknowledged_write_is_stored() {
 
     let written = std::fs::read_to_string(&acks).expect("acks file");
     assert!(written.lines().count() >= 40, "{written}");
-    let verified = smr()
-        .args(["loadgen", "--url", &base, "--token", &token])
-        .arg("--verify")
-        .arg(&acks)
-        .output()
-        .expect("smr loadgen --verify");
-    let said = String::from_utf8_lossy(&verified.stdout);
+    let (all_found, said) = verify(&base, &token, &acks);
     stop(server);
-    assert!(verified.status.success(), "{said}");
+    assert!(all_found, "{said}");
     assert!(said.contains(": 0 missing"), "{said}");
 }
 
@@ -144,45 +188,17 @@ fn a_node_killed_mid_load_loses_no_acknowledged_write() {
     let (server, base) = serve(&data);
     let token = system_token(&data);
     let acks = dir.path().join("acks.txt");
-    let load = smr()
-        .args(["loadgen", "--url", &base, "--token", &token])
-        .args(["--rate", "150", "--duration", "6s", "--patients", "20"])
-        .arg("--acks")
-        .arg(&acks)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smr loadgen");
+    let load = load_in_background(&[&base], &token, "150", &acks);
     // Let the load run, then kill the node without warning (SIGKILL).
     std::thread::sleep(std::time::Duration::from_secs(3));
     stop(server);
-    let out = load.wait_with_output().expect("loadgen ends");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "the requests after the kill fail:\n{report}"
-    );
-    let acknowledged = std::fs::read_to_string(&acks)
-        .expect("acks file")
-        .lines()
-        .count();
-    assert!(
-        acknowledged > 50,
-        "{acknowledged} writes acknowledged before the kill"
-    );
+    let acknowledged = finish_killed_load(load, &acks);
 
     // A new node on the same store holds every write the old one acknowledged.
     let (server, base) = serve(&data);
-    let verified = smr()
-        .args(["loadgen", "--url", &base, "--token", &token])
-        .arg("--verify")
-        .arg(&acks)
-        .output()
-        .expect("smr loadgen --verify");
-    let said = String::from_utf8_lossy(&verified.stdout);
+    let (all_found, said) = verify(&base, &token, &acks);
     stop(server);
-    assert!(verified.status.success(), "{said}");
+    assert!(all_found, "{said}");
     assert!(
         said.contains(&format!("verified {acknowledged} acknowledged writes")),
         "{said}"
@@ -208,41 +224,14 @@ async fn postgres_two_nodes_share_the_load_and_a_killed_one_loses_nothing() {
     let (node_b, base_b) = serve_with(&data, &shared);
     let token = system_token(&data);
     let acks = dir.path().join("acks.txt");
-    let load = smr()
-        .args([
-            "loadgen", "--url", &base_a, "--url", &base_b, "--token", &token,
-        ])
-        .args(["--rate", "100", "--duration", "6s", "--patients", "20"])
-        .arg("--acks")
-        .arg(&acks)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smr loadgen");
+    let load = load_in_background(&[&base_a, &base_b], &token, "100", &acks);
     std::thread::sleep(std::time::Duration::from_secs(3));
     stop(node_a);
-    let out = load.wait_with_output().expect("loadgen ends");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "the requests sent to the killed node fail:\n{report}"
-    );
-    let acknowledged = std::fs::read_to_string(&acks)
-        .expect("acks file")
-        .lines()
-        .count();
-    assert!(acknowledged > 50, "{acknowledged} acknowledged:\n{report}");
-    let verified = smr()
-        .args(["loadgen", "--url", &base_b, "--token", &token])
-        .arg("--verify")
-        .arg(&acks)
-        .output()
-        .expect("smr loadgen --verify");
-    let said = String::from_utf8_lossy(&verified.stdout).into_owned();
+    let acknowledged = finish_killed_load(load, &acks);
+    let (all_found, said) = verify(&base_b, &token, &acks);
     stop(node_b);
     target.finish().await;
-    assert!(verified.status.success(), "{said}");
+    assert!(all_found, "{said}");
     assert!(
         said.contains(&format!("verified {acknowledged} acknowledged writes")),
         "{said}"
