@@ -3,26 +3,11 @@
 //! shared resources left out).
 
 use serde_json::json;
-use smr_store::{Store, WriteOp, WriteOutcome};
+use smr_store::{Store, WriteOp};
 
 mod support;
 
-use support::{postgres, sqlite};
-
-async fn create(store: &Store, resource: serde_json::Value) -> String {
-    let out = store
-        .transaction(vec![WriteOp::Create {
-            resource,
-            full_url: None,
-            if_none_exist: None,
-        }])
-        .await
-        .expect("write");
-    out.iter()
-        .find_map(WriteOutcome::resource)
-        .map(|r| r.id.clone())
-        .expect("created")
-}
+use support::{create, postgres, sqlite};
 
 fn order(patient: &str) -> serde_json::Value {
     json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",

@@ -3,29 +3,14 @@
 //! the answers follow every write that grants a care relationship or deletes a Patient, and
 //! a relationship's end, even where SMR caches them (SQLite).
 
-use serde_json::{Value, json};
-use smr_store::{Access, PatientAccess, Store, WriteOp, WriteOutcome};
+use serde_json::json;
+use smr_store::{Access, PatientAccess, Store, WriteOp};
 
 mod support;
 
-use support::{postgres, sqlite};
+use support::{create, postgres, sqlite};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-
-async fn create(store: &Store, resource: Value) -> String {
-    let out = store
-        .transaction(vec![WriteOp::Create {
-            resource,
-            full_url: None,
-            if_none_exist: None,
-        }])
-        .await
-        .expect("write");
-    out.iter()
-        .find_map(WriteOutcome::resource)
-        .map(|r| r.id.clone())
-        .expect("created")
-}
 
 fn cared_for_by(ods: &str, at: i64) -> Access {
     Access {

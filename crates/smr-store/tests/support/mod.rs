@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use smr_store::Store;
+use smr_store::{Store, WriteOp, WriteOutcome};
 use sqlx::Connection;
 
 pub struct Fresh {
@@ -70,4 +70,20 @@ impl Fresh {
             .expect("drop database");
         }
     }
+}
+
+/// Creates `resource` in its own transaction and returns its id.
+pub async fn create(store: &Store, resource: serde_json::Value) -> String {
+    let out = store
+        .transaction(vec![WriteOp::Create {
+            resource,
+            full_url: None,
+            if_none_exist: None,
+        }])
+        .await
+        .expect("write");
+    out.iter()
+        .find_map(WriteOutcome::resource)
+        .map(|r| r.id.clone())
+        .expect("created")
 }
